@@ -1,0 +1,117 @@
+# memtap: one non-recursive Makefile. Outputs go to build/.
+#   make            build build/libmemtap.so and build/memtap (installs missing packages)
+#   make demo       run the leaky example under memtap and print its leak report
+#   make test       unit tests (Criterion) and end-to-end tests
+#   make asan       reader and unit tests under AddressSanitizer + UBSan
+#   make bench      overhead benchmark against the untracked program and heaptrack
+#   make install PREFIX=/usr/local
+#   make help
+
+PREFIX ?= /usr/local
+CC ?= cc
+BUILD := build
+VERSION := 0.1.0
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+ifeq ($(CI),true)
+WARN += -Werror
+endif
+CFLAGS ?= -O2 -g
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -MMD -MP
+PRELOAD_CFLAGS := -fPIC -fvisibility=hidden -fno-builtin-malloc -fno-builtin-free \
+	-fno-builtin-calloc -fno-builtin-realloc -ftls-model=initial-exec
+PRELOAD_LIBS := -lunwind -llz4 -ldl -lpthread
+READER_LIBS := -llz4 -ljansson -ldw -lelf -lstdc++ -lm
+
+PRELOAD_SRC := $(wildcard preload/*.c)
+READER_SRC := $(wildcard reader/*.c)
+READER_LIB_SRC := $(filter-out reader/main.c,$(READER_SRC))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+
+PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(BUILD)/%.o)
+READER_OBJ := $(READER_SRC:%.c=$(BUILD)/%.o)
+READER_LIB_OBJ := $(READER_LIB_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+.PHONY: all deps demo test unit e2e asan bench install clean format help
+all: $(BUILD)/libmemtap.so $(BUILD)/memtap
+
+help:
+	@sed -n '2,9p' Makefile | sed 's/^# //'
+
+# Missing libraries are installed with apt-get when we are root, otherwise we stop and say
+# the exact command.
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): tools/install-deps
+	@tools/install-deps
+	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/preload/%.o: preload/%.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(PRELOAD_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/reader/%.o: reader/%.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -DMEMTAP_VERSION='"$(VERSION)"' $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libmemtap.so: $(PRELOAD_OBJ)
+	$(CC) -shared -Wl,-z,defs -Wl,-soname,libmemtap.so -o $@ $^ $(PRELOAD_LIBS)
+
+$(BUILD)/memtap: $(READER_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(READER_LIBS)
+
+# Unit tests link module objects directly (never the preloaded library).
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(READER_LIB_OBJ) $(BUILD)/preload/record.o \
+		$(BUILD)/preload/trie.o $(BUILD)/preload/sink.o tests/unit/capture_builder.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -Ireader -Ipreload $(CFLAGS) -o $@ $< $(READER_LIB_OBJ) \
+		$(BUILD)/preload/record.o $(BUILD)/preload/trie.o $(BUILD)/preload/sink.o \
+		$(READER_LIBS) -lcriterion
+
+demo: all
+	@$(MAKE) --no-print-directory -s -C examples BUILD=../$(BUILD)
+	@rm -f $(BUILD)/demo.memtap
+	$(BUILD)/memtap run -o $(BUILD)/demo.memtap -- $(BUILD)/examples/leaky 3
+	$(BUILD)/memtap summary $(BUILD)/demo.memtap
+	$(BUILD)/memtap leaks $(BUILD)/demo.memtap
+
+unit: $(UNIT_BIN)
+	@for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 2 || exit 1; done
+
+e2e: all
+	@$(MAKE) --no-print-directory -s -C examples BUILD=../$(BUILD)
+	@tests/e2e/run.sh $(BUILD)
+
+test: unit e2e
+
+# ASan interposes malloc itself, so it covers the reader and unit tests, not the library.
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+asan: all
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CFLAGS="$(ASAN_FLAGS)" \
+		LDFLAGS="-fsanitize=address,undefined" $(BUILD)/asan/memtap asan-unit
+	@MEMTAP_READER=$(BUILD)/asan/memtap tests/e2e/run.sh $(BUILD)
+
+asan-unit: $(UNIT_BIN)
+	@for t in $(UNIT_BIN); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t --jobs 2 || exit 1; done
+
+bench: all
+	@$(MAKE) --no-print-directory -s -C bench BUILD=../$(BUILD)
+	@python3 bench/run.py $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/memtap
+	install -m 755 $(BUILD)/memtap $(DESTDIR)$(PREFIX)/bin/memtap
+	install -m 644 $(BUILD)/libmemtap.so $(DESTDIR)$(PREFIX)/lib/memtap/libmemtap.so
+
+compile_commands.json:
+	bear -- $(MAKE) -B all
+
+format:
+	clang-format -i preload/*.[ch] reader/*.[ch] include/memtap/*.h tests/unit/*.[ch] examples/*.c* bench/*.c
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(PRELOAD_OBJ:.o=.d) $(READER_OBJ:.o=.d)

@@ -1,0 +1,73 @@
+/* The memtap capture format: the one definition of records, shared by libmemtap.so (writer)
+ * and the memtap reader.
+ *
+ * When you change anything here, also update: docs/format.md (byte tables), the encoder
+ * (preload/record.c), the decoder (reader/decoder.c), and the unit tests that build
+ * captures by hand (tests/unit/test_decoder.c). Record type values are never renumbered;
+ * a change to the meaning of an existing record bumps MEMTAP_FORMAT_VERSION. */
+#ifndef MEMTAP_FORMAT_H
+#define MEMTAP_FORMAT_H
+
+#include <stdint.h>
+
+/* A capture file is a sequence of LZ4 frames, one per process image. Each frame's content
+ * starts with the header: MEMTAP_MAGIC (6 bytes), format version (u16 little endian), then
+ * varint fields (see docs/format.md), then records until the frame ends. */
+#define MEMTAP_MAGIC "MEMTAP"
+#define MEMTAP_MAGIC_LEN 6
+#define MEMTAP_FORMAT_VERSION 1
+
+/* Header flags. */
+#define MEMTAP_HDR_AFTER_EXEC 0x1u /* this image was exec'd by the previous frame's image */
+#define MEMTAP_HDR_FORK_CHILD 0x2u /* a forked child: parent capture named by ppid */
+#define MEMTAP_HDR_CONTINUED 0x4u  /* same image again after a failed exec: keep its state */
+
+/* Record types: the first byte of every record. Allocation records carry the allocator kind
+ * in the low nibble: MEMTAP_REC_ALLOC | kind. */
+enum memtap_record_type {
+    MEMTAP_REC_MODULES_RESET = 0x01, /* the module map is re-listed from scratch */
+    MEMTAP_REC_MODULE = 0x02,        /* one loaded module: path, bias, build-id, segments */
+    MEMTAP_REC_THREAD = 0x03,        /* a thread seen for the first time: index, tid, name */
+    MEMTAP_REC_THREAD_SWITCH = 0x04, /* the following records come from thread index N */
+    MEMTAP_REC_NODE = 0x05,          /* stack-trie node: parent, instruction pointer */
+    MEMTAP_REC_FREE = 0x06,          /* a block is freed (free, realloc's old block) */
+    MEMTAP_REC_MUNMAP = 0x07,        /* a range of anonymous mapping is unmapped */
+    MEMTAP_REC_TIME = 0x08,          /* time marker: ms since start, resident set size */
+    MEMTAP_REC_EXEC = 0x09,          /* the image execs; the next frame is the new image */
+    MEMTAP_REC_EXIT = 0x0a,          /* the process exits normally */
+    MEMTAP_REC_TRAILER = 0x0b,       /* totals written last, to prove the frame is whole */
+    MEMTAP_REC_THREAD_NAME = 0x0c,   /* a thread renamed itself */
+    /* 0x0d..0x0f reserved: leak classification at exit, parent capture link */
+    MEMTAP_REC_ALLOC = 0x10, /* 0x10..0x1f: allocation, low nibble = memtap_alloc_kind */
+};
+
+/* Allocator kinds, each reported on its own. Values are part of the format. */
+enum memtap_alloc_kind {
+    MEMTAP_KIND_MALLOC = 0,
+    MEMTAP_KIND_CALLOC = 1,
+    MEMTAP_KIND_REALLOC = 2,
+    MEMTAP_KIND_REALLOCARRAY = 3,
+    MEMTAP_KIND_POSIX_MEMALIGN = 4,
+    MEMTAP_KIND_ALIGNED_ALLOC = 5,
+    MEMTAP_KIND_MEMALIGN = 6,
+    MEMTAP_KIND_VALLOC = 7,
+    MEMTAP_KIND_PVALLOC = 8,
+    MEMTAP_KIND_MMAP = 9,
+    /* 10..12 reserved for the PyMem RAW, MEM and OBJ domains */
+    MEMTAP_KIND_COUNT = 16,
+};
+
+/* Limits the reader enforces (the writer never exceeds them). */
+#define MEMTAP_MAX_STRING 65536  /* bytes in any string field */
+#define MEMTAP_MAX_BUILD_ID 64   /* bytes of a build-id note */
+#define MEMTAP_MAX_SEGMENTS 64   /* PT_LOAD segments of one module */
+#define MEMTAP_MAX_DEPTH 1024    /* frames the writer may record for one stack */
+#define MEMTAP_DEFAULT_DEPTH 128 /* default frame limit (memtap run --max-depth) */
+
+/* Environment shared by `memtap run` and the library. */
+#define MEMTAP_ENV_OUTPUT "MEMTAP_OUTPUT"       /* capture path; fork children add .<pid> */
+#define MEMTAP_ENV_FD "MEMTAP_FD"               /* "fd:pid:dev:ino": open capture handed over */
+#define MEMTAP_ENV_MAX_DEPTH "MEMTAP_MAX_DEPTH" /* frames per stack */
+#define MEMTAP_ENV_FORCE "MEMTAP_FORCE"         /* "1": replace existing files */
+
+#endif

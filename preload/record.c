@@ -1,0 +1,138 @@
+/* Record encoder. Layouts (docs/format.md has the byte tables):
+ *
+ *   NODE    05 | varint(id - parent) | zigzag(frame - last_frame)      id is implicit: n+1
+ *   ALLOC   1k | zigzag(addr - last_addr) | varint(size) | varint(node)  k = allocator kind
+ *   FREE    06 | zigzag(addr - last_addr)
+ *   MUNMAP  07 | zigzag(addr - last_addr) | varint(length)
+ *   TIME    08 | varint(ms since start) | varint(rss bytes)
+ */
+#include "record.h"
+
+#include <string.h>
+
+#include "memtap/format.h"
+#include "memtap/varint.h"
+
+static void put_byte(memtap_enc_t *e, uint8_t b) { e->buf[e->len++] = b; }
+static void put_varint(memtap_enc_t *e, uint64_t v) { e->len += memtap_varint_put(e->buf + e->len, v); }
+static void put_delta(memtap_enc_t *e, uint64_t v, uint64_t *last) {
+    put_varint(e, memtap_zigzag((int64_t)(v - *last)));
+    *last = v;
+}
+static void put_bytes(memtap_enc_t *e, const void *p, size_t n) {
+    put_varint(e, n);
+    memcpy(e->buf + e->len, p, n);
+    e->len += n;
+}
+static size_t room(const memtap_enc_t *e) { return e->cap - e->len; }
+static size_t bounded_strlen(const char *s) {
+    size_t n = s ? strlen(s) : 0;
+    return n > MEMTAP_MAX_STRING ? MEMTAP_MAX_STRING : n;
+}
+
+void memtap_enc_reset(memtap_enc_t *e) {
+    e->len = 0;
+    e->last_addr = e->last_frame = 0;
+    e->allocations = e->frees = e->nodes = 0;
+}
+
+int memtap_enc_header(memtap_enc_t *e, const memtap_header_info_t *h) {
+    size_t exe_len = bounded_strlen(h->exe);
+    size_t cmd_len = h->cmdline_len > MEMTAP_MAX_STRING ? MEMTAP_MAX_STRING : h->cmdline_len;
+    if (room(e) < 8 + 6 * MEMTAP_VARINT_MAX + exe_len + cmd_len + 2 * MEMTAP_VARINT_MAX)
+        return -1;
+    memcpy(e->buf + e->len, MEMTAP_MAGIC, MEMTAP_MAGIC_LEN);
+    e->len += MEMTAP_MAGIC_LEN;
+    put_byte(e, MEMTAP_FORMAT_VERSION & 0xff);
+    put_byte(e, MEMTAP_FORMAT_VERSION >> 8);
+    put_varint(e, h->flags);
+    put_varint(e, h->pid);
+    put_varint(e, h->ppid);
+    put_varint(e, h->start_unix_ns);
+    put_varint(e, h->page_size);
+    put_bytes(e, h->exe ? h->exe : "", exe_len);
+    put_bytes(e, h->cmdline ? h->cmdline : "", cmd_len);
+    return 0;
+}
+
+int memtap_enc_module(memtap_enc_t *e, const char *path, uint64_t bias, const uint8_t *build_id,
+                      size_t build_id_len, const memtap_segment_t *segs, size_t nseg) {
+    size_t path_len = bounded_strlen(path);
+    if (build_id_len > MEMTAP_MAX_BUILD_ID)
+        build_id_len = 0; /* not a real GNU build-id: record none */
+    if (nseg > MEMTAP_MAX_SEGMENTS)
+        nseg = MEMTAP_MAX_SEGMENTS;
+    if (room(e) < 1 + 4 * MEMTAP_VARINT_MAX + path_len + build_id_len +
+                      nseg * 3 * MEMTAP_VARINT_MAX)
+        return -1;
+    put_byte(e, MEMTAP_REC_MODULE);
+    put_bytes(e, path ? path : "", path_len);
+    put_varint(e, bias);
+    put_bytes(e, build_id, build_id_len);
+    put_varint(e, nseg);
+    for (size_t i = 0; i < nseg; i++) {
+        put_varint(e, segs[i].vaddr);
+        put_varint(e, segs[i].memsz);
+        put_varint(e, segs[i].flags);
+    }
+    return 0;
+}
+
+int memtap_enc_thread(memtap_enc_t *e, uint64_t tid, const char *name) {
+    size_t n = bounded_strlen(name);
+    if (room(e) < 1 + 2 * MEMTAP_VARINT_MAX + n)
+        return -1;
+    put_byte(e, MEMTAP_REC_THREAD);
+    put_varint(e, tid);
+    put_bytes(e, name ? name : "", n);
+    return 0;
+}
+
+void memtap_enc_simple(memtap_enc_t *e, uint8_t type) { put_byte(e, type); }
+
+void memtap_enc_u64(memtap_enc_t *e, uint8_t type, uint64_t v) {
+    put_byte(e, type);
+    put_varint(e, v);
+}
+
+void memtap_enc_node(memtap_enc_t *e, uint32_t id, uint32_t parent, uint64_t frame) {
+    put_byte(e, MEMTAP_REC_NODE);
+    put_varint(e, (uint64_t)id - parent);
+    put_delta(e, frame, &e->last_frame);
+    e->nodes++;
+}
+
+void memtap_enc_alloc(memtap_enc_t *e, unsigned kind, uint64_t addr, uint64_t size,
+                      uint32_t node) {
+    put_byte(e, (uint8_t)(MEMTAP_REC_ALLOC | (kind & 0x0f)));
+    put_delta(e, addr, &e->last_addr);
+    put_varint(e, size);
+    put_varint(e, node);
+    e->allocations++;
+}
+
+void memtap_enc_free(memtap_enc_t *e, uint64_t addr) {
+    put_byte(e, MEMTAP_REC_FREE);
+    put_delta(e, addr, &e->last_addr);
+    e->frees++;
+}
+
+void memtap_enc_munmap(memtap_enc_t *e, uint64_t addr, uint64_t len) {
+    put_byte(e, MEMTAP_REC_MUNMAP);
+    put_delta(e, addr, &e->last_addr);
+    put_varint(e, len);
+    e->frees++;
+}
+
+void memtap_enc_time(memtap_enc_t *e, uint64_t ms, uint64_t rss) {
+    put_byte(e, MEMTAP_REC_TIME);
+    put_varint(e, ms);
+    put_varint(e, rss);
+}
+
+void memtap_enc_trailer(memtap_enc_t *e) {
+    put_byte(e, MEMTAP_REC_TRAILER);
+    put_varint(e, e->allocations);
+    put_varint(e, e->frees);
+    put_varint(e, e->nodes);
+}

@@ -1,0 +1,53 @@
+/* Record encoding: turns facts into the byte layout of include/memtap/format.h. The encoder
+ * writes into a caller-provided buffer and keeps the delta state (last address, last frame)
+ * and the totals the trailer reports. Allocation-free: safe inside malloc. */
+#ifndef MEMTAP_PRELOAD_RECORD_H
+#define MEMTAP_PRELOAD_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Room a fixed-size record (everything but header, thread and module) may need. */
+#define MEMTAP_ENC_FIXED_MAX 48
+
+typedef struct {
+    uint8_t *buf;
+    size_t len, cap;
+    uint64_t last_addr, last_frame;
+    uint64_t allocations, frees, nodes; /* written to the trailer */
+} memtap_enc_t;
+
+typedef struct {
+    uint32_t flags;
+    uint64_t pid, ppid, start_unix_ns, page_size;
+    const char *exe;
+    const char *cmdline; /* arguments separated by NUL bytes */
+    size_t cmdline_len;
+} memtap_header_info_t;
+
+typedef struct {
+    uint64_t vaddr, memsz;
+    uint32_t flags; /* PF_R | PF_W | PF_X */
+} memtap_segment_t;
+
+/* Starts a fresh frame's stream in enc->buf (resets delta state and totals). */
+void memtap_enc_reset(memtap_enc_t *e);
+
+/* Each returns 0, or -1 when the record does not fit in the room left (nothing written). */
+int memtap_enc_header(memtap_enc_t *e, const memtap_header_info_t *h);
+int memtap_enc_module(memtap_enc_t *e, const char *path, uint64_t bias, const uint8_t *build_id,
+                      size_t build_id_len, const memtap_segment_t *segs, size_t nseg);
+int memtap_enc_thread(memtap_enc_t *e, uint64_t tid, const char *name);
+
+/* Fixed-size records: the caller guarantees MEMTAP_ENC_FIXED_MAX bytes of room. */
+void memtap_enc_simple(memtap_enc_t *e, uint8_t type); /* MODULES_RESET */
+void memtap_enc_u64(memtap_enc_t *e, uint8_t type, uint64_t v); /* THREAD_SWITCH, EXEC, EXIT */
+void memtap_enc_node(memtap_enc_t *e, uint32_t id, uint32_t parent, uint64_t frame);
+void memtap_enc_alloc(memtap_enc_t *e, unsigned kind, uint64_t addr, uint64_t size,
+                      uint32_t node);
+void memtap_enc_free(memtap_enc_t *e, uint64_t addr);
+void memtap_enc_munmap(memtap_enc_t *e, uint64_t addr, uint64_t len);
+void memtap_enc_time(memtap_enc_t *e, uint64_t ms, uint64_t rss);
+void memtap_enc_trailer(memtap_enc_t *e);
+
+#endif

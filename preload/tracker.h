@@ -1,0 +1,41 @@
+/* Tracker state: init and shutdown, the lock that orders records, the reentrancy guard,
+ * fork and exec handling. The hooks (hooks.c) call into it; nothing here is exported. */
+#ifndef MEMTAP_PRELOAD_TRACKER_H
+#define MEMTAP_PRELOAD_TRACKER_H
+
+#include <stddef.h>
+
+/* Set while a thread runs tracker code: nested allocator calls pass straight through. */
+extern __thread int memtap_guard __attribute__((tls_model("initial-exec")));
+
+enum { MEMTAP_STATE_OFF = 0, MEMTAP_STATE_ACTIVE = 1 };
+extern int memtap_state;
+
+/* 1 when the calling hook should record (tracking on, not re-entered). */
+static inline int memtap_should_track(void) {
+    return !memtap_guard && __atomic_load_n(&memtap_state, __ATOMIC_RELAXED) == MEMTAP_STATE_ACTIVE;
+}
+
+/* Record events. Called by hooks with memtap_guard set; each takes the tracker lock.
+ * track_alloc runs after the real allocation returned, track_free before the real free. */
+void memtap_track_alloc(unsigned kind, void *p, size_t size);
+void memtap_track_free(void *p);
+void memtap_track_munmap(void *p, size_t len);
+
+/* realloc and reallocarray: unwinds, then calls the real function under the tracker lock so
+ * no other thread can record a reuse of the old address before its FREE. */
+void *memtap_track_realloc(unsigned kind, void *p, size_t n, size_t size);
+
+/* After dlopen/dlclose: writes the new module map. */
+void memtap_track_modules_changed(void);
+
+/* Before a real exec: ends this image's frame and returns a copy of envp (NULL: environ)
+ * that hands the capture descriptor to the new image; the tracker lock stays held. Returns
+ * NULL when not tracking. After a failed exec, memtap_exec_failed resumes tracking. */
+char **memtap_exec_prepare(char *const envp[]);
+void memtap_exec_failed(char **newenv);
+
+/* Ends the capture (exit, _exit): trailer, end of frame, close. Idempotent. */
+void memtap_finish(void);
+
+#endif

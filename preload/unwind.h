@@ -1,0 +1,15 @@
+/* Native stack capture with libunwind, without memtap's own frames. */
+#ifndef MEMTAP_PRELOAD_UNWIND_H
+#define MEMTAP_PRELOAD_UNWIND_H
+
+#include <stdint.h>
+
+/* Sets libunwind's per-thread caching and learns memtap's own address range. Call once,
+ * from the constructor, with the reentrancy guard set. */
+void memtap_unwind_init(void);
+
+/* Fills out[0..max) with return addresses, innermost first, starting at the first frame
+ * outside libmemtap.so. Returns the number of frames (0..max). Safe inside malloc. */
+int memtap_unwind(uint64_t *out, int max);
+
+#endif

@@ -1,0 +1,21 @@
+/* JSON output of the reports (the only user of jansson). Sizes are exact byte counts,
+ * addresses are hex strings. */
+#ifndef MEMTAP_READER_JSON_OUT_H
+#define MEMTAP_READER_JSON_OUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "replay.h"
+#include "symbolize.h"
+
+/* {"allocations", "frees", "bytes_allocated", "peak_bytes", "leaked_bytes", ...} */
+int memtap_json_summary(FILE *out, const char *path, const memtap_replay_t *r);
+
+/* {"<key>": [{figures..., "stack": [{"function", "file", "line", "module", "address"}]}]}
+ * for the given sites; key is "leaks" (blocks, bytes) or "sites" (peak, total, count). */
+int memtap_json_sites(FILE *out, const char *key, const char *path, const memtap_replay_t *r,
+                      memtap_symbolizer_t *sym, const uint32_t *sites, size_t n);
+
+#endif

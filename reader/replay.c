@@ -1,0 +1,343 @@
+/* Replay of capture events into the process model. */
+#include "replay.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define VEC_RESERVE(vec, extra)                                                              \
+    vec_reserve((void **)&(vec).v, &(vec).cap, (vec).n + (extra), sizeof *(vec).v)
+
+static int vec_reserve(void **v, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 16;
+    while (c < need)
+        c *= 2;
+    void *p = realloc(*v, c * elem);
+    if (!p)
+        return -1;
+    *v = p;
+    *cap = c;
+    return 0;
+}
+
+int memtap_replay_init(memtap_replay_t *r) {
+    memset(r, 0, sizeof *r);
+    if (memtap_addrmap_init(&r->live) < 0 || VEC_RESERVE(r->nodes, 1) < 0 ||
+        VEC_RESERVE(r->site_of_node, 1) < 0 || VEC_RESERVE(r->sites, 1) < 0)
+        return -1;
+    r->nodes.v[r->nodes.n++] = (memtap_node_t){0, 0, 0};
+    r->site_of_node.v[r->site_of_node.n++] = 0;
+    memset(&r->sites.v[r->sites.n++], 0, sizeof(memtap_site_t));
+    return 0;
+}
+
+void memtap_replay_free(memtap_replay_t *r) {
+    for (size_t i = 0; i < r->images.n; i++) {
+        free(r->images.v[i].exe);
+        free(r->images.v[i].cmdline);
+    }
+    for (size_t i = 0; i < r->modules.n; i++)
+        free(r->modules.v[i].path);
+    free(r->images.v);
+    free(r->modules.v);
+    free(r->nodes.v);
+    free(r->site_of_node.v);
+    free(r->sites.v);
+    free(r->threads.v);
+    free(r->regions.v);
+    memtap_addrmap_free(&r->live);
+}
+
+uint64_t memtap_site_peak_bytes(const memtap_replay_t *r, const memtap_site_t *s) {
+    return s->last_change <= r->peak_seq ? s->live_bytes : s->peak_snap;
+}
+
+/* Changes a site's live bytes, first saving what it held at the peak if this is its first
+ * change since then (so per-site peak figures cost O(1) per event). */
+static void site_live(memtap_replay_t *r, uint32_t site, int64_t dbytes, int64_t dblocks) {
+    memtap_site_t *s = &r->sites.v[site];
+    if (s->last_change <= r->peak_seq)
+        s->peak_snap = s->live_bytes;
+    s->last_change = r->seq;
+    s->live_bytes += (uint64_t)dbytes;
+    s->live_blocks += (uint64_t)dblocks;
+    r->live_bytes += (uint64_t)dbytes;
+    r->live_blocks += (uint64_t)dblocks;
+}
+
+static memtap_image_t *image(memtap_replay_t *r) { return &r->images.v[r->images.n - 1]; }
+
+static char *dup_bytes(const char *s, size_t n, int nul_to_space) {
+    char *d = malloc(n + 1);
+    if (!d)
+        return NULL;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    if (nul_to_space) {
+        while (n > 0 && d[n - 1] == '\0')
+            n--;
+        d[n] = '\0';
+        for (size_t i = 0; i < n; i++)
+            if (d[i] == '\0')
+                d[i] = ' ';
+    }
+    return d;
+}
+
+/* Everything the image held vanishes with its address space (exec): not a leak. */
+static void drop_live(memtap_replay_t *r) {
+    for (size_t i = 0; i <= r->live.mask; i++) {
+        memtap_block_t *b = &r->live.slots[i];
+        if (b->used)
+            site_live(r, b->site, -(int64_t)b->size, -1);
+        b->used = 0;
+    }
+    r->live.count = 0;
+    for (size_t i = 0; i < r->regions.n; i++)
+        site_live(r, r->regions.v[i].site, -(int64_t)r->regions.v[i].len, -1);
+    r->regions.n = 0;
+}
+
+static int on_header(memtap_replay_t *r, const memtap_event_t *ev) {
+    uint64_t time_base = 0;
+    if (r->images.n > 0) {
+        time_base = r->now_ms;
+        if (!(ev->u.header.flags & MEMTAP_HDR_CONTINUED))
+            drop_live(r);
+    }
+    if (VEC_RESERVE(r->images, 1) < 0)
+        return -1;
+    memtap_image_t *im = &r->images.v[r->images.n++];
+    memset(im, 0, sizeof *im);
+    im->pid = ev->u.header.pid;
+    im->ppid = ev->u.header.ppid;
+    im->start_unix_ns = ev->u.header.start_unix_ns;
+    im->flags = ev->u.header.flags;
+    im->exe = dup_bytes(ev->u.header.exe, ev->u.header.exe_len, 0);
+    im->cmdline = dup_bytes(ev->u.header.cmdline, ev->u.header.cmdline_len, 1);
+    im->node_base = (uint32_t)r->nodes.n - 1;
+    im->thread_base = (uint32_t)r->threads.n;
+    im->time_base_ms = time_base;
+    return im->exe && im->cmdline ? 0 : -1;
+}
+
+static int on_module(memtap_replay_t *r, const memtap_event_t *ev) {
+    uint32_t img = (uint32_t)r->images.n - 1;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (size_t i = 0; i < ev->u.module.nseg; i++) {
+        const memtap_seg_t *s = &ev->u.module.segs[i];
+        uint64_t a = ev->u.module.bias + s->vaddr;
+        if (a < lo)
+            lo = a;
+        if (a + s->memsz > hi)
+            hi = a + s->memsz;
+    }
+    for (size_t i = r->modules.n; i-- > 0 && r->modules.v[i].image == img;) {
+        memtap_module_t *m = &r->modules.v[i];
+        if (m->bias == ev->u.module.bias && m->lo == lo && strlen(m->path) == ev->u.module.path_len &&
+            !memcmp(m->path, ev->u.module.path, ev->u.module.path_len))
+            return 0; /* the same module listed again after a dlopen */
+    }
+    if (VEC_RESERVE(r->modules, 1) < 0)
+        return -1;
+    memtap_module_t *m = &r->modules.v[r->modules.n];
+    m->path = dup_bytes(ev->u.module.path, ev->u.module.path_len, 0);
+    if (!m->path)
+        return -1;
+    m->bias = ev->u.module.bias;
+    m->build_id_len = ev->u.module.build_id_len;
+    memcpy(m->build_id, ev->u.module.build_id, m->build_id_len);
+    m->lo = lo;
+    m->hi = hi;
+    m->image = img;
+    r->modules.n++;
+    return 0;
+}
+
+const memtap_module_t *memtap_replay_module(const memtap_replay_t *r, uint32_t img, uint64_t ip) {
+    for (size_t i = r->modules.n; i-- > 0;) {
+        const memtap_module_t *m = &r->modules.v[i];
+        if (m->image == img && ip >= m->lo && ip < m->hi)
+            return m;
+    }
+    return NULL;
+}
+
+static int on_alloc(memtap_replay_t *r, const memtap_event_t *ev) {
+    const memtap_image_t *im = image(r);
+    uint32_t node = ev->u.alloc.node ? im->node_base + ev->u.alloc.node : 0;
+    uint32_t site = r->site_of_node.v[node];
+    if (!site) {
+        if (VEC_RESERVE(r->sites, 1) < 0)
+            return -1;
+        site = (uint32_t)r->sites.n++;
+        memset(&r->sites.v[site], 0, sizeof(memtap_site_t));
+        r->sites.v[site].node = node;
+        r->sites.v[site].image = (uint32_t)r->images.n - 1;
+        r->site_of_node.v[node] = site;
+    }
+    unsigned kind = ev->u.alloc.kind;
+    uint64_t size = ev->u.alloc.size;
+    memtap_site_t *s = &r->sites.v[site];
+    s->total_bytes += size;
+    s->count++;
+    s->kinds |= 1u << kind;
+    r->allocations++;
+    r->bytes_allocated += size;
+    r->kinds[kind].count++;
+    r->kinds[kind].bytes += size;
+
+    if (kind == MEMTAP_KIND_MMAP) {
+        if (VEC_RESERVE(r->regions, 1) < 0)
+            return -1;
+        r->regions.v[r->regions.n++] = (memtap_region_t){ev->u.alloc.addr, size, site};
+    } else {
+        memtap_block_t old;
+        if (memtap_addrmap_take(&r->live, ev->u.alloc.addr, &old)) /* never freed to us */
+            site_live(r, old.site, -(int64_t)old.size, -1);
+        memtap_block_t b = {ev->u.alloc.addr, size, site, (uint8_t)kind, 1};
+        if (memtap_addrmap_put(&r->live, &b) < 0)
+            return -1;
+    }
+    site_live(r, site, (int64_t)size, 1);
+    if (r->live_bytes > r->peak_bytes) {
+        r->peak_bytes = r->live_bytes;
+        r->peak_blocks = r->live_blocks;
+        r->peak_seq = r->seq;
+        r->peak_ms = r->now_ms;
+    }
+    return 0;
+}
+
+static void on_free(memtap_replay_t *r, uint64_t addr) {
+    memtap_block_t b;
+    if (!memtap_addrmap_take(&r->live, addr, &b)) {
+        r->unknown_frees++; /* allocated before tracking started, or by another image */
+        return;
+    }
+    site_live(r, b.site, -(int64_t)b.size, -1);
+    r->frees++;
+    r->kinds[b.kind].frees++;
+}
+
+/* munmap may cover several mappings, or part of one (which may split it in two). */
+static int on_munmap(memtap_replay_t *r, uint64_t addr, uint64_t len) {
+    uint64_t end = addr + len;
+    int touched = 0;
+    for (size_t i = 0; i < r->regions.n;) {
+        memtap_region_t *g = &r->regions.v[i];
+        uint64_t gend = g->addr + g->len;
+        if (gend <= addr || g->addr >= end) {
+            i++;
+            continue;
+        }
+        touched = 1;
+        uint32_t site = g->site;
+        if (addr <= g->addr && end >= gend) { /* whole mapping */
+            site_live(r, site, -(int64_t)g->len, -1);
+            r->kinds[MEMTAP_KIND_MMAP].frees++;
+            r->regions.v[i] = r->regions.v[--r->regions.n];
+            continue;
+        }
+        uint64_t cut_lo = addr > g->addr ? addr : g->addr, cut_hi = end < gend ? end : gend;
+        site_live(r, site, -(int64_t)(cut_hi - cut_lo), 0);
+        if (cut_lo > g->addr && cut_hi < gend) { /* a hole in the middle: two mappings */
+            if (VEC_RESERVE(r->regions, 1) < 0)
+                return -1;
+            g = &r->regions.v[i];
+            r->regions.v[r->regions.n++] = (memtap_region_t){cut_hi, gend - cut_hi, site};
+            g->len = cut_lo - g->addr;
+            site_live(r, site, 0, 1);
+        } else if (cut_lo > g->addr) {
+            g->len = cut_lo - g->addr;
+        } else {
+            g->addr = cut_hi;
+            g->len = gend - cut_hi;
+        }
+        i++;
+    }
+    if (touched)
+        r->frees++;
+    else
+        r->unknown_frees++;
+    return 0;
+}
+
+int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev) {
+    r->seq++;
+    switch (ev->type) {
+    case MEMTAP_EV_HEADER:
+        return on_header(r, ev);
+    case MEMTAP_EV_MODULE:
+        return on_module(r, ev);
+    case MEMTAP_EV_NODE:
+        if (VEC_RESERVE(r->nodes, 1) < 0 || VEC_RESERVE(r->site_of_node, 1) < 0)
+            return -1;
+        r->nodes.v[r->nodes.n++] = (memtap_node_t){
+            ev->u.node.frame, ev->u.node.parent ? image(r)->node_base + ev->u.node.parent : 0,
+            (uint32_t)r->images.n - 1};
+        r->site_of_node.v[r->site_of_node.n++] = 0;
+        return 0;
+    case MEMTAP_EV_ALLOC:
+        return on_alloc(r, ev);
+    case MEMTAP_EV_FREE:
+        on_free(r, ev->u.free.addr);
+        return 0;
+    case MEMTAP_EV_MUNMAP:
+        return on_munmap(r, ev->u.free.addr, ev->u.free.len);
+    case MEMTAP_EV_THREAD: {
+        if (VEC_RESERVE(r->threads, 1) < 0)
+            return -1;
+        memtap_thread_t *t = &r->threads.v[r->threads.n++];
+        t->image = (uint32_t)r->images.n - 1;
+        t->tid = ev->u.thread.tid;
+        size_t n = ev->u.thread.name_len < sizeof t->name - 1 ? ev->u.thread.name_len
+                                                              : sizeof t->name - 1;
+        memcpy(t->name, ev->u.thread.name, n);
+        t->name[n] = '\0';
+        return 0;
+    }
+    case MEMTAP_EV_THREAD_NAME: {
+        memtap_thread_t *t = &r->threads.v[image(r)->thread_base + ev->u.thread.index - 1];
+        size_t n = ev->u.thread.name_len < sizeof t->name - 1 ? ev->u.thread.name_len
+                                                              : sizeof t->name - 1;
+        memcpy(t->name, ev->u.thread.name, n);
+        t->name[n] = '\0';
+        return 0;
+    }
+    case MEMTAP_EV_TIME:
+    case MEMTAP_EV_EXEC:
+    case MEMTAP_EV_EXIT: {
+        uint64_t t = image(r)->time_base_ms + ev->u.time.ms;
+        if (t > r->now_ms)
+            r->now_ms = t;
+        if (ev->u.time.rss > r->max_rss)
+            r->max_rss = ev->u.time.rss;
+        if (ev->type != MEMTAP_EV_TIME)
+            image(r)->ended = ev->type == MEMTAP_EV_EXIT ? 1 : 2;
+        return 0;
+    }
+    case MEMTAP_EV_END:
+        r->complete = ev->u.end.complete;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+void memtap_replay_finish(memtap_replay_t *r) {
+    r->leaked_bytes = r->live_bytes;
+    r->leaked_blocks = r->live_blocks;
+    for (size_t i = 0; i <= r->live.mask; i++) {
+        const memtap_block_t *b = &r->live.slots[i];
+        if (b->used) {
+            r->kinds[b->kind].leaked_blocks++;
+            r->kinds[b->kind].leaked_bytes += b->size;
+        }
+    }
+    for (size_t i = 0; i < r->regions.n; i++) {
+        r->kinds[MEMTAP_KIND_MMAP].leaked_blocks++;
+        r->kinds[MEMTAP_KIND_MMAP].leaked_bytes += r->regions.v[i].len;
+    }
+}

@@ -1,0 +1,107 @@
+/* Replay model: applies decoded events to a model of the process: live blocks, stack
+ * nodes, allocation sites (one per distinct stack), modules, threads, images (exec), totals
+ * and the heap peak with what each site held at that peak. Memory grows with live blocks
+ * and distinct stacks, never with the number of events. */
+#ifndef MEMTAP_READER_REPLAY_H
+#define MEMTAP_READER_REPLAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addrmap.h"
+#include "decoder.h"
+#include "memtap/format.h"
+
+typedef struct {
+    uint64_t frame;  /* instruction pointer (a return address) */
+    uint32_t parent; /* global node id; 0 = root */
+    uint32_t image;
+} memtap_node_t;
+
+typedef struct {
+    uint32_t node; /* global id of the stack's innermost node */
+    uint32_t image;
+    uint64_t total_bytes, count;
+    uint64_t live_bytes, live_blocks;
+    uint64_t peak_snap;   /* live bytes as of the peak, valid when changed since it */
+    uint64_t last_change; /* event sequence number of the last change */
+    uint32_t kinds;       /* bit k: allocator kind k allocated here */
+} memtap_site_t;
+
+typedef struct {
+    char *path;
+    uint64_t bias;
+    uint8_t build_id[MEMTAP_MAX_BUILD_ID];
+    size_t build_id_len;
+    uint64_t lo, hi; /* addresses covered by its PT_LOAD segments */
+    uint32_t image;
+} memtap_module_t;
+
+typedef struct {
+    uint32_t image;
+    uint64_t tid;
+    char name[64];
+} memtap_thread_t;
+
+typedef struct {
+    uint64_t pid, ppid, start_unix_ns;
+    uint32_t flags;
+    char *exe, *cmdline; /* cmdline: arguments joined by spaces */
+    uint32_t node_base;  /* global id = node_base + local id */
+    uint32_t thread_base;
+    uint64_t time_base_ms; /* time offset of this image in the whole run */
+    int ended;             /* 0 running, 1 exit, 2 exec */
+} memtap_image_t;
+
+typedef struct {
+    uint64_t addr, len;
+    uint32_t site;
+} memtap_region_t;
+
+typedef struct {
+    uint64_t count, bytes, frees;
+    uint64_t leaked_blocks, leaked_bytes; /* after memtap_replay_finish */
+} memtap_kind_stats_t;
+
+#define MEMTAP_VEC(T)                                                                        \
+    struct {                                                                                 \
+        T *v;                                                                                \
+        size_t n, cap;                                                                       \
+    }
+
+typedef struct {
+    uint64_t allocations, frees, bytes_allocated, unknown_frees;
+    uint64_t live_bytes, live_blocks;
+    uint64_t peak_bytes, peak_blocks, peak_ms, peak_seq;
+    uint64_t leaked_bytes, leaked_blocks; /* after memtap_replay_finish */
+    uint64_t seq;                         /* events applied */
+    uint64_t now_ms, max_rss;
+    int complete;
+    memtap_kind_stats_t kinds[MEMTAP_KIND_COUNT];
+    MEMTAP_VEC(memtap_image_t) images;
+    MEMTAP_VEC(memtap_module_t) modules;
+    MEMTAP_VEC(memtap_node_t) nodes; /* index = global id; [0] is the root */
+    MEMTAP_VEC(uint32_t) site_of_node;
+    MEMTAP_VEC(memtap_site_t) sites; /* [0] unused */
+    MEMTAP_VEC(memtap_thread_t) threads;
+    MEMTAP_VEC(memtap_region_t) regions; /* live anonymous mappings */
+    memtap_addrmap_t live;
+} memtap_replay_t;
+
+/* Returns 0, or -1 when out of memory. */
+int memtap_replay_init(memtap_replay_t *r);
+void memtap_replay_free(memtap_replay_t *r);
+
+/* Applies one event. Returns 0, or -1 when out of memory. */
+int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev);
+
+/* After the last event: computes what leaked (blocks live at the end). */
+void memtap_replay_finish(memtap_replay_t *r);
+
+/* Bytes the site held when the heap peaked. */
+uint64_t memtap_site_peak_bytes(const memtap_replay_t *r, const memtap_site_t *s);
+
+/* The module that maps ip in image, or NULL (newest definition wins). */
+const memtap_module_t *memtap_replay_module(const memtap_replay_t *r, uint32_t image, uint64_t ip);
+
+#endif

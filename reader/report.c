@@ -1,0 +1,192 @@
+/* Shared parts of the report commands. */
+#include "report.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "decoder.h"
+#include "errors.h"
+#include "output.h"
+
+int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usage, int allow_by,
+                        memtap_report_opts_t *o) {
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},         {"limit", required_argument, NULL, 'n'},
+        {"by", required_argument, NULL, 'b'},     {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof *o);
+    o->limit = -1; /* not given: the command picks its default */
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":n:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            o->json = 1;
+            break;
+        case 'n': {
+            char *end;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || *end || v < 0) {
+                fprintf(stderr, "memtap %s: --limit takes a whole number >= 0, not '%s'\n", cmd, optarg);
+                return MEMTAP_EXIT_USAGE;
+            }
+            o->limit = v;
+            break;
+        }
+        case 'b':
+            if (!allow_by)
+                goto unknown;
+            if (!strcmp(optarg, "peak"))
+                o->by = MEMTAP_BY_PEAK;
+            else if (!strcmp(optarg, "total"))
+                o->by = MEMTAP_BY_TOTAL;
+            else if (!strcmp(optarg, "count"))
+                o->by = MEMTAP_BY_COUNT;
+            else if (!strcmp(optarg, "leaked"))
+                o->by = MEMTAP_BY_LEAKED;
+            else {
+                fprintf(stderr, "memtap %s: --by takes peak, total, count or leaked, not '%s'\n", cmd, optarg);
+                return MEMTAP_EXIT_USAGE;
+            }
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return MEMTAP_EXIT_OK;
+        case ':':
+            fprintf(stderr, "memtap %s: option '%s' needs a value (see memtap %s --help)\n", cmd,
+                    argv[optind - 1], cmd);
+            return MEMTAP_EXIT_USAGE;
+        default:
+        unknown:
+            fprintf(stderr, "memtap %s: unknown option '%s' (see memtap %s --help)\n", cmd,
+                    argv[optind - 1], cmd);
+            return MEMTAP_EXIT_USAGE;
+        }
+    }
+    if (optind + 1 != argc) {
+        fprintf(stderr, "memtap %s: %s (see memtap %s --help)\n", cmd,
+                optind == argc ? "which capture? give one FILE" : "give exactly one FILE", cmd);
+        return MEMTAP_EXIT_USAGE;
+    }
+    o->path = argv[optind];
+    return -1;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int memtap_report_load(const char *path, memtap_replay_t *r) {
+    if (memtap_replay_init(r) < 0) {
+        fprintf(stderr, "memtap: out of memory\n");
+        return MEMTAP_EXIT_BAD_INPUT;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "memtap: %s: %s\n", path, strerror(errno));
+        return MEMTAP_EXIT_USAGE;
+    }
+    memtap_decoder_t *dec;
+    int rc = memtap_decoder_open(&dec, path);
+    if (rc != MEMTAP_OK) {
+        fprintf(stderr, "memtap: %s: %s\n", path, dec ? memtap_decoder_error(dec) : "out of memory");
+        memtap_decoder_free(dec);
+        return rc == MEMTAP_ERR_IO ? MEMTAP_EXIT_USAGE : MEMTAP_EXIT_BAD_INPUT;
+    }
+    int tty = isatty(STDERR_FILENO);
+    double start = now_s(), last = start;
+    int shown = 0;
+    memtap_event_t ev;
+    for (uint64_t i = 0;; i++) {
+        rc = memtap_decoder_next(dec, &ev);
+        if (rc != MEMTAP_OK)
+            break;
+        if (memtap_replay_event(r, &ev) < 0) {
+            rc = MEMTAP_ERR_NOMEM;
+            break;
+        }
+        if (ev.type == MEMTAP_EV_END)
+            break;
+        if (tty && (i & 0xfffff) == 0 && i) {
+            double t = now_s();
+            if (t - start > 1.0 && t - last > 0.25) {
+                uint64_t done, total;
+                memtap_decoder_progress(dec, &done, &total);
+                fprintf(stderr, "\rmemtap: reading %s: %3.0f%%", path,
+                        total ? 100.0 * (double)done / (double)total : 0.0);
+                last = t;
+                shown = 1;
+            }
+        }
+    }
+    if (shown)
+        fprintf(stderr, "\r\033[K");
+    if (rc != MEMTAP_OK) {
+        fprintf(stderr, "memtap: %s: %s\n", path,
+                rc == MEMTAP_ERR_NOMEM ? "out of memory" : memtap_decoder_error(dec));
+        memtap_decoder_free(dec);
+        return MEMTAP_EXIT_BAD_INPUT;
+    }
+    memtap_decoder_free(dec);
+    memtap_replay_finish(r);
+    return MEMTAP_EXIT_OK;
+}
+
+void memtap_warn_incomplete(const char *path, const memtap_replay_t *r) {
+    if (!r->complete)
+        fprintf(stderr,
+                "memtap: %s: incomplete capture (the program was killed or is still running); "
+                "figures cover what was written\n",
+                path);
+}
+
+typedef struct {
+    uint64_t key, blocks;
+    uint32_t site;
+} ranked_t;
+
+static int by_rank(const void *a, const void *b) {
+    const ranked_t *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? 1 : -1;
+    if (x->blocks != y->blocks)
+        return x->blocks < y->blocks ? 1 : -1;
+    return x->site < y->site ? -1 : x->site > y->site;
+}
+
+uint32_t *memtap_sites_sorted(const memtap_replay_t *r, memtap_order_t by, size_t *n) {
+    *n = 0;
+    ranked_t *rank = malloc(r->sites.n * sizeof *rank);
+    if (!rank)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 1; i < r->sites.n; i++) {
+        const memtap_site_t *s = &r->sites.v[i];
+        uint64_t key = by == MEMTAP_BY_PEAK    ? memtap_site_peak_bytes(r, s)
+                       : by == MEMTAP_BY_TOTAL ? s->total_bytes
+                       : by == MEMTAP_BY_COUNT ? s->count
+                                               : s->live_bytes;
+        uint64_t blocks = by == MEMTAP_BY_LEAKED ? s->live_blocks : s->count;
+        if (key || (by == MEMTAP_BY_LEAKED && s->live_blocks))
+            rank[k++] = (ranked_t){key, blocks, (uint32_t)i};
+    }
+    qsort(rank, k, sizeof *rank, by_rank);
+    uint32_t *out = malloc((k ? k : 1) * sizeof *out);
+    if (out)
+        for (size_t i = 0; i < k; i++)
+            out[i] = rank[i].site;
+    free(rank);
+    *n = out ? k : 0;
+    return out;
+}

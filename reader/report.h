@@ -1,0 +1,44 @@
+/* What the report commands share: option parsing, loading a capture (with a progress line),
+ * sorting allocation sites, and the command entry points. */
+#ifndef MEMTAP_READER_REPORT_H
+#define MEMTAP_READER_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "replay.h"
+
+typedef enum { MEMTAP_BY_PEAK, MEMTAP_BY_TOTAL, MEMTAP_BY_COUNT, MEMTAP_BY_LEAKED } memtap_order_t;
+
+typedef struct {
+    const char *path;
+    int json;
+    long limit; /* 0: no limit, -1: not given */
+    memtap_order_t by;
+} memtap_report_opts_t;
+
+/* Exit statuses. */
+enum { MEMTAP_EXIT_OK = 0, MEMTAP_EXIT_BAD_INPUT = 1, MEMTAP_EXIT_USAGE = 2 };
+
+/* Parses "CMD [--json] [--limit N] [--by ...] FILE". Returns -1 to go on, else the exit
+ * status to return at once (after --help, or a usage error already printed). */
+int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usage, int allow_by,
+                        memtap_report_opts_t *o);
+
+/* Reads the whole capture into r (initialised here). Prints any error as one line and
+ * returns the exit status (MEMTAP_EXIT_OK when r is usable; free it in any case). */
+int memtap_report_load(const char *path, memtap_replay_t *r);
+
+/* Sites with a non-zero figure for `by`, largest first (ties: more blocks, older site).
+ * Returns a malloc'd array of site indexes (NULL when there are none or memory ran out). */
+uint32_t *memtap_sites_sorted(const memtap_replay_t *r, memtap_order_t by, size_t *n);
+
+/* One line saying the capture is incomplete, on stderr, when it is. */
+void memtap_warn_incomplete(const char *path, const memtap_replay_t *r);
+
+int memtap_cmd_summary(int argc, char **argv);
+int memtap_cmd_leaks(int argc, char **argv);
+int memtap_cmd_top(int argc, char **argv);
+int memtap_cmd_run(int argc, char **argv);
+
+#endif

@@ -1,0 +1,107 @@
+/* memtap leaks and memtap top: allocation stacks ranked by a figure, each with its stack. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "json_out.h"
+#include "output.h"
+#include "report.h"
+
+static const char leaks_usage[] =
+    "usage: memtap leaks [--json] [--limit N] FILE\n"
+    "\n"
+    "Memory never freed, grouped by identical allocation stack, largest first, each with\n"
+    "its blocks, bytes and full stack (innermost frame first).\n"
+    "\n"
+    "  --limit N  show the N largest stacks (default 20 in text, all in JSON; 0: all)\n"
+    "  --json     machine-readable output (exact byte counts)\n"
+    "  -h, --help this text\n";
+
+static const char top_usage[] =
+    "usage: memtap top [--by peak|total|count|leaked] [--limit N] [--json] FILE\n"
+    "\n"
+    "Allocation stacks ranked by bytes live at the heap peak (default), by total bytes\n"
+    "allocated, by number of allocations, or by bytes leaked.\n"
+    "\n"
+    "  --by KEY   peak, total, count or leaked\n"
+    "  --limit N  show the N first stacks (default 10; 0: all)\n"
+    "  --json     machine-readable output (exact byte counts)\n"
+    "  -h, --help this text\n";
+
+static const char *order_name(memtap_order_t by) {
+    return by == MEMTAP_BY_PEAK ? "bytes live at the peak"
+           : by == MEMTAP_BY_TOTAL ? "total bytes allocated"
+           : by == MEMTAP_BY_COUNT ? "allocation count"
+                                   : "bytes leaked";
+}
+
+static int sites_cmd(int argc, char **argv, int leaks) {
+    memtap_report_opts_t o;
+    int rc = memtap_report_parse(argc, argv, leaks ? "leaks" : "top", leaks ? leaks_usage : top_usage,
+                                 !leaks, &o);
+    if (rc >= 0)
+        return rc;
+    if (leaks)
+        o.by = MEMTAP_BY_LEAKED;
+    memtap_replay_t r;
+    rc = memtap_report_load(o.path, &r);
+    if (rc != MEMTAP_EXIT_OK) {
+        memtap_replay_free(&r);
+        return rc;
+    }
+    memtap_warn_incomplete(o.path, &r);
+    size_t n;
+    uint32_t *sites = memtap_sites_sorted(&r, o.by, &n);
+    long limit = o.limit >= 0 ? o.limit : (o.json && leaks) ? 0 : leaks ? 20 : 10;
+    size_t shown = limit > 0 && (size_t)limit < n ? (size_t)limit : n;
+    memtap_symbolizer_t *sym = memtap_symbolizer_new(&r);
+    if (!sym) {
+        fprintf(stderr, "memtap: out of memory\n");
+        free(sites);
+        memtap_replay_free(&r);
+        return MEMTAP_EXIT_BAD_INPUT;
+    }
+    char a[64], b[64], c[64];
+    if (o.json) {
+        memtap_json_sites(stdout, leaks ? "leaks" : "sites", o.path, &r, sym, sites, shown);
+    } else if (leaks) {
+        if (n == 0)
+            printf("No leaks: every block allocated was freed (%s allocations).\n",
+                   memtap_fmt_count(r.allocations, a, sizeof a));
+        else
+            printf("%sLeaked %s in %s blocks from %zu stack%s%s\n", memtap_bold(),
+                   memtap_fmt_size(r.leaked_bytes, a, sizeof a),
+                   memtap_fmt_count(r.leaked_blocks, b, sizeof b), n, n == 1 ? "" : "s",
+                   memtap_reset());
+        for (size_t i = 0; i < shown; i++) {
+            const memtap_site_t *s = &r.sites.v[sites[i]];
+            printf("\n%s#%zu  %s in %s block%s%s (%.1f%%)\n", memtap_red(), i + 1,
+                   memtap_fmt_size(s->live_bytes, a, sizeof a),
+                   memtap_fmt_count(s->live_blocks, b, sizeof b), s->live_blocks == 1 ? "" : "s",
+                   memtap_reset(),
+                   r.leaked_bytes ? 100.0 * (double)s->live_bytes / (double)r.leaked_bytes : 0.0);
+            memtap_print_stack(stdout, sym, &r, s->node, "    ");
+        }
+    } else {
+        printf("%sTop %zu of %zu stacks by %s%s\n", memtap_bold(), shown, n, order_name(o.by),
+               memtap_reset());
+        for (size_t i = 0; i < shown; i++) {
+            const memtap_site_t *s = &r.sites.v[sites[i]];
+            char d[64];
+            printf("\n%s#%zu  at peak %s, total %s in %s calls, leaked %s%s\n", memtap_bold(), i + 1,
+                   memtap_fmt_size(memtap_site_peak_bytes(&r, s), a, sizeof a),
+                   memtap_fmt_size(s->total_bytes, b, sizeof b),
+                   memtap_fmt_count(s->count, c, sizeof c),
+                   memtap_fmt_size(s->live_bytes, d, sizeof d), memtap_reset());
+            memtap_print_stack(stdout, sym, &r, s->node, "    ");
+        }
+    }
+    if (!o.json && shown < n)
+        printf("\n... %zu more stack%s (--limit 0 shows all)\n", n - shown, n - shown == 1 ? "" : "s");
+    memtap_symbolizer_free(sym);
+    free(sites);
+    memtap_replay_free(&r);
+    return MEMTAP_EXIT_OK;
+}
+
+int memtap_cmd_leaks(int argc, char **argv) { return sites_cmd(argc, argv, 1); }
+int memtap_cmd_top(int argc, char **argv) { return sites_cmd(argc, argv, 0); }

@@ -1,0 +1,290 @@
+/* libdw symbolizer with per-module and per-address caches. */
+#include "symbolize.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* From libstdc++: demangles C++ names (C names come back NULL and are kept). */
+char *__cxa_demangle(const char *mangled, char *out, size_t *len, int *status);
+
+typedef struct {
+    const memtap_module_t *module;
+    Dwfl *dwfl;
+    Dwfl_Module *mod; /* NULL: unreadable or changed binary */
+} dwfl_entry_t;
+
+typedef struct {
+    uint32_t node;
+    uint32_t first, count; /* range in frames */
+} node_entry_t;
+
+struct memtap_symbolizer {
+    const memtap_replay_t *r;
+    dwfl_entry_t *dwfls;
+    size_t ndwfls;
+    node_entry_t *cache; /* open addressing on node id */
+    size_t cache_mask, cache_count;
+    memtap_frame_t *frames;
+    size_t nframes, frames_cap;
+    char **strings;
+    size_t nstrings, strings_cap;
+};
+
+static char *debuginfo_path;
+static const Dwfl_Callbacks callbacks = {
+    .find_elf = dwfl_build_id_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .section_address = dwfl_offline_section_address,
+    .debuginfo_path = &debuginfo_path,
+};
+
+memtap_symbolizer_t *memtap_symbolizer_new(const memtap_replay_t *r) {
+    memtap_symbolizer_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->r = r;
+    s->cache_mask = 1023;
+    s->cache = calloc(s->cache_mask + 1, sizeof *s->cache);
+    if (!s->cache) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void memtap_symbolizer_free(memtap_symbolizer_t *s) {
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->ndwfls; i++)
+        if (s->dwfls[i].dwfl)
+            dwfl_end(s->dwfls[i].dwfl);
+    for (size_t i = 0; i < s->nstrings; i++)
+        free(s->strings[i]);
+    free(s->strings);
+    free(s->dwfls);
+    free(s->cache);
+    free(s->frames);
+    free(s);
+}
+
+/* Keeps a copy of str for the symbolizer's lifetime (take: str is malloc'd already). */
+static const char *keep(memtap_symbolizer_t *s, char *str, int take) {
+    if (!str)
+        return NULL;
+    char *c = take ? str : strdup(str);
+    if (!c)
+        return "??";
+    if (s->nstrings == s->strings_cap) {
+        size_t cap = s->strings_cap ? s->strings_cap * 2 : 256;
+        char **p = realloc(s->strings, cap * sizeof *p);
+        if (!p) {
+            free(c);
+            return "??";
+        }
+        s->strings = p;
+        s->strings_cap = cap;
+    }
+    s->strings[s->nstrings++] = c;
+    return c;
+}
+
+static const char *demangled(memtap_symbolizer_t *s, const char *name) {
+    if (!name)
+        return NULL;
+    if (name[0] == '_' && name[1] == 'Z') {
+        int status;
+        char *d = __cxa_demangle(name, NULL, NULL, &status);
+        if (d && status == 0)
+            return keep(s, d, 1);
+        free(d);
+    }
+    return keep(s, (char *)name, 0);
+}
+
+static Dwfl_Module *open_module(memtap_symbolizer_t *s, const memtap_module_t *m) {
+    for (size_t i = 0; i < s->ndwfls; i++)
+        if (s->dwfls[i].module == m ||
+            (!strcmp(s->dwfls[i].module->path, m->path) &&
+             s->dwfls[i].module->build_id_len == m->build_id_len &&
+             !memcmp(s->dwfls[i].module->build_id, m->build_id, m->build_id_len)))
+            return s->dwfls[i].mod;
+    dwfl_entry_t *grown = realloc(s->dwfls, (s->ndwfls + 1) * sizeof *grown);
+    if (!grown)
+        return NULL;
+    s->dwfls = grown;
+    dwfl_entry_t *e = &s->dwfls[s->ndwfls++];
+    e->module = m;
+    e->dwfl = NULL;
+    e->mod = NULL;
+    if (m->path[0] != '/')
+        return NULL; /* [vdso] and friends: no file to read */
+    int fd = open(m->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    e->dwfl = dwfl_begin(&callbacks);
+    if (!e->dwfl) {
+        close(fd);
+        return NULL;
+    }
+    /* bias 0: addresses we ask about are the file's own (link-time) addresses */
+    Dwfl_Module *mod = dwfl_report_elf(e->dwfl, m->path, m->path, fd, 0, false);
+    dwfl_report_end(e->dwfl, NULL, NULL);
+    if (!mod)
+        return NULL;
+    const unsigned char *bits;
+    GElf_Addr vaddr;
+    int n = dwfl_module_build_id(mod, &bits, &vaddr);
+    if (m->build_id_len && (n != (int)m->build_id_len || memcmp(bits, m->build_id, (size_t)n)))
+        return NULL; /* the binary changed since the capture: its symbols would lie */
+    e->mod = mod;
+    return mod;
+}
+
+static const char *die_name(memtap_symbolizer_t *s, Dwarf_Die *die) {
+    Dwarf_Attribute attr;
+    const char *name = NULL;
+    if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
+        dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
+        name = dwarf_formstring(&attr);
+    if (!name && dwarf_attr_integrate(die, DW_AT_name, &attr))
+        name = dwarf_formstring(&attr);
+    return demangled(s, name);
+}
+
+static int push(memtap_symbolizer_t *s, const memtap_frame_t *f) {
+    if (s->nframes == s->frames_cap) {
+        size_t cap = s->frames_cap ? s->frames_cap * 2 : 1024;
+        memtap_frame_t *p = realloc(s->frames, cap * sizeof *p);
+        if (!p)
+            return -1;
+        s->frames = p;
+        s->frames_cap = cap;
+    }
+    s->frames[s->nframes++] = *f;
+    return 0;
+}
+
+/* Resolves ip: one frame per inlined function plus the function containing them. */
+static void resolve(memtap_symbolizer_t *s, uint32_t image, uint64_t ip) {
+    const memtap_module_t *m = memtap_replay_module(s->r, image, ip);
+    memtap_frame_t f = {"??", NULL, 0, m ? m->path : NULL, ip, 0, 0};
+    Dwfl_Module *mod = m ? open_module(s, m) : NULL;
+    uint64_t addr = m ? ip - m->bias - 1 : 0; /* return address: look at the call */
+    if (m && !mod) {
+        char buf[64 + 4096];
+        const char *base = strrchr(m->path, '/');
+        snprintf(buf, sizeof buf, "%s+0x%" PRIx64, base ? base + 1 : m->path, ip - m->bias);
+        f.function = keep(s, buf, 0);
+        push(s, &f);
+        return;
+    }
+    if (!mod) {
+        push(s, &f);
+        return;
+    }
+    GElf_Off off;
+    GElf_Sym sym;
+    const char *symname = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+    Dwfl_Line *line = dwfl_module_getsrc(mod, addr);
+    int lineno = 0;
+    const char *file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
+    f.file = keep(s, (char *)file, 0);
+    f.line = lineno > 0 ? (unsigned)lineno : 0;
+
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
+    Dwarf_Die *scopes = NULL;
+    int n = cu ? dwarf_getscopes(cu, addr - bias, &scopes) : 0;
+    Dwarf_Files *files = NULL;
+    size_t nfiles = 0;
+    if (cu)
+        dwarf_getsrcfiles(cu, &files, &nfiles);
+    int emitted = 0;
+    for (int i = 0; i < n; i++) {
+        int tag = dwarf_tag(&scopes[i]);
+        if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
+            continue;
+        const char *name = die_name(s, &scopes[i]);
+        f.function = name ? name : (symname ? demangled(s, symname) : "??");
+        f.known = 1;
+        f.inlined = tag == DW_TAG_inlined_subroutine;
+        push(s, &f);
+        emitted = 1;
+        if (tag == DW_TAG_subprogram)
+            break;
+        /* the caller's position is where this inlined call was made */
+        Dwarf_Attribute attr;
+        Dwarf_Word w;
+        f.file = NULL;
+        f.line = 0;
+        if (files && dwarf_attr(&scopes[i], DW_AT_call_file, &attr) && dwarf_formudata(&attr, &w) == 0)
+            f.file = keep(s, (char *)dwarf_filesrc(files, w, NULL, NULL), 0);
+        if (dwarf_attr(&scopes[i], DW_AT_call_line, &attr) && dwarf_formudata(&attr, &w) == 0)
+            f.line = (unsigned)w;
+    }
+    free(scopes);
+    if (!emitted) {
+        if (symname) {
+            f.function = demangled(s, symname);
+            f.known = 1;
+        } else {
+            char buf[64 + 4096];
+            const char *base = strrchr(m->path, '/');
+            snprintf(buf, sizeof buf, "%s+0x%" PRIx64, base ? base + 1 : m->path, ip - m->bias);
+            f.function = keep(s, buf, 0);
+        }
+        f.inlined = 0;
+        push(s, &f);
+    }
+}
+
+static size_t slot(uint32_t node, size_t mask) { return (size_t)(node * 2654435761u) & mask; }
+
+static void cache_grow(memtap_symbolizer_t *s) {
+    size_t cap = (s->cache_mask + 1) * 2;
+    node_entry_t *c = calloc(cap, sizeof *c);
+    if (!c)
+        return;
+    for (size_t i = 0; i <= s->cache_mask; i++) {
+        if (!s->cache[i].node)
+            continue;
+        size_t j = slot(s->cache[i].node, cap - 1);
+        while (c[j].node)
+            j = (j + 1) & (cap - 1);
+        c[j] = s->cache[i];
+    }
+    free(s->cache);
+    s->cache = c;
+    s->cache_mask = cap - 1;
+}
+
+size_t memtap_symbolize_node(memtap_symbolizer_t *s, uint32_t node, const memtap_frame_t **out) {
+    size_t i = slot(node, s->cache_mask);
+    while (s->cache[i].node) {
+        if (s->cache[i].node == node) {
+            *out = &s->frames[s->cache[i].first];
+            return s->cache[i].count;
+        }
+        i = (i + 1) & s->cache_mask;
+    }
+    const memtap_node_t *n = &s->r->nodes.v[node];
+    size_t first = s->nframes;
+    resolve(s, n->image, n->frame);
+    if (s->nframes == first) { /* out of memory: one static unknown frame */
+        static memtap_frame_t unknown = {"??", NULL, 0, NULL, 0, 0, 0};
+        *out = &unknown;
+        return 1;
+    }
+    s->cache[i] = (node_entry_t){node, (uint32_t)first, (uint32_t)(s->nframes - first)};
+    if (++s->cache_count * 4 > (s->cache_mask + 1) * 3)
+        cache_grow(s);
+    *out = &s->frames[first];
+    return s->nframes - first;
+}
