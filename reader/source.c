@@ -71,6 +71,11 @@ int memtap_source_read(memtap_source_t *src, uint8_t *dst, size_t cap, size_t *n
                 return MEMTAP_OK;
         }
         size_t out = cap - *n, in = src->in_len - src->in_pos;
+        /* block by block (a new frame: its header first), so an error names the damaged
+         * block and a non-LZ4 file is recognised at its first bytes */
+        size_t want = src->hint ? src->hint : LZ4F_HEADER_SIZE_MIN;
+        if (want < in)
+            in = want;
         size_t hint = LZ4F_decompress(src->dctx, dst + *n, &out, src->in + src->in_pos, &in, NULL);
         if (LZ4F_isError(hint)) {
             snprintf(src->error, sizeof src->error, "corrupt capture at byte %llu: %s",
@@ -79,6 +84,7 @@ int memtap_source_read(memtap_source_t *src, uint8_t *dst, size_t cap, size_t *n
         }
         src->in_pos += in;
         src->file_pos += in;
+        src->hint = hint;
         *n += out;
         if (in || out)
             src->in_frame = 1;

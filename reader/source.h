@@ -17,6 +17,7 @@ typedef struct {
     size_t in_pos, in_len;
     uint64_t file_pos; /* file bytes handed to the decompressor */
     uint64_t file_size;
+    size_t hint;       /* input LZ4 expects next (0: unknown) */
     int eof;           /* the file has no more bytes */
     int in_frame;      /* inside a frame (header seen, end not yet) */
     char error[256];   /* message when a call returned MEMTAP_ERR_CORRUPT / _IO */

@@ -98,6 +98,15 @@ static const char *keep(memtap_symbolizer_t *s, char *str, int take) {
 static const char *demangled(memtap_symbolizer_t *s, const char *name) {
     if (!name)
         return NULL;
+    const char *at = strchr(name, '@'); /* symbol version: memcpy@@GLIBC_2.14 */
+    if (at && at > name) {
+        char *plain = strndup(name, (size_t)(at - name));
+        if (!plain)
+            return NULL;
+        const char *r = demangled(s, plain);
+        free(plain);
+        return r;
+    }
     if (name[0] == '_' && name[1] == 'Z') {
         int status;
         char *d = __cxa_demangle(name, NULL, NULL, &status);
@@ -202,6 +211,14 @@ static void resolve(memtap_symbolizer_t *s, uint32_t image, uint64_t ip) {
     Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
     Dwarf_Die *scopes = NULL;
     int n = cu ? dwarf_getscopes(cu, addr - bias, &scopes) : 0;
+    if (n > 0) {
+        /* dwarf_getscopes follows an inlined function into its abstract definition; the
+         * concrete chain of callers comes from the innermost scope's own parents. */
+        Dwarf_Die inner = scopes[0];
+        free(scopes);
+        scopes = NULL;
+        n = dwarf_getscopes_die(&inner, &scopes);
+    }
     Dwarf_Files *files = NULL;
     size_t nfiles = 0;
     if (cu)
@@ -211,11 +228,22 @@ static void resolve(memtap_symbolizer_t *s, uint32_t image, uint64_t ip) {
         int tag = dwarf_tag(&scopes[i]);
         if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
             continue;
-        const char *name = die_name(s, &scopes[i]);
-        f.function = name ? name : (symname ? demangled(s, symname) : "??");
+        /* the symbol table names the out-of-line function fully (class, namespace and
+         * parameters); DWARF names the inlined ones */
+        int cxx = symname && symname[0] == '_' && symname[1] == 'Z';
+        const char *name = tag == DW_TAG_subprogram && cxx ? demangled(s, symname)
+                                                           : die_name(s, &scopes[i]);
+        name = name ? name : (symname ? demangled(s, symname) : "??");
+        /* GCC's partial inlining leaves a function inlined into its own split-off part:
+         * one frame says it all */
+        int repeat = emitted && !strcmp(s->frames[s->nframes - 1].function, name);
+        f.function = name;
         f.known = 1;
         f.inlined = tag == DW_TAG_inlined_subroutine;
-        push(s, &f);
+        if (repeat)
+            s->frames[s->nframes - 1].inlined = f.inlined;
+        else
+            push(s, &f);
         emitted = 1;
         if (tag == DW_TAG_subprogram)
             break;
