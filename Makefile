@@ -35,7 +35,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all deps demo test unit e2e asan bench install clean format help
+.PHONY: all deps demo test unit e2e e2e-progs asan asan-unit bench install clean format help
 all: $(BUILD)/libmemtap.so $(BUILD)/memtap
 
 help:
@@ -80,9 +80,11 @@ demo: all
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 2 || exit 1; done
 
-e2e: all
-	@$(MAKE) --no-print-directory -s -C examples BUILD=../$(BUILD)
-	@tests/e2e/run.sh $(BUILD)
+e2e: all e2e-progs
+	@python3 tests/e2e/run.py $(BUILD)
+
+e2e-progs:
+	@$(MAKE) --no-print-directory -s -C tests/e2e/progs BUILD=$(abspath $(BUILD))
 
 test: unit e2e
 
@@ -91,7 +93,8 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-s
 asan: all
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CFLAGS="$(ASAN_FLAGS)" \
 		LDFLAGS="-fsanitize=address,undefined" $(BUILD)/asan/memtap asan-unit
-	@MEMTAP_READER=$(BUILD)/asan/memtap tests/e2e/run.sh $(BUILD)
+	@$(MAKE) --no-print-directory e2e-progs
+	@MEMTAP_READER=$(BUILD)/asan/memtap python3 tests/e2e/run.py $(BUILD)
 
 asan-unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t --jobs 2 || exit 1; done

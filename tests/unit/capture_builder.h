@@ -1,0 +1,101 @@
+/* Test helper: builds captures by hand with the real encoder, compresses them into a
+ * temporary file, and decodes files back to a status. Header-only, for unit tests. */
+#ifndef MEMTAP_TEST_CAPTURE_BUILDER_H
+#define MEMTAP_TEST_CAPTURE_BUILDER_H
+
+#include <criterion/criterion.h>
+#include <lz4frame.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "decoder.h"
+#include "errors.h"
+#include "memtap/format.h"
+#include "memtap/varint.h"
+#include "record.h"
+#include "replay.h"
+
+#define CB_CAP (1 << 20)
+
+typedef struct {
+    uint8_t *buf;
+    memtap_enc_t enc;
+} cb_t;
+
+static inline void cb_init(cb_t *c) {
+    c->buf = malloc(CB_CAP);
+    c->enc = (memtap_enc_t){.buf = c->buf, .cap = CB_CAP};
+    memtap_enc_reset(&c->enc);
+}
+
+static inline void cb_header(cb_t *c, uint32_t flags) {
+    static const char cmd[] = "./prog\0arg";
+    memtap_header_info_t h = {flags, 1234, 1, 1700000000000000000ull, 4096, "/usr/bin/prog",
+                              cmd, sizeof cmd};
+    cr_assert_eq(memtap_enc_header(&c->enc, &h), 0);
+}
+
+/* A module covering [0x400000, 0x500000) named /nonexistent/prog. */
+static inline void cb_module(cb_t *c) {
+    memtap_segment_t seg = {0x400000, 0x100000, 5};
+    const uint8_t id[4] = {1, 2, 3, 4};
+    memtap_enc_simple(&c->enc, MEMTAP_REC_MODULES_RESET);
+    cr_assert_eq(memtap_enc_module(&c->enc, "/nonexistent/prog", 0, id, 4, &seg, 1), 0);
+}
+
+static inline void cb_end(cb_t *c) {
+    memtap_enc_u64(&c->enc, MEMTAP_REC_EXIT, 5);
+    memtap_enc_trailer(&c->enc);
+}
+
+/* Compresses raw into one LZ4 frame (appended to fp), without its end mark if !whole. */
+static inline void cb_frame(FILE *fp, const uint8_t *raw, size_t n, int whole) {
+    LZ4F_cctx *cctx;
+    LZ4F_createCompressionContext(&cctx, LZ4F_VERSION);
+    size_t cap = LZ4F_compressBound(n, NULL) + 64;
+    uint8_t *out = malloc(cap);
+    size_t k = LZ4F_compressBegin(cctx, out, cap, NULL);
+    fwrite(out, 1, k, fp);
+    k = LZ4F_compressUpdate(cctx, out, cap, raw, n, NULL);
+    fwrite(out, 1, k, fp);
+    k = whole ? LZ4F_compressEnd(cctx, out, cap, NULL) : LZ4F_flush(cctx, out, cap, NULL);
+    fwrite(out, 1, k, fp);
+    free(out);
+    LZ4F_freeCompressionContext(cctx);
+}
+
+/* Writes the builder's stream as a capture file; returns its path (static buffer). */
+static inline const char *cb_file(cb_t *c, int whole) {
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/memtap-unit-%d.memtap", (int)getpid());
+    FILE *fp = fopen(path, "wb");
+    cr_assert(fp);
+    cb_frame(fp, c->buf, c->enc.len, whole);
+    fclose(fp);
+    return path;
+}
+
+/* Decodes path into r (initialised here). Returns the decoder's status; err gets the
+ * message. */
+static inline int cb_replay(const char *path, memtap_replay_t *r, char *err, size_t cap) {
+    memtap_decoder_t *d;
+    cr_assert_eq(memtap_replay_init(r), 0);
+    int rc = memtap_decoder_open(&d, path);
+    memtap_event_t ev;
+    while (rc == MEMTAP_OK) {
+        rc = memtap_decoder_next(d, &ev);
+        if (rc != MEMTAP_OK)
+            break;
+        cr_assert_eq(memtap_replay_event(r, &ev), 0);
+        if (ev.type == MEMTAP_EV_END)
+            break;
+    }
+    snprintf(err, cap, "%s", rc == MEMTAP_OK ? "" : memtap_decoder_error(d));
+    memtap_decoder_free(d);
+    memtap_replay_finish(r);
+    return rc;
+}
+
+#endif
