@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "memtap/format.h"
@@ -209,6 +210,23 @@ EXPORT int dlclose(void *h) {
         int saved = errno;
         memtap_guard = 1;
         memtap_track_modules_changed();
+        memtap_guard = 0;
+        errno = saved;
+    }
+    return rc;
+}
+
+EXPORT int pthread_setname_np(pthread_t thread, const char *name) {
+    static int (*real_setname)(pthread_t, const char *);
+    if (!real_setname)
+        *(void **)&real_setname = dlsym(RTLD_NEXT, "pthread_setname_np");
+    if (!real_setname)
+        return ENOSYS;
+    int rc = real_setname(thread, name);
+    if (rc == 0 && pthread_equal(thread, pthread_self()) && memtap_should_track()) {
+        int saved = errno;
+        memtap_guard = 1;
+        memtap_track_thread_name(name);
         memtap_guard = 0;
         errno = saved;
     }

@@ -88,6 +88,16 @@ int memtap_enc_thread(memtap_enc_t *e, uint64_t tid, const char *name) {
     return 0;
 }
 
+int memtap_enc_thread_name(memtap_enc_t *e, uint32_t index, const char *name) {
+    size_t n = bounded_strlen(name);
+    if (room(e) < 1 + 2 * MEMTAP_VARINT_MAX + n)
+        return -1;
+    put_byte(e, MEMTAP_REC_THREAD_NAME);
+    put_varint(e, index);
+    put_bytes(e, name ? name : "", n);
+    return 0;
+}
+
 void memtap_enc_simple(memtap_enc_t *e, uint8_t type) { put_byte(e, type); }
 
 void memtap_enc_u64(memtap_enc_t *e, uint8_t type, uint64_t v) {

@@ -38,6 +38,7 @@ int memtap_enc_header(memtap_enc_t *e, const memtap_header_info_t *h);
 int memtap_enc_module(memtap_enc_t *e, const char *path, uint64_t bias, const uint8_t *build_id,
                       size_t build_id_len, const memtap_segment_t *segs, size_t nseg);
 int memtap_enc_thread(memtap_enc_t *e, uint64_t tid, const char *name);
+int memtap_enc_thread_name(memtap_enc_t *e, uint32_t index, const char *name);
 
 /* Fixed-size records: the caller guarantees MEMTAP_ENC_FIXED_MAX bytes of room. */
 void memtap_enc_simple(memtap_enc_t *e, uint8_t type); /* MODULES_RESET */

@@ -287,6 +287,46 @@ static void atfork_child(void) {
     memtap_guard--;
 }
 
+/* Fatal and terminating signals left at their default action: push what is buffered to the
+ * file, then let the default action happen. The capture stays incomplete (no trailer), as
+ * it should for a program that did not exit, but loses nothing. A handler the program
+ * installs later replaces this one. */
+static const int flushed_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT,
+                                      SIGTERM, SIGINT, SIGQUIT, SIGHUP};
+
+static void on_fatal_signal(int sig, siginfo_t *info, void *ctx) {
+    (void)ctx;
+    int saved = errno;
+    memtap_guard++;
+    if (getpid() == capture_pid && pthread_mutex_trylock(&lock) == 0) {
+        if (memtap_state == MEMTAP_STATE_ACTIVE && drain() == 0)
+            memtap_sink_flush(&sink);
+        memtap_state = MEMTAP_STATE_OFF;
+        pthread_mutex_unlock(&lock);
+    }
+    struct sigaction dfl = {0};
+    dfl.sa_handler = SIG_DFL;
+    sigaction(sig, &dfl, NULL);
+    memtap_guard--;
+    errno = saved;
+    if (info->si_code <= 0) /* sent by kill, raise or abort: send it again */
+        raise(sig);
+    /* a fault: returning re-runs the faulting instruction under the default action */
+}
+
+static void install_signal_flush(void) {
+    for (size_t i = 0; i < sizeof flushed_signals / sizeof flushed_signals[0]; i++) {
+        struct sigaction old, sa = {0};
+        if (sigaction(flushed_signals[i], NULL, &old) != 0 || old.sa_handler != SIG_DFL ||
+            (old.sa_flags & SA_SIGINFO))
+            continue;
+        sa.sa_sigaction = on_fatal_signal;
+        sa.sa_flags = SA_SIGINFO | SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        sigaction(flushed_signals[i], &sa, NULL);
+    }
+}
+
 __attribute__((constructor(101))) static void memtap_init(void) {
     memtap_guard = 1;
     if (!memtap_real_resolve()) {
@@ -341,6 +381,7 @@ __attribute__((constructor(101))) static void memtap_init(void) {
     memtap_state = MEMTAP_STATE_ACTIVE;
     write_modules(1);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    install_signal_flush();
     start_flusher();
     memtap_guard = 0;
 }
@@ -435,6 +476,15 @@ void *memtap_track_realloc(unsigned kind, void *p, size_t n, size_t size) {
 }
 
 void memtap_track_modules_changed(void) { write_modules(1); }
+
+void memtap_track_thread_name(const char *name) {
+    pthread_mutex_lock(&lock);
+    /* a thread not yet seen gets its name with its THREAD record, at its first allocation */
+    if (memtap_state == MEMTAP_STATE_ACTIVE && tls_thread_gen == generation &&
+        reserve(MEMTAP_ENC_FIXED_MAX + 64) == 0)
+        memtap_enc_thread_name(&enc, tls_thread_index, name);
+    pthread_mutex_unlock(&lock);
+}
 
 /* Ends the frame; lock held. */
 static void end_frame(uint8_t last_type) {

@@ -26,6 +26,9 @@ void memtap_track_munmap(void *p, size_t len);
  * no other thread can record a reuse of the old address before its FREE. */
 void *memtap_track_realloc(unsigned kind, void *p, size_t n, size_t size);
 
+/* The calling thread renamed itself (pthread_setname_np). */
+void memtap_track_thread_name(const char *name);
+
 /* After dlopen/dlclose: writes the new module map. */
 void memtap_track_modules_changed(void);
 

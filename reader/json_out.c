@@ -34,6 +34,10 @@ int memtap_json_summary(FILE *out, const char *path, const memtap_replay_t *r) {
     json_object_set_new(o, "ppid", u64(first ? first->ppid : 0));
     json_object_set_new(o, "images", u64(r->images.n));
     json_object_set_new(o, "threads", u64(r->threads.n));
+    json_t *names = json_array();
+    for (size_t i = 0; i < r->threads.n; i++)
+        json_array_append_new(names, json_string(r->threads.v[i].name));
+    json_object_set_new(o, "thread_names", names);
     json_object_set_new(o, "duration_ms", u64(r->now_ms));
     json_object_set_new(o, "allocations", u64(r->allocations));
     json_object_set_new(o, "frees", u64(r->frees));

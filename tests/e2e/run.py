@@ -212,6 +212,31 @@ def test_killed_program_leaves_readable_capture():
     assert site["blocks"] == 50 and site["bytes"] == 50 * 4096, site
 
 
+def test_sigterm_flushes_everything():
+    out = capture_path("term")
+    proc = subprocess.Popen([MEMTAP, "run", "-o", out, "--", os.path.join(E2E, "sleeper")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    pids = run(["pgrep", "-P", str(proc.pid)]).stdout.split()
+    os.kill(int(pids[0]), signal.SIGTERM)  # at once: nothing was flushed by the timer yet
+    proc.wait(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.returncode
+    leaks = report("leaks", out)
+    assert leaks["complete"] is False
+    site = site_at(leaks["leaks"], "sleeper.c", line_of("sleeper.c", "LEAK:sleeper"), "main")
+    assert site["blocks"] == 50
+
+
+def test_segfault_keeps_records():
+    out, p = memtap_run("segv", [os.path.join(E2E, "crasher")])
+    assert p.returncode == 128 + signal.SIGSEGV, p.returncode
+    s = report("summary", out)
+    assert s["complete"] is False
+    assert s["thread_names"] == ["crash-main"], s["thread_names"]
+    site = site_at(report("leaks", out)["leaks"], "crasher.c", line_of("crasher.c", "LEAK:crasher"), "main")
+    assert site["blocks"] == 10 and site["bytes"] == 12340
+
+
 def test_unwritable_directory():
     if os.getuid() == 0:  # root writes anywhere: a path below a regular file fails for all
         target = os.path.join(E2E, "passthrough", "x.memtap")
