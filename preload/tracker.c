@@ -24,6 +24,7 @@
 #include "real.h"
 #include "record.h"
 #include "sink.h"
+#include "stacks.h"
 #include "trie.h"
 #include "unwind.h"
 
@@ -327,6 +328,15 @@ static void install_signal_flush(void) {
     }
 }
 
+static pthread_key_t thread_exit_key;
+
+static void on_thread_exit(void *unused) {
+    (void)unused;
+    memtap_guard++;
+    memtap_stack_cache_release();
+    memtap_guard--;
+}
+
 __attribute__((constructor(101))) static void memtap_init(void) {
     memtap_guard = 1;
     if (!memtap_real_resolve()) {
@@ -381,6 +391,7 @@ __attribute__((constructor(101))) static void memtap_init(void) {
     memtap_state = MEMTAP_STATE_ACTIVE;
     write_modules(1);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    pthread_key_create(&thread_exit_key, on_thread_exit);
     install_signal_flush();
     start_flusher();
     memtap_guard = 0;
@@ -393,6 +404,7 @@ static void switch_thread(void) {
         prctl(PR_GET_NAME, name);
         tls_thread_gen = generation;
         tls_thread_index = ++threads_seen;
+        pthread_setspecific(thread_exit_key, (void *)1); /* runs on_thread_exit at its end */
         if (reserve(MEMTAP_ENC_FIXED_MAX + sizeof name) == 0)
             memtap_enc_thread(&enc, (uint64_t)syscall(SYS_gettid), name);
         current_thread = tls_thread_index;
@@ -404,24 +416,18 @@ static void switch_thread(void) {
     }
 }
 
-/* Interns frames[n-1] (outermost) .. frames[0] (innermost); returns the leaf node. */
+static int emit_node(uint32_t id, uint32_t parent, uint64_t frame) {
+    if (reserve(MEMTAP_ENC_FIXED_MAX) < 0)
+        return -1;
+    memtap_enc_node(&enc, id, parent, frame);
+    return 0;
+}
+
 static uint32_t intern_stack(const uint64_t *frames, int n) {
-    uint32_t node = 0;
-    for (int i = n - 1; i >= 0; i--) {
-        int created;
-        uint32_t parent = node;
-        node = memtap_trie_intern(&trie, parent, frames[i], &created);
-        if (!node) {
-            disable("out of memory for stacks", ENOMEM);
-            return 0;
-        }
-        if (created) {
-            if (reserve(MEMTAP_ENC_FIXED_MAX) < 0)
-                return 0;
-            memtap_enc_node(&enc, node, parent, frames[i]);
-        }
-    }
-    return node;
+    uint32_t leaf = 0;
+    if (memtap_stack_intern(&trie, generation, frames, n, max_depth, emit_node, &leaf) < 0)
+        disable("out of memory for stacks", ENOMEM);
+    return leaf;
 }
 
 static void record_alloc(unsigned kind, void *p, size_t size, const uint64_t *frames, int n) {

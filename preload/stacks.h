@@ -1,0 +1,25 @@
+/* Stack interning with a per-thread cache of the last stack: consecutive allocations of a
+ * thread share most of their outer frames, so only the frames that changed since the last
+ * allocation are looked up in the trie. The result is exactly what interning every frame
+ * would give (tests/unit/test_stacks.c checks it). */
+#ifndef MEMTAP_PRELOAD_STACKS_H
+#define MEMTAP_PRELOAD_STACKS_H
+
+#include <stdint.h>
+
+#include "trie.h"
+
+/* Writes the NODE record of a node the trie just created; returns 0, or -1 to abort. */
+typedef int (*memtap_node_emit_fn)(uint32_t id, uint32_t parent, uint64_t frame);
+
+/* Interns frames[0..n) (innermost first) into trie and sets *leaf to the innermost node
+ * (0 for an empty stack). generation identifies the trie's lifetime: a cache filled for
+ * another generation is ignored. Returns 0, or -1 when memory runs out or emit fails.
+ * Called with the tracker lock held; the cache is the calling thread's own. */
+int memtap_stack_intern(memtap_trie_t *trie, uint32_t generation, const uint64_t *frames, int n,
+                        int max_depth, memtap_node_emit_fn emit, uint32_t *leaf);
+
+/* Releases the calling thread's cache (thread exit). */
+void memtap_stack_cache_release(void);
+
+#endif
