@@ -12,6 +12,7 @@
 #include "memtap/varint.h"
 
 #define WIN_SIZE (1u << 20) /* larger than the largest valid record (~140 KiB) */
+#define MAX_BLOCK (1ull << 57) /* 5-level paging's address space: no block is larger */
 
 enum { EXPECT_HEADER, IN_FRAME, AFTER_TRAILER };
 enum { PARSE_OK = 0, PARSE_MORE = 1, PARSE_BAD = 2 };
@@ -215,6 +216,8 @@ static void parse_record(memtap_decoder_t *d, cursor_t *c, memtap_event_t *ev) {
             return bad(c, "unknown allocator kind");
         if (node > d->nodes)
             return bad(c, "allocation names a stack node not yet defined");
+        if (ev->u.alloc.size > MAX_BLOCK)
+            return bad(c, "allocation larger than any address space");
         ev->u.alloc.addr = d->last_addr + (uint64_t)memtap_unzigzag(delta);
         ev->u.alloc.node = (uint32_t)node;
         return;
@@ -285,6 +288,8 @@ static void parse_record(memtap_decoder_t *d, cursor_t *c, memtap_event_t *ev) {
         ev->type = type == MEMTAP_REC_FREE ? MEMTAP_EV_FREE : MEMTAP_EV_MUNMAP;
         uint64_t delta = get_varint(c, "address");
         ev->u.free.len = type == MEMTAP_REC_MUNMAP ? get_varint(c, "length") : 0;
+        if (ev->u.free.len > MAX_BLOCK)
+            return bad(c, "unmapping larger than any address space");
         ev->u.free.addr = d->last_addr + (uint64_t)memtap_unzigzag(delta);
         return;
     }

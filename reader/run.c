@@ -232,12 +232,11 @@ int memtap_cmd_run(int argc, char **argv) {
     while (waitpid(child, &status, 0) < 0 && errno == EINTR)
         ;
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (tracked == 'T') {
+    if (tracked == 'T' && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
         char sz[64];
-        if (stat(path, &st) == 0)
             fprintf(stderr, "memtap: capture written to %s (%s)%s\n", path,
-                    memtap_fmt_size((uint64_t)st.st_size, sz, sizeof sz),
-                    WIFSIGNALED(status) ? ", incomplete: the program was killed" : "");
+                memtap_fmt_size((uint64_t)st.st_size, sz, sizeof sz),
+                WIFSIGNALED(status) ? ", incomplete: the program was killed" : "");
         fprintf(stderr, "memtap: read it with: memtap summary %s   (or: memtap leaks %s)\n", path,
                 path);
     }

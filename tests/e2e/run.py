@@ -8,6 +8,7 @@ Prints one line per test and closes with 'N passed, N failed'.
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -354,6 +355,54 @@ def test_truncated_capture_is_incomplete():
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["complete"] is False
     assert "incomplete capture" in p.stderr
+
+
+def test_max_depth_limits_stacks():
+    out = capture_path("depth")
+    p = run([MEMTAP, "run", "--max-depth", "2", "-o", out, "--", os.path.join(E2E, "known_leaks")])
+    assert p.returncode == 0, p.stderr
+    for site in report("leaks", out)["leaks"]:
+        outer = [f for f in site["stack"] if not f.get("inlined")]
+        assert len(outer) <= 2, [f["function"] for f in site["stack"]]
+    leaks = report("leaks", out)["leaks"]
+    site = site_at(leaks, "known_leaks.c", line_of("known_leaks.c", "LEAK:malloc"), "leak_malloc")
+    assert [f["function"] for f in site["stack"]] == ["leak_malloc", "main"]
+    p = run([MEMTAP, "run", "--max-depth", "0", "--", "true"])
+    assert p.returncode == 2 and "--max-depth takes 1 to 1024" in p.stderr, p.stderr
+
+
+def test_full_disk_turns_tracking_off():
+    p = run([MEMTAP, "run", "--force", "-o", "/dev/full", "--", os.path.join(E2E, "passthrough"), "5", "x"])
+    assert p.returncode == 5, (p.returncode, p.stderr)
+    assert p.stdout == "arg 1: 5\narg 2: x\n", repr(p.stdout)
+    lines = [l for l in p.stderr.splitlines() if l.startswith("memtap:")]
+    assert len(lines) == 1, p.stderr
+    assert "No space left on device" in lines[0] and "tracking is off" in lines[0], lines[0]
+
+
+def test_changed_binary_falls_back_to_offsets():
+    copy = os.path.join(TMP, "known_copy")
+    shutil.copy(os.path.join(E2E, "known_leaks"), copy)
+    out, p = memtap_run("gone", [copy])
+    assert p.returncode == 0
+    os.unlink(copy)
+    leaks = report("leaks", out)["leaks"]
+    assert leaks, "still a report"
+    frames = [f["function"] for l in leaks for f in l["stack"]]
+    assert any(re.fullmatch(r"known_copy\+0x[0-9a-f]+", f) for f in frames), frames[:5]
+    assert not any(f == "leak_malloc" for f in frames)
+
+
+def test_installed_memtap_finds_its_library():
+    prefix = os.path.join(TMP, "prefix")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    p = run(["make", "-s", "-C", root, "install", f"PREFIX={prefix}", f"BUILD={BUILD}"])
+    assert p.returncode == 0, p.stderr
+    out = capture_path("installed")
+    p = run([os.path.join(prefix, "bin", "memtap"), "run", "-o", out, "--", os.path.join(E2E, "known_leaks")],
+            env={k: v for k, v in os.environ.items() if k != "MEMTAP_LIBRARY"})
+    assert p.returncode == 0, p.stderr
+    assert report("summary", out)["leaked_blocks"] == 12
 
 
 def test_help_and_version():
