@@ -232,7 +232,14 @@ int memtap_cmd_run(int argc, char **argv) {
     while (waitpid(child, &status, 0) < 0 && errno == EINTR)
         ;
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (tracked == 'T' && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+    if (tracked == 'T' && stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
+        /* nothing was written: the library never ran in the program */
+        unlink(path);
+        fprintf(stderr,
+                "memtap: %s wrote no capture: it is statically linked or cleared LD_PRELOAD, "
+                "so libmemtap.so could not be loaded into it\n",
+                prog_argv[0]);
+    } else if (tracked == 'T' && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
         char sz[64];
             fprintf(stderr, "memtap: capture written to %s (%s)%s\n", path,
                 memtap_fmt_size((uint64_t)st.st_size, sz, sizeof sz),

@@ -405,6 +405,13 @@ def test_installed_memtap_finds_its_library():
     assert report("summary", out)["leaked_blocks"] == 12
 
 
+def test_static_program_is_explained():
+    out, p = memtap_run("static", [os.path.join(E2E, "static"), "4"])
+    assert p.returncode == 4 and p.stdout == "arg 1: 4\n", (p.returncode, p.stdout)
+    assert "wrote no capture: it is statically linked" in p.stderr, p.stderr
+    assert not os.path.exists(out), "no empty file passed off as a capture"
+
+
 def test_help_and_version():
     p = run([MEMTAP, "--version"])
     assert p.returncode == 0 and p.stdout.startswith("memtap ")
