@@ -188,17 +188,23 @@ EXPORT int munmap(void *addr, size_t len) {
     return rc;
 }
 
+/* After dlopen/dlclose: the module map changed. */
+static void modules_changed(void) {
+    if (!memtap_should_track())
+        return;
+    int saved = errno;
+    memtap_guard = 1;
+    memtap_track_modules_changed();
+    memtap_guard = 0;
+    errno = saved;
+}
+
 EXPORT void *dlopen(const char *file, int mode) {
     if (!have_real() || !memtap_real.dlopen)
         return NULL;
     void *h = memtap_real.dlopen(file, mode);
-    if (h && memtap_should_track()) {
-        int saved = errno;
-        memtap_guard = 1;
-        memtap_track_modules_changed();
-        memtap_guard = 0;
-        errno = saved;
-    }
+    if (h)
+        modules_changed();
     return h;
 }
 
@@ -206,13 +212,7 @@ EXPORT int dlclose(void *h) {
     if (!have_real() || !memtap_real.dlclose)
         return -1;
     int rc = memtap_real.dlclose(h);
-    if (memtap_should_track()) {
-        int saved = errno;
-        memtap_guard = 1;
-        memtap_track_modules_changed();
-        memtap_guard = 0;
-        errno = saved;
-    }
+    modules_changed();
     return rc;
 }
 

@@ -78,24 +78,23 @@ int memtap_enc_module(memtap_enc_t *e, const char *path, uint64_t bias, const ui
     return 0;
 }
 
-int memtap_enc_thread(memtap_enc_t *e, uint64_t tid, const char *name) {
+/* type | varint | bytes: THREAD (tid, name) and THREAD_NAME (index, name) */
+static int put_number_and_name(memtap_enc_t *e, uint8_t type, uint64_t v, const char *name) {
     size_t n = bounded_strlen(name);
     if (room(e) < 1 + 2 * MEMTAP_VARINT_MAX + n)
         return -1;
-    put_byte(e, MEMTAP_REC_THREAD);
-    put_varint(e, tid);
+    put_byte(e, type);
+    put_varint(e, v);
     put_bytes(e, name ? name : "", n);
     return 0;
 }
 
+int memtap_enc_thread(memtap_enc_t *e, uint64_t tid, const char *name) {
+    return put_number_and_name(e, MEMTAP_REC_THREAD, tid, name);
+}
+
 int memtap_enc_thread_name(memtap_enc_t *e, uint32_t index, const char *name) {
-    size_t n = bounded_strlen(name);
-    if (room(e) < 1 + 2 * MEMTAP_VARINT_MAX + n)
-        return -1;
-    put_byte(e, MEMTAP_REC_THREAD_NAME);
-    put_varint(e, index);
-    put_bytes(e, name ? name : "", n);
-    return 0;
+    return put_number_and_name(e, MEMTAP_REC_THREAD_NAME, index, name);
 }
 
 void memtap_enc_simple(memtap_enc_t *e, uint8_t type) { put_byte(e, type); }

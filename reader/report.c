@@ -87,7 +87,7 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int memtap_report_load(const char *path, memtap_replay_t *r) {
+static int load_capture(const char *path, memtap_replay_t *r) {
     if (memtap_replay_init(r) < 0) {
         fprintf(stderr, "memtap: out of memory\n");
         return MEMTAP_EXIT_BAD_INPUT;
@@ -143,12 +143,16 @@ int memtap_report_load(const char *path, memtap_replay_t *r) {
     return MEMTAP_EXIT_OK;
 }
 
-void memtap_warn_incomplete(const char *path, const memtap_replay_t *r) {
-    if (!r->complete)
+int memtap_report_load(const char *path, memtap_replay_t *r) {
+    int rc = load_capture(path, r);
+    if (rc != MEMTAP_EXIT_OK)
+        memtap_replay_free(r);
+    else if (!r->complete)
         fprintf(stderr,
                 "memtap: %s: incomplete capture (the program was killed or is still running); "
                 "figures cover what was written\n",
                 path);
+    return rc;
 }
 
 typedef struct {

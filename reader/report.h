@@ -25,16 +25,14 @@ enum { MEMTAP_EXIT_OK = 0, MEMTAP_EXIT_BAD_INPUT = 1, MEMTAP_EXIT_USAGE = 2 };
 int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usage, int allow_by,
                         memtap_report_opts_t *o);
 
-/* Reads the whole capture into r (initialised here). Prints any error as one line and
- * returns the exit status (MEMTAP_EXIT_OK when r is usable; free it in any case). */
+/* Reads the whole capture into r (initialised here) and warns on stderr when it is
+ * incomplete. Returns MEMTAP_EXIT_OK (free r when done), or prints the error as one line,
+ * frees r and returns the exit status. */
 int memtap_report_load(const char *path, memtap_replay_t *r);
 
 /* Sites with a non-zero figure for `by`, largest first (ties: more blocks, older site).
  * Returns a malloc'd array of site indexes (NULL when there are none or memory ran out). */
 uint32_t *memtap_sites_sorted(const memtap_replay_t *r, memtap_order_t by, size_t *n);
-
-/* One line saying the capture is incomplete, on stderr, when it is. */
-void memtap_warn_incomplete(const char *path, const memtap_replay_t *r);
 
 int memtap_cmd_summary(int argc, char **argv);
 int memtap_cmd_leaks(int argc, char **argv);

@@ -44,11 +44,8 @@ static int sites_cmd(int argc, char **argv, int leaks) {
         o.by = MEMTAP_BY_LEAKED;
     memtap_replay_t r;
     rc = memtap_report_load(o.path, &r);
-    if (rc != MEMTAP_EXIT_OK) {
-        memtap_replay_free(&r);
+    if (rc != MEMTAP_EXIT_OK)
         return rc;
-    }
-    memtap_warn_incomplete(o.path, &r);
     size_t n;
     uint32_t *sites = memtap_sites_sorted(&r, o.by, &n);
     long limit = o.limit >= 0 ? o.limit : (o.json && leaks) ? 0 : leaks ? 20 : 10;

@@ -26,11 +26,8 @@ int memtap_cmd_summary(int argc, char **argv) {
         return rc;
     memtap_replay_t r;
     rc = memtap_report_load(o.path, &r);
-    if (rc != MEMTAP_EXIT_OK) {
-        memtap_replay_free(&r);
+    if (rc != MEMTAP_EXIT_OK)
         return rc;
-    }
-    memtap_warn_incomplete(o.path, &r);
     if (o.json) {
         memtap_json_summary(stdout, o.path, &r);
         memtap_replay_free(&r);
