@@ -2,6 +2,7 @@
  * for it, and returns its exit status. The capture is opened here (exclusively, never
  * through a symlink) and handed to the program as MEMTAP_FD, so the program's first image
  * and every image it execs append to the same file. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "memtap/format.h"
@@ -77,6 +79,39 @@ static int find_program(const char *prog, char *out, size_t cap) {
         path += len + (colon ? 1 : 0);
     }
     return -1;
+}
+
+/* Says how many forked children wrote captures of their own, PATH.<pid>. */
+static void report_children(const char *path, time_t since) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (slash)
+        *slash = '\0';
+    DIR *d = opendir(slash ? (dir[0] ? dir : "/") : ".");
+    if (!d)
+        return;
+    size_t n = 0, len = strlen(base);
+    char first[NAME_MAX + 1] = "";
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *s = e->d_name;
+        struct stat st;
+        if (strncmp(s, base, len) || s[len] != '.' || !s[len + 1] ||
+            strspn(s + len + 1, "0123456789") != strlen(s + len + 1) ||
+            fstatat(dirfd(d), s, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_mtime < since)
+            continue; /* not a child capture of this run */
+        if (!n++)
+            snprintf(first, sizeof first, "%s", s);
+    }
+    closedir(d);
+    if (n == 1)
+        fprintf(stderr, "memtap: a forked child wrote its own capture: %s%s%s\n", slash ? dir : "",
+                slash ? "/" : "", first);
+    else if (n > 1)
+        fprintf(stderr, "memtap: %zu forked children wrote captures of their own: %s.<pid>\n", n,
+                path);
 }
 
 static pid_t child;
@@ -200,6 +235,7 @@ int memtap_cmd_run(int argc, char **argv) {
         return MEMTAP_EXIT_BAD_INPUT;
     }
     fflush(NULL);
+    time_t started = time(NULL);
     child = fork();
     if (child < 0) {
         fprintf(stderr, "memtap: cannot fork: %s\n", strerror(errno));
@@ -241,9 +277,10 @@ int memtap_cmd_run(int argc, char **argv) {
                 prog_argv[0]);
     } else if (tracked == 'T' && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
         char sz[64];
-            fprintf(stderr, "memtap: capture written to %s (%s)%s\n", path,
+        fprintf(stderr, "memtap: capture written to %s (%s)%s\n", path,
                 memtap_fmt_size((uint64_t)st.st_size, sz, sizeof sz),
                 WIFSIGNALED(status) ? ", incomplete: the program was killed" : "");
+        report_children(path, started);
         fprintf(stderr, "memtap: read it with: memtap summary %s   (or: memtap leaks %s)\n", path,
                 path);
     }

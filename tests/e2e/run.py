@@ -280,6 +280,7 @@ def test_fork_child_capture():
     children = [f for f in os.listdir(TMP) if f.startswith("fork.memtap.")]
     assert len(children) == 1, children
     child = os.path.join(TMP, children[0])
+    assert f"memtap: a forked child wrote its own capture: {child}" in p.stderr, p.stderr
     parent_leaks = report("leaks", out)["leaks"]
     site_at(parent_leaks, "forker.c", line_of("forker.c", "LEAK:parent"), "parent_leak")
     assert not [l for l in parent_leaks if any(f["function"] == "child_leak" for f in l["stack"])]
