@@ -438,7 +438,7 @@ static void record_alloc(unsigned kind, void *p, size_t size, const uint64_t *fr
 }
 
 void memtap_track_alloc(unsigned kind, void *p, size_t size) {
-    uint64_t frames[max_depth];
+    uint64_t frames[max_depth + MEMTAP_OWN_FRAMES_MAX];
     int n = memtap_unwind(frames, max_depth);
     pthread_mutex_lock(&lock);
     if (memtap_state == MEMTAP_STATE_ACTIVE)
@@ -461,7 +461,7 @@ void memtap_track_munmap(void *p, size_t len) {
 }
 
 void *memtap_track_realloc(unsigned kind, void *p, size_t n, size_t size) {
-    uint64_t frames[max_depth];
+    uint64_t frames[max_depth + MEMTAP_OWN_FRAMES_MAX];
     int depth = memtap_unwind(frames, max_depth);
     pthread_mutex_lock(&lock);
     void *q = kind == MEMTAP_KIND_REALLOCARRAY ? memtap_real.reallocarray(p, n, size)

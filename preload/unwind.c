@@ -5,8 +5,8 @@
 #include <dlfcn.h>
 #include <libunwind.h>
 #include <link.h>
+#include <string.h>
 
-#define OWN_FRAMES_MAX 8 /* hook + tracker frames above the user's call */
 
 static uintptr_t self_lo, self_hi;
 
@@ -38,13 +38,15 @@ void memtap_unwind_init(void) {
 }
 
 int memtap_unwind(uint64_t *out, int max) {
-    void *ips[max + OWN_FRAMES_MAX];
-    int n = unw_backtrace(ips, max + OWN_FRAMES_MAX);
+    /* unwind straight into out (void * and uint64_t are the same size here), then drop our
+     * own frames: one buffer on the allocating thread's stack, not two */
+    _Static_assert(sizeof(void *) == sizeof(uint64_t), "64-bit addresses");
+    int n = unw_backtrace((void **)out, max + MEMTAP_OWN_FRAMES_MAX);
     int skip = 0;
-    while (skip < n && (uintptr_t)ips[skip] >= self_lo && (uintptr_t)ips[skip] < self_hi)
+    while (skip < n && out[skip] >= self_lo && out[skip] < self_hi)
         skip++;
     int count = n - skip < max ? n - skip : max;
-    for (int i = 0; i < count; i++)
-        out[i] = (uint64_t)(uintptr_t)ips[skip + i];
+    if (skip)
+        memmove(out, out + skip, (size_t)count * sizeof *out);
     return count;
 }

@@ -8,8 +8,12 @@
  * from the constructor, with the reentrancy guard set. */
 void memtap_unwind_init(void);
 
+/* Frames of memtap's own (hook, tracker) that may sit above the user's call. */
+#define MEMTAP_OWN_FRAMES_MAX 8
+
 /* Fills out[0..max) with return addresses, innermost first, starting at the first frame
- * outside libmemtap.so. Returns the number of frames (0..max). Safe inside malloc. */
+ * outside libmemtap.so. out must have room for max + MEMTAP_OWN_FRAMES_MAX entries.
+ * Returns the number of frames (0..max). Safe inside malloc. */
 int memtap_unwind(uint64_t *out, int max);
 
 #endif
