@@ -4,6 +4,7 @@
 #   make test       unit tests (Criterion) and end-to-end tests
 #   make asan       reader and unit tests under AddressSanitizer + UBSan
 #   make bench      overhead benchmark against the untracked program and heaptrack
+#   make fuzz       libFuzzer on the capture decoder (FUZZ_SECONDS=60)
 #   make install PREFIX=/usr/local
 #   make help
 
@@ -35,11 +36,11 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all deps demo test unit e2e e2e-progs asan asan-unit bench install clean format help
+.PHONY: all deps demo test unit e2e e2e-progs asan asan-unit bench fuzz install clean format help
 all: $(BUILD)/libmemtap.so $(BUILD)/memtap
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# //'
+	@sed -n '2,10p' Makefile | sed 's/^# //'
 
 # Missing libraries are installed with apt-get when we are root, otherwise we stop and say
 # the exact command.
@@ -109,6 +110,19 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/memtap
 	install -m 755 $(BUILD)/memtap $(DESTDIR)$(PREFIX)/bin/memtap
 	install -m 644 $(BUILD)/libmemtap.so $(DESTDIR)$(PREFIX)/lib/memtap/libmemtap.so
+
+# libFuzzer on the decoder and replay (clang), seeded with captures the e2e tests leave.
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := reader/decoder.c reader/source.c reader/replay.c reader/addrmap.c reader/errors.c
+fuzz: | $(DEPS_STAMP)
+	@mkdir -p $(BUILD)/fuzz/corpus
+	clang -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude -Ireader -fsanitize=fuzzer,address,undefined \
+		-o $(BUILD)/fuzz/fuzz_decoder tests/fuzz/fuzz_decoder.c $(FUZZ_SRC) -llz4
+	@for f in $(BUILD)/demo.memtap $(BUILD)/shapes.memtap; do [ -f $$f ] || continue; \
+		{ printf '\001'; lz4 -dc $$f; } | head -c 60000 > $(BUILD)/fuzz/corpus/raw-$$(basename $$f); \
+		{ printf '\000'; cat $$f; } > $(BUILD)/fuzz/corpus/lz4-$$(basename $$f); done
+	$(BUILD)/fuzz/fuzz_decoder -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+		-max_len=65536 $(BUILD)/fuzz/corpus
 
 compile_commands.json:
 	bear -- $(MAKE) -B all
