@@ -48,6 +48,7 @@ int memtap_json_summary(FILE *out, const char *path, const memtap_replay_t *r) {
     json_object_set_new(o, "leaked_bytes", u64(r->leaked_bytes));
     json_object_set_new(o, "leaked_blocks", u64(r->leaked_blocks));
     json_object_set_new(o, "unmatched_frees", u64(r->unknown_frees));
+    json_object_set_new(o, "temporary_allocations", u64(r->temporary));
     json_object_set_new(o, "max_rss_bytes", u64(r->max_rss));
     json_object_set_new(o, "stacks", u64(r->sites.n - 1));
     json_t *kinds = json_object();
@@ -116,6 +117,7 @@ int memtap_json_sites(FILE *out, const char *key, const char *path, const memtap
             json_object_set_new(e, "peak_bytes", u64(memtap_site_peak_bytes(r, s)));
             json_object_set_new(e, "total_bytes", u64(s->total_bytes));
             json_object_set_new(e, "count", u64(s->count));
+            json_object_set_new(e, "temporary", u64(s->temporary));
             json_object_set_new(e, "leaked_bytes", u64(s->live_bytes));
             json_object_set_new(e, "leaked_blocks", u64(s->live_blocks));
         }

@@ -201,6 +201,8 @@ static int on_alloc(memtap_replay_t *r, const memtap_event_t *ev) {
             return -1;
     }
     site_live(r, site, (int64_t)size, 1);
+    r->last_alloc_addr = ev->u.alloc.addr;
+    r->last_alloc_site = site;
     if (r->live_bytes > r->peak_bytes) {
         r->peak_bytes = r->live_bytes;
         r->peak_blocks = r->live_blocks;
@@ -219,6 +221,11 @@ static void on_free(memtap_replay_t *r, uint64_t addr) {
     site_live(r, b.site, -(int64_t)b.size, -1);
     r->frees++;
     r->kinds[b.kind].frees++;
+    if (r->last_alloc_site == b.site && r->last_alloc_addr == addr) {
+        r->temporary++; /* freed before anything else was allocated: a temporary */
+        r->sites.v[b.site].temporary++;
+        r->last_alloc_site = 0;
+    }
 }
 
 /* munmap may cover several mappings, or part of one (which may split it in two). */

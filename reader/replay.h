@@ -26,6 +26,7 @@ typedef struct {
     uint64_t peak_snap;   /* live bytes as of the peak, valid when changed since it */
     uint64_t last_change; /* event sequence number of the last change */
     uint32_t kinds;       /* bit k: allocator kind k allocated here */
+    uint64_t temporary;   /* allocations freed before any other allocation happened */
 } memtap_site_t;
 
 typedef struct {
@@ -74,6 +75,9 @@ typedef struct {
     uint64_t live_bytes, live_blocks;
     uint64_t peak_bytes, peak_blocks, peak_ms, peak_seq;
     uint64_t leaked_bytes, leaked_blocks; /* after memtap_replay_finish */
+    uint64_t temporary;                   /* allocations freed at once (see site) */
+    uint64_t last_alloc_addr;             /* the latest allocation while not yet freed */
+    uint32_t last_alloc_site;             /* (0: none); frees of others do not matter */
     uint64_t seq;                         /* events applied */
     uint64_t now_ms, max_rss;
     int complete;

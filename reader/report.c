@@ -53,8 +53,12 @@ int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usag
                 o->by = MEMTAP_BY_COUNT;
             else if (!strcmp(optarg, "leaked"))
                 o->by = MEMTAP_BY_LEAKED;
+            else if (!strcmp(optarg, "temporary"))
+                o->by = MEMTAP_BY_TEMPORARY;
             else {
-                fprintf(stderr, "memtap %s: --by takes peak, total, count or leaked, not '%s'\n", cmd, optarg);
+                fprintf(stderr,
+                        "memtap %s: --by takes peak, total, count, leaked or temporary, not '%s'\n",
+                        cmd, optarg);
                 return MEMTAP_EXIT_USAGE;
             }
             break;
@@ -180,7 +184,8 @@ uint32_t *memtap_sites_sorted(const memtap_replay_t *r, memtap_order_t by, size_
         uint64_t key = by == MEMTAP_BY_PEAK    ? memtap_site_peak_bytes(r, s)
                        : by == MEMTAP_BY_TOTAL ? s->total_bytes
                        : by == MEMTAP_BY_COUNT ? s->count
-                                               : s->live_bytes;
+                       : by == MEMTAP_BY_TEMPORARY ? s->temporary
+                                                   : s->live_bytes;
         uint64_t blocks = by == MEMTAP_BY_LEAKED ? s->live_blocks : s->count;
         if (key || (by == MEMTAP_BY_LEAKED && s->live_blocks))
             rank[k++] = (ranked_t){key, blocks, (uint32_t)i};

@@ -8,7 +8,13 @@
 
 #include "replay.h"
 
-typedef enum { MEMTAP_BY_PEAK, MEMTAP_BY_TOTAL, MEMTAP_BY_COUNT, MEMTAP_BY_LEAKED } memtap_order_t;
+typedef enum {
+    MEMTAP_BY_PEAK,
+    MEMTAP_BY_TOTAL,
+    MEMTAP_BY_COUNT,
+    MEMTAP_BY_LEAKED,
+    MEMTAP_BY_TEMPORARY
+} memtap_order_t;
 
 typedef struct {
     const char *path;

@@ -17,21 +17,23 @@ static const char leaks_usage[] =
     "  -h, --help this text\n";
 
 static const char top_usage[] =
-    "usage: memtap top [--by peak|total|count|leaked] [--limit N] [--json] FILE\n"
+    "usage: memtap top [--by peak|total|count|leaked|temporary] [--limit N] [--json] FILE\n"
     "\n"
     "Allocation stacks ranked by bytes live at the heap peak (default), by total bytes\n"
-    "allocated, by number of allocations, or by bytes leaked.\n"
+    "allocated, by number of allocations, by bytes leaked, or by temporary allocations\n"
+    "(freed before any other allocation happened: candidates for the stack or reuse).\n"
     "\n"
-    "  --by KEY   peak, total, count or leaked\n"
+    "  --by KEY   peak, total, count, leaked or temporary\n"
     "  --limit N  show the N first stacks (default 10; 0: all)\n"
     "  --json     machine-readable output (exact byte counts)\n"
     "  -h, --help this text\n";
 
 static const char *order_name(memtap_order_t by) {
-    return by == MEMTAP_BY_PEAK ? "bytes live at the peak"
-           : by == MEMTAP_BY_TOTAL ? "total bytes allocated"
-           : by == MEMTAP_BY_COUNT ? "allocation count"
-                                   : "bytes leaked";
+    return by == MEMTAP_BY_PEAK        ? "bytes live at the peak"
+           : by == MEMTAP_BY_TOTAL     ? "total bytes allocated"
+           : by == MEMTAP_BY_COUNT     ? "allocation count"
+           : by == MEMTAP_BY_TEMPORARY ? "temporary allocations"
+                                       : "bytes leaked";
 }
 
 static int sites_cmd(int argc, char **argv, int leaks) {
@@ -84,10 +86,11 @@ static int sites_cmd(int argc, char **argv, int leaks) {
         for (size_t i = 0; i < shown; i++) {
             const memtap_site_t *s = &r.sites.v[sites[i]];
             char d[64];
-            printf("\n%s#%zu  at peak %s, total %s in %s calls, leaked %s%s\n", memtap_bold(), i + 1,
-                   memtap_fmt_size(memtap_site_peak_bytes(&r, s), a, sizeof a),
+            char e[64];
+            printf("\n%s#%zu  at peak %s, total %s in %s calls (%s temporary), leaked %s%s\n",
+                   memtap_bold(), i + 1, memtap_fmt_size(memtap_site_peak_bytes(&r, s), a, sizeof a),
                    memtap_fmt_size(s->total_bytes, b, sizeof b),
-                   memtap_fmt_count(s->count, c, sizeof c),
+                   memtap_fmt_count(s->count, c, sizeof c), memtap_fmt_count(s->temporary, e, sizeof e),
                    memtap_fmt_size(s->live_bytes, d, sizeof d), memtap_reset());
             memtap_print_stack(stdout, sym, &r, s->node, "    ");
         }

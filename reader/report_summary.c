@@ -51,6 +51,10 @@ int memtap_cmd_summary(int argc, char **argv) {
              memtap_fmt_size(r.bytes_allocated, b, sizeof b));
     row("Allocations", line);
     row("Frees", memtap_fmt_count(r.frees, a, sizeof a));
+    snprintf(line, sizeof line, "%s (%.1f%% of allocations, freed before any other allocation)",
+             memtap_fmt_count(r.temporary, a, sizeof a),
+             r.allocations ? 100.0 * (double)r.temporary / (double)r.allocations : 0.0);
+    row("Temporary", line);
     snprintf(line, sizeof line, "%s in %s blocks, at %.1f s", memtap_fmt_size(r.peak_bytes, a, sizeof a),
              memtap_fmt_count(r.peak_blocks, b, sizeof b), (double)r.peak_ms / 1000.0);
     row("Peak heap", line);

@@ -91,6 +91,9 @@ def test_known_leaks_exact():
     assert s["leaked_blocks"] == 12, s["leaked_blocks"]
     assert s["peak_bytes"] == leaked + PAGE, s["peak_bytes"]
     assert s["threads"] == 1
+    # freed before any other allocation: the 1000-loop, calloc/free, the realloc moves
+    # (malloc 10 -> 20 -> 4000 -> 100000, malloc 8 -> 16) and the final free(r)
+    assert s["temporary_allocations"] == 1000 + 1 + 3 + 2, s["temporary_allocations"]
     kinds = s["by_allocator"]
     assert kinds["malloc"]["leaked_bytes"] == 300 and kinds["malloc"]["leaked_blocks"] == 3
     assert kinds["calloc"]["leaked_bytes"] == 400
@@ -132,6 +135,9 @@ def test_top_orders():
     assert p.returncode == 0
     by_count = report("top", out, "--by", "count", "--limit", "1")["sites"]
     assert len(by_count) == 1 and by_count[0]["count"] == 1000  # the malloc/free loop
+    assert by_count[0]["temporary"] == 1000
+    by_temp = report("top", out, "--by", "temporary", "--limit", "0")["sites"]
+    assert sum(s["temporary"] for s in by_temp) == 1006
     assert by_count[0]["stack"][0]["function"] == "no_leaks"
     by_total = report("top", out, "--by", "total", "--limit", "2")["sites"]
     assert by_total[0]["total_bytes"] == 100000  # realloc(p, 100000)

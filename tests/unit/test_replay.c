@@ -145,3 +145,19 @@ Test(replay, address_reused_without_free_replaces_the_block) {
     cr_assert_eq(r.leaked_blocks, 1);
     cr_assert_eq(site(1)->live_bytes, 0);
 }
+
+Test(replay, temporaries_are_freed_before_any_other_allocation) {
+    alloc(MEMTAP_KIND_MALLOC, 0x100, 10, 1);
+    release(0x100); /* temporary */
+    alloc(MEMTAP_KIND_MALLOC, 0x200, 10, 1);
+    alloc(MEMTAP_KIND_MALLOC, 0x300, 10, 2);
+    release(0x200); /* another allocation came between: not temporary */
+    release(0x300); /* the latest allocation, but a free came between: still temporary */
+    alloc(MEMTAP_KIND_MALLOC, 0x400, 10, 3);
+    release(0x999);
+    release(0x400); /* an unmatched free in between does not count as an allocation */
+    cr_assert_eq(r.temporary, 3);
+    cr_assert_eq(site(1)->temporary, 1);
+    cr_assert_eq(site(2)->temporary, 1);
+    cr_assert_eq(site(3)->temporary, 1);
+}
