@@ -202,7 +202,9 @@ def test_killed_program_leaves_readable_capture():
     proc = subprocess.Popen([MEMTAP, "run", "-o", out, "--", os.path.join(E2E, "sleeper")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "ready\n"
-    time.sleep(1.5)  # past the 500 ms flush
+    deadline = time.time() + 20  # the flush thread writes within 500 ms; allow a loaded CI
+    while os.path.getsize(out) < 400 and time.time() < deadline:
+        time.sleep(0.1)
     pids = run(["pgrep", "-P", str(proc.pid)]).stdout.split()
     assert len(pids) == 1, pids
     for pid in pids:
@@ -454,6 +456,10 @@ def main():
             failed += 1
             print(f"FAIL {name}: {type(e).__name__}: {e}")
     print(f"e2e: {passed} passed, {failed} failed")
+    if failed:
+        print(f"e2e: captures kept in {TMP}")
+    else:
+        shutil.rmtree(TMP, ignore_errors=True)
     return 1 if failed else 0
 
 
