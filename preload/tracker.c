@@ -255,21 +255,32 @@ static void publish_fd(int fd) {
     setenv(MEMTAP_ENV_FD, v, 1);
 }
 
+/* fork from a signal handler that interrupted this thread inside memtap: our locks may be
+ * held by this very thread, so they are not taken and the child does not track. */
+static __thread int fork_in_hook __attribute__((tls_model("initial-exec")));
+
 static void atfork_prepare(void) {
+    fork_in_hook = memtap_guard > 0;
     memtap_guard++;
+    if (fork_in_hook)
+        return;
     pthread_mutex_lock(&modules_lock);
     pthread_mutex_lock(&lock);
 }
 
 static void atfork_parent(void) {
-    pthread_mutex_unlock(&lock);
-    pthread_mutex_unlock(&modules_lock);
+    if (!fork_in_hook) {
+        pthread_mutex_unlock(&lock);
+        pthread_mutex_unlock(&modules_lock);
+    }
     memtap_guard--;
 }
 
 static void atfork_child(void) {
     pthread_mutex_init(&lock, NULL);
     pthread_mutex_init(&modules_lock, NULL);
+    if (fork_in_hook)
+        memtap_state = MEMTAP_STATE_OFF;
     if (memtap_state == MEMTAP_STATE_ACTIVE) {
         /* The parent's frame and stacks are not ours: start a capture of our own. */
         memtap_sink_release(&sink);
