@@ -1,5 +1,7 @@
-/* Tracker state for libmemtap.so: opening the capture, the record lock, per-thread ids,
- * the flush thread, fork children, exec hand-over and the end of the capture. */
+/* Tracker state for libmemtap.so: opening the capture, recording events into the stream,
+ * per-thread ids, the flush thread, fork children, exec hand-over and the end of the
+ * capture. Locks, always taken in this order: modules_lock, trie_lock, the stream's record
+ * lock, the stream's sink lock. */
 #include "tracker.h"
 
 #include <errno.h>
@@ -11,10 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,19 +24,19 @@
 #include "modules.h"
 #include "real.h"
 #include "record.h"
-#include "sink.h"
 #include "stacks.h"
+#include "stream.h"
 #include "trie.h"
 #include "unwind.h"
+
+#define RECORD_ROOM (MEMTAP_ENC_FIXED_MAX + 32) /* one record, THREAD/SWITCH included */
 
 __thread int memtap_guard __attribute__((tls_model("initial-exec")));
 int memtap_state;
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER; /* guards modules_scratch */
-static memtap_enc_t enc;
+static pthread_mutex_t trie_lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP; /* trie, NODE order */
 static memtap_enc_t modules_scratch;
-static memtap_sink_t sink;
 static memtap_trie_t trie;
 static int max_depth = MEMTAP_DEFAULT_DEPTH;
 static int force;
@@ -43,7 +44,8 @@ static char output_base[PATH_MAX];
 static uint64_t start_ns;
 static pid_t capture_pid; /* a vfork child shares our memory but must not touch the capture */
 
-/* Thread ids restart in each capture: a capture's generation changes on fork and exec. */
+/* Node and thread ids restart in each capture frame: the generation changes with them.
+ * It changes only with trie_lock and the record lock held (or in a fork child). */
 static uint32_t generation = 1;
 static uint32_t threads_seen, current_thread;
 static __thread uint32_t tls_thread_index, tls_thread_gen __attribute__((tls_model("initial-exec")));
@@ -56,57 +58,29 @@ static uint64_t now_ns(clockid_t clock) {
 
 static uint64_t elapsed_ms(void) { return (now_ns(CLOCK_MONOTONIC) - start_ns) / 1000000u; }
 
-/* Any failure: say it once, stop tracking, let the program run on. Called with lock held
- * or during init. */
-static void disable(const char *what, int err) {
+static int active(void) {
+    return __atomic_load_n(&memtap_state, __ATOMIC_RELAXED) == MEMTAP_STATE_ACTIVE;
+}
+
+void memtap_disable(const char *what, int err) {
     if (__atomic_exchange_n(&memtap_state, MEMTAP_STATE_OFF, __ATOMIC_ACQ_REL) !=
         MEMTAP_STATE_OFF)
         memtap_log(what, output_base[0] ? output_base : NULL, err);
 }
 
-/* Hands the buffered records to the LZ4 sink. */
-static int drain(void) {
-    if (enc.len && memtap_sink_put(&sink, enc.buf, enc.len) < 0) {
-        disable("cannot write the capture", sink.error);
-        enc.len = 0;
-        return -1;
-    }
-    enc.len = 0;
-    return 0;
-}
-
-static int reserve(size_t n) {
-    if (enc.cap - enc.len >= n)
-        return 0;
-    return drain();
-}
-
-/* Appends raw bytes of encoded records (the stream may be cut anywhere between chunks). */
-static int append_bytes(const uint8_t *p, size_t n) {
-    while (n > 0) {
-        if (enc.len == enc.cap && drain() < 0)
-            return -1;
-        size_t k = enc.cap - enc.len < n ? enc.cap - enc.len : n;
-        memcpy(enc.buf + enc.len, p, k);
-        enc.len += k;
-        p += k;
-        n -= k;
-    }
-    return 0;
-}
-
-/* Writes the current module map. Takes modules_lock, then the record lock for appending. */
+/* Writes the current module map. Takes modules_lock, then the record lock for appending
+ * (unless the caller is the only thread: a fork child). */
 static void write_modules(int take_lock) {
     pthread_mutex_lock(&modules_lock);
     int rc = memtap_modules_encode(&modules_scratch);
     if (take_lock)
-        pthread_mutex_lock(&lock);
+        pthread_mutex_lock(&memtap_stream_lock);
     if (rc < 0)
-        disable("cannot list the loaded modules", ENOMEM);
-    else if (memtap_state == MEMTAP_STATE_ACTIVE)
-        append_bytes(modules_scratch.buf, modules_scratch.len);
+        memtap_disable("cannot list the loaded modules", ENOMEM);
+    else if (active())
+        memtap_stream_append(modules_scratch.buf, modules_scratch.len);
     if (take_lock)
-        pthread_mutex_unlock(&lock);
+        pthread_mutex_unlock(&memtap_stream_lock);
     pthread_mutex_unlock(&modules_lock);
 }
 
@@ -137,13 +111,14 @@ static uint64_t rss_bytes(void) {
     return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
-/* Starts a capture frame on fd: sink, header, module map. Lock held or single-threaded. */
+/* Starts a capture frame on fd: stream, empty trie, header. Record lock and trie_lock held,
+ * or a single thread. */
 static int begin_capture(int fd, uint32_t flags) {
-    if (memtap_sink_open(&sink, fd, NULL) < 0) {
-        memtap_log("cannot start the capture", output_base, sink.error);
+    int err = 0;
+    if (memtap_stream_open(fd, &err) < 0) {
+        memtap_log("cannot start the capture", output_base, err);
         return -1;
     }
-    memtap_enc_reset(&enc);
     if (memtap_trie_init(&trie) < 0) {
         memtap_log("cannot map memory for stacks", NULL, errno);
         return -1;
@@ -160,18 +135,38 @@ static int begin_capture(int fd, uint32_t flags) {
     h.exe = exe;
     h.cmdline = cmdline;
     h.cmdline_len = read_file("/proc/self/cmdline", cmdline, sizeof cmdline);
-    memtap_enc_header(&enc, &h);
-    generation++;
+    memtap_enc_header(&memtap_stream, &h);
+    __atomic_store_n(&generation, generation + 1, __ATOMIC_RELEASE);
     threads_seen = current_thread = 0;
     start_ns = now_ns(CLOCK_MONOTONIC);
     capture_pid = getpid();
     return 0;
 }
 
-static void *flusher(void *arg);
-
 /* The flush thread writes a time marker every 100 ms and pushes data to the file every
  * 500 ms, so a killed program leaves a capture readable up to its last half second. */
+static void *flusher(void *arg) {
+    (void)arg;
+    memtap_guard = 1;
+    prctl(PR_SET_NAME, "memtap-flush");
+    for (unsigned tick = 1;; tick++) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+        uint64_t rss = rss_bytes();
+        pthread_mutex_lock(&memtap_stream_lock);
+        if (!active()) {
+            pthread_mutex_unlock(&memtap_stream_lock);
+            return NULL;
+        }
+        if (memtap_stream_reserve(RECORD_ROOM) == 0)
+            memtap_enc_time(&memtap_stream, elapsed_ms(), rss);
+        if (tick % 5 == 0 && active())
+            memtap_stream_flush(1);
+        pthread_mutex_unlock(&memtap_stream_lock);
+    }
+}
+
 static void start_flusher(void) {
     pthread_t t;
     pthread_attr_t attr;
@@ -181,33 +176,10 @@ static void start_flusher(void) {
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 64 * 1024);
-    if (pthread_create(&t, &attr, flusher, (void *)(uintptr_t)generation) != 0)
+    if (pthread_create(&t, &attr, flusher, NULL) != 0)
         memtap_log("cannot start the flush thread; data is written when buffers fill", NULL, 0);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
-
-static void *flusher(void *arg) {
-    (void)arg;
-    memtap_guard = 1;
-    prctl(PR_SET_NAME, "memtap-flush");
-    unsigned tick = 0;
-    for (;;) {
-        struct timespec ts = {0, 100 * 1000 * 1000};
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-            ;
-        uint64_t rss = rss_bytes();
-        pthread_mutex_lock(&lock);
-        if (memtap_state != MEMTAP_STATE_ACTIVE) {
-            pthread_mutex_unlock(&lock);
-            return NULL;
-        }
-        if (reserve(MEMTAP_ENC_FIXED_MAX) == 0)
-            memtap_enc_time(&enc, elapsed_ms(), rss);
-        if (++tick % 5 == 0 && drain() == 0 && memtap_sink_flush(&sink) < 0)
-            disable("cannot write the capture", sink.error);
-        pthread_mutex_unlock(&lock);
-    }
 }
 
 /* Opens path for a new capture: exclusive, never through a symlink. Returns fd or -1. */
@@ -245,14 +217,14 @@ static int inherited_fd(const char *v, int *for_me) {
     return (int)fd;
 }
 
-static void publish_fd(int fd) {
+/* "MEMTAP_FD=fd:pid:dev:ino" for fd into buf. Returns 0, or -1. */
+static int fd_variable(int fd, char *buf, size_t cap) {
     struct stat st;
-    char v[96];
     if (fstat(fd, &st) != 0)
-        return;
-    snprintf(v, sizeof v, "%d:%ld:%llu:%llu", fd, (long)getpid(), (unsigned long long)st.st_dev,
-             (unsigned long long)st.st_ino);
-    setenv(MEMTAP_ENV_FD, v, 1);
+        return -1;
+    snprintf(buf, cap, "%s=%d:%ld:%llu:%llu", MEMTAP_ENV_FD, fd, (long)getpid(),
+             (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+    return 0;
 }
 
 /* fork from a signal handler that interrupted this thread inside memtap: our locks may be
@@ -265,26 +237,27 @@ static void atfork_prepare(void) {
     if (fork_in_hook)
         return;
     pthread_mutex_lock(&modules_lock);
-    pthread_mutex_lock(&lock);
+    pthread_mutex_lock(&trie_lock);
+    pthread_mutex_lock(&memtap_stream_lock);
 }
 
 static void atfork_parent(void) {
     if (!fork_in_hook) {
-        pthread_mutex_unlock(&lock);
+        pthread_mutex_unlock(&memtap_stream_lock);
+        pthread_mutex_unlock(&trie_lock);
         pthread_mutex_unlock(&modules_lock);
     }
     memtap_guard--;
 }
 
 static void atfork_child(void) {
-    pthread_mutex_init(&lock, NULL);
     pthread_mutex_init(&modules_lock, NULL);
+    trie_lock = (pthread_mutex_t)PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
+    memtap_stream_after_fork();
     if (fork_in_hook)
         memtap_state = MEMTAP_STATE_OFF;
     if (memtap_state == MEMTAP_STATE_ACTIVE) {
         /* The parent's frame and stacks are not ours: start a capture of our own. */
-        memtap_sink_release(&sink);
-        close(sink.fd);
         memtap_trie_destroy(&trie);
         int fd = open_child_capture();
         if (fd < 0 || begin_capture(fd, MEMTAP_HDR_FORK_CHILD) < 0) {
@@ -310,11 +283,11 @@ static void on_fatal_signal(int sig, siginfo_t *info, void *ctx) {
     (void)ctx;
     int saved = errno;
     memtap_guard++;
-    if (getpid() == capture_pid && pthread_mutex_trylock(&lock) == 0) {
-        if (memtap_state == MEMTAP_STATE_ACTIVE && drain() == 0)
-            memtap_sink_flush(&sink);
+    if (getpid() == capture_pid && pthread_mutex_trylock(&memtap_stream_lock) == 0) {
+        if (active())
+            memtap_stream_flush(0);
         memtap_state = MEMTAP_STATE_OFF;
-        pthread_mutex_unlock(&lock);
+        pthread_mutex_unlock(&memtap_stream_lock);
     }
     struct sigaction dfl = {0};
     dfl.sa_handler = SIG_DFL;
@@ -348,6 +321,41 @@ static void on_thread_exit(void *unused) {
     memtap_guard--;
 }
 
+/* Where the capture goes: the descriptor memtap run (or the image before an exec) handed
+ * us, else a file of our own. Returns the fd or -1; *flags gets the header flags. */
+static int open_output(uint32_t *flags) {
+    const char *out = getenv(MEMTAP_ENV_OUTPUT);
+    if (out && *out) {
+        snprintf(output_base, sizeof output_base, "%s", out);
+    } else {
+        char exe[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[n > 0 ? n : 0] = '\0';
+        const char *base = strrchr(exe, '/');
+        snprintf(output_base, sizeof output_base, "memtap-%s.%ld.memtap", base ? base + 1 : "prog",
+                 (long)getpid());
+        setenv(MEMTAP_ENV_OUTPUT, output_base, 1);
+    }
+    int for_me;
+    int fd = inherited_fd(getenv(MEMTAP_ENV_FD), &for_me);
+    *flags = 0;
+    if (fd >= 0) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && st.st_size > 0)
+            *flags |= MEMTAP_HDR_AFTER_EXEC; /* the image before us wrote its frame already */
+        return fd;
+    }
+    if (for_me || getenv(MEMTAP_ENV_FD))
+        return open_child_capture(); /* descriptor lost across exec, or spawned without fork */
+    fd = open_capture(output_base);
+    char var[128];
+    if (fd < 0)
+        memtap_log("cannot create the capture", output_base, errno);
+    else if (fd_variable(fd, var, sizeof var) == 0) /* descendants know it is taken */
+        setenv(MEMTAP_ENV_FD, strchr(var, '=') + 1, 1);
+    return fd;
+}
+
 __attribute__((constructor(101))) static void memtap_init(void) {
     memtap_guard = 1;
     if (!memtap_real_resolve()) {
@@ -361,41 +369,14 @@ __attribute__((constructor(101))) static void memtap_init(void) {
         max_depth = atoi(depth) > MEMTAP_MAX_DEPTH ? MEMTAP_MAX_DEPTH : atoi(depth);
     const char *f = getenv(MEMTAP_ENV_FORCE);
     force = f && f[0] == '1';
-    const char *out = getenv(MEMTAP_ENV_OUTPUT);
-    if (out && *out) {
-        snprintf(output_base, sizeof output_base, "%s", out);
-    } else {
-        char exe[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        exe[n > 0 ? n : 0] = '\0';
-        const char *base = strrchr(exe, '/');
-        snprintf(output_base, sizeof output_base, "memtap-%s.%ld.memtap", base ? base + 1 : "prog",
-                 (long)getpid());
-        setenv(MEMTAP_ENV_OUTPUT, output_base, 1);
+    uint32_t flags;
+    int fd = open_output(&flags);
+    if (fd >= 0 && memtap_stream_init() < 0) {
+        memtap_log("cannot map the record buffers", NULL, errno);
+        close(fd);
+        fd = -1;
     }
-
-    int for_me;
-    int fd = inherited_fd(getenv(MEMTAP_ENV_FD), &for_me);
-    uint32_t flags = 0;
-    if (fd >= 0) {
-        struct stat st;
-        if (fstat(fd, &st) == 0 && st.st_size > 0)
-            flags |= MEMTAP_HDR_AFTER_EXEC; /* the image before us wrote its frame already */
-    } else if (for_me || getenv(MEMTAP_ENV_FD)) {
-        fd = open_child_capture(); /* descriptor lost across exec, or spawned without fork */
-    } else {
-        fd = open_capture(output_base);
-        if (fd < 0)
-            memtap_log("cannot create the capture", output_base, errno);
-        else
-            publish_fd(fd);
-    }
-
-    enc.cap = MEMTAP_SINK_CHUNK;
-    enc.buf = mmap(NULL, enc.cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (fd < 0 || enc.buf == MAP_FAILED || begin_capture(fd, flags) < 0) {
-        if (enc.buf == MAP_FAILED)
-            memtap_log("cannot map the record buffer", NULL, errno);
+    if (fd < 0 || begin_capture(fd, flags) < 0) {
         memtap_guard = 0;
         return;
     }
@@ -408,86 +389,105 @@ __attribute__((constructor(101))) static void memtap_init(void) {
     memtap_guard = 0;
 }
 
-/* Gives the calling thread its capture-local index and writes THREAD / THREAD_SWITCH. */
+/* Gives the calling thread its capture-local index and writes THREAD / THREAD_SWITCH.
+ * Record lock held, RECORD_ROOM reserved. */
 static void switch_thread(void) {
     if (tls_thread_gen != generation) {
-        char name[32] = "";
+        char name[17] = "";
         prctl(PR_GET_NAME, name);
         tls_thread_gen = generation;
         tls_thread_index = ++threads_seen;
         pthread_setspecific(thread_exit_key, (void *)1); /* runs on_thread_exit at its end */
-        if (reserve(MEMTAP_ENC_FIXED_MAX + sizeof name) == 0)
-            memtap_enc_thread(&enc, (uint64_t)syscall(SYS_gettid), name);
+        memtap_enc_thread(&memtap_stream, (uint64_t)syscall(SYS_gettid), name);
         current_thread = tls_thread_index;
-    }
-    if (current_thread != tls_thread_index) {
+    } else if (current_thread != tls_thread_index) {
         current_thread = tls_thread_index;
-        if (reserve(MEMTAP_ENC_FIXED_MAX) == 0)
-            memtap_enc_u64(&enc, MEMTAP_REC_THREAD_SWITCH, current_thread);
+        memtap_enc_u64(&memtap_stream, MEMTAP_REC_THREAD_SWITCH, current_thread);
     }
 }
 
+/* Writes a NODE record; called by the interning below with trie_lock held, so node records
+ * appear in id order and before any allocation can name them. */
 static int emit_node(uint32_t id, uint32_t parent, uint64_t frame) {
-    if (reserve(MEMTAP_ENC_FIXED_MAX) < 0)
-        return -1;
-    memtap_enc_node(&enc, id, parent, frame);
-    return 0;
+    pthread_mutex_lock(&memtap_stream_lock);
+    int ok = active() && memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0;
+    if (ok)
+        memtap_enc_node(&memtap_stream, id, parent, frame);
+    pthread_mutex_unlock(&memtap_stream_lock);
+    return ok ? 0 : -1;
 }
 
-static uint32_t intern_stack(const uint64_t *frames, int n) {
-    uint32_t leaf = 0;
-    if (memtap_stack_intern(&trie, generation, frames, n, max_depth, emit_node, &leaf) < 0)
-        disable("out of memory for stacks", ENOMEM);
+/* The node of the stack frames[0..n), for the capture generation *gen (set here). A stack
+ * the thread's cache holds whole needs no lock; otherwise the trie is consulted under
+ * trie_lock. Returns 0 for the empty stack, or when tracking went off. */
+static uint32_t intern_stack(const uint64_t *frames, int n, uint32_t *gen) {
+    uint32_t leaf;
+    *gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    if (memtap_stack_lookup(*gen, frames, n, &leaf))
+        return leaf;
+    pthread_mutex_lock(&trie_lock);
+    *gen = generation;
+    if (!active() ||
+        memtap_stack_intern(&trie, *gen, frames, n, max_depth, emit_node, &leaf) < 0) {
+        if (active())
+            memtap_disable("out of memory for stacks", ENOMEM);
+        leaf = 0;
+    }
+    pthread_mutex_unlock(&trie_lock);
     return leaf;
 }
 
-static void record_alloc(unsigned kind, void *p, size_t size, const uint64_t *frames, int n) {
+/* Appends an ALLOC; record lock held. A stack interned for an older capture frame (an exec
+ * failed meanwhile) is not valid in this one: the allocation is kept, without its stack. */
+static void record_alloc(unsigned kind, void *p, size_t size, uint32_t node, uint32_t gen) {
+    if (!active() || memtap_stream_reserve(RECORD_ROOM) < 0)
+        return;
     switch_thread();
-    uint32_t node = intern_stack(frames, n);
-    if (memtap_state == MEMTAP_STATE_ACTIVE && reserve(MEMTAP_ENC_FIXED_MAX) == 0)
-        memtap_enc_alloc(&enc, kind, (uint64_t)(uintptr_t)p, size, node);
+    memtap_enc_alloc(&memtap_stream, kind, (uint64_t)(uintptr_t)p, size, gen == generation ? node : 0);
 }
 
 void memtap_track_alloc(unsigned kind, void *p, size_t size) {
     uint64_t frames[max_depth + MEMTAP_OWN_FRAMES_MAX];
     int n = memtap_unwind(frames, max_depth);
-    pthread_mutex_lock(&lock);
-    if (memtap_state == MEMTAP_STATE_ACTIVE)
-        record_alloc(kind, p, size, frames, n);
-    pthread_mutex_unlock(&lock);
+    uint32_t gen, node = intern_stack(frames, n, &gen);
+    pthread_mutex_lock(&memtap_stream_lock);
+    record_alloc(kind, p, size, node, gen);
+    pthread_mutex_unlock(&memtap_stream_lock);
 }
 
-void memtap_track_free(void *p) {
-    pthread_mutex_lock(&lock);
-    if (memtap_state == MEMTAP_STATE_ACTIVE && reserve(MEMTAP_ENC_FIXED_MAX) == 0)
-        memtap_enc_free(&enc, (uint64_t)(uintptr_t)p);
-    pthread_mutex_unlock(&lock);
+static void record_free(uint8_t type, void *p, size_t len) {
+    pthread_mutex_lock(&memtap_stream_lock);
+    if (active() && memtap_stream_reserve(RECORD_ROOM) == 0) {
+        if (type == MEMTAP_REC_FREE)
+            memtap_enc_free(&memtap_stream, (uint64_t)(uintptr_t)p);
+        else
+            memtap_enc_munmap(&memtap_stream, (uint64_t)(uintptr_t)p, len);
+    }
+    pthread_mutex_unlock(&memtap_stream_lock);
 }
 
-void memtap_track_munmap(void *p, size_t len) {
-    pthread_mutex_lock(&lock);
-    if (memtap_state == MEMTAP_STATE_ACTIVE && reserve(MEMTAP_ENC_FIXED_MAX) == 0)
-        memtap_enc_munmap(&enc, (uint64_t)(uintptr_t)p, len);
-    pthread_mutex_unlock(&lock);
-}
+void memtap_track_free(void *p) { record_free(MEMTAP_REC_FREE, p, 0); }
+void memtap_track_munmap(void *p, size_t len) { record_free(MEMTAP_REC_MUNMAP, p, len); }
 
 void *memtap_track_realloc(unsigned kind, void *p, size_t n, size_t size) {
     uint64_t frames[max_depth + MEMTAP_OWN_FRAMES_MAX];
     int depth = memtap_unwind(frames, max_depth);
-    pthread_mutex_lock(&lock);
+    uint32_t gen, node = intern_stack(frames, depth, &gen);
+    pthread_mutex_lock(&memtap_stream_lock);
+    /* room for FREE and ALLOC first: nothing may come between the real call and its
+     * records, or another thread could record a reuse of the old address before its FREE */
+    int room = active() && memtap_stream_reserve(2 * RECORD_ROOM) == 0;
     void *q = kind == MEMTAP_KIND_REALLOCARRAY ? memtap_real.reallocarray(p, n, size)
                                                : memtap_real.realloc(p, size);
     int saved = errno;
-    if (memtap_state == MEMTAP_STATE_ACTIVE) {
+    if (room && active()) {
         size_t bytes = kind == MEMTAP_KIND_REALLOCARRAY ? n * size : size;
-        if (q || bytes == 0) { /* glibc's realloc(p, 0) frees p and returns NULL */
-            if (p && reserve(MEMTAP_ENC_FIXED_MAX) == 0)
-                memtap_enc_free(&enc, (uint64_t)(uintptr_t)p);
-        }
+        if (p && (q || bytes == 0)) /* glibc's realloc(p, 0) frees p and returns NULL */
+            memtap_enc_free(&memtap_stream, (uint64_t)(uintptr_t)p);
         if (q)
-            record_alloc(kind, q, bytes, frames, depth);
+            record_alloc(kind, q, bytes, node, gen);
     }
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&memtap_stream_lock);
     errno = saved;
     return q;
 }
@@ -495,26 +495,23 @@ void *memtap_track_realloc(unsigned kind, void *p, size_t n, size_t size) {
 void memtap_track_modules_changed(void) { write_modules(1); }
 
 void memtap_track_thread_name(const char *name) {
-    pthread_mutex_lock(&lock);
+    pthread_mutex_lock(&memtap_stream_lock);
     /* a thread not yet seen gets its name with its THREAD record, at its first allocation */
-    if (memtap_state == MEMTAP_STATE_ACTIVE && tls_thread_gen == generation &&
-        reserve(MEMTAP_ENC_FIXED_MAX + 64) == 0)
-        memtap_enc_thread_name(&enc, tls_thread_index, name);
-    pthread_mutex_unlock(&lock);
+    if (active() && tls_thread_gen == generation &&
+        memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX + 64) == 0)
+        memtap_enc_thread_name(&memtap_stream, tls_thread_index, name);
+    pthread_mutex_unlock(&memtap_stream_lock);
 }
 
-/* Ends the frame; lock held. */
+/* Ends the frame with last_type (EXIT or EXEC) and the trailer. Record lock held. */
 static void end_frame(uint8_t last_type) {
     uint64_t rss = rss_bytes();
-    if (reserve(3 * MEMTAP_ENC_FIXED_MAX) == 0) {
-        memtap_enc_time(&enc, elapsed_ms(), rss);
-        memtap_enc_u64(&enc, last_type, elapsed_ms());
-        memtap_enc_trailer(&enc);
+    if (memtap_stream_reserve(3 * RECORD_ROOM) == 0) {
+        memtap_enc_time(&memtap_stream, elapsed_ms(), rss);
+        memtap_enc_u64(&memtap_stream, last_type, elapsed_ms());
+        memtap_enc_trailer(&memtap_stream);
     }
-    if (drain() == 0 && memtap_sink_end(&sink) < 0)
-        disable("cannot write the capture", sink.error);
-    memtap_sink_release(&sink);
-    memtap_trie_destroy(&trie);
+    memtap_stream_end(); /* the trie stays: other threads may be reading it */
 }
 
 extern char **environ;
@@ -522,25 +519,20 @@ extern char **environ;
 char **memtap_exec_prepare(char *const envp[]) {
     if (getpid() != capture_pid)
         return NULL;
-    pthread_mutex_lock(&lock);
-    if (memtap_state != MEMTAP_STATE_ACTIVE) {
-        pthread_mutex_unlock(&lock);
-        return NULL;
-    }
+    pthread_mutex_lock(&trie_lock);
+    pthread_mutex_lock(&memtap_stream_lock);
     char *const *src = envp ? envp : environ;
     size_t n = 0;
     while (src && src[n])
         n++;
-    static char fdvar[96];
-    struct stat st;
-    char **env = memtap_real.malloc((n + 2) * sizeof *env);
-    if (!env || fstat(sink.fd, &st) != 0) {
+    static char fdvar[128];
+    char **env = active() ? memtap_real.malloc((n + 2) * sizeof *env) : NULL;
+    if (!env || fd_variable(memtap_stream_fd(), fdvar, sizeof fdvar) != 0) {
         memtap_real.free(env);
-        pthread_mutex_unlock(&lock);
+        pthread_mutex_unlock(&memtap_stream_lock);
+        pthread_mutex_unlock(&trie_lock);
         return NULL; /* the new image will start a capture of its own */
     }
-    snprintf(fdvar, sizeof fdvar, "%s=%d:%ld:%llu:%llu", MEMTAP_ENV_FD, sink.fd, (long)getpid(),
-             (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
     size_t k = 0, name_len = strlen(MEMTAP_ENV_FD);
     for (size_t i = 0; i < n; i++)
         if (strncmp(src[i], MEMTAP_ENV_FD, name_len) != 0 || src[i][name_len] != '=')
@@ -548,20 +540,21 @@ char **memtap_exec_prepare(char *const envp[]) {
     env[k++] = fdvar;
     env[k] = NULL;
     end_frame(MEMTAP_REC_EXEC);
-    fcntl(sink.fd, F_SETFD, 0); /* keep the descriptor open across exec */
-    return env; /* lock stays held until exec succeeds or memtap_exec_failed */
+    fcntl(memtap_stream_fd(), F_SETFD, 0); /* keep the descriptor open across exec */
+    return env; /* both locks stay held until exec succeeds or memtap_exec_failed */
 }
 
 void memtap_exec_failed(char **newenv) {
     int saved = errno;
     memtap_real.free(newenv);
-    fcntl(sink.fd, F_SETFD, FD_CLOEXEC);
-    if (memtap_state == MEMTAP_STATE_ACTIVE) {
-        if (begin_capture(sink.fd, MEMTAP_HDR_CONTINUED) < 0)
-            memtap_state = MEMTAP_STATE_OFF;
-    }
-    pthread_mutex_unlock(&lock);
-    if (memtap_state == MEMTAP_STATE_ACTIVE)
+    int fd = memtap_stream_fd();
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    memtap_trie_destroy(&trie); /* trie_lock is held: no thread reads it */
+    if (active() && begin_capture(fd, MEMTAP_HDR_CONTINUED) < 0)
+        memtap_state = MEMTAP_STATE_OFF;
+    pthread_mutex_unlock(&memtap_stream_lock);
+    pthread_mutex_unlock(&trie_lock);
+    if (active())
         write_modules(1);
     errno = saved;
 }
@@ -570,13 +563,13 @@ void memtap_finish(void) {
     if (getpid() != capture_pid)
         return;
     memtap_guard++;
-    pthread_mutex_lock(&lock);
-    if (memtap_state == MEMTAP_STATE_ACTIVE) {
+    pthread_mutex_lock(&memtap_stream_lock);
+    if (active()) {
         end_frame(MEMTAP_REC_EXIT);
-        close(sink.fd);
+        close(memtap_stream_fd());
         memtap_state = MEMTAP_STATE_OFF;
     }
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&memtap_stream_lock);
     memtap_guard--;
 }
 

@@ -16,6 +16,9 @@ static inline int memtap_should_track(void) {
     return !memtap_guard && __atomic_load_n(&memtap_state, __ATOMIC_RELAXED) == MEMTAP_STATE_ACTIVE;
 }
 
+/* Says what failed (once), and switches tracking off for good; the program goes on. */
+void memtap_disable(const char *what, int err);
+
 /* Record events. Called by hooks with memtap_guard set; each takes the tracker lock.
  * track_alloc runs after the real allocation returned, track_free before the real free. */
 void memtap_track_alloc(unsigned kind, void *p, size_t size);
