@@ -23,9 +23,13 @@ static int vec_reserve(void **v, size_t *cap, size_t need, size_t elem) {
 
 int memtap_replay_init(memtap_replay_t *r) {
     memset(r, 0, sizeof *r);
-    if (memtap_addrmap_init(&r->live) < 0 || VEC_RESERVE(r->nodes, 1) < 0 ||
-        VEC_RESERVE(r->site_of_node, 1) < 0 || VEC_RESERVE(r->sites, 1) < 0)
+    r->node_keys_mask = 1023;
+    r->node_keys = calloc(r->node_keys_mask + 1, sizeof *r->node_keys);
+    if (!r->node_keys || memtap_addrmap_init(&r->live) < 0 || VEC_RESERVE(r->nodes, 1) < 0 ||
+        VEC_RESERVE(r->site_of_node, 1) < 0 || VEC_RESERVE(r->sites, 1) < 0 ||
+        VEC_RESERVE(r->frame_nodes, 1) < 0)
         return -1;
+    r->frame_nodes.v[r->frame_nodes.n++] = 0; /* local 0 is the root */
     r->nodes.v[r->nodes.n++] = (memtap_node_t){0, 0, 0};
     r->site_of_node.v[r->site_of_node.n++] = 0;
     memset(&r->sites.v[r->sites.n++], 0, sizeof(memtap_site_t));
@@ -46,6 +50,9 @@ void memtap_replay_free(memtap_replay_t *r) {
     free(r->sites.v);
     free(r->threads.v);
     free(r->regions.v);
+    free(r->frame_nodes.v);
+    free(r->frame_threads.v);
+    free(r->node_keys);
     memtap_addrmap_free(&r->live);
 }
 
@@ -85,6 +92,13 @@ static char *dup_bytes(const char *s, size_t n, int nul_to_space) {
     return d;
 }
 
+static void set_thread_name(memtap_thread_t *t, const char *name, size_t n) {
+    if (n > sizeof t->name - 1)
+        n = sizeof t->name - 1;
+    memcpy(t->name, name, n);
+    t->name[n] = '\0';
+}
+
 /* Everything the image held vanishes with its address space (exec): not a leak. */
 static void drop_live(memtap_replay_t *r) {
     for (size_t i = 0; i <= r->live.mask; i++) {
@@ -99,13 +113,19 @@ static void drop_live(memtap_replay_t *r) {
     r->regions.n = 0;
 }
 
+/* A new frame: a new image, or the same image again after a failed exec (CONTINUED). */
 static int on_header(memtap_replay_t *r, const memtap_event_t *ev) {
-    uint64_t time_base = 0;
-    if (r->images.n > 0) {
-        time_base = r->now_ms;
-        if (!(ev->u.header.flags & MEMTAP_HDR_CONTINUED))
-            drop_live(r);
-    }
+    r->frame_nodes.n = 1;
+    r->frame_threads.n = 0;
+    if (r->frames++ == 0)
+        r->first_start_ns = ev->u.header.start_unix_ns;
+    /* frames keep their own clocks: place each by its wall-clock start */
+    uint64_t start = ev->u.header.start_unix_ns;
+    r->frame_time_base = start > r->first_start_ns ? (start - r->first_start_ns) / 1000000u : 0;
+    if (r->images.n > 0 && (ev->u.header.flags & MEMTAP_HDR_CONTINUED))
+        return 0;
+    if (r->images.n > 0)
+        drop_live(r);
     if (VEC_RESERVE(r->images, 1) < 0)
         return -1;
     memtap_image_t *im = &r->images.v[r->images.n++];
@@ -116,10 +136,83 @@ static int on_header(memtap_replay_t *r, const memtap_event_t *ev) {
     im->flags = ev->u.header.flags;
     im->exe = dup_bytes(ev->u.header.exe, ev->u.header.exe_len, 0);
     im->cmdline = dup_bytes(ev->u.header.cmdline, ev->u.header.cmdline_len, 1);
-    im->node_base = (uint32_t)r->nodes.n - 1;
-    im->thread_base = (uint32_t)r->threads.n;
-    im->time_base_ms = time_base;
+    im->first_thread = (uint32_t)r->threads.n;
     return im->exe && im->cmdline ? 0 : -1;
+}
+
+static size_t key_slot(uint32_t image, uint32_t parent, uint64_t frame, size_t mask) {
+    uint64_t h = (frame ^ ((uint64_t)parent << 32) ^ image) * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 17) & mask;
+}
+
+static int grow_keys(memtap_replay_t *r) {
+    size_t cap = (r->node_keys_mask + 1) * 2;
+    memtap_node_key_t *k = calloc(cap, sizeof *k);
+    if (!k)
+        return -1;
+    for (size_t i = 0; i <= r->node_keys_mask; i++) {
+        const memtap_node_key_t *o = &r->node_keys[i];
+        if (!o->id)
+            continue;
+        size_t j = key_slot(o->image, o->parent, o->frame, cap - 1);
+        while (k[j].id)
+            j = (j + 1) & (cap - 1);
+        k[j] = *o;
+    }
+    free(r->node_keys);
+    r->node_keys = k;
+    r->node_keys_mask = cap - 1;
+    return 0;
+}
+
+/* NODE: the frame's next local id names the global node for (image, parent, frame). */
+static int on_node(memtap_replay_t *r, const memtap_event_t *ev) {
+    uint32_t img = (uint32_t)r->images.n - 1;
+    uint32_t parent = r->frame_nodes.v[ev->u.node.parent];
+    uint64_t frame = ev->u.node.frame;
+    size_t i = key_slot(img, parent, frame, r->node_keys_mask);
+    while (r->node_keys[i].id) {
+        const memtap_node_key_t *k = &r->node_keys[i];
+        if (k->frame == frame && k->parent == parent && k->image == img)
+            break;
+        i = (i + 1) & r->node_keys_mask;
+    }
+    uint32_t id = r->node_keys[i].id;
+    if (!id) {
+        if (VEC_RESERVE(r->nodes, 1) < 0 || VEC_RESERVE(r->site_of_node, 1) < 0)
+            return -1;
+        id = (uint32_t)r->nodes.n;
+        r->nodes.v[r->nodes.n++] = (memtap_node_t){frame, parent, img};
+        r->site_of_node.v[r->site_of_node.n++] = 0;
+        r->node_keys[i] = (memtap_node_key_t){frame, img, parent, id};
+        if ((r->nodes.n + 1) * 4 > (r->node_keys_mask + 1) * 3 && grow_keys(r) < 0)
+            return -1;
+    }
+    if (VEC_RESERVE(r->frame_nodes, 1) < 0)
+        return -1;
+    r->frame_nodes.v[r->frame_nodes.n++] = id;
+    return 0;
+}
+
+/* THREAD: a thread already seen in an earlier frame of the image keeps its entry. */
+static int on_thread(memtap_replay_t *r, const memtap_event_t *ev) {
+    const memtap_image_t *im = image(r);
+    uint32_t found = UINT32_MAX;
+    for (size_t i = im->first_thread; i < r->threads.n; i++)
+        if (r->threads.v[i].tid == ev->u.thread.tid)
+            found = (uint32_t)i;
+    if (found == UINT32_MAX) {
+        if (VEC_RESERVE(r->threads, 1) < 0)
+            return -1;
+        found = (uint32_t)r->threads.n++;
+        r->threads.v[found].image = (uint32_t)r->images.n - 1;
+        r->threads.v[found].tid = ev->u.thread.tid;
+    }
+    if (VEC_RESERVE(r->frame_threads, 1) < 0)
+        return -1;
+    r->frame_threads.v[r->frame_threads.n++] = found;
+    set_thread_name(&r->threads.v[found], ev->u.thread.name, ev->u.thread.name_len);
+    return 0;
 }
 
 static int on_module(memtap_replay_t *r, const memtap_event_t *ev) {
@@ -165,8 +258,7 @@ const memtap_module_t *memtap_replay_module(const memtap_replay_t *r, uint32_t i
 }
 
 static int on_alloc(memtap_replay_t *r, const memtap_event_t *ev) {
-    const memtap_image_t *im = image(r);
-    uint32_t node = ev->u.alloc.node ? im->node_base + ev->u.alloc.node : 0;
+    uint32_t node = r->frame_nodes.v[ev->u.alloc.node];
     uint32_t site = r->site_of_node.v[node];
     if (!site) {
         if (VEC_RESERVE(r->sites, 1) < 0)
@@ -279,13 +371,7 @@ int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev) {
     case MEMTAP_EV_MODULE:
         return on_module(r, ev);
     case MEMTAP_EV_NODE:
-        if (VEC_RESERVE(r->nodes, 1) < 0 || VEC_RESERVE(r->site_of_node, 1) < 0)
-            return -1;
-        r->nodes.v[r->nodes.n++] = (memtap_node_t){
-            ev->u.node.frame, ev->u.node.parent ? image(r)->node_base + ev->u.node.parent : 0,
-            (uint32_t)r->images.n - 1};
-        r->site_of_node.v[r->site_of_node.n++] = 0;
-        return 0;
+        return on_node(r, ev);
     case MEMTAP_EV_ALLOC:
         return on_alloc(r, ev);
     case MEMTAP_EV_FREE:
@@ -293,30 +379,18 @@ int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev) {
         return 0;
     case MEMTAP_EV_MUNMAP:
         return on_munmap(r, ev->u.free.addr, ev->u.free.len);
-    case MEMTAP_EV_THREAD: {
-        if (VEC_RESERVE(r->threads, 1) < 0)
-            return -1;
-        memtap_thread_t *t = &r->threads.v[r->threads.n++];
-        t->image = (uint32_t)r->images.n - 1;
-        t->tid = ev->u.thread.tid;
-        size_t n = ev->u.thread.name_len < sizeof t->name - 1 ? ev->u.thread.name_len
-                                                              : sizeof t->name - 1;
-        memcpy(t->name, ev->u.thread.name, n);
-        t->name[n] = '\0';
-        return 0;
-    }
+    case MEMTAP_EV_THREAD:
+        return on_thread(r, ev);
     case MEMTAP_EV_THREAD_NAME: {
-        memtap_thread_t *t = &r->threads.v[image(r)->thread_base + ev->u.thread.index - 1];
-        size_t n = ev->u.thread.name_len < sizeof t->name - 1 ? ev->u.thread.name_len
-                                                              : sizeof t->name - 1;
-        memcpy(t->name, ev->u.thread.name, n);
-        t->name[n] = '\0';
+        const char *name = ev->u.thread.name;
+        set_thread_name(&r->threads.v[r->frame_threads.v[ev->u.thread.index - 1]], name,
+                        ev->u.thread.name_len);
         return 0;
     }
     case MEMTAP_EV_TIME:
     case MEMTAP_EV_EXEC:
     case MEMTAP_EV_EXIT: {
-        uint64_t t = image(r)->time_base_ms + ev->u.time.ms;
+        uint64_t t = r->frame_time_base + ev->u.time.ms;
         if (t > r->now_ms)
             r->now_ms = t;
         if (ev->u.time.rss > r->max_rss)

@@ -44,15 +44,22 @@ typedef struct {
     char name[64];
 } memtap_thread_t;
 
+/* A process image: what one exec runs. Its capture frames (more than one when an exec
+ * failed and the image went on) share its address space, modules, stacks and threads. */
 typedef struct {
     uint64_t pid, ppid, start_unix_ns;
     uint32_t flags;
     char *exe, *cmdline; /* cmdline: arguments joined by spaces */
-    uint32_t node_base;  /* global id = node_base + local id */
-    uint32_t thread_base;
-    uint64_t time_base_ms; /* time offset of this image in the whole run */
+    uint32_t first_thread; /* its threads are threads.v[first_thread..] */
     int ended;             /* 0 running, 1 exit, 2 exec */
 } memtap_image_t;
+
+/* Stack nodes of different frames of one image are the same node when their parent and
+ * instruction pointer are: (image, parent, frame) -> global id. */
+typedef struct {
+    uint64_t frame;
+    uint32_t image, parent, id; /* id 0: empty slot */
+} memtap_node_key_t;
 
 typedef struct {
     uint64_t addr, len;
@@ -90,6 +97,14 @@ typedef struct {
     MEMTAP_VEC(memtap_thread_t) threads;
     MEMTAP_VEC(memtap_region_t) regions; /* live anonymous mappings */
     memtap_addrmap_t live;
+    /* the current frame's ids: local node id -> global node, thread index -> thread */
+    MEMTAP_VEC(uint32_t) frame_nodes;
+    MEMTAP_VEC(uint32_t) frame_threads;
+    uint64_t frame_time_base; /* ms of the whole run when the current frame started */
+    uint64_t first_start_ns;  /* wall-clock start of the first frame */
+    uint64_t frames;          /* capture frames read (images and continued frames) */
+    memtap_node_key_t *node_keys;
+    size_t node_keys_mask;
 } memtap_replay_t;
 
 /* Returns 0, or -1 when out of memory. */

@@ -165,6 +165,26 @@ def test_threads_cross_frees():
     assert s["frees"] >= 4 * 5000
 
 
+def test_threads_fork_and_failing_exec_together():
+    out, p = memtap_run("stress", [os.path.join(E2E, "stress")], timeout=120)
+    assert p.returncode == 0, p.stderr
+    s = report("summary", out)
+    assert s["complete"] is True
+    assert s["images"] == 1, "a failed exec does not start a new image"
+    assert s["frames"] > 1, "failed execs continue the image in new frames"
+    assert s["threads"] == 5, s["thread_names"]  # main and 4 workers (the exec loop allocates nothing)
+    leaks = report("leaks", out)["leaks"]
+    site = site_at(leaks, "stress.c", line_of("stress.c", "LEAK:stress"), "worker")
+    assert site["blocks"] == 4 * 3 and site["bytes"] == 4 * 3 * 777, site
+    workers = [l for l in leaks if any(f["function"] == "worker" for f in l["stack"])]
+    assert len(workers) == 1, "every block the workers freed is freed in the capture"
+    children = [f for f in os.listdir(TMP) if f.startswith("stress.memtap.")]
+    assert len(children) == 20, len(children)
+    for c in children:
+        cs = report("summary", os.path.join(TMP, c))
+        assert cs["complete"] is True and cs["leaked_bytes"] >= 55, cs
+
+
 def test_cxx_new_delete():
     out, p = memtap_run("cxx", [os.path.join(E2E, "cxx")])
     assert p.returncode == 0, p.stderr
