@@ -3,6 +3,8 @@
 
 #include <sys/mman.h>
 
+#include "memtap/varint.h"
+
 #define INITIAL_CAPACITY 4096
 
 static memtap_trie_slot_t *map_slots(size_t n) {
@@ -11,10 +13,7 @@ static memtap_trie_slot_t *map_slots(size_t n) {
     return p == MAP_FAILED ? NULL : p;
 }
 
-static size_t hash(uint32_t parent, uint64_t frame) {
-    uint64_t h = (frame ^ ((uint64_t)parent << 40) ^ parent) * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h ^ (h >> 29));
-}
+static size_t hash(uint32_t parent, uint64_t frame) { return (size_t)memtap_hash2(frame, parent); }
 
 int memtap_trie_init(memtap_trie_t *t) {
     t->slots = map_slots(INITIAL_CAPACITY);

@@ -51,6 +51,24 @@ int memtap_addrmap_put(memtap_addrmap_t *m, const memtap_block_t *b) {
     return 0;
 }
 
+memtap_block_t *memtap_addrmap_upsert(memtap_addrmap_t *m, uint64_t addr, int *existed) {
+    if ((m->count + 1) * 4 > (m->mask + 1) * 3 && grow(m) < 0)
+        return NULL;
+    size_t i = slot_of(addr, m->mask);
+    while (m->slots[i].used) {
+        if (m->slots[i].addr == addr) {
+            *existed = 1;
+            return &m->slots[i];
+        }
+        i = (i + 1) & m->mask;
+    }
+    *existed = 0;
+    m->slots[i].used = 1;
+    m->slots[i].addr = addr;
+    m->count++;
+    return &m->slots[i];
+}
+
 memtap_block_t *memtap_addrmap_get(memtap_addrmap_t *m, uint64_t addr) {
     size_t i = slot_of(addr, m->mask);
     while (m->slots[i].used) {

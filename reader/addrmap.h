@@ -26,6 +26,10 @@ void memtap_addrmap_free(memtap_addrmap_t *m);
 /* Inserts b (b->addr must not be present). Returns 0, or -1 when out of memory. */
 int memtap_addrmap_put(memtap_addrmap_t *m, const memtap_block_t *b);
 
+/* The slot for addr, inserted when absent (*existed = 0; the caller fills it) or the
+ * existing block (*existed = 1). NULL when out of memory. One probe for both cases. */
+memtap_block_t *memtap_addrmap_upsert(memtap_addrmap_t *m, uint64_t addr, int *existed);
+
 /* Removes the block at addr into *out. Returns 1 when found, 0 when not. */
 int memtap_addrmap_take(memtap_addrmap_t *m, uint64_t addr, memtap_block_t *out);
 

@@ -360,7 +360,67 @@ static int commit(memtap_decoder_t *d, memtap_event_t *ev) {
     return MEMTAP_OK;
 }
 
+/* A varint from a window known to hold at least 10 more bytes. Returns 0 when it is longer
+ * than 10 bytes or overflows (the general path then reports it). */
+static inline int fast_varint(const uint8_t **p, uint64_t *v) {
+    const uint8_t *q = *p;
+    uint64_t r = q[0] & 0x7f;
+    if (q[0] < 0x80) {
+        *p = q + 1;
+        *v = r;
+        return 1;
+    }
+    for (unsigned i = 1, shift = 7; i < 10; i++, shift += 7) {
+        uint8_t b = q[i];
+        if (shift == 63 && b > 1)
+            return 0;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (b < 0x80) {
+            *p = q + i + 1;
+            *v = r;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ALLOC and FREE, nearly every record of a capture, decoded without the general machinery
+ * when the window surely holds the whole record. Returns 1 when it decoded one, 0 to let
+ * the general path decode (and judge) it. The checks are those of parse_record. */
+static int fast_record(memtap_decoder_t *d, memtap_event_t *ev) {
+    const uint8_t *p = d->win + d->pos, *q = p + 1;
+    uint8_t type = *p;
+    uint64_t delta, size, node;
+    if ((type & 0xf0) == MEMTAP_REC_ALLOC) {
+        if (!fast_varint(&q, &delta) || !fast_varint(&q, &size) || !fast_varint(&q, &node) ||
+            (type & 0x0f) > MEMTAP_KIND_MMAP || node > d->nodes || size > MAX_BLOCK)
+            return 0;
+        ev->type = MEMTAP_EV_ALLOC;
+        ev->u.alloc.kind = type & 0x0f;
+        ev->u.alloc.addr = d->last_addr + (uint64_t)memtap_unzigzag(delta);
+        ev->u.alloc.size = size;
+        ev->u.alloc.node = (uint32_t)node;
+        d->last_addr = ev->u.alloc.addr;
+        d->allocations++;
+    } else if (type == MEMTAP_REC_FREE) {
+        if (!fast_varint(&q, &delta))
+            return 0;
+        ev->type = MEMTAP_EV_FREE;
+        ev->u.free.addr = d->last_addr + (uint64_t)memtap_unzigzag(delta);
+        ev->u.free.len = 0;
+        d->last_addr = ev->u.free.addr;
+        d->frees++;
+    } else {
+        return 0;
+    }
+    ev->offset = d->win_offset + d->pos;
+    d->pos = (size_t)(q - d->win);
+    return 1;
+}
+
 int memtap_decoder_next(memtap_decoder_t *d, memtap_event_t *ev) {
+    if (d->state == IN_FRAME && d->len - d->pos >= 32 && !d->done && fast_record(d, ev))
+        return MEMTAP_OK;
     if (d->done)
         return d->error[0] ? MEMTAP_ERR_CORRUPT : MEMTAP_OK;
     for (;;) {

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memtap/varint.h"
+
 #define VEC_RESERVE(vec, extra)                                                              \
     vec_reserve((void **)&(vec).v, &(vec).cap, (vec).n + (extra), sizeof *(vec).v)
 
@@ -141,8 +143,7 @@ static int on_header(memtap_replay_t *r, const memtap_event_t *ev) {
 }
 
 static size_t key_slot(uint32_t image, uint32_t parent, uint64_t frame, size_t mask) {
-    uint64_t h = (frame ^ ((uint64_t)parent << 32) ^ image) * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 17) & mask;
+    return (size_t)memtap_hash2(frame, (uint64_t)image << 32 | parent) & mask;
 }
 
 static int grow_keys(memtap_replay_t *r) {
@@ -285,12 +286,15 @@ static int on_alloc(memtap_replay_t *r, const memtap_event_t *ev) {
             return -1;
         r->regions.v[r->regions.n++] = (memtap_region_t){ev->u.alloc.addr, size, site};
     } else {
-        memtap_block_t old;
-        if (memtap_addrmap_take(&r->live, ev->u.alloc.addr, &old)) /* never freed to us */
-            site_live(r, old.site, -(int64_t)old.size, -1);
-        memtap_block_t b = {ev->u.alloc.addr, size, site, (uint8_t)kind, 1};
-        if (memtap_addrmap_put(&r->live, &b) < 0)
+        int existed;
+        memtap_block_t *b = memtap_addrmap_upsert(&r->live, ev->u.alloc.addr, &existed);
+        if (!b)
             return -1;
+        if (existed) /* the block there was never freed to us */
+            site_live(r, b->site, -(int64_t)b->size, -1);
+        b->size = size;
+        b->site = site;
+        b->kind = (uint8_t)kind;
     }
     site_live(r, site, (int64_t)size, 1);
     r->last_alloc_addr = ev->u.alloc.addr;

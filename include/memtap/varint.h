@@ -1,4 +1,4 @@
-/* LEB128 varints and zigzag signed deltas, shared by the encoder and the decoder.
+/* LEB128 varints, zigzag signed deltas and a hash mixer, shared by both halves.
  * Header-only and allocation-free: safe to call from inside malloc. */
 #ifndef MEMTAP_VARINT_H
 #define MEMTAP_VARINT_H
@@ -44,5 +44,11 @@ static inline int memtap_varint_get(const uint8_t **p, const uint8_t *end, uint6
 /* Zigzag maps signed deltas to small unsigned numbers: 0,-1,1,-2 -> 0,1,2,3. */
 static inline uint64_t memtap_zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
 static inline int64_t memtap_unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
+
+/* Mixes two 64-bit keys into a well-spread hash (for open addressing: use the low bits). */
+static inline uint64_t memtap_hash2(uint64_t a, uint64_t b) {
+    uint64_t h = a * 0x9E3779B97F4A7C15ull ^ (b + 0x632BE59BD9B4E019ull) * 0xC2B2AE3D27D4EB4Full;
+    return h ^ (h >> 31);
+}
 
 #endif
