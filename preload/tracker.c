@@ -1,6 +1,6 @@
 /* Tracker state for libmemtap.so: opening the capture, recording events into the stream,
- * per-thread ids, the flush thread, fork children, exec hand-over and the end of the
- * capture. Locks, always taken in this order: modules_lock, trie_lock, the stream's record
+ * per-thread ids, periodic and idle flushes, fork children, exec hand-over and the end of
+ * the capture. Locks, always taken in this order: modules_lock, trie_lock, the stream's record
  * lock, the stream's sink lock. */
 #include "tracker.h"
 
@@ -57,6 +57,16 @@ static uint64_t now_ns(clockid_t clock) {
 }
 
 static uint64_t elapsed_ms(void) { return (now_ns(CLOCK_MONOTONIC) - start_ns) / 1000000u; }
+
+#define TIME_EVERY_NS (100 * 1000000ull)
+#define FLUSH_EVERY_NS (500 * 1000000ull)
+#define IDLE_FLUSH_GAP_NS (10 * 1000000ull)
+static uint64_t last_time_marker, last_flush; /* coarse ns; record lock held */
+static uint64_t last_idle_flush;               /* 0: the next idle point flushes */
+static int dirty; /* records appended since the last flush */
+
+static uint64_t coarse_now(void) { return now_ns(CLOCK_MONOTONIC_COARSE); }
+
 
 static int active(void) {
     return __atomic_load_n(&memtap_state, __ATOMIC_RELAXED) == MEMTAP_STATE_ACTIVE;
@@ -139,47 +149,57 @@ static int begin_capture(int fd, uint32_t flags) {
     __atomic_store_n(&generation, generation + 1, __ATOMIC_RELEASE);
     threads_seen = current_thread = 0;
     start_ns = now_ns(CLOCK_MONOTONIC);
+    last_flush = last_time_marker = coarse_now();
+    last_idle_flush = 0; /* the first idle point flushes */
+    dirty = 1;
     capture_pid = getpid();
     return 0;
 }
 
-/* The flush thread writes a time marker every 100 ms and pushes data to the file every
- * 500 ms, so a killed program leaves a capture readable up to its last half second. */
-static void *flusher(void *arg) {
-    (void)arg;
-    memtap_guard = 1;
-    prctl(PR_SET_NAME, "memtap-flush");
-    for (unsigned tick = 1;; tick++) {
-        struct timespec ts = {0, 100 * 1000 * 1000};
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-            ;
-        uint64_t rss = rss_bytes();
-        pthread_mutex_lock(&memtap_stream_lock);
-        if (!active()) {
-            pthread_mutex_unlock(&memtap_stream_lock);
-            return NULL;
-        }
-        if (memtap_stream_reserve(RECORD_ROOM) == 0)
-            memtap_enc_time(&memtap_stream, elapsed_ms(), rss);
-        if (tick % 5 == 0 && active())
-            memtap_stream_flush(1);
-        pthread_mutex_unlock(&memtap_stream_lock);
-    }
+/* No thread of our own: a helper thread makes the process multi-threaded, which breaks
+ * unshare(CLONE_NEWUSER) and makes Python warn at every fork. Instead, the thread that
+ * records an event writes a time marker every 100 ms and pushes the data to the file
+ * every 500 ms, and blocking calls (idle.c) push pending data before the program waits. */
+static void flush_now(uint64_t now) {
+    __atomic_store_n(&last_flush, now, __ATOMIC_RELAXED);
+    __atomic_store_n(&dirty, 0, __ATOMIC_RELAXED);
+    memtap_stream_flush(1);
 }
 
-static void start_flusher(void) {
-    pthread_t t;
-    pthread_attr_t attr;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old); /* signals stay with the program's threads */
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    if (pthread_create(&t, &attr, flusher, NULL) != 0)
-        memtap_log("cannot start the flush thread; data is written when buffers fill", NULL, 0);
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+/* After appending a record: time markers and periodic flushes. Record lock held. */
+static void after_record(void) {
+    __atomic_store_n(&dirty, 1, __ATOMIC_RELAXED);
+    uint64_t now = coarse_now();
+    if (now - last_time_marker >= TIME_EVERY_NS) {
+        last_time_marker = now;
+        if (memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0)
+            memtap_enc_time(&memtap_stream, elapsed_ms(), rss_bytes());
+    }
+    if (now - last_flush >= FLUSH_EVERY_NS && active())
+        flush_now(now);
+}
+
+void memtap_idle(void) {
+    /* cheap checks first (racy reads: the decision is redone under the lock) */
+    if (!__atomic_load_n(&dirty, __ATOMIC_RELAXED))
+        return;
+    uint64_t before = __atomic_load_n(&last_idle_flush, __ATOMIC_RELAXED);
+    if (before && coarse_now() - before < IDLE_FLUSH_GAP_NS)
+        return; /* a busy event loop: at most one idle flush per 10 ms */
+    if (getpid() != capture_pid) /* a vfork child */
+        return;
+    int saved = errno;
+    memtap_guard++;
+    if (pthread_mutex_trylock(&memtap_stream_lock) == 0) { /* busy: someone else is active */
+        uint64_t now = coarse_now();
+        if (active() && dirty) {
+            __atomic_store_n(&last_idle_flush, now, __ATOMIC_RELAXED);
+            flush_now(now);
+        }
+        pthread_mutex_unlock(&memtap_stream_lock);
+    }
+    memtap_guard--;
+    errno = saved;
 }
 
 /* Opens path for a new capture: exclusive, never through a symlink. Returns fd or -1. */
@@ -266,7 +286,6 @@ static void atfork_child(void) {
                 close(fd);
         } else {
             write_modules(0);
-            start_flusher();
         }
     }
     memtap_guard--;
@@ -385,7 +404,6 @@ __attribute__((constructor(101))) static void memtap_init(void) {
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     pthread_key_create(&thread_exit_key, on_thread_exit);
     install_signal_flush();
-    start_flusher();
     memtap_guard = 0;
 }
 
@@ -452,6 +470,8 @@ void memtap_track_alloc(unsigned kind, void *p, size_t size) {
     uint32_t gen, node = intern_stack(frames, n, &gen);
     pthread_mutex_lock(&memtap_stream_lock);
     record_alloc(kind, p, size, node, gen);
+    if (active())
+        after_record();
     pthread_mutex_unlock(&memtap_stream_lock);
 }
 
@@ -462,6 +482,7 @@ static void record_free(uint8_t type, void *p, size_t len) {
             memtap_enc_free(&memtap_stream, (uint64_t)(uintptr_t)p);
         else
             memtap_enc_munmap(&memtap_stream, (uint64_t)(uintptr_t)p, len);
+        after_record();
     }
     pthread_mutex_unlock(&memtap_stream_lock);
 }
@@ -486,6 +507,8 @@ void *memtap_track_realloc(unsigned kind, void *p, size_t n, size_t size) {
             memtap_enc_free(&memtap_stream, (uint64_t)(uintptr_t)p);
         if (q)
             record_alloc(kind, q, bytes, node, gen);
+        if (active())
+            after_record(); /* after both records: nothing may come between them */
     }
     pthread_mutex_unlock(&memtap_stream_lock);
     errno = saved;

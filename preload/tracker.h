@@ -32,6 +32,10 @@ void *memtap_track_realloc(unsigned kind, void *p, size_t n, size_t size);
 /* The calling thread renamed itself (pthread_setname_np). */
 void memtap_track_thread_name(const char *name);
 
+/* The program is about to block (sleep, poll, wait, read...): pushes pending records to
+ * the file unless that was done in the last 10 ms. Cheap when there is nothing pending. */
+void memtap_idle(void);
+
 /* After dlopen/dlclose: writes the new module map. */
 void memtap_track_modules_changed(void);
 

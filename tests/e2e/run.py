@@ -266,6 +266,17 @@ def test_segfault_keeps_records():
     assert site["blocks"] == 10 and site["bytes"] == 12340
 
 
+def test_no_thread_of_our_own():
+    # a helper thread would make unshare(CLONE_NEWUSER) fail and Python warn at fork
+    if run(["unshare", "-U", "true"]).returncode != 0:
+        print("  (unshare -U unavailable here: that part skipped)")
+    else:
+        out, p = memtap_run("unshare", ["unshare", "-U", os.path.join(E2E, "passthrough"), "6"])
+        assert p.returncode == 6 and p.stdout == "arg 1: 6\n", (p.returncode, p.stderr)
+    out, p = memtap_run("onethread", ["grep", "Threads", "/proc/self/status"])
+    assert p.stdout == "Threads:\t1\n", p.stdout  # grep, tracked, sees itself alone
+
+
 def test_unwritable_directory():
     if os.getuid() == 0:  # root writes anywhere: a path below a regular file fails for all
         target = os.path.join(E2E, "passthrough", "x.memtap")
