@@ -75,9 +75,21 @@ int memtap_stream_reserve(size_t n) {
     return 0;
 }
 
+/* Compresses the current buffer keeping the record lock: used where a release would let
+ * another thread's record into the middle of ours. */
+static int drain_keeping_lock(void) {
+    pthread_mutex_lock(&sink_lock);
+    int rc = memtap_sink_put(&sink, memtap_stream.buf, memtap_stream.len);
+    memtap_stream.len = 0;
+    pthread_mutex_unlock(&sink_lock);
+    if (rc < 0)
+        write_failed();
+    return rc;
+}
+
 int memtap_stream_append(const uint8_t *p, size_t n) {
     while (n > 0) {
-        if (memtap_stream_reserve(1) < 0)
+        if (memtap_stream.len == memtap_stream.cap && drain_keeping_lock() < 0)
             return -1;
         size_t k = memtap_stream.cap - memtap_stream.len;
         k = k < n ? k : n;

@@ -31,7 +31,8 @@ int memtap_stream_fd(void);
  * when tracking is off. */
 int memtap_stream_reserve(size_t n);
 
-/* Appends raw encoded bytes (module maps), any length. Lock held. */
+/* Appends raw encoded bytes (module maps), any length, with nothing else in between: full
+ * buffers are compressed without releasing the lock. Lock held. */
 int memtap_stream_append(const uint8_t *p, size_t n);
 
 /* Pushes everything appended so far to the file (LZ4 block flush). Lock held; released

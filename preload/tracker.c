@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gate.h"
 #include "log.h"
 #include "memtap/format.h"
 #include "modules.h"
@@ -36,6 +37,7 @@ int memtap_state;
 
 static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER; /* guards modules_scratch */
 static pthread_mutex_t trie_lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP; /* trie, NODE order */
+
 static memtap_enc_t modules_scratch;
 static memtap_trie_t trie;
 static int max_depth = MEMTAP_DEFAULT_DEPTH;
@@ -256,6 +258,7 @@ static void atfork_prepare(void) {
     memtap_guard++;
     if (fork_in_hook)
         return;
+    memtap_gate_close();
     pthread_mutex_lock(&modules_lock);
     pthread_mutex_lock(&trie_lock);
     pthread_mutex_lock(&memtap_stream_lock);
@@ -266,6 +269,7 @@ static void atfork_parent(void) {
         pthread_mutex_unlock(&memtap_stream_lock);
         pthread_mutex_unlock(&trie_lock);
         pthread_mutex_unlock(&modules_lock);
+        memtap_gate_open();
     }
     memtap_guard--;
 }
@@ -273,6 +277,7 @@ static void atfork_parent(void) {
 static void atfork_child(void) {
     pthread_mutex_init(&modules_lock, NULL);
     trie_lock = (pthread_mutex_t)PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
+    memtap_gate_reset();
     memtap_stream_after_fork();
     if (fork_in_hook)
         memtap_state = MEMTAP_STATE_OFF;
@@ -337,6 +342,7 @@ static void on_thread_exit(void *unused) {
     (void)unused;
     memtap_guard++;
     memtap_stack_cache_release();
+    memtap_gate_thread_exit();
     memtap_guard--;
 }
 
@@ -455,23 +461,50 @@ static uint32_t intern_stack(const uint64_t *frames, int n, uint32_t *gen) {
     return leaf;
 }
 
-/* Appends an ALLOC; record lock held. A stack interned for an older capture frame (an exec
- * failed meanwhile) is not valid in this one: the allocation is kept, without its stack. */
-static void record_alloc(unsigned kind, void *p, size_t size, uint32_t node, uint32_t gen) {
-    if (!active() || memtap_stream_reserve(RECORD_ROOM) < 0)
-        return;
+static int unwind_stack(uint64_t *frames) {
+    memtap_gate_enter();
+    int n = memtap_unwind(frames, max_depth);
+    memtap_gate_leave();
+    return n;
+}
+
+/* Takes the record lock with `room` bytes reserved and the node of frames[0..n) valid in
+ * the current capture frame. A failed exec starts a new frame (new node ids) whenever the
+ * lock is free, so a node interned before it is interned again. Returns 0 with the lock
+ * held, or -1 without it when tracking is off. */
+static int lock_with_stack(const uint64_t *frames, int n, size_t room, uint32_t *node) {
+    for (int attempt = 0;; attempt++) {
+        uint32_t gen;
+        *node = intern_stack(frames, n, &gen);
+        pthread_mutex_lock(&memtap_stream_lock);
+        if (!active() || memtap_stream_reserve(room) < 0) {
+            pthread_mutex_unlock(&memtap_stream_lock);
+            return -1;
+        }
+        if (gen == generation)
+            return 0;
+        if (attempt == 3) { /* execs failing in a storm: keep the block, without its stack */
+            *node = 0;
+            return 0;
+        }
+        pthread_mutex_unlock(&memtap_stream_lock);
+    }
+}
+
+/* Appends an ALLOC; record lock held, room reserved by lock_with_stack. */
+static void write_alloc(unsigned kind, void *p, size_t size, uint32_t node) {
     switch_thread();
-    memtap_enc_alloc(&memtap_stream, kind, (uint64_t)(uintptr_t)p, size, gen == generation ? node : 0);
+    memtap_enc_alloc(&memtap_stream, kind, (uint64_t)(uintptr_t)p, size, node);
 }
 
 void memtap_track_alloc(unsigned kind, void *p, size_t size) {
     uint64_t frames[max_depth + MEMTAP_OWN_FRAMES_MAX];
-    int n = memtap_unwind(frames, max_depth);
-    uint32_t gen, node = intern_stack(frames, n, &gen);
-    pthread_mutex_lock(&memtap_stream_lock);
-    record_alloc(kind, p, size, node, gen);
-    if (active())
-        after_record();
+    int n = unwind_stack(frames);
+    uint32_t node;
+    if (lock_with_stack(frames, n, RECORD_ROOM, &node) < 0)
+        return;
+    write_alloc(kind, p, size, node);
+    after_record();
     pthread_mutex_unlock(&memtap_stream_lock);
 }
 
@@ -492,25 +525,24 @@ void memtap_track_munmap(void *p, size_t len) { record_free(MEMTAP_REC_MUNMAP, p
 
 void *memtap_track_realloc(unsigned kind, void *p, size_t n, size_t size) {
     uint64_t frames[max_depth + MEMTAP_OWN_FRAMES_MAX];
-    int depth = memtap_unwind(frames, max_depth);
-    uint32_t gen, node = intern_stack(frames, depth, &gen);
-    pthread_mutex_lock(&memtap_stream_lock);
-    /* room for FREE and ALLOC first: nothing may come between the real call and its
-     * records, or another thread could record a reuse of the old address before its FREE */
-    int room = active() && memtap_stream_reserve(2 * RECORD_ROOM) == 0;
+    int depth = unwind_stack(frames);
+    uint32_t node;
+    /* the real call runs with the lock held and room for FREE and ALLOC reserved: nothing
+     * may come between them, or another thread could record a reuse of the old address
+     * before its FREE */
+    int locked = lock_with_stack(frames, depth, 2 * RECORD_ROOM, &node) == 0;
     void *q = kind == MEMTAP_KIND_REALLOCARRAY ? memtap_real.reallocarray(p, n, size)
                                                : memtap_real.realloc(p, size);
     int saved = errno;
-    if (room && active()) {
+    if (locked) {
         size_t bytes = kind == MEMTAP_KIND_REALLOCARRAY ? n * size : size;
         if (p && (q || bytes == 0)) /* glibc's realloc(p, 0) frees p and returns NULL */
             memtap_enc_free(&memtap_stream, (uint64_t)(uintptr_t)p);
         if (q)
-            record_alloc(kind, q, bytes, node, gen);
-        if (active())
-            after_record(); /* after both records: nothing may come between them */
+            write_alloc(kind, q, bytes, node);
+        after_record(); /* after both records */
+        pthread_mutex_unlock(&memtap_stream_lock);
     }
-    pthread_mutex_unlock(&memtap_stream_lock);
     errno = saved;
     return q;
 }

@@ -34,11 +34,20 @@ def line_of(source, tag):
     raise AssertionError(f"tag {tag} not in {source}")
 
 
-def run(args, **kw):
-    kw.setdefault("capture_output", True)
+def run(args, timeout=120, **kw):
+    """Runs args to completion; on timeout the whole process group is killed (a hung
+    program must not keep running, or writing, after the test gave up on it)."""
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
     kw.setdefault("text", True)
-    kw.setdefault("timeout", 120)
-    return subprocess.run(args, **kw)
+    with subprocess.Popen(args, start_new_session=True, **kw) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise AssertionError(f"timed out after {timeout} s (hung?): {' '.join(args)}")
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 
 def capture_path(name):

@@ -35,7 +35,7 @@ __attribute__((noinline)) static void *worker(void *arg) {
 __attribute__((noinline)) static void *failing_execs(void *arg) {
     (void)arg;
     char *args[] = {"/nonexistent/memtap-stress", NULL};
-    while (!stop)
+    for (int i = 0; i < 3000 && !stop; i++)
         execv(args[0], args); /* fails: the image goes on in a continued frame */
     return NULL;
 }
