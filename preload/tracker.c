@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capture_file.h"
 #include "gate.h"
 #include "log.h"
 #include "memtap/format.h"
@@ -41,8 +42,6 @@ static pthread_mutex_t trie_lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP; /* tri
 static memtap_enc_t modules_scratch;
 static memtap_trie_t trie;
 static int max_depth = MEMTAP_DEFAULT_DEPTH;
-static int force;
-static char output_base[PATH_MAX];
 static uint64_t start_ns;
 static pid_t capture_pid; /* a vfork child shares our memory but must not touch the capture */
 
@@ -77,7 +76,7 @@ static int active(void) {
 void memtap_disable(const char *what, int err) {
     if (__atomic_exchange_n(&memtap_state, MEMTAP_STATE_OFF, __ATOMIC_ACQ_REL) !=
         MEMTAP_STATE_OFF)
-        memtap_log(what, output_base[0] ? output_base : NULL, err);
+        memtap_log(what, memtap_capture_path(), err);
 }
 
 /* Writes the current module map. Takes modules_lock, then the record lock for appending
@@ -128,7 +127,7 @@ static uint64_t rss_bytes(void) {
 static int begin_capture(int fd, uint32_t flags) {
     int err = 0;
     if (memtap_stream_open(fd, &err) < 0) {
-        memtap_log("cannot start the capture", output_base, err);
+        memtap_log("cannot start the capture", memtap_capture_path(), err);
         return -1;
     }
     if (memtap_trie_init(&trie) < 0) {
@@ -204,51 +203,6 @@ void memtap_idle(void) {
     errno = saved;
 }
 
-/* Opens path for a new capture: exclusive, never through a symlink. Returns fd or -1. */
-static int open_capture(const char *path) {
-    int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
-    return open(path, flags, 0644);
-}
-
-/* A fork child or a process started without our exec hook: <output>.<pid>. */
-static int open_child_capture(void) {
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s.%ld", output_base, (long)getpid());
-    int fd = open_capture(path);
-    if (fd < 0)
-        memtap_log("cannot create the child's capture", path, errno);
-    return fd;
-}
-
-/* Parses MEMTAP_FD "fd:pid:dev:ino"; returns fd when it was handed to this very process and
- * still names the same file, else -1. */
-static int inherited_fd(const char *v, int *for_me) {
-    long fd, pid;
-    unsigned long long dev, ino;
-    *for_me = 0;
-    if (!v || sscanf(v, "%ld:%ld:%llu:%llu", &fd, &pid, &dev, &ino) != 4)
-        return -1;
-    if (pid != (long)getpid())
-        return -1;
-    *for_me = 1;
-    struct stat st;
-    if (fd < 0 || fd > INT_MAX || fstat((int)fd, &st) != 0 || st.st_dev != (dev_t)dev ||
-        st.st_ino != (ino_t)ino)
-        return -1;
-    fcntl((int)fd, F_SETFD, FD_CLOEXEC);
-    return (int)fd;
-}
-
-/* "MEMTAP_FD=fd:pid:dev:ino" for fd into buf. Returns 0, or -1. */
-static int fd_variable(int fd, char *buf, size_t cap) {
-    struct stat st;
-    if (fstat(fd, &st) != 0)
-        return -1;
-    snprintf(buf, cap, "%s=%d:%ld:%llu:%llu", MEMTAP_ENV_FD, fd, (long)getpid(),
-             (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
-    return 0;
-}
-
 /* fork from a signal handler that interrupted this thread inside memtap: our locks may be
  * held by this very thread, so they are not taken and the child does not track. */
 static __thread int fork_in_hook __attribute__((tls_model("initial-exec")));
@@ -284,7 +238,7 @@ static void atfork_child(void) {
     if (memtap_state == MEMTAP_STATE_ACTIVE) {
         /* The parent's frame and stacks are not ours: start a capture of our own. */
         memtap_trie_destroy(&trie);
-        int fd = open_child_capture();
+        int fd = memtap_capture_open_child();
         if (fd < 0 || begin_capture(fd, MEMTAP_HDR_FORK_CHILD) < 0) {
             memtap_state = MEMTAP_STATE_OFF;
             if (fd >= 0)
@@ -346,41 +300,6 @@ static void on_thread_exit(void *unused) {
     memtap_guard--;
 }
 
-/* Where the capture goes: the descriptor memtap run (or the image before an exec) handed
- * us, else a file of our own. Returns the fd or -1; *flags gets the header flags. */
-static int open_output(uint32_t *flags) {
-    const char *out = getenv(MEMTAP_ENV_OUTPUT);
-    if (out && *out) {
-        snprintf(output_base, sizeof output_base, "%s", out);
-    } else {
-        char exe[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        exe[n > 0 ? n : 0] = '\0';
-        const char *base = strrchr(exe, '/');
-        snprintf(output_base, sizeof output_base, "memtap-%s.%ld.memtap", base ? base + 1 : "prog",
-                 (long)getpid());
-        setenv(MEMTAP_ENV_OUTPUT, output_base, 1);
-    }
-    int for_me;
-    int fd = inherited_fd(getenv(MEMTAP_ENV_FD), &for_me);
-    *flags = 0;
-    if (fd >= 0) {
-        struct stat st;
-        if (fstat(fd, &st) == 0 && st.st_size > 0)
-            *flags |= MEMTAP_HDR_AFTER_EXEC; /* the image before us wrote its frame already */
-        return fd;
-    }
-    if (for_me || getenv(MEMTAP_ENV_FD))
-        return open_child_capture(); /* descriptor lost across exec, or spawned without fork */
-    fd = open_capture(output_base);
-    char var[128];
-    if (fd < 0)
-        memtap_log("cannot create the capture", output_base, errno);
-    else if (fd_variable(fd, var, sizeof var) == 0) /* descendants know it is taken */
-        setenv(MEMTAP_ENV_FD, strchr(var, '=') + 1, 1);
-    return fd;
-}
-
 __attribute__((constructor(101))) static void memtap_init(void) {
     memtap_guard = 1;
     if (!memtap_real_resolve()) {
@@ -392,10 +311,8 @@ __attribute__((constructor(101))) static void memtap_init(void) {
     const char *depth = getenv(MEMTAP_ENV_MAX_DEPTH);
     if (depth && atoi(depth) > 0)
         max_depth = atoi(depth) > MEMTAP_MAX_DEPTH ? MEMTAP_MAX_DEPTH : atoi(depth);
-    const char *f = getenv(MEMTAP_ENV_FORCE);
-    force = f && f[0] == '1';
     uint32_t flags;
-    int fd = open_output(&flags);
+    int fd = memtap_capture_open(&flags);
     if (fd >= 0 && memtap_stream_init() < 0) {
         memtap_log("cannot map the record buffers", NULL, errno);
         close(fd);
@@ -582,7 +499,7 @@ char **memtap_exec_prepare(char *const envp[]) {
         n++;
     static char fdvar[128];
     char **env = active() ? memtap_real.malloc((n + 2) * sizeof *env) : NULL;
-    if (!env || fd_variable(memtap_stream_fd(), fdvar, sizeof fdvar) != 0) {
+    if (!env || memtap_capture_fd_variable(memtap_stream_fd(), fdvar, sizeof fdvar) != 0) {
         memtap_real.free(env);
         pthread_mutex_unlock(&memtap_stream_lock);
         pthread_mutex_unlock(&trie_lock);

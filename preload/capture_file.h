@@ -1,0 +1,21 @@
+/* Where a capture goes (see capture_file.c). Called at init and in fork children. */
+#ifndef MEMTAP_PRELOAD_CAPTURE_FILE_H
+#define MEMTAP_PRELOAD_CAPTURE_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Opens the capture of this process image from MEMTAP_FD / MEMTAP_OUTPUT / MEMTAP_FORCE.
+ * Returns the fd, or -1 after saying why on stderr; *flags gets the header flags. */
+int memtap_capture_open(uint32_t *flags);
+
+/* Creates <output>.<pid> for a fork child. Returns the fd, or -1 after saying why. */
+int memtap_capture_open_child(void);
+
+/* Writes "MEMTAP_FD=fd:pid:dev:ino" for fd into buf. Returns 0, or -1. */
+int memtap_capture_fd_variable(int fd, char *buf, size_t cap);
+
+/* The capture path (for messages), or NULL before init. */
+const char *memtap_capture_path(void);
+
+#endif
