@@ -39,18 +39,6 @@ static int grow(memtap_addrmap_t *m) {
     return 0;
 }
 
-int memtap_addrmap_put(memtap_addrmap_t *m, const memtap_block_t *b) {
-    if ((m->count + 1) * 4 > (m->mask + 1) * 3 && grow(m) < 0)
-        return -1;
-    size_t i = slot_of(b->addr, m->mask);
-    while (m->slots[i].used)
-        i = (i + 1) & m->mask;
-    m->slots[i] = *b;
-    m->slots[i].used = 1;
-    m->count++;
-    return 0;
-}
-
 memtap_block_t *memtap_addrmap_upsert(memtap_addrmap_t *m, uint64_t addr, int *existed) {
     if ((m->count + 1) * 4 > (m->mask + 1) * 3 && grow(m) < 0)
         return NULL;

@@ -23,9 +23,6 @@ typedef struct {
 int memtap_addrmap_init(memtap_addrmap_t *m);
 void memtap_addrmap_free(memtap_addrmap_t *m);
 
-/* Inserts b (b->addr must not be present). Returns 0, or -1 when out of memory. */
-int memtap_addrmap_put(memtap_addrmap_t *m, const memtap_block_t *b);
-
 /* The slot for addr, inserted when absent (*existed = 0; the caller fills it) or the
  * existing block (*existed = 1). NULL when out of memory. One probe for both cases. */
 memtap_block_t *memtap_addrmap_upsert(memtap_addrmap_t *m, uint64_t addr, int *existed);

@@ -6,8 +6,14 @@
 Test(addrmap, put_get_take) {
     memtap_addrmap_t m;
     cr_assert_eq(memtap_addrmap_init(&m), 0);
-    memtap_block_t b = {0x1000, 16, 3, 0, 0}, out;
-    cr_assert_eq(memtap_addrmap_put(&m, &b), 0);
+    memtap_block_t out;
+    int existed;
+    memtap_block_t *b = memtap_addrmap_upsert(&m, 0x1000, &existed);
+    cr_assert(b && !existed);
+    b->size = 16;
+    b->site = 3;
+    cr_assert_eq(memtap_addrmap_upsert(&m, 0x1000, &existed), b);
+    cr_assert(existed, "the same address finds the same block");
     cr_assert_not_null(memtap_addrmap_get(&m, 0x1000));
     cr_assert_null(memtap_addrmap_get(&m, 0x2000));
     cr_assert_eq(memtap_addrmap_take(&m, 0x1000, &out), 1);
@@ -23,8 +29,11 @@ Test(addrmap, many_with_deletes_keeps_probe_chains) {
     cr_assert_eq(memtap_addrmap_init(&m), 0);
     enum { N = 200000 };
     for (uint64_t i = 0; i < N; i++) {
-        memtap_block_t b = {0x10000 + i * 48, i, (uint32_t)i, 0, 0};
-        cr_assert_eq(memtap_addrmap_put(&m, &b), 0);
+        int existed;
+        memtap_block_t *b = memtap_addrmap_upsert(&m, 0x10000 + i * 48, &existed);
+        cr_assert(b && !existed);
+        b->size = i;
+        b->site = (uint32_t)i;
     }
     for (uint64_t i = 0; i < N; i += 3) {
         memtap_block_t out;
