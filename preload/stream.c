@@ -77,10 +77,15 @@ int memtap_stream_reserve(size_t n) {
 
 /* Compresses the current buffer keeping the record lock: used where a release would let
  * another thread's record into the middle of ours. */
-static int drain_keeping_lock(void) {
+static int drain_keeping_lock(int end_frame) {
     pthread_mutex_lock(&sink_lock);
-    int rc = memtap_sink_put(&sink, memtap_stream.buf, memtap_stream.len);
+    int rc = memtap_stream.len ? memtap_sink_put(&sink, memtap_stream.buf, memtap_stream.len) : 0;
     memtap_stream.len = 0;
+    if (end_frame) {
+        if (rc == 0)
+            rc = memtap_sink_end(&sink);
+        memtap_sink_release(&sink);
+    }
     pthread_mutex_unlock(&sink_lock);
     if (rc < 0)
         write_failed();
@@ -89,7 +94,7 @@ static int drain_keeping_lock(void) {
 
 int memtap_stream_append(const uint8_t *p, size_t n) {
     while (n > 0) {
-        if (memtap_stream.len == memtap_stream.cap && drain_keeping_lock() < 0)
+        if (memtap_stream.len == memtap_stream.cap && drain_keeping_lock(0) < 0)
             return -1;
         size_t k = memtap_stream.cap - memtap_stream.len;
         k = k < n ? k : n;
@@ -103,18 +108,7 @@ int memtap_stream_append(const uint8_t *p, size_t n) {
 
 int memtap_stream_flush(int wait) { return hand_over(wait, 1); }
 
-int memtap_stream_end(void) {
-    pthread_mutex_lock(&sink_lock);
-    int rc = memtap_stream.len ? memtap_sink_put(&sink, memtap_stream.buf, memtap_stream.len) : 0;
-    memtap_stream.len = 0;
-    if (rc == 0)
-        rc = memtap_sink_end(&sink);
-    memtap_sink_release(&sink);
-    pthread_mutex_unlock(&sink_lock);
-    if (rc < 0)
-        write_failed();
-    return rc;
-}
+int memtap_stream_end(void) { return drain_keeping_lock(1); }
 
 void memtap_stream_after_fork(void) {
     memtap_stream_lock = (pthread_mutex_t)PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;

@@ -60,9 +60,9 @@ int memtap_cmd_summary(int argc, char **argv) {
     row("Peak heap", line);
     if (r.max_rss)
         row("Peak RSS", memtap_fmt_size(r.max_rss, a, sizeof a));
-    size_t nleak;
-    uint32_t *leaks = memtap_sites_sorted(&r, MEMTAP_BY_LEAKED, &nleak);
-    free(leaks);
+    size_t nleak = 0; /* stacks still holding blocks */
+    for (size_t i = 1; i < r.sites.n; i++)
+        nleak += r.sites.v[i].live_blocks > 0;
     snprintf(line, sizeof line, "%s%s in %s blocks%s from %zu stack%s",
              r.leaked_bytes ? memtap_red() : "", memtap_fmt_size(r.leaked_bytes, a, sizeof a),
              memtap_fmt_count(r.leaked_blocks, b, sizeof b), memtap_reset(), nleak,

@@ -44,6 +44,14 @@ static void unmap(uint64_t addr, uint64_t len) {
     e.u.free.len = len;
     cr_assert_eq(memtap_replay_event(&r, &e), 0);
 }
+/* A frame header: a new image (AFTER_EXEC) or the same one again (CONTINUED). */
+static void header(uint32_t flags) {
+    memtap_event_t h = {.type = MEMTAP_EV_HEADER};
+    h.u.header.flags = flags;
+    h.u.header.exe = "";
+    h.u.header.cmdline = "";
+    cr_assert_eq(memtap_replay_event(&r, &h), 0);
+}
 static const memtap_site_t *site(uint32_t node) { return &r.sites.v[r.site_of_node.v[node]]; }
 
 Test(replay, totals_and_leaks) {
@@ -113,11 +121,7 @@ Test(replay, partial_munmap_splits_and_shrinks) {
 Test(replay, exec_drops_the_old_image) {
     alloc(MEMTAP_KIND_MALLOC, 0x100, 10, 1);
     alloc(MEMTAP_KIND_MMAP, 0x10000, 0x1000, 2);
-    memtap_event_t h = {.type = MEMTAP_EV_HEADER};
-    h.u.header.flags = MEMTAP_HDR_AFTER_EXEC;
-    h.u.header.exe = "";
-    h.u.header.cmdline = "";
-    cr_assert_eq(memtap_replay_event(&r, &h), 0);
+    header(MEMTAP_HDR_AFTER_EXEC);
     memtap_replay_finish(&r);
     cr_assert_eq(r.leaked_bytes, 0);
     cr_assert_eq(r.peak_bytes, 10 + 0x1000);
@@ -126,11 +130,7 @@ Test(replay, exec_drops_the_old_image) {
 
 Test(replay, continued_frame_keeps_blocks) {
     alloc(MEMTAP_KIND_MALLOC, 0x100, 10, 1);
-    memtap_event_t h = {.type = MEMTAP_EV_HEADER};
-    h.u.header.flags = MEMTAP_HDR_CONTINUED;
-    h.u.header.exe = "";
-    h.u.header.cmdline = "";
-    cr_assert_eq(memtap_replay_event(&r, &h), 0);
+    header(MEMTAP_HDR_CONTINUED);
     release(0x100);
     memtap_replay_finish(&r);
     cr_assert_eq(r.leaked_bytes, 0);
