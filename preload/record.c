@@ -5,6 +5,8 @@
  *   FREE    06 | zigzag(addr - last_addr)
  *   MUNMAP  07 | zigzag(addr - last_addr) | varint(length)
  *   TIME    08 | varint(ms since start) | varint(rss bytes)
+ *   PY_NODE 0f | varint(id - parent) | varint(code id) | varint(line << 1 | entry)
+ *   PY_CODE 0d | varint(code id) | varint(first line) | bytes(qualname) | bytes(filename)
  */
 #include "record.h"
 
@@ -144,4 +146,26 @@ void memtap_enc_trailer(memtap_enc_t *e) {
     put_varint(e, e->allocations);
     put_varint(e, e->frees);
     put_varint(e, e->nodes);
+}
+
+void memtap_enc_py_node(memtap_enc_t *e, uint32_t id, uint32_t parent, uint64_t code,
+                        uint32_t line, int entry) {
+    put_byte(e, MEMTAP_REC_PY_NODE);
+    put_varint(e, (uint64_t)id - parent);
+    put_varint(e, code);
+    put_varint(e, (uint64_t)line << 1 | (entry ? 1 : 0));
+    e->nodes++;
+}
+
+int memtap_enc_py_code(memtap_enc_t *e, uint64_t id, uint32_t firstline, const char *qualname,
+                       size_t qualname_len, const char *filename, size_t filename_len) {
+    if (qualname_len > MEMTAP_MAX_STRING || filename_len > MEMTAP_MAX_STRING ||
+        room(e) < 1 + 4 * MEMTAP_VARINT_MAX + qualname_len + filename_len)
+        return -1;
+    put_byte(e, MEMTAP_REC_PY_CODE);
+    put_varint(e, id);
+    put_varint(e, firstline);
+    put_bytes(e, qualname, qualname_len);
+    put_bytes(e, filename, filename_len);
+    return 0;
 }

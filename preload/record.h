@@ -50,5 +50,10 @@ void memtap_enc_free(memtap_enc_t *e, uint64_t addr);
 void memtap_enc_munmap(memtap_enc_t *e, uint64_t addr, uint64_t len);
 void memtap_enc_time(memtap_enc_t *e, uint64_t ms, uint64_t rss);
 void memtap_enc_trailer(memtap_enc_t *e);
+void memtap_enc_py_node(memtap_enc_t *e, uint32_t id, uint32_t parent, uint64_t code,
+                        uint32_t line, int entry);
+/* Needs 1 + 4 varints + both strings of room; returns 0, or -1 when it does not fit. */
+int memtap_enc_py_code(memtap_enc_t *e, uint64_t id, uint32_t firstline, const char *qualname,
+                       size_t qualname_len, const char *filename, size_t filename_len);
 
 #endif

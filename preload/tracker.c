@@ -24,6 +24,8 @@
 #include "log.h"
 #include "memtap/format.h"
 #include "modules.h"
+#include "pystack.h"
+#include "python.h"
 #include "real.h"
 #include "record.h"
 #include "stacks.h"
@@ -42,6 +44,7 @@ static pthread_mutex_t trie_lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP; /* tri
 static memtap_enc_t modules_scratch;
 static memtap_trie_t trie;
 static int max_depth = MEMTAP_DEFAULT_DEPTH;
+static int python_only; /* MEMTAP_PYTHON_ONLY: no native unwinding while Python runs */
 static uint64_t start_ns;
 static pid_t capture_pid; /* a vfork child shares our memory but must not touch the capture */
 
@@ -296,6 +299,7 @@ static void on_thread_exit(void *unused) {
     (void)unused;
     memtap_guard++;
     memtap_stack_cache_release();
+    memtap_pystack_thread_exit();
     memtap_gate_thread_exit();
     memtap_guard--;
 }
@@ -311,6 +315,8 @@ __attribute__((constructor(101))) static void memtap_init(void) {
     const char *depth = getenv(MEMTAP_ENV_MAX_DEPTH);
     if (depth && atoi(depth) > 0)
         max_depth = atoi(depth) > MEMTAP_MAX_DEPTH ? MEMTAP_MAX_DEPTH : atoi(depth);
+    const char *py_only = getenv(MEMTAP_ENV_PYTHON_ONLY);
+    python_only = py_only && !strcmp(py_only, "1");
     uint32_t flags;
     int fd = memtap_capture_open(&flags);
     if (fd >= 0 && memtap_stream_init() < 0) {
@@ -327,6 +333,7 @@ __attribute__((constructor(101))) static void memtap_init(void) {
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     pthread_key_create(&thread_exit_key, on_thread_exit);
     install_signal_flush();
+    memtap_python_prepare();
     memtap_guard = 0;
 }
 
@@ -352,8 +359,24 @@ static void switch_thread(void) {
 static int emit_node(uint32_t id, uint32_t parent, uint64_t frame) {
     pthread_mutex_lock(&memtap_stream_lock);
     int ok = active() && memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0;
-    if (ok)
+    if (ok && memtap_is_py_frame(frame)) {
+        /* the code's name and file go first, once per capture frame */
+        uint64_t code = memtap_py_frame_code(frame);
+        memtap_py_code_t *c = memtap_pystack_code(code);
+        if (c && c->emitted_generation != generation) {
+            size_t need = MEMTAP_ENC_FIXED_MAX + c->qualname_len + c->filename_len;
+            ok = memtap_stream_reserve(need) == 0 &&
+                 memtap_enc_py_code(&memtap_stream, code, c->firstline, c->qualname,
+                                    c->qualname_len, c->filename, c->filename_len) == 0 &&
+                 memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0;
+            c->emitted_generation = generation;
+        }
+        if (ok)
+            memtap_enc_py_node(&memtap_stream, id, parent, code, memtap_py_frame_line(frame),
+                               (frame & MEMTAP_PY_ENTRY_BIT) != 0);
+    } else if (ok) {
         memtap_enc_node(&memtap_stream, id, parent, frame);
+    }
     pthread_mutex_unlock(&memtap_stream_lock);
     return ok ? 0 : -1;
 }
@@ -378,11 +401,19 @@ static uint32_t intern_stack(const uint64_t *frames, int n, uint32_t *gen) {
     return leaf;
 }
 
-static int unwind_stack(uint64_t *frames) {
-    memtap_gate_enter();
-    int n = memtap_unwind(frames, max_depth);
-    memtap_gate_leave();
-    return n;
+#define FRAMES_ROOM (max_depth + MEMTAP_OWN_FRAMES_MAX + MEMTAP_PY_MAX_FRAMES)
+
+/* The stack of the allocating call: native frames (unless the capture asked for Python
+ * frames only and the thread runs Python), then the thread's Python frames outermost: the
+ * reader merges them into the native frames of the interpreter loop. */
+static int stack_of_call(uint64_t *frames) {
+    int n = 0;
+    if (!python_only || !memtap_pystack_active()) {
+        memtap_gate_enter();
+        n = memtap_unwind(frames, max_depth);
+        memtap_gate_leave();
+    }
+    return n + memtap_pystack_frames(frames + n, MEMTAP_PY_MAX_FRAMES);
 }
 
 /* Takes the record lock with `room` bytes reserved and the node of frames[0..n) valid in
@@ -415,8 +446,8 @@ static void write_alloc(unsigned kind, void *p, size_t size, uint32_t node) {
 }
 
 void memtap_track_alloc(unsigned kind, void *p, size_t size) {
-    uint64_t frames[max_depth + MEMTAP_OWN_FRAMES_MAX];
-    int n = unwind_stack(frames);
+    uint64_t frames[FRAMES_ROOM];
+    int n = stack_of_call(frames);
     uint32_t node;
     if (lock_with_stack(frames, n, RECORD_ROOM, &node) < 0)
         return;
@@ -440,19 +471,29 @@ static void record_free(uint8_t type, void *p, size_t len) {
 void memtap_track_free(void *p) { record_free(MEMTAP_REC_FREE, p, 0); }
 void memtap_track_munmap(void *p, size_t len) { record_free(MEMTAP_REC_MUNMAP, p, len); }
 
+static void *call_real_realloc(void *ctx, void *p, size_t n, size_t size) {
+    (void)ctx;
+    return n ? memtap_real.reallocarray(p, n, size) : memtap_real.realloc(p, size);
+}
+
 void *memtap_track_realloc(unsigned kind, void *p, size_t n, size_t size) {
-    uint64_t frames[max_depth + MEMTAP_OWN_FRAMES_MAX];
-    int depth = unwind_stack(frames);
+    return memtap_track_realloc_with(kind, p, kind == MEMTAP_KIND_REALLOCARRAY ? n : 0, size,
+                                     call_real_realloc, NULL);
+}
+
+void *memtap_track_realloc_with(unsigned kind, void *p, size_t n, size_t size,
+                                memtap_realloc_fn call, void *ctx) {
+    uint64_t frames[FRAMES_ROOM];
+    int depth = stack_of_call(frames);
     uint32_t node;
     /* the real call runs with the lock held and room for FREE and ALLOC reserved: nothing
      * may come between them, or another thread could record a reuse of the old address
      * before its FREE */
     int locked = lock_with_stack(frames, depth, 2 * RECORD_ROOM, &node) == 0;
-    void *q = kind == MEMTAP_KIND_REALLOCARRAY ? memtap_real.reallocarray(p, n, size)
-                                               : memtap_real.realloc(p, size);
+    void *q = call(ctx, p, n, size);
     int saved = errno;
     if (locked) {
-        size_t bytes = kind == MEMTAP_KIND_REALLOCARRAY ? n * size : size;
+        size_t bytes = n ? n * size : size;
         if (p && (q || bytes == 0)) /* glibc's realloc(p, 0) frees p and returns NULL */
             memtap_enc_free(&memtap_stream, (uint64_t)(uintptr_t)p);
         if (q)
@@ -465,6 +506,15 @@ void *memtap_track_realloc(unsigned kind, void *p, size_t n, size_t size) {
 }
 
 void memtap_track_modules_changed(void) { write_modules(1); }
+
+void memtap_track_main_done(void) {
+    pthread_mutex_lock(&memtap_stream_lock);
+    if (active() && memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0) {
+        memtap_enc_u64(&memtap_stream, MEMTAP_REC_MAIN_DONE, elapsed_ms());
+        after_record();
+    }
+    pthread_mutex_unlock(&memtap_stream_lock);
+}
 
 void memtap_track_thread_name(const char *name) {
     pthread_mutex_lock(&memtap_stream_lock);

@@ -29,6 +29,16 @@ void memtap_track_munmap(void *p, size_t len);
  * no other thread can record a reuse of the old address before its FREE. */
 void *memtap_track_realloc(unsigned kind, void *p, size_t n, size_t size);
 
+/* The same with another allocator's realloc: call(ctx, p, n, size) with n = 0 for a plain
+ * realloc. Used by the PyMem wrappers. */
+typedef void *(*memtap_realloc_fn)(void *ctx, void *p, size_t n, size_t size);
+void *memtap_track_realloc_with(unsigned kind, void *p, size_t n, size_t size,
+                                memtap_realloc_fn call, void *ctx);
+
+/* The program's main part is done (Python: the main module and atexit handlers finished);
+ * what is freed after this is teardown. */
+void memtap_track_main_done(void);
+
 /* The calling thread renamed itself (pthread_setname_np). */
 void memtap_track_thread_name(const char *name);
 

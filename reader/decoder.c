@@ -29,6 +29,8 @@ struct memtap_decoder {
     unsigned frames;
     uint64_t last_addr, last_frame;
     uint32_t nodes, threads;
+    unsigned version;  /* of the current frame */
+    unsigned max_kind; /* allocator kinds its version knows */
     uint64_t allocations, frees;
     memtap_seg_t segs[MEMTAP_MAX_SEGMENTS];
     char error[512];
@@ -183,6 +185,8 @@ static void parse_header(memtap_decoder_t *d, cursor_t *c, memtap_event_t *ev) {
     }
     if (version > MEMTAP_FORMAT_VERSION)
         return; /* reported by the caller as a version error */
+    d->version = version;
+    d->max_kind = version >= 2 ? MEMTAP_KIND_PYMEM_OBJ : MEMTAP_KIND_MMAP;
     ev->u.header.flags = (uint32_t)get_varint(c, "header flags");
     ev->u.header.pid = get_varint(c, "pid");
     ev->u.header.ppid = get_varint(c, "ppid");
@@ -212,7 +216,7 @@ static void parse_record(memtap_decoder_t *d, cursor_t *c, memtap_event_t *ev) {
         uint64_t node = get_varint(c, "stack node");
         if (c->status)
             return;
-        if (kind > MEMTAP_KIND_MMAP)
+        if (kind > d->max_kind)
             return bad(c, "unknown allocator kind");
         if (node > d->nodes)
             return bad(c, "allocation names a stack node not yet defined");
@@ -267,12 +271,24 @@ static void parse_record(memtap_decoder_t *d, cursor_t *c, memtap_event_t *ev) {
         ev->u.thread.index = (uint32_t)idx;
         return;
     }
-    case MEMTAP_REC_NODE: {
+    case MEMTAP_REC_NODE:
+    case MEMTAP_REC_PY_NODE: {
+        if (type == MEMTAP_REC_PY_NODE && d->version < 2)
+            return bad(c, "unknown record type");
         ev->type = MEMTAP_EV_NODE;
         uint64_t up = get_varint(c, "node parent");
-        uint64_t delta = get_varint(c, "node frame");
+        uint64_t delta = 0, code = 0, line = 0;
+        if (type == MEMTAP_REC_NODE) {
+            delta = get_varint(c, "node frame");
+        } else {
+            code = get_varint(c, "Python code id");
+            line = get_varint(c, "Python line");
+        }
         if (c->status)
             return;
+        if (type == MEMTAP_REC_PY_NODE &&
+            (code == 0 || code > MEMTAP_PY_MAX_CODE || (line >> 1) >> MEMTAP_PY_LINE_BITS))
+            return bad(c, "Python frame out of range");
         uint64_t id = (uint64_t)d->nodes + 1;
         if (id >= UINT32_MAX)
             return bad(c, "too many stack nodes");
@@ -280,9 +296,34 @@ static void parse_record(memtap_decoder_t *d, cursor_t *c, memtap_event_t *ev) {
             return bad(c, "stack node parent out of range");
         ev->u.node.id = (uint32_t)id;
         ev->u.node.parent = (uint32_t)(id - up);
-        ev->u.node.frame = d->last_frame + (uint64_t)memtap_unzigzag(delta);
+        ev->u.node.frame = type == MEMTAP_REC_PY_NODE
+                               ? memtap_py_frame(code, (uint32_t)(line >> 1), (int)(line & 1))
+                               : d->last_frame + (uint64_t)memtap_unzigzag(delta);
+        if (type == MEMTAP_REC_NODE && memtap_is_py_frame(ev->u.node.frame))
+            return bad(c, "stack frame address out of range");
         return;
     }
+    case MEMTAP_REC_PY_CODE:
+        if (d->version < 2)
+            return bad(c, "unknown record type");
+        ev->type = MEMTAP_EV_PY_CODE;
+        ev->u.py_code.id = get_varint(c, "Python code id");
+        ev->u.py_code.firstline = get_varint(c, "Python line");
+        ev->u.py_code.qualname = (const char *)get_bytes(
+            c, &ev->u.py_code.qualname_len, MEMTAP_MAX_STRING, "Python function name too long");
+        ev->u.py_code.filename = (const char *)get_bytes(
+            c, &ev->u.py_code.filename_len, MEMTAP_MAX_STRING, "Python file name too long");
+        if (!c->status && (ev->u.py_code.id == 0 || ev->u.py_code.id > MEMTAP_PY_MAX_CODE ||
+                           ev->u.py_code.firstline > UINT32_MAX))
+            return bad(c, "Python code out of range");
+        return;
+    case MEMTAP_REC_MAIN_DONE:
+        if (d->version < 2)
+            return bad(c, "unknown record type");
+        ev->type = MEMTAP_EV_MAIN_DONE;
+        ev->u.time.ms = get_varint(c, "time");
+        ev->u.time.rss = 0;
+        return;
     case MEMTAP_REC_FREE:
     case MEMTAP_REC_MUNMAP: {
         ev->type = type == MEMTAP_REC_FREE ? MEMTAP_EV_FREE : MEMTAP_EV_MUNMAP;
@@ -335,7 +376,8 @@ static int commit(memtap_decoder_t *d, memtap_event_t *ev) {
         d->frees++;
         break;
     case MEMTAP_EV_NODE:
-        d->last_frame = ev->u.node.frame;
+        if (!memtap_is_py_frame(ev->u.node.frame))
+            d->last_frame = ev->u.node.frame;
         d->nodes++;
         break;
     case MEMTAP_EV_THREAD:
@@ -393,7 +435,7 @@ static int fast_record(memtap_decoder_t *d, memtap_event_t *ev) {
     uint64_t delta, size, node;
     if ((type & 0xf0) == MEMTAP_REC_ALLOC) {
         if (!fast_varint(&q, &delta) || !fast_varint(&q, &size) || !fast_varint(&q, &node) ||
-            (type & 0x0f) > MEMTAP_KIND_MMAP || node > d->nodes || size > MAX_BLOCK)
+            (type & 0x0f) > d->max_kind || node > d->nodes || size > MAX_BLOCK)
             return 0;
         ev->type = MEMTAP_EV_ALLOC;
         ev->u.alloc.kind = type & 0x0f;

@@ -25,6 +25,8 @@ typedef enum {
     MEMTAP_EV_EXEC,
     MEMTAP_EV_EXIT,
     MEMTAP_EV_TRAILER,
+    MEMTAP_EV_PY_CODE,
+    MEMTAP_EV_MAIN_DONE,
     MEMTAP_EV_END, /* no more events: see complete */
 } memtap_ev_type_t;
 
@@ -62,8 +64,13 @@ typedef struct {
         } thread;
         struct {
             uint32_t id, parent;
-            uint64_t frame;
+            uint64_t frame; /* a Python frame (PY_NODE) is tagged: memtap_is_py_frame */
         } node;
+        struct {
+            uint64_t id, firstline;
+            const char *qualname, *filename;
+            size_t qualname_len, filename_len;
+        } py_code;
         struct {
             unsigned kind;
             uint64_t addr, size;
@@ -74,7 +81,7 @@ typedef struct {
         } free;
         struct {
             uint64_t ms, rss;
-        } time; /* EXEC and EXIT use ms */
+        } time; /* EXEC, EXIT and MAIN_DONE use ms */
         struct {
             uint64_t allocations, frees, nodes;
         } trailer;

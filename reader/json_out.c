@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "output.h"
+#include "stack_view.h"
 
 static json_t *u64(uint64_t v) { return json_integer((json_int_t)v); }
 
@@ -69,24 +70,29 @@ int memtap_json_summary(FILE *out, const char *path, const memtap_replay_t *r) {
     return dump(out, o);
 }
 
-static json_t *stack_json(memtap_symbolizer_t *sym, const memtap_replay_t *r, uint32_t node) {
+static json_t *stack_json(memtap_symbolizer_t *sym, const memtap_replay_t *r, uint32_t node,
+                          int python_only) {
+    static memtap_stack_view_t view;
     json_t *a = json_array();
-    for (; node; node = r->nodes.v[node].parent) {
-        const memtap_frame_t *f;
-        size_t n = memtap_symbolize_node(sym, node, &f);
-        for (size_t i = 0; i < n; i++) {
-            char addr[32];
-            snprintf(addr, sizeof addr, "0x%" PRIx64, f[i].address);
-            json_t *fo = json_object();
-            json_object_set_new(fo, "function", json_string(f[i].function));
-            json_object_set_new(fo, "file", f[i].file ? json_string(f[i].file) : json_null());
-            json_object_set_new(fo, "line", f[i].line ? json_integer(f[i].line) : json_null());
-            json_object_set_new(fo, "module", f[i].module ? json_string(f[i].module) : json_null());
+    if (!node || memtap_stack_view(sym, r, node, python_only, &view) < 0)
+        return a;
+    for (size_t i = 0; i < view.n; i++) {
+        const memtap_frame_t *f = &view.v[i];
+        char addr[32];
+        json_t *fo = json_object();
+        json_object_set_new(fo, "function", json_string(f->function));
+        json_object_set_new(fo, "file", f->file ? json_string(f->file) : json_null());
+        json_object_set_new(fo, "line", f->line ? json_integer(f->line) : json_null());
+        if (f->python) {
+            json_object_set_new(fo, "python", json_true());
+        } else {
+            snprintf(addr, sizeof addr, "0x%" PRIx64, f->address);
+            json_object_set_new(fo, "module", f->module ? json_string(f->module) : json_null());
             json_object_set_new(fo, "address", json_string(addr));
-            if (f[i].inlined)
-                json_object_set_new(fo, "inlined", json_true());
-            json_array_append_new(a, fo);
         }
+        if (f->inlined)
+            json_object_set_new(fo, "inlined", json_true());
+        json_array_append_new(a, fo);
     }
     return a;
 }
@@ -100,20 +106,29 @@ static json_t *kinds_json(uint32_t mask) {
 }
 
 int memtap_json_sites(FILE *out, const char *key, const char *path, const memtap_replay_t *r,
-                      memtap_symbolizer_t *sym, const uint32_t *sites, size_t n) {
+                      memtap_symbolizer_t *sym, const memtap_site_t *view, const uint32_t *sites,
+                      size_t n, int python_only) {
     json_t *o = common(path, r);
-    int leaks = key[0] == 'l';
+    int leaks = key[0] == 'l', held = key[0] == 'h';
     if (leaks) {
         json_object_set_new(o, "leaked_bytes", u64(r->leaked_bytes));
         json_object_set_new(o, "leaked_blocks", u64(r->leaked_blocks));
     }
+    if (held) {
+        json_object_set_new(o, "main_done", json_boolean(r->main_done));
+        json_object_set_new(o, "held_bytes", u64(r->held_bytes));
+        json_object_set_new(o, "held_blocks", u64(r->held_blocks));
+    }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
-        const memtap_site_t *s = &r->sites.v[sites[i]];
+        const memtap_site_t *s = &view[sites[i]];
         json_t *e = json_object();
         if (leaks) {
             json_object_set_new(e, "blocks", u64(s->live_blocks));
             json_object_set_new(e, "bytes", u64(s->live_bytes));
+        } else if (held) {
+            json_object_set_new(e, "blocks", u64(s->held_blocks));
+            json_object_set_new(e, "bytes", u64(s->held_bytes));
         } else {
             json_object_set_new(e, "peak_bytes", u64(memtap_site_peak_bytes(r, s)));
             json_object_set_new(e, "total_bytes", u64(s->total_bytes));
@@ -123,7 +138,7 @@ int memtap_json_sites(FILE *out, const char *key, const char *path, const memtap
             json_object_set_new(e, "leaked_blocks", u64(s->live_blocks));
         }
         json_object_set_new(e, "allocators", kinds_json(s->kinds));
-        json_object_set_new(e, "stack", stack_json(sym, r, s->node));
+        json_object_set_new(e, "stack", stack_json(sym, r, s->node, python_only));
         json_array_append_new(arr, e);
     }
     json_object_set_new(o, key, arr);

@@ -14,8 +14,10 @@
 int memtap_json_summary(FILE *out, const char *path, const memtap_replay_t *r);
 
 /* {"<key>": [{figures..., "stack": [{"function", "file", "line", "module", "address"}]}]}
- * for the given sites; key is "leaks" (blocks, bytes) or "sites" (peak, total, count). */
+ * for view[sites[0..n)]; key is "leaks" or "held" (blocks, bytes) or "sites" (peak, total,
+ * count). Python frames have "python": true instead of module and address. */
 int memtap_json_sites(FILE *out, const char *key, const char *path, const memtap_replay_t *r,
-                      memtap_symbolizer_t *sym, const uint32_t *sites, size_t n);
+                      memtap_symbolizer_t *sym, const memtap_site_t *view, const uint32_t *sites,
+                      size_t n, int python_only);
 
 #endif

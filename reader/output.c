@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "memtap/format.h"
+#include "stack_view.h"
 
 const char *memtap_fmt_size(uint64_t bytes, char *buf, size_t cap) {
     static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
@@ -66,25 +67,28 @@ static const char *basename_of(const char *p) {
 }
 
 void memtap_print_stack(FILE *out, memtap_symbolizer_t *sym, const memtap_replay_t *r,
-                        uint32_t node, const char *indent) {
+                        uint32_t node, int python_only, const char *indent) {
+    static memtap_stack_view_t view;
     if (node == 0) {
         fprintf(out, "%s%s(no stack)%s\n", indent, memtap_dim(), memtap_reset());
         return;
     }
-    for (; node; node = r->nodes.v[node].parent) {
-        const memtap_frame_t *f;
-        size_t n = memtap_symbolize_node(sym, node, &f);
-        for (size_t i = 0; i < n; i++) {
-            fprintf(out, "%s%s%s%s", indent, f[i].known ? memtap_bold() : "", f[i].function,
-                    memtap_reset());
-            if (f[i].file)
-                fprintf(out, "  %s:%u", memtap_short_path(f[i].file), f[i].line);
-            else if (f[i].module && f[i].known)
-                fprintf(out, "  %s%s%s", memtap_dim(), basename_of(f[i].module), memtap_reset());
-            if (f[i].inlined)
-                fprintf(out, " %s(inlined)%s", memtap_dim(), memtap_reset());
-            fputc('\n', out);
-        }
+    if (memtap_stack_view(sym, r, node, python_only, &view) < 0) {
+        fprintf(out, "%s(out of memory)\n", indent);
+        return;
+    }
+    for (size_t i = 0; i < view.n; i++) {
+        const memtap_frame_t *f = &view.v[i];
+        fprintf(out, "%s%s%s%s", indent, f->known ? memtap_bold() : "", f->function, memtap_reset());
+        if (f->file)
+            fprintf(out, "  %s:%u", memtap_short_path(f->file), f->line);
+        else if (f->module && f->known)
+            fprintf(out, "  %s%s%s", memtap_dim(), basename_of(f->module), memtap_reset());
+        if (f->python)
+            fprintf(out, " %s[py]%s", memtap_dim(), memtap_reset());
+        if (f->inlined)
+            fprintf(out, " %s(inlined)%s", memtap_dim(), memtap_reset());
+        fputc('\n', out);
     }
 }
 
@@ -100,6 +104,9 @@ const char *memtap_kind_name(unsigned kind) {
         [MEMTAP_KIND_VALLOC] = "valloc",
         [MEMTAP_KIND_PVALLOC] = "pvalloc",
         [MEMTAP_KIND_MMAP] = "mmap",
+        [MEMTAP_KIND_PYMEM_RAW] = "pymem_raw",
+        [MEMTAP_KIND_PYMEM_MEM] = "pymem",
+        [MEMTAP_KIND_PYMEM_OBJ] = "pyobject",
     };
     return kind < MEMTAP_KIND_COUNT && names[kind] ? names[kind] : "unknown";
 }

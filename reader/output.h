@@ -24,9 +24,10 @@ const char *memtap_reset(void);
 /* path relative to the current directory when it lies below it. */
 const char *memtap_short_path(const char *path);
 
-/* Prints frames of the stack ending at node, innermost first, indented. */
+/* Prints frames of the stack ending at node, innermost first, indented; Python frames
+ * merged in (see stack_view.h) and marked [py]. */
 void memtap_print_stack(FILE *out, memtap_symbolizer_t *sym, const memtap_replay_t *r,
-                        uint32_t node, const char *indent);
+                        uint32_t node, int python_only, const char *indent);
 
 /* The name of an allocator kind ("malloc", "mmap", ...). */
 const char *memtap_kind_name(unsigned kind);

@@ -55,6 +55,12 @@ void memtap_replay_free(memtap_replay_t *r) {
     free(r->frame_nodes.v);
     free(r->frame_threads.v);
     free(r->node_keys);
+    for (size_t i = 0; i < r->py_codes.n; i++) {
+        free(r->py_codes.v[i].qualname);
+        free(r->py_codes.v[i].filename);
+    }
+    free(r->py_codes.v);
+    free(r->py_code_index);
     memtap_addrmap_free(&r->live);
 }
 
@@ -193,6 +199,90 @@ static int on_node(memtap_replay_t *r, const memtap_event_t *ev) {
         return -1;
     r->frame_nodes.v[r->frame_nodes.n++] = id;
     return 0;
+}
+
+static size_t code_slot(uint32_t image, uint64_t id, size_t mask) {
+    return (size_t)((id * 0x9e3779b97f4a7c15ull) ^ (image * 0x85ebca6bu)) & mask;
+}
+
+static uint32_t *code_find(const memtap_replay_t *r, uint32_t image, uint64_t id) {
+    size_t i = code_slot(image, id, r->py_code_mask);
+    for (;;) {
+        uint32_t *e = &r->py_code_index[i];
+        if (!*e)
+            return e;
+        const memtap_py_code_t *c = &r->py_codes.v[*e - 1];
+        if (c->id == id && c->image == image)
+            return e;
+        i = (i + 1) & r->py_code_mask;
+    }
+}
+
+const memtap_py_code_t *memtap_replay_py_code(const memtap_replay_t *r, uint32_t image,
+                                              uint64_t id) {
+    if (!r->py_code_index)
+        return NULL;
+    uint32_t e = *code_find(r, image, id);
+    return e ? &r->py_codes.v[e - 1] : NULL;
+}
+
+static int grow_code_index(memtap_replay_t *r) {
+    size_t cap = r->py_code_index ? (r->py_code_mask + 1) * 2 : 1024;
+    uint32_t *index = calloc(cap, sizeof *index);
+    if (!index)
+        return -1;
+    free(r->py_code_index);
+    r->py_code_index = index;
+    r->py_code_mask = cap - 1;
+    for (size_t k = 0; k < r->py_codes.n; k++)
+        *code_find(r, r->py_codes.v[k].image, r->py_codes.v[k].id) = (uint32_t)k + 1;
+    return 0;
+}
+
+/* PY_CODE: every capture frame defines the codes it uses; the same id in one image is the
+ * same code, so a repeated definition changes nothing. */
+static int on_py_code(memtap_replay_t *r, const memtap_event_t *ev) {
+    uint32_t img = (uint32_t)r->images.n - 1;
+    if ((r->py_codes.n + 1) * 4 > (r->py_code_mask + 1) * 3 || !r->py_code_index)
+        if (grow_code_index(r) < 0)
+            return -1;
+    uint32_t *e = code_find(r, img, ev->u.py_code.id);
+    if (*e)
+        return 0;
+    if (VEC_RESERVE(r->py_codes, 1) < 0)
+        return -1;
+    memtap_py_code_t *c = &r->py_codes.v[r->py_codes.n];
+    c->image = img;
+    c->id = ev->u.py_code.id;
+    c->firstline = (uint32_t)ev->u.py_code.firstline;
+    c->qualname = dup_bytes(ev->u.py_code.qualname, ev->u.py_code.qualname_len, 1);
+    c->filename = dup_bytes(ev->u.py_code.filename, ev->u.py_code.filename_len, 1);
+    if (!c->qualname || !c->filename) {
+        free(c->qualname);
+        free(c->filename);
+        return -1;
+    }
+    *e = (uint32_t)++r->py_codes.n;
+    return 0;
+}
+
+/* MAIN_DONE: what each site of this image holds now is its "held when main finished". */
+static void on_main_done(memtap_replay_t *r, uint64_t ms) {
+    uint32_t img = (uint32_t)r->images.n - 1;
+    memtap_image_t *im = image(r);
+    if (im->main_done)
+        return;
+    im->main_done = 1;
+    im->main_done_ms = r->frame_time_base + ms;
+    r->main_done = 1;
+    for (size_t i = 1; i < r->sites.n; i++) {
+        memtap_site_t *s = &r->sites.v[i];
+        if (s->image == img) {
+            s->held_bytes = s->live_bytes;
+            s->held_blocks = s->live_blocks;
+            s->held_set = 1;
+        }
+    }
 }
 
 /* THREAD: a thread already seen in an earlier frame of the image keeps its entry. */
@@ -403,6 +493,11 @@ int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev) {
             image(r)->ended = ev->type == MEMTAP_EV_EXIT ? 1 : 2;
         return 0;
     }
+    case MEMTAP_EV_PY_CODE:
+        return on_py_code(r, ev);
+    case MEMTAP_EV_MAIN_DONE:
+        on_main_done(r, ev->u.time.ms);
+        return 0;
     case MEMTAP_EV_END:
         r->complete = ev->u.end.complete;
         return 0;
@@ -414,6 +509,19 @@ int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev) {
 void memtap_replay_finish(memtap_replay_t *r) {
     r->leaked_bytes = r->live_bytes;
     r->leaked_blocks = r->live_blocks;
+    /* an image without MAIN_DONE holds at the end what it held when its main part ended;
+     * a site an image created after its MAIN_DONE held nothing then */
+    r->held_bytes = r->held_blocks = 0;
+    for (size_t i = 1; i < r->sites.n; i++) {
+        memtap_site_t *s = &r->sites.v[i];
+        if (!s->held_set) {
+            int done = s->image < r->images.n && r->images.v[s->image].main_done;
+            s->held_bytes = done ? 0 : s->live_bytes;
+            s->held_blocks = done ? 0 : s->live_blocks;
+        }
+        r->held_bytes += s->held_bytes;
+        r->held_blocks += s->held_blocks;
+    }
     for (size_t i = 0; i <= r->live.mask; i++) {
         const memtap_block_t *b = &r->live.slots[i];
         if (b->used) {

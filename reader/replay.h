@@ -27,7 +27,18 @@ typedef struct {
     uint64_t last_change; /* event sequence number of the last change */
     uint32_t kinds;       /* bit k: allocator kind k allocated here */
     uint64_t temporary;   /* allocations freed before any other allocation happened */
+    uint64_t held_bytes, held_blocks; /* live when the main program finished (MAIN_DONE;
+                                         after memtap_replay_finish) */
+    int held_set;
 } memtap_site_t;
+
+/* A Python code object of one image: PY_CODE. */
+typedef struct {
+    uint32_t image;
+    uint64_t id;
+    uint32_t firstline;
+    char *qualname, *filename;
+} memtap_py_code_t;
 
 typedef struct {
     char *path;
@@ -52,6 +63,8 @@ typedef struct {
     char *exe, *cmdline; /* cmdline: arguments joined by spaces */
     uint32_t first_thread; /* its threads are threads.v[first_thread..] */
     int ended;             /* 0 running, 1 exit, 2 exec */
+    int main_done;         /* MAIN_DONE seen: the main program finished */
+    uint64_t main_done_ms;
 } memtap_image_t;
 
 /* Stack nodes of different frames of one image are the same node when their parent and
@@ -83,6 +96,8 @@ typedef struct {
     uint64_t peak_bytes, peak_blocks, peak_ms, peak_seq;
     uint64_t leaked_bytes, leaked_blocks; /* after memtap_replay_finish */
     uint64_t temporary;                   /* allocations freed at once (see site) */
+    uint64_t held_bytes, held_blocks;     /* live at MAIN_DONE (see site), after finish */
+    int main_done;                        /* some image wrote MAIN_DONE */
     uint64_t last_alloc_addr;             /* the latest allocation while not yet freed */
     uint32_t last_alloc_site;             /* (0: none); frees of others do not matter */
     uint64_t seq;                         /* events applied */
@@ -96,6 +111,9 @@ typedef struct {
     MEMTAP_VEC(memtap_site_t) sites; /* [0] unused */
     MEMTAP_VEC(memtap_thread_t) threads;
     MEMTAP_VEC(memtap_region_t) regions; /* live anonymous mappings */
+    MEMTAP_VEC(memtap_py_code_t) py_codes;
+    uint32_t *py_code_index; /* open addressing over py_codes: index + 1, 0 empty */
+    size_t py_code_mask;
     memtap_addrmap_t live;
     /* the current frame's ids: local node id -> global node, thread index -> thread */
     MEMTAP_VEC(uint32_t) frame_nodes;
@@ -119,6 +137,10 @@ void memtap_replay_finish(memtap_replay_t *r);
 
 /* Bytes the site held when the heap peaked. */
 uint64_t memtap_site_peak_bytes(const memtap_replay_t *r, const memtap_site_t *s);
+
+/* The Python code object id of image, or NULL when the capture never defined it. */
+const memtap_py_code_t *memtap_replay_py_code(const memtap_replay_t *r, uint32_t image,
+                                              uint64_t id);
 
 /* The module that maps ip in image, or NULL (newest definition wins). */
 const memtap_module_t *memtap_replay_module(const memtap_replay_t *r, uint32_t image, uint64_t ip);

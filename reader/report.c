@@ -13,12 +13,14 @@
 #include "decoder.h"
 #include "errors.h"
 #include "output.h"
+#include "stack_view.h"
 
 int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usage, int allow_by,
                         memtap_report_opts_t *o) {
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'j'},         {"limit", required_argument, NULL, 'n'},
         {"by", required_argument, NULL, 'b'},     {"help", no_argument, NULL, 'h'},
+        {"python-only", no_argument, NULL, 'p'},  {"before-teardown", no_argument, NULL, 't'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
@@ -61,6 +63,14 @@ int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usag
                         cmd, optarg);
                 return MEMTAP_EXIT_USAGE;
             }
+            break;
+        case 'p':
+            o->python_only = 1;
+            break;
+        case 't':
+            if (allow_by)
+                goto unknown;
+            o->before_teardown = 1;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -173,21 +183,72 @@ static int by_rank(const void *a, const void *b) {
     return x->site < y->site ? -1 : x->site > y->site;
 }
 
-uint32_t *memtap_sites_sorted(const memtap_replay_t *r, memtap_order_t by, size_t *n) {
+memtap_site_t *memtap_view_sites(const memtap_replay_t *r, int python_only, size_t *n) {
+    memtap_site_t *out = malloc(r->sites.n * sizeof *out);
+    if (!out)
+        return NULL;
+    if (!python_only) {
+        memcpy(out, r->sites.v, r->sites.n * sizeof *out);
+        *n = r->sites.n;
+        return out;
+    }
+    /* merged[python node] = index in out; 0: none yet */
+    uint32_t *merged = calloc(r->nodes.n, sizeof *merged);
+    if (!merged) {
+        free(out);
+        return NULL;
+    }
+    size_t k = 1;
+    memset(&out[0], 0, sizeof out[0]);
+    for (size_t i = 1; i < r->sites.n; i++) {
+        const memtap_site_t *s = &r->sites.v[i];
+        uint32_t py = memtap_python_node(r, s->node);
+        if (!py || !merged[py]) {
+            out[k] = *s;
+            out[k].peak_snap = memtap_site_peak_bytes(r, s);
+            out[k].last_change = UINT64_MAX; /* the peak figure is peak_snap from now on */
+            if (py) {
+                out[k].node = py;
+                merged[py] = (uint32_t)k;
+            }
+            k++;
+            continue;
+        }
+        memtap_site_t *m = &out[merged[py]];
+        m->total_bytes += s->total_bytes;
+        m->count += s->count;
+        m->live_bytes += s->live_bytes;
+        m->live_blocks += s->live_blocks;
+        m->held_bytes += s->held_bytes;
+        m->held_blocks += s->held_blocks;
+        m->peak_snap += memtap_site_peak_bytes(r, s);
+        m->kinds |= s->kinds;
+        m->temporary += s->temporary;
+    }
+    free(merged);
+    *n = k;
+    return out;
+}
+
+uint32_t *memtap_sites_sorted(const memtap_replay_t *r, const memtap_site_t *sites,
+                              size_t nsites, memtap_order_t by, size_t *n) {
     *n = 0;
-    ranked_t *rank = malloc(r->sites.n * sizeof *rank);
+    ranked_t *rank = malloc(nsites * sizeof *rank);
     if (!rank)
         return NULL;
     size_t k = 0;
-    for (size_t i = 1; i < r->sites.n; i++) {
-        const memtap_site_t *s = &r->sites.v[i];
+    for (size_t i = 1; i < nsites; i++) {
+        const memtap_site_t *s = &sites[i];
         uint64_t key = by == MEMTAP_BY_PEAK    ? memtap_site_peak_bytes(r, s)
                        : by == MEMTAP_BY_TOTAL ? s->total_bytes
                        : by == MEMTAP_BY_COUNT ? s->count
                        : by == MEMTAP_BY_TEMPORARY ? s->temporary
+                       : by == MEMTAP_BY_HELD      ? s->held_bytes
                                                    : s->live_bytes;
-        uint64_t blocks = by == MEMTAP_BY_LEAKED ? s->live_blocks : s->count;
-        if (key || (by == MEMTAP_BY_LEAKED && s->live_blocks))
+        uint64_t blocks = by == MEMTAP_BY_LEAKED ? s->live_blocks
+                          : by == MEMTAP_BY_HELD ? s->held_blocks
+                                                 : s->count;
+        if (key || ((by == MEMTAP_BY_LEAKED || by == MEMTAP_BY_HELD) && blocks))
             rank[k++] = (ranked_t){key, blocks, (uint32_t)i};
     }
     qsort(rank, k, sizeof *rank, by_rank);

@@ -181,9 +181,20 @@ static int push(memtap_symbolizer_t *s, const memtap_frame_t *f) {
 }
 
 /* Resolves ip: one frame per inlined function plus the function containing them. */
+static void resolve_python(memtap_symbolizer_t *s, uint32_t image, uint64_t frame) {
+    const memtap_py_code_t *c = memtap_replay_py_code(s->r, image, memtap_py_frame_code(frame));
+    memtap_frame_t f = {c ? c->qualname : "<unknown Python code>", c ? c->filename : NULL,
+                        memtap_py_frame_line(frame), NULL, frame, 0, c != NULL, 1};
+    push(s, &f);
+}
+
 static void resolve(memtap_symbolizer_t *s, uint32_t image, uint64_t ip) {
+    if (memtap_is_py_frame(ip)) {
+        resolve_python(s, image, ip);
+        return;
+    }
     const memtap_module_t *m = memtap_replay_module(s->r, image, ip);
-    memtap_frame_t f = {"??", NULL, 0, m ? m->path : NULL, ip, 0, 0};
+    memtap_frame_t f = {"??", NULL, 0, m ? m->path : NULL, ip, 0, 0, 0};
     Dwfl_Module *mod = m ? open_module(s, m) : NULL;
     uint64_t addr = m ? ip - m->bias - 1 : 0; /* return address: look at the call */
     if (m && !mod) {
@@ -306,7 +317,7 @@ size_t memtap_symbolize_node(memtap_symbolizer_t *s, uint32_t node, const memtap
     size_t first = s->nframes;
     resolve(s, n->image, n->frame);
     if (s->nframes == first) { /* out of memory: one static unknown frame */
-        static memtap_frame_t unknown = {"??", NULL, 0, NULL, 0, 0, 0};
+        static memtap_frame_t unknown = {"??", NULL, 0, NULL, 0, 0, 0, 0};
         *out = &unknown;
         return 1;
     }

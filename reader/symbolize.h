@@ -17,6 +17,7 @@ typedef struct {
     uint64_t address;     /* the instruction pointer as recorded */
     int inlined;          /* this frame was inlined into the next one */
     int known;            /* function came from symbols or DWARF */
+    int python;           /* a Python frame: function is the qualified name */
 } memtap_frame_t;
 
 typedef struct memtap_symbolizer memtap_symbolizer_t;

@@ -15,7 +15,8 @@
  * varint fields (see docs/format.md), then records until the frame ends. */
 #define MEMTAP_MAGIC "MEMTAP"
 #define MEMTAP_MAGIC_LEN 6
-#define MEMTAP_FORMAT_VERSION 1
+#define MEMTAP_FORMAT_VERSION 2 /* 2: Python records (PY_CODE, MAIN_DONE, PY_NODE) */
+#define MEMTAP_FORMAT_VERSION_MIN 1 /* oldest version the reader still reads */
 
 /* Header flags. */
 #define MEMTAP_HDR_AFTER_EXEC 0x1u /* this image was exec'd by the previous frame's image */
@@ -37,7 +38,9 @@ enum memtap_record_type {
     MEMTAP_REC_EXIT = 0x0a,          /* the process exits normally */
     MEMTAP_REC_TRAILER = 0x0b,       /* totals written last, to prove the frame is whole */
     MEMTAP_REC_THREAD_NAME = 0x0c,   /* a thread renamed itself */
-    /* 0x0d..0x0f reserved: leak classification at exit, parent capture link */
+    MEMTAP_REC_PY_CODE = 0x0d,       /* a Python code object: id, first line, name, file */
+    MEMTAP_REC_MAIN_DONE = 0x0e,     /* the main program finished; teardown follows */
+    MEMTAP_REC_PY_NODE = 0x0f,       /* stack-trie node of a Python frame: code, line */
     MEMTAP_REC_ALLOC = 0x10, /* 0x10..0x1f: allocation, low nibble = memtap_alloc_kind */
 };
 
@@ -53,9 +56,30 @@ enum memtap_alloc_kind {
     MEMTAP_KIND_VALLOC = 7,
     MEMTAP_KIND_PVALLOC = 8,
     MEMTAP_KIND_MMAP = 9,
-    /* 10..12 reserved for the PyMem RAW, MEM and OBJ domains */
+    MEMTAP_KIND_PYMEM_RAW = 10, /* PyMem_RawMalloc and friends */
+    MEMTAP_KIND_PYMEM_MEM = 11, /* PyMem_Malloc */
+    MEMTAP_KIND_PYMEM_OBJ = 12, /* PyObject_Malloc (pymalloc) */
     MEMTAP_KIND_COUNT = 16,
 };
+
+/* A Python frame inside a stack (a PY_NODE's frame, in the writer's and the reader's
+ * memory): bit 63 set (no user-space address has it), bit 62 set when the frame was entered
+ * by a new run of the interpreter loop (a C call into Python), then the code id and line. */
+#define MEMTAP_PY_FRAME_BIT (1ull << 63)
+#define MEMTAP_PY_ENTRY_BIT (1ull << 62)
+#define MEMTAP_PY_LINE_BITS 24
+#define MEMTAP_PY_MAX_CODE 0xffffffffull
+static inline int memtap_is_py_frame(uint64_t f) { return (f & MEMTAP_PY_FRAME_BIT) != 0; }
+static inline uint64_t memtap_py_frame_code(uint64_t f) {
+    return (f & ~(MEMTAP_PY_FRAME_BIT | MEMTAP_PY_ENTRY_BIT)) >> MEMTAP_PY_LINE_BITS;
+}
+static inline uint32_t memtap_py_frame_line(uint64_t f) {
+    return (uint32_t)(f & ((1u << MEMTAP_PY_LINE_BITS) - 1));
+}
+static inline uint64_t memtap_py_frame(uint64_t code, uint32_t line, int entry) {
+    return MEMTAP_PY_FRAME_BIT | (entry ? MEMTAP_PY_ENTRY_BIT : 0) |
+           code << MEMTAP_PY_LINE_BITS | line;
+}
 
 /* Limits the reader enforces (the writer never exceeds them). */
 #define MEMTAP_MAX_STRING 65536  /* bytes in any string field */
@@ -69,5 +93,6 @@ enum memtap_alloc_kind {
 #define MEMTAP_ENV_FD "MEMTAP_FD"               /* "fd:pid:dev:ino": open capture handed over */
 #define MEMTAP_ENV_MAX_DEPTH "MEMTAP_MAX_DEPTH" /* frames per stack */
 #define MEMTAP_ENV_FORCE "MEMTAP_FORCE"         /* "1": replace existing files */
+#define MEMTAP_ENV_PYTHON_ONLY "MEMTAP_PYTHON_ONLY" /* "1": no native frames under Python */
 
 #endif

@@ -1,0 +1,77 @@
+/* The part of CPython's C API that libmemtap.so uses, resolved at run time with dlsym so one
+ * library serves every interpreter (3.11's executable with libpython linked in, the shared
+ * libpython3.12/3.13 builds) and programs without Python pay one failed lookup. Only types
+ * whose layout is part of the stable C API are declared here; objects stay opaque. */
+#ifndef MEMTAP_PRELOAD_PYTHON_API_H
+#define MEMTAP_PRELOAD_PYTHON_API_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct py_object py_object_t; /* PyObject, PyCodeObject, PyFrameObject: opaque */
+
+/* PyMemAllocatorEx and PyObjectArenaAllocator (unchanged since 3.5). */
+typedef struct {
+    void *ctx;
+    void *(*malloc)(void *ctx, size_t size);
+    void *(*calloc)(void *ctx, size_t nelem, size_t elsize);
+    void *(*realloc)(void *ctx, void *ptr, size_t new_size);
+    void (*free)(void *ctx, void *ptr);
+} py_mem_allocator_t;
+
+typedef struct {
+    void *ctx;
+    void *(*alloc)(void *ctx, size_t size);
+    void (*free)(void *ctx, void *ptr, size_t size);
+} py_arena_allocator_t;
+
+/* PyMethodDef */
+typedef struct {
+    const char *name;
+    py_object_t *(*meth)(py_object_t *self, py_object_t *args);
+    int flags;
+    const char *doc;
+} py_method_def_t;
+
+enum { PY_MEM_DOMAIN_RAW = 0, PY_MEM_DOMAIN_MEM = 1, PY_MEM_DOMAIN_OBJ = 2 };
+enum { PY_TRACE_CALL = 0, PY_TRACE_RETURN = 3 };
+enum { PY_METH_VARARGS = 1 };
+
+typedef int (*py_tracefunc_t)(py_object_t *obj, py_object_t *frame, int what, py_object_t *arg);
+typedef int (*py_audit_hook_t)(const char *event, py_object_t *args, void *data);
+typedef void (*py_freefunc_t)(void *);
+
+typedef struct {
+    int (*Py_IsInitialized)(void);
+    int (*PySys_AddAuditHook)(py_audit_hook_t hook, void *data);
+    void (*PyMem_GetAllocator)(int domain, py_mem_allocator_t *a);
+    void (*PyMem_SetAllocator)(int domain, py_mem_allocator_t *a);
+    void (*PyObject_GetArenaAllocator)(py_arena_allocator_t *a);
+    void (*PyObject_SetArenaAllocator)(py_arena_allocator_t *a);
+    void (*PyEval_SetProfile)(py_tracefunc_t func, py_object_t *arg);
+    py_object_t *(*PyFrame_GetCode)(py_object_t *frame);
+    int (*PyFrame_GetLasti)(py_object_t *frame);          /* 3.11+; NULL before */
+    int (*PyFrame_GetLineNumber)(py_object_t *frame);
+    int (*PyCode_Addr2Line)(py_object_t *code, int byte_offset);
+    ssize_t (*RequestCodeExtraIndex)(py_freefunc_t free_extra);
+    int (*Code_GetExtra)(py_object_t *code, ssize_t index, void **extra);
+    int (*Code_SetExtra)(py_object_t *code, ssize_t index, void *extra);
+    void (*Py_DecRef)(py_object_t *o);
+    void (*Py_IncRef)(py_object_t *o);
+    py_object_t *(*PyObject_GetAttrString)(py_object_t *o, const char *name);
+    py_object_t *(*PyObject_CallMethod)(py_object_t *o, const char *name, const char *fmt, ...);
+    const char *(*PyUnicode_AsUTF8AndSize)(py_object_t *u, ssize_t *size);
+    long (*PyLong_AsLong)(py_object_t *o);
+    py_object_t *(*PyImport_ImportModule)(const char *name);
+    py_object_t *(*PyCFunction_New)(py_method_def_t *def, py_object_t *self);
+    void (*PyErr_Clear)(void);
+    py_object_t *none; /* _Py_NoneStruct */
+} py_api_t;
+
+extern py_api_t py;
+
+/* Looks the API up in the loaded program. Returns 1 when every function memtap needs is
+ * there (the program embeds CPython 3.8 or newer), else 0. */
+int memtap_py_resolve(void);
+
+#endif
