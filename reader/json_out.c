@@ -50,6 +50,12 @@ int memtap_json_summary(FILE *out, const char *path, const memtap_replay_t *r) {
     json_object_set_new(o, "leaked_bytes", u64(r->leaked_bytes));
     json_object_set_new(o, "leaked_blocks", u64(r->leaked_blocks));
     json_object_set_new(o, "unmatched_frees", u64(r->unknown_frees));
+    json_object_set_new(o, "main_done", json_boolean(r->main_done));
+    if (r->main_done) {
+        json_object_set_new(o, "held_at_main_end_bytes", u64(r->held_bytes));
+        json_object_set_new(o, "held_at_main_end_blocks", u64(r->held_blocks));
+    }
+    json_object_set_new(o, "python_functions", u64(r->py_codes.n));
     json_object_set_new(o, "temporary_allocations", u64(r->temporary));
     json_object_set_new(o, "max_rss_bytes", u64(r->max_rss));
     json_object_set_new(o, "stacks", u64(r->sites.n - 1));

@@ -68,6 +68,17 @@ int memtap_cmd_summary(int argc, char **argv) {
              memtap_fmt_count(r.leaked_blocks, b, sizeof b), memtap_reset(), nleak,
              nleak == 1 ? "" : "s");
     row("Leaked", line);
+    if (r.main_done) {
+        snprintf(line, sizeof line, "%s in %s blocks (memtap leaks --before-teardown)",
+                 memtap_fmt_size(r.held_bytes, a, sizeof a),
+                 memtap_fmt_count(r.held_blocks, b, sizeof b));
+        row("Held at main end", line);
+    }
+    if (r.py_codes.n) {
+        snprintf(line, sizeof line, "%zu functions seen (reports mark their frames [py])",
+                 r.py_codes.n);
+        row("Python", line);
+    }
     if (r.unknown_frees) {
         snprintf(line, sizeof line, "%s (blocks allocated before tracking started)",
                  memtap_fmt_count(r.unknown_frees, a, sizeof a));

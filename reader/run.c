@@ -21,7 +21,7 @@
 #include "report.h"
 
 static const char usage[] =
-    "usage: memtap run [-o FILE] [--force] [--max-depth N] [--] PROGRAM [ARGS...]\n"
+    "usage: memtap run [-o FILE] [--force] [--max-depth N] [--python-only] [--] PROGRAM [ARGS...]\n"
     "\n"
     "Runs PROGRAM with memtap tracking its allocations, and writes a capture file.\n"
     "The program's output and exit status are its own; memtap speaks on stderr only.\n"
@@ -30,6 +30,8 @@ static const char usage[] =
     "                     memtap-PROGRAM.PID.memtap); forked children write FILE.PID\n"
     "  -f, --force        replace FILE if it exists (a symlink is never followed)\n"
     "  --max-depth N      frames kept per stack (default 128, at most 1024)\n"
+    "  --python-only      Python programs: no native frames for allocations made while\n"
+    "                     Python code runs (faster; C extension frames are not shown)\n"
     "  -h, --help         this text\n";
 
 /* Where libmemtap.so is: $MEMTAP_LIBRARY, beside this binary (build tree), or in
@@ -166,7 +168,7 @@ int memtap_cmd_run(int argc, char **argv) {
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
         {"max-depth", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"python-only", no_argument, NULL, 'p'},  {NULL, 0, NULL, 0},
     };
     const char *output = getenv(MEMTAP_ENV_OUTPUT);
     int force = 0, depth = MEMTAP_DEFAULT_DEPTH, c;
@@ -191,6 +193,9 @@ int memtap_cmd_run(int argc, char **argv) {
             depth = (int)v;
             break;
         }
+        case 'p':
+            setenv(MEMTAP_ENV_PYTHON_ONLY, "1", 1); /* the program inherits it */
+            break;
         case 'h':
             fputs(usage, stdout);
             return MEMTAP_EXIT_OK;
