@@ -57,6 +57,12 @@ int memtap_stack_view(memtap_symbolizer_t *sym, const memtap_replay_t *r, uint32
     v->n = 0;
     uint32_t py = memtap_python_node(r, node);
     int has_python = py != 0;
+    if (python_only && has_python) { /* no need to look at the native frames at all */
+        while (py)
+            if (put_group(sym, r, &py, v) < 0)
+                return -1;
+        return 0;
+    }
     for (; node && !memtap_is_py_frame(r->nodes.v[node].frame); node = r->nodes.v[node].parent) {
         const memtap_frame_t *f;
         size_t n = memtap_symbolize_node(sym, node, &f);
@@ -65,8 +71,6 @@ int memtap_stack_view(memtap_symbolizer_t *sym, const memtap_replay_t *r, uint32
                 return -1;
             continue;
         }
-        if (python_only && has_python)
-            continue;
         for (size_t i = 0; i < n; i++)
             if (put(v, &f[i]) < 0)
                 return -1;

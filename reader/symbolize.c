@@ -181,6 +181,46 @@ static int push(memtap_symbolizer_t *s, const memtap_frame_t *f) {
 }
 
 /* Resolves ip: one frame per inlined function plus the function containing them. */
+/* The scopes (function, inlined calls, blocks) holding pc, innermost first, found by
+ * descending from the unit: a malloc'd array in *out and its length (0: no function holds
+ * pc). dwarf_getscopes and dwarf_getscopes_die walk the whole unit instead, for each
+ * address: seconds for CPython's ceval.c. */
+static int scopes_of(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **out) {
+    Dwarf_Die path[256], child, cur = *cu;
+    int depth = 0, functions = 0;
+    while (depth < 256 && dwarf_child(&cur, &child) == 0) {
+        int descended = 0;
+        do {
+            int tag = dwarf_tag(&child);
+            if ((tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine ||
+                 tag == DW_TAG_lexical_block) &&
+                dwarf_haspc(&child, pc) == 1) {
+                path[depth++] = cur = child;
+                functions += tag != DW_TAG_lexical_block;
+                descended = 1;
+                break;
+            }
+        } while (dwarf_siblingof(&child, &child) == 0);
+        if (!descended)
+            break;
+    }
+    *out = functions ? malloc((size_t)depth * sizeof **out) : NULL;
+    if (!*out)
+        return 0;
+    for (int i = 0; i < depth; i++)
+        (*out)[i] = path[depth - 1 - i];
+    return depth;
+}
+
+/* The mangled name DWARF gives a function (C++), or NULL. */
+static const char *linkage_name(Dwarf_Die *die) {
+    Dwarf_Attribute attr;
+    if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
+        dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
+        return dwarf_formstring(&attr);
+    return NULL;
+}
+
 static void resolve_python(memtap_symbolizer_t *s, uint32_t image, uint64_t frame) {
     const memtap_py_code_t *c = memtap_replay_py_code(s->r, image, memtap_py_frame_code(frame));
     memtap_frame_t f = {c ? c->qualname : "<unknown Python code>", c ? c->filename : NULL,
@@ -211,7 +251,9 @@ static void resolve(memtap_symbolizer_t *s, uint32_t image, uint64_t ip) {
     }
     GElf_Off off;
     GElf_Sym sym;
-    const char *symname = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+    /* the symbol table is searched only when DWARF does not name the function: the search
+     * is slow in large libraries (seconds for libpython's thousands of addresses) */
+    const char *symname = NULL;
     Dwfl_Line *line = dwfl_module_getsrc(mod, addr);
     int lineno = 0;
     const char *file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
@@ -221,15 +263,7 @@ static void resolve(memtap_symbolizer_t *s, uint32_t image, uint64_t ip) {
     Dwarf_Addr bias = 0;
     Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
     Dwarf_Die *scopes = NULL;
-    int n = cu ? dwarf_getscopes(cu, addr - bias, &scopes) : 0;
-    if (n > 0) {
-        /* dwarf_getscopes follows an inlined function into its abstract definition; the
-         * concrete chain of callers comes from the innermost scope's own parents. */
-        Dwarf_Die inner = scopes[0];
-        free(scopes);
-        scopes = NULL;
-        n = dwarf_getscopes_die(&inner, &scopes);
-    }
+    int n = cu ? scopes_of(cu, addr - bias, &scopes) : 0;
     Dwarf_Files *files = NULL;
     size_t nfiles = 0;
     if (cu)
@@ -241,9 +275,12 @@ static void resolve(memtap_symbolizer_t *s, uint32_t image, uint64_t ip) {
             continue;
         /* the symbol table names the out-of-line function fully (class, namespace and
          * parameters); DWARF names the inlined ones */
-        int cxx = symname && symname[0] == '_' && symname[1] == 'Z';
-        const char *name = tag == DW_TAG_subprogram && cxx ? demangled(s, symname)
+        const char *linkage = tag == DW_TAG_subprogram ? linkage_name(&scopes[i]) : NULL;
+        int cxx = linkage && linkage[0] == '_' && linkage[1] == 'Z';
+        const char *name = cxx ? demangled(s, linkage)
                                                            : die_name(s, &scopes[i]);
+        if (!name)
+            symname = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
         name = name ? name : (symname ? demangled(s, symname) : "??");
         /* GCC's partial inlining leaves a function inlined into its own split-off part:
          * one frame says it all */
@@ -270,6 +307,7 @@ static void resolve(memtap_symbolizer_t *s, uint32_t image, uint64_t ip) {
     }
     free(scopes);
     if (!emitted) {
+        symname = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
         if (symname) {
             f.function = demangled(s, symname);
             f.known = 1;

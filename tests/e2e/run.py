@@ -490,6 +490,10 @@ def test_text_reports_and_no_color():
 
 def main():
     tests = [(n, f) for n, f in globals().items() if n.startswith("test_") and callable(f)]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import python_e2e  # noqa: E402 - needs the helpers above
+
+    tests += python_e2e.tests(sys.modules[__name__])
     if ONLY:
         tests = [t for t in tests if t[0] in ONLY or t[0][5:] in ONLY]
     passed = failed = 0

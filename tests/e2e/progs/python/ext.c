@@ -1,0 +1,34 @@
+/* A C extension for the Python tests: leak(n) mallocs n bytes from C and keeps them;
+ * call(f) calls a Python function from C. Built by tests/e2e/python_e2e.py against each
+ * interpreter's headers, without optimisation so every C frame stays. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdlib.h>
+
+static void *volatile kept[64];
+static int nkept;
+
+static PyObject *ext_leak(PyObject *self, PyObject *arg) {
+    (void)self;
+    long n = PyLong_AsLong(arg);
+    void *p = malloc((size_t)n); /* EXT-MALLOC */
+    if (nkept < 64)
+        kept[nkept++] = p;
+    Py_RETURN_NONE;
+}
+
+static PyObject *ext_call(PyObject *self, PyObject *fn) {
+    (void)self;
+    PyObject *r = PyObject_CallObject(fn, NULL); /* EXT-CALL */
+    return r;
+}
+
+static PyMethodDef methods[] = {
+    {"leak", ext_leak, METH_O, "malloc(n) from C, never freed"},
+    {"call", ext_call, METH_O, "call a Python function from C"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "memtap_ext", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit_memtap_ext(void) { return PyModule_Create(&module); }
