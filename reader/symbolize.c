@@ -25,7 +25,22 @@ typedef struct {
     uint32_t first, count; /* range in frames */
 } node_entry_t;
 
+/* The top-level functions of one compilation unit, by address: finding the function that
+ * holds an address must not walk the unit's DIEs each time. */
+typedef struct {
+    Dwarf_Addr lo, hi;
+    Dwarf_Die die;
+} fn_range_t;
+
+typedef struct {
+    const void *cu; /* the unit DIE's address */
+    fn_range_t *v;
+    size_t n;
+} cu_index_t;
+
 struct memtap_symbolizer {
+    cu_index_t *cus;
+    size_t ncus, cus_cap;
     const memtap_replay_t *r;
     dwfl_entry_t *dwfls;
     size_t ndwfls;
@@ -68,6 +83,9 @@ void memtap_symbolizer_free(memtap_symbolizer_t *s) {
     for (size_t i = 0; i < s->nstrings; i++)
         free(s->strings[i]);
     free(s->strings);
+    for (size_t i = 0; i < s->ncus; i++)
+        free(s->cus[i].v);
+    free(s->cus);
     free(s->dwfls);
     free(s->cache);
     free(s->frames);
@@ -181,22 +199,80 @@ static int push(memtap_symbolizer_t *s, const memtap_frame_t *f) {
 }
 
 /* Resolves ip: one frame per inlined function plus the function containing them. */
-/* The scopes (function, inlined calls, blocks) holding pc, innermost first, found by
- * descending from the unit: a malloc'd array in *out and its length (0: no function holds
- * pc). dwarf_getscopes and dwarf_getscopes_die walk the whole unit instead, for each
- * address: seconds for CPython's ceval.c. */
-static int scopes_of(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **out) {
-    Dwarf_Die path[256], child, cur = *cu;
-    int depth = 0, functions = 0;
+static int by_lo(const void *a, const void *b) {
+    const fn_range_t *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static const cu_index_t *cu_index(memtap_symbolizer_t *s, Dwarf_Die *cu) {
+    for (size_t i = s->ncus; i > 0; i--)
+        if (s->cus[i - 1].cu == cu->addr)
+            return &s->cus[i - 1];
+    if (s->ncus == s->cus_cap) {
+        size_t cap = s->cus_cap ? s->cus_cap * 2 : 64;
+        cu_index_t *p = realloc(s->cus, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        s->cus = p;
+        s->cus_cap = cap;
+    }
+    cu_index_t *x = &s->cus[s->ncus];
+    *x = (cu_index_t){cu->addr, NULL, 0};
+    size_t cap = 0;
+    Dwarf_Die fn;
+    if (dwarf_child(cu, &fn) == 0) {
+        do {
+            if (dwarf_tag(&fn) != DW_TAG_subprogram)
+                continue;
+            Dwarf_Addr base, lo, hi;
+            ptrdiff_t off = 0;
+            while ((off = dwarf_ranges(&fn, off, &base, &lo, &hi)) > 0) {
+                if (x->n == cap) {
+                    cap = cap ? cap * 2 : 256;
+                    fn_range_t *p = realloc(x->v, cap * sizeof *p);
+                    if (!p)
+                        break;
+                    x->v = p;
+                }
+                if (x->n < cap)
+                    x->v[x->n++] = (fn_range_t){lo, hi, fn};
+            }
+        } while (dwarf_siblingof(&fn, &fn) == 0);
+    }
+    qsort(x->v, x->n, sizeof *x->v, by_lo);
+    s->ncus++;
+    return x;
+}
+
+/* The scopes (function, inlined calls, blocks) holding pc, innermost first: a malloc'd
+ * array in *out and its length (0: no function holds pc). Found from the unit's function
+ * index, then by descending that function's tree; dwarf_getscopes and dwarf_getscopes_die
+ * walk the whole unit instead, for each address: seconds for CPython's ceval.c. */
+static int scopes_of(memtap_symbolizer_t *s, Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **out) {
+    *out = NULL;
+    const cu_index_t *x = cu_index(s, cu);
+    if (!x || !x->n)
+        return 0;
+    size_t lo = 0, hi = x->n; /* last range starting at or below pc */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (x->v[mid].lo <= pc)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    if (pc < x->v[lo].lo || pc >= x->v[lo].hi)
+        return 0;
+    Dwarf_Die path[256], child, cur = x->v[lo].die;
+    int depth = 0;
+    path[depth++] = cur;
     while (depth < 256 && dwarf_child(&cur, &child) == 0) {
         int descended = 0;
         do {
             int tag = dwarf_tag(&child);
-            if ((tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine ||
-                 tag == DW_TAG_lexical_block) &&
+            if ((tag == DW_TAG_inlined_subroutine || tag == DW_TAG_lexical_block) &&
                 dwarf_haspc(&child, pc) == 1) {
                 path[depth++] = cur = child;
-                functions += tag != DW_TAG_lexical_block;
                 descended = 1;
                 break;
             }
@@ -204,7 +280,7 @@ static int scopes_of(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **out) {
         if (!descended)
             break;
     }
-    *out = functions ? malloc((size_t)depth * sizeof **out) : NULL;
+    *out = malloc((size_t)depth * sizeof **out);
     if (!*out)
         return 0;
     for (int i = 0; i < depth; i++)
@@ -263,7 +339,7 @@ static void resolve(memtap_symbolizer_t *s, uint32_t image, uint64_t ip) {
     Dwarf_Addr bias = 0;
     Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
     Dwarf_Die *scopes = NULL;
-    int n = cu ? scopes_of(cu, addr - bias, &scopes) : 0;
+    int n = cu ? scopes_of(s, cu, addr - bias, &scopes) : 0;
     Dwarf_Files *files = NULL;
     size_t nfiles = 0;
     if (cu)
