@@ -6,7 +6,6 @@ bytes per allocation, and the reader's time beside `lz4 -dc` on the same capture
 
 usage: bench/run.py BUILD_DIR   (env: ROUNDS=3, ALLOCATIONS=12000000, THREADS=1)
 """
-import ctypes
 import glob
 import json
 import os
@@ -15,7 +14,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from measure import measure  # noqa: E402 - needs the path above
 
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
@@ -24,29 +25,6 @@ THREADS = int(os.environ.get("THREADS", "1"))
 MEMTAP = os.path.join(BUILD, "memtap")
 STORM = [os.path.join(BUILD, "bench", "storm"), str(ALLOCS), str(THREADS)]
 TMP = tempfile.mkdtemp(prefix="memtap-bench-")
-
-# Become a subreaper so background helpers (heaptrack's compressor) are reaped by us and
-# their CPU time is counted.
-ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-
-
-def measure(cmd):
-    """Runs cmd; returns (cpu seconds of it and all its descendants, wall seconds)."""
-    before = os.times()
-    start = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    p.wait()
-    while True:  # reap orphans handed to us
-        try:
-            pid, _ = os.waitpid(-1, 0)
-        except ChildProcessError:
-            break
-    wall = time.monotonic() - start
-    after = os.times()
-    if p.returncode != 0:
-        raise SystemExit(f"bench: {' '.join(cmd)} exited {p.returncode}")
-    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-    return cpu, wall
 
 
 def memtap_cmd():
