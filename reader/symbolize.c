@@ -345,6 +345,9 @@ static void resolve(memtap_symbolizer_t *s, uint32_t image, uint64_t ip) {
     if (cu)
         dwarf_getsrcfiles(cu, &files, &nfiles);
     int emitted = 0;
+    int lang = cu ? dwarf_srclang(cu) : -1;
+    int cplusplus = lang == DW_LANG_C_plus_plus || lang == DW_LANG_C_plus_plus_03 ||
+                    lang == DW_LANG_C_plus_plus_11 || lang == DW_LANG_C_plus_plus_14;
     for (int i = 0; i < n; i++) {
         int tag = dwarf_tag(&scopes[i]);
         if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
@@ -352,6 +355,8 @@ static void resolve(memtap_symbolizer_t *s, uint32_t image, uint64_t ip) {
         /* the symbol table names the out-of-line function fully (class, namespace and
          * parameters); DWARF names the inlined ones */
         const char *linkage = tag == DW_TAG_subprogram ? linkage_name(&scopes[i]) : NULL;
+        if (tag == DW_TAG_subprogram && !linkage && cplusplus) /* static C++ functions */
+            linkage = symname = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
         int cxx = linkage && linkage[0] == '_' && linkage[1] == 'Z';
         const char *name = cxx ? demangled(s, linkage)
                                                            : die_name(s, &scopes[i]);
