@@ -45,7 +45,7 @@ int memtap_py_resolve(void) {
     RESOLVE(PyUnicode_AsUTF8AndSize, "PyUnicode_AsUTF8AndSize");
     RESOLVE(PyLong_AsLong, "PyLong_AsLong");
     RESOLVE(PyImport_ImportModule, "PyImport_ImportModule");
-    RESOLVE(PyCFunction_New, "PyCFunction_New");
+    RESOLVE(PyCFunction_NewEx, "PyCFunction_NewEx"); /* PyCFunction_New is a macro in 3.9 */
     RESOLVE(PyErr_Clear, "PyErr_Clear");
     RESOLVE(none, "_Py_NoneStruct");
     /* every pointer but PyFrame_GetLasti (3.11+) is needed */
@@ -93,7 +93,7 @@ static py_method_def_t main_done_def = {"memtap_main_done", main_done, PY_METH_V
 /* module.function(callable), ignoring failure (the program goes on without it) */
 static void call_with_callable(const char *module, const char *function, py_method_def_t *def) {
     py_object_t *m = py.PyImport_ImportModule(module);
-    py_object_t *f = m ? py.PyCFunction_New(def, NULL) : NULL;
+    py_object_t *f = m ? py.PyCFunction_NewEx(def, NULL, NULL) : NULL;
     py_object_t *r = f ? py.PyObject_CallMethod(m, function, "O", f) : NULL;
     if (!r)
         py.PyErr_Clear();

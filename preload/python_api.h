@@ -63,7 +63,7 @@ typedef struct {
     const char *(*PyUnicode_AsUTF8AndSize)(py_object_t *u, ssize_t *size);
     long (*PyLong_AsLong)(py_object_t *o);
     py_object_t *(*PyImport_ImportModule)(const char *name);
-    py_object_t *(*PyCFunction_New)(py_method_def_t *def, py_object_t *self);
+    py_object_t *(*PyCFunction_NewEx)(py_method_def_t *def, py_object_t *self, py_object_t *module);
     void (*PyErr_Clear)(void);
     py_object_t *none; /* _Py_NoneStruct */
 } py_api_t;

@@ -331,7 +331,8 @@ static int on_module(memtap_replay_t *r, const memtap_event_t *ev) {
         return -1;
     m->bias = ev->u.module.bias;
     m->build_id_len = ev->u.module.build_id_len;
-    memcpy(m->build_id, ev->u.module.build_id, m->build_id_len);
+    if (m->build_id_len)
+        memcpy(m->build_id, ev->u.module.build_id, m->build_id_len);
     m->lo = lo;
     m->hi = hi;
     m->image = img;
