@@ -191,9 +191,9 @@ void memtap_pystack_forget(void) {
 
 void memtap_pystack_forget_all(void) { __atomic_fetch_add(&epoch, 1, __ATOMIC_RELAXED); }
 
-int memtap_pystack_active(void) {
+int memtap_pystack_depth(void) {
     const shadow_t *s = tls_shadow;
-    return trusted(s) && s->depth > 0;
+    return trusted(s) ? (int)s->depth : 0;
 }
 
 static void push(shadow_t *s, py_object_t *frame, uintptr_t sp) {

@@ -29,8 +29,8 @@ void memtap_pystack_forget_all(void);
  * how many. Safe inside an allocator hook: calls no Python API that allocates. */
 int memtap_pystack_frames(uint64_t *out, int room);
 
-/* 1 when the calling thread currently runs Python code that memtap follows. */
-int memtap_pystack_active(void);
+/* How many Python frames the calling thread's shadow stack holds now (0: not in Python). */
+int memtap_pystack_depth(void);
 
 /* Name, file and first line of an interned code object (NULL when id is unknown). */
 typedef struct {

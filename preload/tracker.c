@@ -404,11 +404,12 @@ static uint32_t intern_stack(const uint64_t *frames, int n, uint32_t *gen) {
 #define FRAMES_ROOM (max_depth + MEMTAP_OWN_FRAMES_MAX + MEMTAP_PY_MAX_FRAMES)
 
 /* The stack of the allocating call: native frames (unless the capture asked for Python
- * frames only and the thread runs Python), then the thread's Python frames outermost: the
- * reader merges them into the native frames of the interpreter loop. */
+ * frames only and the thread runs Python), then the thread's Python frames, innermost
+ * first: the reader merges them into the native frames of the interpreter loop. (Python
+ * frames at the leaf end instead measured no faster, and 1% larger.) */
 static int stack_of_call(uint64_t *frames) {
     int n = 0;
-    if (!python_only || !memtap_pystack_active()) {
+    if (!python_only || !memtap_pystack_depth()) {
         memtap_gate_enter();
         n = memtap_unwind(frames, max_depth);
         memtap_gate_leave();

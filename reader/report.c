@@ -183,6 +183,63 @@ static int by_rank(const void *a, const void *b) {
     return x->site < y->site ? -1 : x->site > y->site;
 }
 
+/* Python-only stacks, hash-consed: (image, parent key, frame) -> key. */
+typedef struct {
+    uint64_t frame;
+    uint32_t image, parent, key; /* key 0: empty slot */
+} py_key_t;
+
+typedef struct {
+    py_key_t *slots;
+    size_t mask, count;
+} py_keys_t;
+
+static size_t py_slot(uint32_t image, uint32_t parent, uint64_t frame, size_t mask) {
+    uint64_t h = frame * 0x9e3779b97f4a7c15ull ^ ((uint64_t)parent << 20) ^ image;
+    return (size_t)(h ^ (h >> 29)) & mask;
+}
+
+static uint32_t py_intern(py_keys_t *t, uint32_t image, uint32_t parent, uint64_t frame) {
+    if ((t->count + 1) * 4 > (t->mask + 1) * 3) {
+        size_t cap = (t->mask + 1) * 2;
+        py_key_t *grown = calloc(cap, sizeof *grown);
+        if (!grown)
+            return 0;
+        for (size_t i = 0; i <= t->mask; i++) {
+            py_key_t *e = &t->slots[i];
+            if (!e->key)
+                continue;
+            size_t j = py_slot(e->image, e->parent, e->frame, cap - 1);
+            while (grown[j].key)
+                j = (j + 1) & (cap - 1);
+            grown[j] = *e;
+        }
+        free(t->slots);
+        t->slots = grown;
+        t->mask = cap - 1;
+    }
+    size_t i = py_slot(image, parent, frame, t->mask);
+    for (; t->slots[i].key; i = (i + 1) & t->mask)
+        if (t->slots[i].frame == frame && t->slots[i].parent == parent && t->slots[i].image == image)
+            return t->slots[i].key;
+    t->slots[i] = (py_key_t){frame, image, parent, (uint32_t)++t->count};
+    return t->slots[i].key;
+}
+
+/* The key of the Python frames of node's stack (0: none, or out of memory). */
+static uint32_t python_key(const memtap_replay_t *r, py_keys_t *t, uint32_t node) {
+    uint64_t frames[MEMTAP_MAX_DEPTH + 1024];
+    size_t n = 0;
+    uint32_t image = r->nodes.v[node].image;
+    for (; node && n < sizeof frames / sizeof frames[0]; node = r->nodes.v[node].parent)
+        if (memtap_is_py_frame(r->nodes.v[node].frame))
+            frames[n++] = r->nodes.v[node].frame;
+    uint32_t key = 0;
+    while (n > 0 && (key = py_intern(t, image, key, frames[--n])) != 0)
+        ;
+    return key;
+}
+
 memtap_site_t *memtap_view_sites(const memtap_replay_t *r, int python_only, size_t *n) {
     memtap_site_t *out = malloc(r->sites.n * sizeof *out);
     if (!out)
@@ -192,9 +249,11 @@ memtap_site_t *memtap_view_sites(const memtap_replay_t *r, int python_only, size
         *n = r->sites.n;
         return out;
     }
-    /* merged[python node] = index in out; 0: none yet */
-    uint32_t *merged = calloc(r->nodes.n, sizeof *merged);
-    if (!merged) {
+    py_keys_t keys = {calloc(1024, sizeof(py_key_t)), 1023, 0};
+    uint32_t *merged = calloc(r->nodes.n + 1, sizeof *merged); /* key -> index in out */
+    if (!merged || !keys.slots) {
+        free(merged);
+        free(keys.slots);
         free(out);
         return NULL;
     }
@@ -202,19 +261,17 @@ memtap_site_t *memtap_view_sites(const memtap_replay_t *r, int python_only, size
     memset(&out[0], 0, sizeof out[0]);
     for (size_t i = 1; i < r->sites.n; i++) {
         const memtap_site_t *s = &r->sites.v[i];
-        uint32_t py = memtap_python_node(r, s->node);
-        if (!py || !merged[py]) {
+        uint32_t key = python_key(r, &keys, s->node);
+        if (!key || !merged[key]) {
             out[k] = *s;
             out[k].peak_snap = memtap_site_peak_bytes(r, s);
             out[k].last_change = UINT64_MAX; /* the peak figure is peak_snap from now on */
-            if (py) {
-                out[k].node = py;
-                merged[py] = (uint32_t)k;
-            }
+            if (key)
+                merged[key] = (uint32_t)k;
             k++;
             continue;
         }
-        memtap_site_t *m = &out[merged[py]];
+        memtap_site_t *m = &out[merged[key]];
         m->total_bytes += s->total_bytes;
         m->count += s->count;
         m->live_bytes += s->live_bytes;
@@ -226,6 +283,7 @@ memtap_site_t *memtap_view_sites(const memtap_replay_t *r, int python_only, size
         m->temporary += s->temporary;
     }
     free(merged);
+    free(keys.slots);
     *n = k;
     return out;
 }

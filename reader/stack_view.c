@@ -1,11 +1,13 @@
 /* Merging Python frames into native stacks.
  *
- * The writer records a stack as its native frames (innermost first) followed by the
- * thread's Python frames (innermost first), each Python frame flagged when a new run of
+ * The writer records a stack as the thread's Python frames (innermost first) followed by
+ * its native frames (innermost first): the native part, which changes least, sits at the
+ * root of the stack trie. Each Python frame is flagged when a new run of
  * _PyEval_EvalFrameDefault started it (a C function called into Python). Each such run is
  * one native frame of the interpreter loop, so going outwards, the k-th native loop frame
- * ran the k-th group of Python frames: the frames up to and including the k-th flagged one.
- * Groups left over (a native stack cut at its depth limit) follow the native frames. */
+ * ran the k-th group of Python frames: the frames up to and including the k-th flagged
+ * one. Groups left over (a native stack cut at its depth limit) follow the native frames.
+ * The merge only needs each kind of frame in chain order, wherever they sit in the chain. */
 #include "stack_view.h"
 
 #include <stdlib.h>
@@ -29,24 +31,34 @@ static int is_eval_loop(const memtap_frame_t *f) {
     return f->known && !strncmp(f->function, name, sizeof name - 1);
 }
 
-uint32_t memtap_python_node(const memtap_replay_t *r, uint32_t node) {
-    for (; node; node = r->nodes.v[node].parent)
-        if (memtap_is_py_frame(r->nodes.v[node].frame))
-            return node;
+typedef struct {
+    uint32_t *v;
+    size_t n, cap;
+} ids_t;
+
+static int push_id(ids_t *a, uint32_t id) {
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        uint32_t *p = realloc(a->v, cap * sizeof *p);
+        if (!p)
+            return -1;
+        a->v = p;
+        a->cap = cap;
+    }
+    a->v[a->n++] = id;
     return 0;
 }
 
-/* Puts the Python frames of the next group, starting at node *py; moves *py past them. */
-static int put_group(memtap_symbolizer_t *sym, const memtap_replay_t *r, uint32_t *py,
-                     memtap_stack_view_t *v) {
-    while (*py) {
+/* Puts the Python frames of the next group, py->v[*at...]; moves *at past them. */
+static int put_group(memtap_symbolizer_t *sym, const memtap_replay_t *r, const ids_t *py,
+                     size_t *at, memtap_stack_view_t *v) {
+    while (*at < py->n) {
+        uint32_t node = py->v[(*at)++];
         const memtap_frame_t *f;
-        uint64_t frame = r->nodes.v[*py].frame;
-        memtap_symbolize_node(sym, *py, &f);
+        memtap_symbolize_node(sym, node, &f);
         if (put(v, f) < 0)
             return -1;
-        *py = r->nodes.v[*py].parent;
-        if (frame & MEMTAP_PY_ENTRY_BIT)
+        if (r->nodes.v[node].frame & MEMTAP_PY_ENTRY_BIT)
             break;
     }
     return 0;
@@ -54,29 +66,28 @@ static int put_group(memtap_symbolizer_t *sym, const memtap_replay_t *r, uint32_
 
 int memtap_stack_view(memtap_symbolizer_t *sym, const memtap_replay_t *r, uint32_t node,
                       int python_only, memtap_stack_view_t *v) {
-    v->n = 0;
-    uint32_t py = memtap_python_node(r, node);
-    int has_python = py != 0;
-    if (python_only && has_python) { /* no need to look at the native frames at all */
-        while (py)
-            if (put_group(sym, r, &py, v) < 0)
-                return -1;
-        return 0;
-    }
-    for (; node && !memtap_is_py_frame(r->nodes.v[node].frame); node = r->nodes.v[node].parent) {
-        const memtap_frame_t *f;
-        size_t n = memtap_symbolize_node(sym, node, &f);
-        if (py && is_eval_loop(&f[n - 1])) {
-            if (put_group(sym, r, &py, v) < 0)
-                return -1;
-            continue;
+    static ids_t py, native; /* reused between calls */
+    v->n = py.n = native.n = 0;
+    for (; node; node = r->nodes.v[node].parent)
+        if (push_id(memtap_is_py_frame(r->nodes.v[node].frame) ? &py : &native, node) < 0)
+            return -1;
+    size_t at = 0;
+    if (!(python_only && py.n)) {
+        for (size_t k = 0; k < native.n; k++) {
+            const memtap_frame_t *f;
+            size_t n = memtap_symbolize_node(sym, native.v[k], &f);
+            if (at < py.n && is_eval_loop(&f[n - 1])) {
+                if (put_group(sym, r, &py, &at, v) < 0)
+                    return -1;
+                continue;
+            }
+            for (size_t i = 0; i < n; i++)
+                if (put(v, &f[i]) < 0)
+                    return -1;
         }
-        for (size_t i = 0; i < n; i++)
-            if (put(v, &f[i]) < 0)
-                return -1;
     }
-    while (py)
-        if (put_group(sym, r, &py, v) < 0)
+    while (at < py.n)
+        if (put_group(sym, r, &py, &at, v) < 0)
             return -1;
     return 0;
 }

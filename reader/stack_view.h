@@ -19,8 +19,4 @@ int memtap_stack_view(memtap_symbolizer_t *sym, const memtap_replay_t *r, uint32
                       int python_only, memtap_stack_view_t *view);
 void memtap_stack_view_free(memtap_stack_view_t *view);
 
-/* The innermost Python node of node's stack (0 when it has none): the node of its
- * Python-only stack, since Python frames sit at the root end of every stack. */
-uint32_t memtap_python_node(const memtap_replay_t *r, uint32_t node);
-
 #endif
