@@ -6,10 +6,7 @@
 
 #include "memtap/varint.h"
 
-#define VEC_RESERVE(vec, extra)                                                              \
-    vec_reserve((void **)&(vec).v, &(vec).cap, (vec).n + (extra), sizeof *(vec).v)
-
-static int vec_reserve(void **v, size_t *cap, size_t need, size_t elem) {
+int memtap_vec_reserve(void **v, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap)
         return 0;
     size_t c = *cap ? *cap : 16;

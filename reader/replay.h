@@ -11,6 +11,7 @@
 #include "addrmap.h"
 #include "decoder.h"
 #include "memtap/format.h"
+#include "vec.h"
 
 typedef struct {
     uint64_t frame;  /* instruction pointer (a return address) */
@@ -84,11 +85,6 @@ typedef struct {
     uint64_t leaked_blocks, leaked_bytes; /* after memtap_replay_finish */
 } memtap_kind_stats_t;
 
-#define MEMTAP_VEC(T)                                                                        \
-    struct {                                                                                 \
-        T *v;                                                                                \
-        size_t n, cap;                                                                       \
-    }
 
 typedef struct {
     uint64_t allocations, frees, bytes_allocated, unknown_frees;

@@ -10,18 +10,14 @@
  * The merge only needs each kind of frame in chain order, wherever they sit in the chain. */
 #include "stack_view.h"
 
+#include "vec.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 static int put(memtap_stack_view_t *v, const memtap_frame_t *f) {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 64;
-        memtap_frame_t *p = realloc(v->v, cap * sizeof *p);
-        if (!p)
-            return -1;
-        v->v = p;
-        v->cap = cap;
-    }
+    if (VEC_RESERVE(*v, 1) < 0)
+        return -1;
     v->v[v->n++] = *f;
     return 0;
 }
@@ -31,20 +27,11 @@ static int is_eval_loop(const memtap_frame_t *f) {
     return f->known && !strncmp(f->function, name, sizeof name - 1);
 }
 
-typedef struct {
-    uint32_t *v;
-    size_t n, cap;
-} ids_t;
+typedef MEMTAP_VEC(uint32_t) ids_t;
 
 static int push_id(ids_t *a, uint32_t id) {
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 64;
-        uint32_t *p = realloc(a->v, cap * sizeof *p);
-        if (!p)
-            return -1;
-        a->v = p;
-        a->cap = cap;
-    }
+    if (VEC_RESERVE(*a, 1) < 0)
+        return -1;
     a->v[a->n++] = id;
     return 0;
 }

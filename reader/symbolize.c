@@ -174,26 +174,26 @@ static Dwfl_Module *open_module(memtap_symbolizer_t *s, const memtap_module_t *m
     return mod;
 }
 
-static const char *die_name(memtap_symbolizer_t *s, Dwarf_Die *die) {
+/* The mangled name DWARF gives a function (C++), or NULL. */
+static const char *linkage_name(Dwarf_Die *die) {
     Dwarf_Attribute attr;
-    const char *name = NULL;
     if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
         dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
-        name = dwarf_formstring(&attr);
+        return dwarf_formstring(&attr);
+    return NULL;
+}
+
+static const char *die_name(memtap_symbolizer_t *s, Dwarf_Die *die) {
+    Dwarf_Attribute attr;
+    const char *name = linkage_name(die);
     if (!name && dwarf_attr_integrate(die, DW_AT_name, &attr))
         name = dwarf_formstring(&attr);
     return demangled(s, name);
 }
 
 static int push(memtap_symbolizer_t *s, const memtap_frame_t *f) {
-    if (s->nframes == s->frames_cap) {
-        size_t cap = s->frames_cap ? s->frames_cap * 2 : 1024;
-        memtap_frame_t *p = realloc(s->frames, cap * sizeof *p);
-        if (!p)
-            return -1;
-        s->frames = p;
-        s->frames_cap = cap;
-    }
+    if (memtap_vec_reserve((void **)&s->frames, &s->frames_cap, s->nframes + 1, sizeof *f) < 0)
+        return -1;
     s->frames[s->nframes++] = *f;
     return 0;
 }
@@ -286,15 +286,6 @@ static int scopes_of(memtap_symbolizer_t *s, Dwarf_Die *cu, Dwarf_Addr pc, Dwarf
     for (int i = 0; i < depth; i++)
         (*out)[i] = path[depth - 1 - i];
     return depth;
-}
-
-/* The mangled name DWARF gives a function (C++), or NULL. */
-static const char *linkage_name(Dwarf_Die *die) {
-    Dwarf_Attribute attr;
-    if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
-        dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
-        return dwarf_formstring(&attr);
-    return NULL;
 }
 
 static void resolve_python(memtap_symbolizer_t *s, uint32_t image, uint64_t frame) {
