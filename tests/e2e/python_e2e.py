@@ -4,8 +4,8 @@
 
 Loaded by run.py, which passes its helpers in `h`."""
 import os
+import shutil
 import subprocess
-import sysconfig
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "progs", "python")
 
@@ -221,7 +221,18 @@ def tests(h):
         held = h.report("leaks", out, "--before-teardown", "--python-only")
         assert len(sites_at(held["held"], os.path.basename(script), line_of("hold.py", "HOLD") + 1, "fill")) == 1
 
+    def as_users_type_it():
+        # `python3` from PATH: here a pyenv shim, a bash script that execs the interpreter
+        python = shutil.which("python3")
+        assert python, "no python3 on PATH"
+        out, p = h.memtap_run("py-path", ["python3", os.path.join(HERE, "hold.py")])
+        assert p.returncode == 0 and p.stdout == "hold done 50\n", p.stderr
+        held = h.report("leaks", out, "--before-teardown", "--python-only")
+        found = sites_at(held["held"], "hold.py", line_of("hold.py", "HOLD"), "fill")
+        assert len(found) == 1 and found[0]["blocks"] == 100, (python, [x["blocks"] for x in found])
+
     return [
+        ("test_python_through_python3_on_path", as_users_type_it),
         ("test_python_held_bytearrays_exact", each_python(held_bytearrays)),
         ("test_python_ctypes_leak_shows_python_line", each_python(ctypes_leak)),
         ("test_python_thread_frames", each_python(thread_alloc)),
