@@ -21,7 +21,7 @@ CFLAGS ?= -O2 -g
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -MMD -MP
 PRELOAD_CFLAGS := -fPIC -fvisibility=hidden -fno-builtin-malloc -fno-builtin-free \
 	-fno-builtin-calloc -fno-builtin-realloc -ftls-model=initial-exec
-PRELOAD_LIBS := -lunwind -llz4 -ldl -lpthread
+PRELOAD_LIBS := -lunwind -lgcc_s -llz4 -ldl -lpthread
 READER_LIBS := -llz4 -ljansson -ldw -lelf -lstdc++ -lm
 
 PRELOAD_SRC := $(wildcard preload/*.c)
@@ -66,13 +66,13 @@ $(BUILD)/memtap: $(READER_OBJ)
 # Unit tests link module objects directly (never the preloaded library).
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(READER_LIB_OBJ) $(BUILD)/preload/record.o \
 		$(BUILD)/preload/trie.o $(BUILD)/preload/sink.o $(BUILD)/preload/stacks.o \
-		$(BUILD)/preload/gate.o \
+		$(BUILD)/preload/gate.o $(BUILD)/preload/fastunwind.o \
 		tests/unit/capture_builder.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -Ireader -Ipreload $(CFLAGS) -o $@ $< $(READER_LIB_OBJ) \
 		$(BUILD)/preload/record.o $(BUILD)/preload/trie.o $(BUILD)/preload/sink.o \
-		$(BUILD)/preload/stacks.o $(BUILD)/preload/gate.o \
-		$(READER_LIBS) -lcriterion
+		$(BUILD)/preload/stacks.o $(BUILD)/preload/gate.o $(BUILD)/preload/fastunwind.o \
+		$(READER_LIBS) -lcriterion -lunwind -lgcc_s -lpthread
 
 demo: all
 	@$(MAKE) --no-print-directory -s -C examples BUILD=../$(BUILD)

@@ -5,10 +5,14 @@
 #include <dlfcn.h>
 #include <libunwind.h>
 #include <link.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "fastunwind.h"
 
 
 static uintptr_t self_lo, self_hi;
+static int libunwind_only; /* MEMTAP_UNWIND=libunwind: no fast path (comparisons, A/B) */
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *data) {
     (void)size;
@@ -33,11 +37,18 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *data) {
 }
 
 void memtap_unwind_init(void) {
+    const char *mode = getenv("MEMTAP_UNWIND");
+    libunwind_only = mode && !strcmp(mode, "libunwind");
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     dl_iterate_phdr(find_self, (void *)(uintptr_t)&memtap_unwind_init);
 }
 
 int memtap_unwind(uint64_t *out, int max) {
+    if (!libunwind_only) {
+        int n = memtap_fast_unwind(out, max, self_lo, self_hi);
+        if (n >= 0)
+            return n;
+    }
     /* unwind straight into out (void * and uint64_t are the same size here), then drop our
      * own frames: one buffer on the allocating thread's stack, not two */
     _Static_assert(sizeof(void *) == sizeof(uint64_t), "64-bit addresses");

@@ -1,0 +1,147 @@
+/* The fast unwinder against libunwind: the same return addresses, frame for frame, from
+ * stacks of many shapes (plain recursion, alloca frames addressed through RBP, large
+ * frames, a thread), and a clean refusal where it cannot go (a signal frame). */
+#define UNW_LOCAL_ONLY
+#include <alloca.h>
+#include <criterion/criterion.h>
+#include <libunwind.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+
+#include "fastunwind.h"
+
+#define MAX 256
+
+typedef struct {
+    uint64_t fast[MAX], slow[MAX];
+    int nfast, nslow;
+} sample_t;
+
+/* Both unwinds from the same function: only their first entries (the two call sites in
+ * here) may differ. */
+__attribute__((noinline)) static void probe(sample_t *s) {
+    s->nfast = memtap_fast_unwind(s->fast, MAX, 0, 0);
+    s->nslow = unw_backtrace((void **)s->slow, MAX);
+    __asm__ volatile("" ::: "memory");
+}
+
+static void check(const sample_t *s) {
+    cr_assert(s->nfast > 1, "fast unwinder refused or found nothing (%d)", s->nfast);
+    cr_assert_eq(s->nfast, s->nslow, "fast %d frames, libunwind %d", s->nfast, s->nslow);
+    for (int i = 1; i < s->nfast; i++)
+        cr_assert_eq(s->fast[i], s->slow[i], "frame %d: fast %#lx, libunwind %#lx", i,
+                     (unsigned long)s->fast[i], (unsigned long)s->slow[i]);
+}
+
+static volatile int sink;
+
+__attribute__((noinline)) static void plain(int depth, sample_t *s) {
+    if (depth == 0)
+        probe(s);
+    else
+        plain(depth - 1, s);
+    sink++;
+}
+
+/* alloca: the compiler addresses this frame through RBP (CFA = RBP + 16) */
+__attribute__((noinline)) static void with_alloca(int depth, size_t n, sample_t *s) {
+    volatile char *p = alloca(n);
+    p[0] = (char)depth;
+    if (depth == 0)
+        probe(s);
+    else
+        with_alloca(depth - 1, n + 24, s);
+    sink += p[0];
+}
+
+__attribute__((noinline)) static void big_frame(int depth, sample_t *s) {
+    volatile char buf[70000];
+    buf[depth] = 1;
+    if (depth == 0)
+        probe(s);
+    else
+        big_frame(depth - 1, s);
+    sink += buf[depth];
+}
+
+__attribute__((noinline)) static void mixed(int depth, sample_t *s) {
+    switch (depth % 3) {
+    case 0: depth ? mixed(depth - 1, s) : probe(s); break;
+    case 1: with_alloca(1, 40, s); break;
+    default: big_frame(1, s); break;
+    }
+    sink++;
+}
+
+Test(fastunwind, plain_recursion_matches_libunwind) {
+    static sample_t s;
+    for (int d = 0; d < 120; d += 7) {
+        plain(d, &s);
+        check(&s);
+    }
+}
+
+Test(fastunwind, frames_addressed_through_rbp_match_libunwind) {
+    static sample_t s;
+    with_alloca(20, 16, &s);
+    check(&s);
+}
+
+Test(fastunwind, large_frames_match_libunwind) {
+    static sample_t s;
+    big_frame(5, &s);
+    check(&s);
+    mixed(9, &s);
+    check(&s);
+}
+
+__attribute__((noinline)) static int few_frames(int depth, uint64_t *out) {
+    int n = depth ? few_frames(depth - 1, out) : memtap_fast_unwind(out, 10, 0, 0);
+    sink++;
+    return n;
+}
+
+Test(fastunwind, stops_at_max) {
+    uint64_t few[10];
+    cr_assert_eq(few_frames(50, few), 10);
+}
+
+static void *thread_main(void *arg) {
+    plain(30, arg);
+    return NULL;
+}
+
+Test(fastunwind, thread_stacks_match_libunwind) {
+    static sample_t s;
+    pthread_t t;
+    pthread_create(&t, NULL, thread_main, &s);
+    pthread_join(t, NULL);
+    check(&s); /* ends in clone3, whose return address is undefined, like libunwind */
+}
+
+static sample_t in_handler;
+static void on_signal(int sig) {
+    (void)sig;
+    probe(&in_handler);
+}
+
+Test(fastunwind, signal_frames_are_left_to_libunwind) {
+    signal(SIGUSR1, on_signal);
+    raise(SIGUSR1);
+    /* the signal trampoline's frame needs libunwind: the fast walk says so */
+    cr_assert(in_handler.nfast == -1 || in_handler.nfast == in_handler.nslow,
+              "fast %d, libunwind %d", in_handler.nfast, in_handler.nslow);
+    cr_assert_eq(in_handler.nfast, -1);
+}
+
+Test(fastunwind, own_frames_are_skipped) {
+    uint64_t out[MAX];
+    /* skipping the whole range of this test binary leaves libc's and ld.so's frames */
+    extern char __executable_start, etext;
+    int n = memtap_fast_unwind(out, MAX, (uint64_t)(uintptr_t)&__executable_start,
+                               (uint64_t)(uintptr_t)&etext);
+    cr_assert(n >= 1);
+    cr_assert(out[0] < (uint64_t)(uintptr_t)&__executable_start ||
+              out[0] >= (uint64_t)(uintptr_t)&etext);
+}
