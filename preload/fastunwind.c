@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* libgcc: the FDE that covers pc, and the bases its encodings are relative to. */
 struct dwarf_eh_bases {
@@ -417,6 +418,91 @@ static inline int step(regs_t *g) {
     return g->ip != 0;
 }
 
+static int walk_plain(regs_t *g, uint64_t *out, int max) {
+    int n = 0, rc = 1;
+    do {
+        out[n++] = g->ip;
+    } while (n < max && (rc = step(g)) > 0);
+    return rc < 0 ? -1 : n;
+}
+
+/* --- the thread's last stack ----------------------------------------------------------
+ *
+ * Consecutive allocations of a thread share most of their outer frames. The walk of the
+ * previous allocation is kept (registers at each frame, and the rule that stepped out of
+ * it); a new walk goes frame by frame until it reaches a frame whose registers are those
+ * of a kept frame, then checks the kept frames outwards with only the loads the walk would
+ * make (the return address slot, the saved RBP slot) instead of looking rules up. Equal
+ * registers and equal loaded values make the walk from there identical, so the result is
+ * exact; the first difference resumes an ordinary walk from the last frame checked. */
+
+typedef struct {
+    uint64_t ip, rsp, rbp;
+    uint64_t rbp_slot; /* where the step out of this frame loaded the caller's RBP (0: none) */
+} kept_t;
+
+#define KEEP_CAP 1100 /* frames of one walk: MEMTAP_MAX_DEPTH and some */
+
+typedef struct {
+    int n;           /* kept[0] outermost .. kept[n-1] innermost */
+    int ended;       /* the kept walk reached the outermost frame */
+    size_t bytes;
+    kept_t kept[KEEP_CAP];
+    kept_t fresh[KEEP_CAP]; /* the current walk's frames, innermost first */
+} last_t;
+
+static __thread last_t *tls_last __attribute__((tls_model("initial-exec")));
+
+static last_t *last_walk(void) {
+    last_t *l = tls_last;
+    if (!l) {
+        void *p = mmap(NULL, sizeof *l, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return NULL;
+        l = p;
+        l->bytes = sizeof *l;
+        tls_last = l;
+    }
+    return l;
+}
+
+void memtap_fast_unwind_thread_exit(void) {
+    last_t *l = tls_last;
+    tls_last = NULL;
+    if (l)
+        munmap(l, l->bytes);
+}
+
+/* Whether the walk steps from kept frame `inner` to `outer` now as it did then: the same
+ * return address in the slot it loads, and the same saved RBP where it loaded one. */
+static inline int still_steps(const kept_t *inner, const kept_t *outer) {
+    return *(const uint64_t *)(uintptr_t)(outer->rsp - 8) == outer->ip &&
+           (!inner->rbp_slot || *(const uint64_t *)(uintptr_t)inner->rbp_slot == outer->rbp);
+}
+
+/* step() that also notes where it loaded the caller's RBP from */
+static inline int step_noting(regs_t *g, uint64_t *rbp_slot) {
+    rule_t r;
+    if (__builtin_expect(!lookup(g->ip, &r), 0)) {
+        if (compute_rule(g->ip, &r) < 0)
+            return -1;
+        publish(g->ip, &r);
+    }
+    *rbp_slot = 0;
+    if (r.flags & RULE_END)
+        return 0;
+    uint64_t cfa = ((r.flags & RULE_CFA_RBP) ? g->rbp : g->rsp) + r.cfa_off;
+    if (cfa - g->rsp - 1 >= MAX_FRAME_BYTES)
+        return -1;
+    if (r.flags & RULE_RBP_SAVED) {
+        *rbp_slot = cfa + (uint64_t)(int64_t)r.rbp_off;
+        g->rbp = *(const uint64_t *)(uintptr_t)*rbp_slot;
+    }
+    g->ip = *(const uint64_t *)(uintptr_t)(cfa - 8);
+    g->rsp = cfa;
+    return g->ip != 0;
+}
+
 __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_t skip_lo,
                                                  uint64_t skip_hi) {
     regs_t g;
@@ -433,9 +519,71 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
         if ((rc = step(&g)) <= 0)
             return rc < 0 ? -1 : 0;
     } while (g.ip >= skip_lo && g.ip < skip_hi);
-    int n = 0;
-    do {
-        out[n++] = g.ip;
-    } while (n < max && (rc = step(&g)) > 0);
-    return rc < 0 ? -1 : n;
+    last_t *l = max < KEEP_CAP ? last_walk() : NULL;
+    if (!l)
+        return walk_plain(&g, out, max);
+
+    int nf = 0, m = l->n - 1, ended = 0;
+    for (;;) {
+        /* g: the frame to record next. Is it a kept one? (rsp only grows outwards) */
+        while (m >= 0 && l->kept[m].rsp < g.rsp)
+            m--;
+        if (m >= 0 && l->kept[m].rsp == g.rsp && l->kept[m].ip == g.ip && l->kept[m].rbp == g.rbp)
+            break;
+        kept_t *f = &l->fresh[nf];
+        f->ip = g.ip;
+        f->rsp = g.rsp;
+        f->rbp = g.rbp;
+        out[nf++] = g.ip;
+        if (nf == max) {
+            f->rbp_slot = 0;
+            m = -1;
+            break;
+        }
+        rc = step_noting(&g, &f->rbp_slot);
+        if (rc < 0)
+            return -1;
+        if (rc == 0) {
+            ended = 1;
+            m = -1;
+            break;
+        }
+    }
+    int n = nf;
+    if (m >= 0) { /* check the kept frames from m outwards */
+        int j = m;
+        const kept_t *k = l->kept;
+        out[n++] = k[j].ip;
+        while (j > 0 && n < max && still_steps(&k[j], &k[j - 1]))
+            out[n++] = k[--j].ip;
+        if (n < max && !(j == 0 && l->ended)) {
+            /* changed beyond kept[j], or the kept walk stopped short: walk on from kept[j] */
+            g.ip = l->kept[j].ip;
+            g.rsp = l->kept[j].rsp;
+            g.rbp = l->kept[j].rbp;
+            rc = 1;
+            while (n < max && (rc = step(&g)) > 0)
+                out[n++] = g.ip;
+            l->n = 0; /* kept again from the next walk on */
+            return rc < 0 ? -1 : n;
+        }
+        ended = j == 0; /* all of it, as kept (or cut at max: then kept[0..j) is unchecked,
+                           and is checked again before any use) */
+        /* the new walk: kept[0..m] and the fresh frames inside it */
+        if (m + 1 + nf > KEEP_CAP) {
+            l->n = 0;
+            return n;
+        }
+        for (int i = 0; i < nf; i++)
+            l->kept[m + nf - i] = l->fresh[i];
+        l->n = m + 1 + nf;
+        l->ended = ended;
+        return n;
+    }
+    /* no kept frame met: the fresh walk is the new one kept */
+    for (int i = 0; i < nf; i++)
+        l->kept[nf - 1 - i] = l->fresh[i];
+    l->n = nf;
+    l->ended = ended;
+    return n;
 }

@@ -10,4 +10,7 @@
  * inside malloc: takes no lock of its own and allocates nothing. */
 int memtap_fast_unwind(uint64_t *out, int max, uint64_t skip_lo, uint64_t skip_hi);
 
+/* The calling thread ends: releases its last walk. */
+void memtap_fast_unwind_thread_exit(void);
+
 #endif

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "capture_file.h"
+#include "fastunwind.h"
 #include "gate.h"
 #include "log.h"
 #include "memtap/format.h"
@@ -300,6 +301,7 @@ static void on_thread_exit(void *unused) {
     memtap_guard++;
     memtap_stack_cache_release();
     memtap_pystack_thread_exit();
+    memtap_fast_unwind_thread_exit();
     memtap_gate_thread_exit();
     memtap_guard--;
 }
