@@ -40,7 +40,9 @@ static int grow(memtap_addrmap_t *m) {
 }
 
 memtap_block_t *memtap_addrmap_upsert(memtap_addrmap_t *m, uint64_t addr, int *existed) {
-    if ((m->count + 1) * 4 > (m->mask + 1) * 3 && grow(m) < 0)
+    /* at most half full: linear probing's clusters, and so the backward shifts of take,
+     * stay short */
+    if ((m->count + 1) * 2 > m->mask + 1 && grow(m) < 0)
         return NULL;
     size_t i = slot_of(addr, m->mask);
     while (m->slots[i].used) {

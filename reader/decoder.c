@@ -406,17 +406,32 @@ static int commit(memtap_decoder_t *d, memtap_event_t *ev) {
  * than 10 bytes or overflows (the general path then reports it). */
 static inline int fast_varint(const uint8_t **p, uint64_t *v) {
     const uint8_t *q = *p;
-    uint64_t r = q[0] & 0x7f;
-    if (q[0] < 0x80) {
+    uint64_t b = q[0];
+    if (b < 0x80) { /* most sizes and nodes */
         *p = q + 1;
+        *v = b;
+        return 1;
+    }
+    uint64_t r = b & 0x7f;
+    b = q[1];
+    r |= (b & 0x7f) << 7;
+    if (b < 0x80) {
+        *p = q + 2;
         *v = r;
         return 1;
     }
-    for (unsigned i = 1, shift = 7; i < 10; i++, shift += 7) {
-        uint8_t b = q[i];
+    b = q[2];
+    r |= (b & 0x7f) << 14;
+    if (b < 0x80) { /* most address deltas */
+        *p = q + 3;
+        *v = r;
+        return 1;
+    }
+    for (unsigned i = 3, shift = 21; i < 10; i++, shift += 7) {
+        b = q[i];
         if (shift == 63 && b > 1)
             return 0;
-        r |= (uint64_t)(b & 0x7f) << shift;
+        r |= (b & 0x7f) << shift;
         if (b < 0x80) {
             *p = q + i + 1;
             *v = r;
