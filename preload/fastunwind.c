@@ -503,8 +503,13 @@ static inline int step_noting(regs_t *g, uint64_t *rbp_slot) {
     return g->ip != 0;
 }
 
+void memtap_fast_unwind_forget(void) {
+    if (tls_last)
+        tls_last->n = 0;
+}
+
 __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_t skip_lo,
-                                                 uint64_t skip_hi) {
+                                                 uint64_t skip_hi, int *same_outer) {
     regs_t g;
     __asm__ volatile("lea 0f(%%rip), %0\n\t"
                      "mov %%rsp, %1\n\t"
@@ -514,6 +519,7 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
     /* g.ip is this function's own code, not a return address: the rule at the label is
      * the one looked up for the "return address" just after it */
     g.ip += 1;
+    *same_outer = 0;
     int rc;
     do { /* memtap's own frames */
         if ((rc = step(&g)) <= 0)
@@ -557,18 +563,37 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
         while (j > 0 && n < max && still_steps(&k[j], &k[j - 1]))
             out[n++] = k[--j].ip;
         if (n < max && !(j == 0 && l->ended)) {
-            /* changed beyond kept[j], or the kept walk stopped short: walk on from kept[j] */
-            g.ip = l->kept[j].ip;
-            g.rsp = l->kept[j].rsp;
-            g.rbp = l->kept[j].rbp;
-            rc = 1;
-            while (n < max && (rc = step(&g)) > 0)
+            /* changed beyond kept[j], or the kept walk stopped short: walk on from kept[j],
+             * and keep this whole walk: fresh frames, the checked ones, the new outer ones */
+            for (int i = m; i >= j; i--)
+                l->fresh[nf++] = k[i];
+            g.ip = k[j].ip;
+            g.rsp = k[j].rsp;
+            g.rbp = k[j].rbp;
+            ended = 0;
+            while (n < max) {
+                rc = step_noting(&g, &l->fresh[nf - 1].rbp_slot);
+                if (rc < 0) {
+                    l->n = 0;
+                    return -1;
+                }
+                if (rc == 0) {
+                    ended = 1;
+                    break;
+                }
                 out[n++] = g.ip;
-            l->n = 0; /* kept again from the next walk on */
-            return rc < 0 ? -1 : n;
+                l->fresh[nf++] = (kept_t){g.ip, g.rsp, g.rbp, 0};
+            }
+            for (int i = 0; i < nf; i++)
+                l->kept[nf - 1 - i] = l->fresh[i];
+            l->n = nf;
+            l->ended = ended;
+            return n;
         }
         ended = j == 0; /* all of it, as kept (or cut at max: then kept[0..j) is unchecked,
                            and is checked again before any use) */
+        if (j == 0)
+            *same_outer = m + 1; /* the previous walk ended with the same m + 1 frames */
         /* the new walk: kept[0..m] and the fresh frames inside it */
         if (m + 1 + nf > KEEP_CAP) {
             l->n = 0;

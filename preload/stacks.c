@@ -42,11 +42,12 @@ void memtap_stack_cache_release(void) {
         munmap(c, c->bytes);
 }
 
-int memtap_stack_lookup(uint32_t generation, const uint64_t *frames, int n, uint32_t *leaf) {
+int memtap_stack_lookup(uint32_t generation, const uint64_t *frames, int n, int known,
+                        uint32_t *leaf) {
     const cache_t *c = tls_cache;
     if (!c || c->generation != generation || c->depth != n)
         return 0;
-    for (int j = 0; j < n; j++) /* innermost frames differ most often: compare them first */
+    for (int j = 0; j < n - known; j++) /* innermost frames differ most often: first */
         if (c->frames[n - 1 - j] != frames[j])
             return 0;
     *leaf = n ? c->nodes[n - 1] : 0;
@@ -54,11 +55,12 @@ int memtap_stack_lookup(uint32_t generation, const uint64_t *frames, int n, uint
 }
 
 int memtap_stack_intern(memtap_trie_t *trie, uint32_t generation, const uint64_t *frames, int n,
-                        int max_depth, memtap_node_emit_fn emit, uint32_t *leaf) {
+                        int known, int max_depth, memtap_node_emit_fn emit, uint32_t *leaf) {
     cache_t *c = thread_cache(n > max_depth ? n : max_depth);
     int common = 0;
     if (c && c->generation == generation) {
         int lim = n < c->depth ? n : c->depth;
+        common = known < lim ? known : lim;
         while (common < lim && c->frames[common] == frames[n - 1 - common])
             common++;
     }

@@ -386,18 +386,25 @@ static int emit_node(uint32_t id, uint32_t parent, uint64_t frame) {
 /* The node of the stack frames[0..n), for the capture generation *gen (set here). A stack
  * the thread's cache holds whole needs no lock; otherwise the trie is consulted under
  * trie_lock. Returns 0 for the empty stack, or when tracking went off. */
-static uint32_t intern_stack(const uint64_t *frames, int n, uint32_t *gen) {
+static __thread int tls_cache_is_last_walk __attribute__((tls_model("initial-exec")));
+static __thread int tls_walk_is_native __attribute__((tls_model("initial-exec")));
+
+static uint32_t intern_stack(const uint64_t *frames, int n, int known, uint32_t *gen) {
     uint32_t leaf;
     *gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
-    if (memtap_stack_lookup(*gen, frames, n, &leaf))
+    if (memtap_stack_lookup(*gen, frames, n, known, &leaf)) {
+        tls_cache_is_last_walk = tls_walk_is_native; /* the cache holds frames */
         return leaf;
+    }
     pthread_mutex_lock(&trie_lock);
     *gen = generation;
     if (!active() ||
-        memtap_stack_intern(&trie, *gen, frames, n, max_depth, emit_node, &leaf) < 0) {
+        memtap_stack_intern(&trie, *gen, frames, n, known, max_depth, emit_node, &leaf) < 0) {
         if (active())
             memtap_disable("out of memory for stacks", ENOMEM);
         leaf = 0;
+    } else {
+        tls_cache_is_last_walk = tls_walk_is_native;
     }
     pthread_mutex_unlock(&trie_lock);
     return leaf;
@@ -409,24 +416,36 @@ static uint32_t intern_stack(const uint64_t *frames, int n, uint32_t *gen) {
  * frames only and the thread runs Python), then the thread's Python frames, innermost
  * first: the reader merges them into the native frames of the interpreter loop. (Python
  * frames at the leaf end instead measured no faster, and 1% larger.) */
-static int stack_of_call(uint64_t *frames) {
-    int n = 0;
+/* The thread's stack cache (stacks.c) holds the last stack interned; when that was the
+ * last walk's result as it stands (tls_cache_is_last_walk), the walk's count of unchanged
+ * outermost frames spares comparing them again. */
+
+static int stack_of_call(uint64_t *frames, int *known) {
+    int n = 0, same_outer = 0;
+    *known = 0;
     if (!python_only || !memtap_pystack_depth()) {
         memtap_gate_enter();
-        n = memtap_unwind(frames, max_depth);
+        n = memtap_unwind(frames, max_depth, &same_outer);
         memtap_gate_leave();
     }
-    return n + memtap_pystack_frames(frames + n, MEMTAP_PY_MAX_FRAMES);
+    int python = memtap_pystack_frames(frames + n, MEMTAP_PY_MAX_FRAMES);
+    /* Python frames sit at the outer end: then nothing is known */
+    if (!python && tls_cache_is_last_walk)
+        *known = same_outer;
+    tls_cache_is_last_walk = 0; /* until this stack is interned */
+    tls_walk_is_native = n > 0 && !python;
+    return n + python;
 }
 
 /* Takes the record lock with `room` bytes reserved and the node of frames[0..n) valid in
  * the current capture frame. A failed exec starts a new frame (new node ids) whenever the
  * lock is free, so a node interned before it is interned again. Returns 0 with the lock
  * held, or -1 without it when tracking is off. */
-static int lock_with_stack(const uint64_t *frames, int n, size_t room, uint32_t *node) {
+static int lock_with_stack(const uint64_t *frames, int n, int known, size_t room,
+                           uint32_t *node) {
     for (int attempt = 0;; attempt++) {
         uint32_t gen;
-        *node = intern_stack(frames, n, &gen);
+        *node = intern_stack(frames, n, attempt ? 0 : known, &gen);
         pthread_mutex_lock(&memtap_stream_lock);
         if (!active() || memtap_stream_reserve(room) < 0) {
             pthread_mutex_unlock(&memtap_stream_lock);
@@ -450,9 +469,10 @@ static void write_alloc(unsigned kind, void *p, size_t size, uint32_t node) {
 
 void memtap_track_alloc(unsigned kind, void *p, size_t size) {
     uint64_t frames[FRAMES_ROOM];
-    int n = stack_of_call(frames);
+    int known;
+    int n = stack_of_call(frames, &known);
     uint32_t node;
-    if (lock_with_stack(frames, n, RECORD_ROOM, &node) < 0)
+    if (lock_with_stack(frames, n, known, RECORD_ROOM, &node) < 0)
         return;
     write_alloc(kind, p, size, node);
     after_record();
@@ -487,12 +507,13 @@ void *memtap_track_realloc(unsigned kind, void *p, size_t n, size_t size) {
 void *memtap_track_realloc_with(unsigned kind, void *p, size_t n, size_t size,
                                 memtap_realloc_fn call, void *ctx) {
     uint64_t frames[FRAMES_ROOM];
-    int depth = stack_of_call(frames);
+    int known;
+    int depth = stack_of_call(frames, &known);
     uint32_t node;
     /* the real call runs with the lock held and room for FREE and ALLOC reserved: nothing
      * may come between them, or another thread could record a reuse of the old address
      * before its FREE */
-    int locked = lock_with_stack(frames, depth, 2 * RECORD_ROOM, &node) == 0;
+    int locked = lock_with_stack(frames, depth, known, 2 * RECORD_ROOM, &node) == 0;
     void *q = call(ctx, p, n, size);
     int saved = errno;
     if (locked) {

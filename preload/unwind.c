@@ -43,11 +43,14 @@ void memtap_unwind_init(void) {
     dl_iterate_phdr(find_self, (void *)(uintptr_t)&memtap_unwind_init);
 }
 
-int memtap_unwind(uint64_t *out, int max) {
+int memtap_unwind(uint64_t *out, int max, int *same_outer) {
+    *same_outer = 0;
     if (!libunwind_only) {
-        int n = memtap_fast_unwind(out, max, self_lo, self_hi);
+        int n = memtap_fast_unwind(out, max, self_lo, self_hi, same_outer);
         if (n >= 0)
             return n;
+        memtap_fast_unwind_forget();
+        *same_outer = 0;
     }
     /* unwind straight into out (void * and uint64_t are the same size here), then drop our
      * own frames: one buffer on the allocating thread's stack, not two */

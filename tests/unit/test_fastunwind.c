@@ -15,13 +15,13 @@
 
 typedef struct {
     uint64_t fast[MAX], slow[MAX];
-    int nfast, nslow;
+    int nfast, nslow, same_outer;
 } sample_t;
 
 /* Both unwinds from the same function: only their first entries (the two call sites in
  * here) may differ. */
 __attribute__((noinline)) static void probe(sample_t *s) {
-    s->nfast = memtap_fast_unwind(s->fast, MAX, 0, 0);
+    s->nfast = memtap_fast_unwind(s->fast, MAX, 0, 0, &s->same_outer);
     s->nslow = unw_backtrace((void **)s->slow, MAX);
     __asm__ volatile("" ::: "memory");
 }
@@ -82,6 +82,24 @@ Test(fastunwind, plain_recursion_matches_libunwind) {
     }
 }
 
+/* The count of unchanged outermost frames is right: they are the previous walk's last. */
+Test(fastunwind, unchanged_outer_frames_are_the_previous_ones) {
+    static sample_t walks[2];
+    int checked = 0;
+    for (int i = 0; i < 20; i++) {
+        sample_t *now = &walks[i % 2], *before = &walks[(i + 1) % 2];
+        plain(30 + (i * 7) % 11, now); /* one call site, depths that vary */
+        check(now);
+        if (i == 0)
+            continue;
+        cr_assert(now->same_outer <= now->nfast && now->same_outer <= before->nfast);
+        for (int k = 1; k <= now->same_outer; k++)
+            cr_assert_eq(now->fast[now->nfast - k], before->fast[before->nfast - k], "outer frame %d", k);
+        checked += now->same_outer > 0;
+    }
+    cr_assert(checked > 0, "no walk reused the previous one");
+}
+
 Test(fastunwind, frames_addressed_through_rbp_match_libunwind) {
     static sample_t s;
     with_alloca(20, 16, &s);
@@ -97,7 +115,8 @@ Test(fastunwind, large_frames_match_libunwind) {
 }
 
 __attribute__((noinline)) static int few_frames(int depth, uint64_t *out) {
-    int n = depth ? few_frames(depth - 1, out) : memtap_fast_unwind(out, 10, 0, 0);
+    int same;
+    int n = depth ? few_frames(depth - 1, out) : memtap_fast_unwind(out, 10, 0, 0, &same);
     sink++;
     return n;
 }
@@ -139,8 +158,9 @@ Test(fastunwind, own_frames_are_skipped) {
     uint64_t out[MAX];
     /* skipping the whole range of this test binary leaves libc's and ld.so's frames */
     extern char __executable_start, etext;
+    int same;
     int n = memtap_fast_unwind(out, MAX, (uint64_t)(uintptr_t)&__executable_start,
-                               (uint64_t)(uintptr_t)&etext);
+                               (uint64_t)(uintptr_t)&etext, &same);
     cr_assert(n >= 1);
     cr_assert(out[0] < (uint64_t)(uintptr_t)&__executable_start ||
               out[0] >= (uint64_t)(uintptr_t)&etext);

@@ -43,7 +43,7 @@ Test(stacks, cached_equals_plain_on_random_stacks) {
         if (rand() % 50 == 0)
             frames[n - 1] ^= 0x1000;
         uint32_t leaf;
-        cr_assert_eq(memtap_stack_intern(&cached, 1, frames, n, 64, emit, &leaf), 0);
+        cr_assert_eq(memtap_stack_intern(&cached, 1, frames, n, 0, 64, emit, &leaf), 0);
         cr_assert_eq(leaf, plain(&reference, frames, n), "round %d", round);
     }
     cr_assert_eq(cached.count, reference.count);
@@ -59,13 +59,13 @@ Test(stacks, a_new_generation_ignores_the_cache) {
     uint64_t frames[3] = {0x30, 0x20, 0x10};
     uint32_t leaf;
     emitted = 0;
-    cr_assert_eq(memtap_stack_intern(&a, 1, frames, 3, 8, emit, &leaf), 0);
+    cr_assert_eq(memtap_stack_intern(&a, 1, frames, 3, 0, 8, emit, &leaf), 0);
     cr_assert_eq(leaf, 3);
     emitted = 0; /* a fresh capture (fork child): every node is new again */
-    cr_assert_eq(memtap_stack_intern(&b, 2, frames, 3, 8, emit, &leaf), 0);
+    cr_assert_eq(memtap_stack_intern(&b, 2, frames, 3, 0, 8, emit, &leaf), 0);
     cr_assert_eq(leaf, 3);
     cr_assert_eq(emitted, 3, "all three nodes written again for the new capture");
-    cr_assert_eq(memtap_stack_intern(&b, 2, frames, 0, 8, emit, &leaf), 0);
+    cr_assert_eq(memtap_stack_intern(&b, 2, frames, 0, 0, 8, emit, &leaf), 0);
     cr_assert_eq(leaf, 0, "an empty stack is the root");
     memtap_trie_destroy(&a);
     memtap_trie_destroy(&b);
