@@ -106,6 +106,7 @@ asan-unit: $(UNIT_BIN)
 bench: all
 	@$(MAKE) --no-print-directory -s -C bench BUILD=../$(BUILD)
 	@python3 bench/run.py $(BUILD)
+	@python3 bench/cc1.py $(BUILD)
 	@python3 bench/python.py $(BUILD)
 
 install: all
