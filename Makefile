@@ -4,6 +4,7 @@
 #   make test       unit tests (Criterion) and end-to-end tests
 #   make asan       reader and unit tests under AddressSanitizer + UBSan
 #   make bench      overhead benchmark against the untracked program and heaptrack
+#   make bench-huge a 1 G-event synthetic capture through the reader
 #   make fuzz       libFuzzer on the capture decoder (FUZZ_SECONDS=60)
 #   make install PREFIX=/usr/local
 #   make help
@@ -36,7 +37,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all deps demo test unit e2e e2e-progs asan asan-unit bench fuzz install clean format help
+.PHONY: all deps demo test unit e2e e2e-progs asan asan-unit bench bench-huge fuzz install clean format help
 all: $(BUILD)/libmemtap.so $(BUILD)/memtap
 
 help:
@@ -108,6 +109,11 @@ bench: all
 	@python3 bench/run.py $(BUILD)
 	@python3 bench/cc1.py $(BUILD)
 	@python3 bench/python.py $(BUILD)
+
+# a 1 G-event synthetic capture read by memtap summary (several GB on disk, minutes)
+bench-huge: all
+	@$(MAKE) --no-print-directory -s -C bench BUILD=../$(BUILD)
+	@python3 bench/huge.py $(BUILD)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/memtap
