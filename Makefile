@@ -67,12 +67,12 @@ $(BUILD)/memtap: $(READER_OBJ)
 # Unit tests link module objects directly (never the preloaded library).
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(READER_LIB_OBJ) $(BUILD)/preload/record.o \
 		$(BUILD)/preload/trie.o $(BUILD)/preload/sink.o $(BUILD)/preload/stacks.o \
-		$(BUILD)/preload/gate.o $(BUILD)/preload/fastunwind.o \
+		$(BUILD)/preload/gate.o $(BUILD)/preload/fastunwind.o $(BUILD)/preload/cfi.o \
 		tests/unit/capture_builder.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -Ireader -Ipreload $(CFLAGS) -o $@ $< $(READER_LIB_OBJ) \
 		$(BUILD)/preload/record.o $(BUILD)/preload/trie.o $(BUILD)/preload/sink.o \
-		$(BUILD)/preload/stacks.o $(BUILD)/preload/gate.o $(BUILD)/preload/fastunwind.o \
+		$(BUILD)/preload/stacks.o $(BUILD)/preload/gate.o $(BUILD)/preload/fastunwind.o $(BUILD)/preload/cfi.o \
 		$(READER_LIBS) -lcriterion -lunwind -lgcc_s -lpthread
 
 demo: all

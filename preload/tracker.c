@@ -25,6 +25,7 @@
 #include "log.h"
 #include "memtap/format.h"
 #include "modules.h"
+#include "procfs.h"
 #include "pystack.h"
 #include "python.h"
 #include "real.h"
@@ -99,33 +100,6 @@ static void write_modules(int take_lock) {
     pthread_mutex_unlock(&modules_lock);
 }
 
-static size_t read_file(const char *path, char *buf, size_t cap) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    size_t n = 0;
-    while (n < cap) {
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    return n;
-}
-
-static uint64_t rss_bytes(void) {
-    char buf[128];
-    size_t n = read_file("/proc/self/statm", buf, sizeof buf - 1);
-    buf[n] = '\0';
-    unsigned long size, resident;
-    if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
-        return 0;
-    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 /* Starts a capture frame on fd: stream, empty trie, header. Record lock and trie_lock held,
  * or a single thread. */
 static int begin_capture(int fd, uint32_t flags) {
@@ -149,7 +123,7 @@ static int begin_capture(int fd, uint32_t flags) {
     exe[n > 0 ? n : 0] = '\0';
     h.exe = exe;
     h.cmdline = cmdline;
-    h.cmdline_len = read_file("/proc/self/cmdline", cmdline, sizeof cmdline);
+    h.cmdline_len = memtap_read_file("/proc/self/cmdline", cmdline, sizeof cmdline);
     memtap_enc_header(&memtap_stream, &h);
     __atomic_store_n(&generation, generation + 1, __ATOMIC_RELEASE);
     threads_seen = current_thread = 0;
@@ -178,7 +152,7 @@ static void after_record(void) {
     if (now - last_time_marker >= TIME_EVERY_NS) {
         last_time_marker = now;
         if (memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0)
-            memtap_enc_time(&memtap_stream, elapsed_ms(), rss_bytes());
+            memtap_enc_time(&memtap_stream, elapsed_ms(), memtap_rss_bytes());
     }
     if (now - last_flush >= FLUSH_EVERY_NS && active())
         flush_now(now);
@@ -551,7 +525,7 @@ void memtap_track_thread_name(const char *name) {
 
 /* Ends the frame with last_type (EXIT or EXEC) and the trailer. Record lock held. */
 static void end_frame(uint8_t last_type) {
-    uint64_t rss = rss_bytes();
+    uint64_t rss = memtap_rss_bytes();
     if (memtap_stream_reserve(3 * RECORD_ROOM) == 0) {
         memtap_enc_time(&memtap_stream, elapsed_ms(), rss);
         memtap_enc_u64(&memtap_stream, last_type, elapsed_ms());
