@@ -233,7 +233,7 @@ static uint32_t python_key(const memtap_replay_t *r, py_keys_t *t, uint32_t node
     uint32_t image = r->nodes.v[node].image;
     for (; node && n < sizeof frames / sizeof frames[0]; node = r->nodes.v[node].parent)
         if (memtap_is_py_frame(r->nodes.v[node].frame))
-            frames[n++] = r->nodes.v[node].frame;
+            frames[n++] = r->nodes.v[node].frame & ~MEMTAP_PY_ENTRY_BIT; /* where the loop ran it: not part of a Python-only stack */
     uint32_t key = 0;
     while (n > 0 && (key = py_intern(t, image, key, frames[--n])) != 0)
         ;

@@ -273,7 +273,7 @@ Test(python_merge, sites_with_the_same_python_frames_merge_in_python_only_views)
     node(1, 0, 0x1000); /* two native paths ... */
     node(2, 0, 0x2000);
     node(3, 1, memtap_py_frame(1, 10, 1)); /* ... under the same Python frame */
-    node(4, 2, memtap_py_frame(1, 10, 1));
+    node(4, 2, memtap_py_frame(1, 10, 0)); /* run by another loop: the same Python stack */
     node(5, 2, memtap_py_frame(1, 11, 1)); /* another line */
     alloc(0x100, 10, 3);
     alloc(0x200, 20, 4);
