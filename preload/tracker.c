@@ -38,10 +38,12 @@
 #define RECORD_ROOM (MEMTAP_ENC_FIXED_MAX + 32) /* one record, THREAD/SWITCH included */
 
 __thread int memtap_guard __attribute__((tls_model("initial-exec")));
-int memtap_state;
+/* read by every hook: on a line that records never write */
+__attribute__((aligned(64))) int memtap_state;
 
 static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER; /* guards modules_scratch */
-static pthread_mutex_t trie_lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP; /* trie, NODE order */
+static __attribute__((aligned(64))) pthread_mutex_t trie_lock =
+    PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP; /* trie, NODE order; a line of its own */
 
 static memtap_enc_t modules_scratch;
 static memtap_trie_t trie;
@@ -147,7 +149,8 @@ static void flush_now(uint64_t now) {
 
 /* After appending a record: time markers and periodic flushes. Record lock held. */
 static void after_record(void) {
-    __atomic_store_n(&dirty, 1, __ATOMIC_RELAXED);
+    if (!__atomic_load_n(&dirty, __ATOMIC_RELAXED)) /* no store when set: other cores read it */
+        __atomic_store_n(&dirty, 1, __ATOMIC_RELAXED);
     uint64_t now = coarse_now();
     if (now - last_time_marker >= TIME_EVERY_NS) {
         last_time_marker = now;
