@@ -441,8 +441,8 @@ static inline int fast_varint(const uint8_t **p, uint64_t *v) {
     return 0;
 }
 
-/* ALLOC and FREE, nearly every record of a capture, decoded without the general machinery
- * when the window surely holds the whole record. Returns 1 when it decoded one, 0 to let
+/* ALLOC, FREE and THREAD_SWITCH, nearly every record of a capture, decoded without the
+ * general machinery when the window surely holds the whole record. Returns 1 when it decoded one, 0 to let
  * the general path decode (and judge) it. The checks are those of parse_record. */
 static int fast_record(memtap_decoder_t *d, memtap_event_t *ev) {
     const uint8_t *p = d->win + d->pos, *q = p + 1;
@@ -467,6 +467,12 @@ static int fast_record(memtap_decoder_t *d, memtap_event_t *ev) {
         ev->u.free.len = 0;
         d->last_addr = ev->u.free.addr;
         d->frees++;
+    } else if (type == MEMTAP_REC_THREAD_SWITCH) { /* frequent when threads interleave */
+        uint64_t idx;
+        if (!fast_varint(&q, &idx) || idx == 0 || idx > d->threads)
+            return 0;
+        ev->type = MEMTAP_EV_THREAD_SWITCH;
+        ev->u.thread.index = (uint32_t)idx;
     } else {
         return 0;
     }
