@@ -13,10 +13,20 @@
 #include <sys/mman.h>
 
 #include "cfi.h"
+#include "gate.h"
 
 #define TABLE_BITS 16
 #define TABLE_SIZE (1u << TABLE_BITS)
 #define MAX_PROBES 8
+/* libgcc's FDE search may take the loader's lock: no fork meanwhile (gate.h). The walk
+ * itself takes no lock and needs no gate. */
+__attribute__((noinline, cold)) static int rule_from_cfi(uint64_t ip, memtap_rule_t *r) {
+    memtap_gate_enter();
+    int rc = memtap_cfi_rule(ip, r);
+    memtap_gate_leave();
+    return rc;
+}
+
 static struct {
     uint64_t ip;   /* 0: free; set once, never changed */
     uint64_t rule; /* 0 until published */
@@ -41,7 +51,7 @@ static int lookup(uint64_t ip, memtap_rule_t *r) {
     return 0;
 }
 
-static void publish(uint64_t ip, const memtap_rule_t *r) {
+__attribute__((noinline, cold)) static void publish(uint64_t ip, const memtap_rule_t *r) {
     uint64_t w;
     memcpy(&w, r, sizeof w);
     size_t i = slot_of(ip);
@@ -70,7 +80,7 @@ typedef struct {
 static inline int step_noting(regs_t *g, uint64_t *rbp_slot) {
     memtap_rule_t r;
     if (__builtin_expect(!lookup(g->ip, &r), 0)) {
-        if (memtap_cfi_rule(g->ip, &r) < 0)
+        if (rule_from_cfi(g->ip, &r) < 0)
             return -1;
         publish(g->ip, &r);
     }

@@ -400,11 +400,8 @@ static uint32_t intern_stack(const uint64_t *frames, int n, int known, uint32_t 
 static int stack_of_call(uint64_t *frames, int *known) {
     int n = 0, same_outer = 0;
     *known = 0;
-    if (!python_only || !memtap_pystack_depth()) {
-        memtap_gate_enter();
-        n = memtap_unwind(frames, max_depth, &same_outer);
-        memtap_gate_leave();
-    }
+    if (!python_only || !memtap_pystack_depth())
+        n = memtap_unwind(frames, max_depth, &same_outer); /* gates its locking parts */
     int python = memtap_pystack_frames(frames + n, MEMTAP_PY_MAX_FRAMES);
     /* Python frames sit at the outer end: then nothing is known */
     if (!python && tls_cache_is_last_walk)

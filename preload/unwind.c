@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fastunwind.h"
+#include "gate.h"
 
 
 static uintptr_t self_lo, self_hi;
@@ -55,7 +56,9 @@ int memtap_unwind(uint64_t *out, int max, int *same_outer) {
     /* unwind straight into out (void * and uint64_t are the same size here), then drop our
      * own frames: one buffer on the allocating thread's stack, not two */
     _Static_assert(sizeof(void *) == sizeof(uint64_t), "64-bit addresses");
+    memtap_gate_enter(); /* libunwind has locks of its own: no fork meanwhile */
     int n = unw_backtrace((void **)out, max + MEMTAP_OWN_FRAMES_MAX);
+    memtap_gate_leave();
     int skip = 0;
     while (skip < n && out[skip] >= self_lo && out[skip] < self_hi)
         skip++;
