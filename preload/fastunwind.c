@@ -224,8 +224,13 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
         int j = m;
         const kept_t *k = l->kept;
         out[n++] = k[j].ip;
-        while (j > 0 && n < max && still_steps(&k[j], &k[j - 1]))
-            out[n++] = k[--j].ip;
+        int stop = j - (max - n) > 0 ? j - (max - n) : 0; /* out has room down to here */
+        uint64_t *o = out + n;
+        while (j > stop && still_steps(&k[j], &k[j - 1])) {
+            j--;
+            *o++ = k[j].ip;
+        }
+        n = (int)(o - out);
         if (n < max && !(j == 0 && l->ended)) {
             /* changed beyond kept[j], or the kept walk stopped short: walk on from kept[j],
              * and keep this whole walk: fresh frames, the checked ones, the new outer ones */
