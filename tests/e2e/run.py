@@ -210,6 +210,7 @@ def test_fast_unwinder_matches_libunwind():
         return sorted((tuple((f["function"], f["file"], f["line"]) for f in s["stack"]), s["count"], s["total_bytes"])
                       for s in sites)
     programs = [[os.path.join(E2E, "known_leaks")], [os.path.join(E2E, "cxx")],
+                [os.path.join(E2E, "shapes")],
                 [os.path.join(E2E, "dlopener"), os.path.join(E2E, "plugin.so")],
                 [os.path.join(E2E, "threads")]]
     hold = os.path.join(SRC, "python", "hold.py")
