@@ -20,6 +20,11 @@ static char output_base[PATH_MAX];
 
 const char *memtap_capture_path(void) { return output_base[0] ? output_base : NULL; }
 
+int memtap_capture_children(void) {
+    const char *v = getenv(MEMTAP_ENV_NO_CHILDREN);
+    return !(v && v[0] == '1');
+}
+
 /* Opens path for a new capture: exclusive, never through a symlink. Returns fd or -1. */
 static int open_capture(const char *path) {
     int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
@@ -88,8 +93,13 @@ int memtap_capture_open(uint32_t *flags) {
             *flags |= MEMTAP_HDR_AFTER_EXEC; /* the image before us wrote its frame already */
         return fd;
     }
-    if (for_me || getenv(MEMTAP_ENV_FD))
-        return memtap_capture_open_child(); /* descriptor lost across exec, or spawned without fork */
+    if (for_me)
+        return memtap_capture_open_child(); /* the descriptor was lost across our exec */
+    if (getenv(MEMTAP_ENV_FD)) { /* a descendant (fork and exec, or spawn) */
+        if (memtap_capture_children())
+            return memtap_capture_open_child();
+        return -1; /* --no-children: untracked, silently */
+    }
     fd = open_capture(output_base);
     char var[128];
     if (fd < 0)

@@ -18,4 +18,7 @@ int memtap_capture_fd_variable(int fd, char *buf, size_t cap);
 /* The capture path (for messages), or NULL before init. */
 const char *memtap_capture_path(void);
 
+/* 0 when forked children and their descendants must not be tracked (--no-children). */
+int memtap_capture_children(void);
+
 #endif

@@ -214,7 +214,7 @@ static void atfork_child(void) {
     trie_lock = (pthread_mutex_t)PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
     memtap_gate_reset();
     memtap_stream_after_fork();
-    if (fork_in_hook)
+    if (fork_in_hook || !memtap_capture_children())
         memtap_state = MEMTAP_STATE_OFF;
     if (memtap_state == MEMTAP_STATE_ACTIVE) {
         /* The parent's frame and stacks are not ours: start a capture of our own. */

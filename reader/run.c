@@ -21,7 +21,8 @@
 #include "report.h"
 
 static const char usage[] =
-    "usage: memtap run [-o FILE] [--force] [--max-depth N] [--python-only] [--] PROGRAM [ARGS...]\n"
+    "usage: memtap run [-o FILE] [--force] [--max-depth N] [--python-only] [--no-children]\n"
+    "                  [--] PROGRAM [ARGS...]\n"
     "\n"
     "Runs PROGRAM with memtap tracking its allocations, and writes a capture file.\n"
     "The program's output and exit status are its own; memtap speaks on stderr only.\n"
@@ -32,6 +33,8 @@ static const char usage[] =
     "  --max-depth N      frames kept per stack (default 128, at most 1024)\n"
     "  --python-only      Python programs: no native frames for allocations made while\n"
     "                     Python code runs (faster; C extension frames are not shown)\n"
+    "  --no-children      track PROGRAM only (through its execs), not the processes it\n"
+    "                     forks: no FILE.PID captures (e.g. from pyenv's python3 shim)\n"
     "  -h, --help         this text\n";
 
 /* Where libmemtap.so is: $MEMTAP_LIBRARY, beside this binary (build tree), or in
@@ -168,7 +171,8 @@ int memtap_cmd_run(int argc, char **argv) {
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
         {"max-depth", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'},
-        {"python-only", no_argument, NULL, 'p'},  {NULL, 0, NULL, 0},
+        {"python-only", no_argument, NULL, 'p'},  {"no-children", no_argument, NULL, 'c'},
+        {NULL, 0, NULL, 0},
     };
     const char *output = getenv(MEMTAP_ENV_OUTPUT);
     int force = 0, depth = MEMTAP_DEFAULT_DEPTH, c;
@@ -195,6 +199,9 @@ int memtap_cmd_run(int argc, char **argv) {
         }
         case 'p':
             setenv(MEMTAP_ENV_PYTHON_ONLY, "1", 1); /* the program inherits it */
+            break;
+        case 'c':
+            setenv(MEMTAP_ENV_NO_CHILDREN, "1", 1);
             break;
         case 'h':
             fputs(usage, stdout);

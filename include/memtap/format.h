@@ -94,5 +94,6 @@ static inline uint64_t memtap_py_frame(uint64_t code, uint32_t line, int entry) 
 #define MEMTAP_ENV_MAX_DEPTH "MEMTAP_MAX_DEPTH" /* frames per stack */
 #define MEMTAP_ENV_FORCE "MEMTAP_FORCE"         /* "1": replace existing files */
 #define MEMTAP_ENV_PYTHON_ONLY "MEMTAP_PYTHON_ONLY" /* "1": no native frames under Python */
+#define MEMTAP_ENV_NO_CHILDREN "MEMTAP_NO_CHILDREN" /* "1": forked children are not tracked */
 
 #endif

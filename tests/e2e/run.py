@@ -369,6 +369,30 @@ def test_fork_child_capture():
     assert cs["complete"] is True and cs["ppid"] == report("summary", out)["pid"]
 
 
+def test_no_children_tracks_the_program_only():
+    """--no-children: forked children (and what they exec) write nothing; the program
+    itself is tracked whole, through its own execs."""
+    out = capture_path("nochild")
+    p = run([MEMTAP, "run", "--no-children", "-o", out, "--", os.path.join(E2E, "forker")])
+    assert p.returncode == 0, p.stderr
+    assert not [f for f in os.listdir(TMP) if f.startswith("nochild.memtap.")], os.listdir(TMP)
+    assert "forked child" not in p.stderr, p.stderr
+    s = report("summary", out)
+    assert s["complete"] is True
+    leaks = report("leaks", out)["leaks"]
+    site_at(leaks, "forker.c", line_of("forker.c", "LEAK:parent"), "parent_leak")
+    # a shell script execs into the program: still one capture, both images in it
+    script = os.path.join(TMP, "nochild.sh")
+    with open(script, "w") as f:
+        f.write(f"#!/bin/sh\necho $(echo forked by the shell) >/dev/null\nexec {os.path.join(E2E, 'forker')}\n")
+    os.chmod(script, 0o755)
+    out = capture_path("nochild-sh")
+    p = run([MEMTAP, "run", "--no-children", "-o", out, "--", script])
+    assert p.returncode == 0, p.stderr
+    assert not [f for f in os.listdir(TMP) if f.startswith("nochild-sh.memtap.")], os.listdir(TMP)
+    assert report("summary", out)["images"] == 2
+
+
 def test_exec_continues_capture():
     out, p = memtap_run("exec", [os.path.join(E2E, "execer")])
     assert p.returncode == 0, p.stderr
