@@ -132,6 +132,7 @@ typedef struct {
 typedef struct {
     int n;           /* kept[0] outermost .. kept[n-1] innermost */
     int ended;       /* the kept walk reached the outermost frame */
+    int returned_all; /* the last result held every kept frame (it was not cut at max) */
     size_t bytes;
     kept_t kept[KEEP_CAP];
     kept_t fresh[KEEP_CAP]; /* the current walk's frames, innermost first */
@@ -257,13 +258,16 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
                 l->kept[nf - 1 - i] = l->fresh[i];
             l->n = nf;
             l->ended = ended;
+            l->returned_all = 1;
             return n;
         }
-        ended = j == 0; /* all of it, as kept (or cut at max: then kept[0..j) is unchecked,
-                           and is checked again before any use) */
-        if (j == 0)
-            *same_outer = m + 1; /* the previous walk ended with the same m + 1 frames */
-        /* the new walk: kept[0..m] and the fresh frames inside it */
+        /* all of it as kept, or out is full (then kept[0..j) is unchecked, and is checked
+         * again before any use) */
+        if (j == 0 && l->returned_all)
+            *same_outer = m + 1; /* the previous result ended with the same m + 1 frames */
+        l->returned_all = j == 0;
+        /* the new walk: kept[0..m] and the fresh frames inside it; its outer end, and so
+         * whether it reached the outermost frame (l->ended), is the kept walk's */
         if (m + 1 + nf > KEEP_CAP) {
             l->n = 0;
             return n;
@@ -271,7 +275,6 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
         for (int i = 0; i < nf; i++)
             l->kept[m + nf - i] = l->fresh[i];
         l->n = m + 1 + nf;
-        l->ended = ended;
         return n;
     }
     /* no kept frame met: the fresh walk is the new one kept */
@@ -279,5 +282,6 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
         l->kept[nf - 1 - i] = l->fresh[i];
     l->n = nf;
     l->ended = ended;
+    l->returned_all = 1;
     return n;
 }

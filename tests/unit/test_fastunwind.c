@@ -20,9 +20,11 @@ typedef struct {
 
 /* Both unwinds from the same function: only their first entries (the two call sites in
  * here) may differ. */
+static int probe_max = MAX; /* frames asked of both */
+
 __attribute__((noinline)) static void probe(sample_t *s) {
-    s->nfast = memtap_fast_unwind(s->fast, MAX, 0, 0, &s->same_outer);
-    s->nslow = unw_backtrace((void **)s->slow, MAX);
+    s->nfast = memtap_fast_unwind(s->fast, probe_max, 0, 0, &s->same_outer);
+    s->nslow = unw_backtrace((void **)s->slow, probe_max);
     __asm__ volatile("" ::: "memory");
 }
 
@@ -98,6 +100,36 @@ Test(fastunwind, unchanged_outer_frames_are_the_previous_ones) {
         checked += now->same_outer > 0;
     }
     cr_assert(checked > 0, "no walk reused the previous one");
+}
+
+/* Stacks deeper than the frames asked for: a kept walk that was cut short must not pass
+ * for a whole one when a later walk reuses all of it. */
+Test(fastunwind, walks_cut_at_max_stay_exact) {
+    static sample_t s;
+    static const int depths[] = {50, 50, 40, 45, 30, 50, 12, 35};
+    probe_max = 20;
+    for (size_t i = 0; i < sizeof depths / sizeof depths[0]; i++) {
+        plain(depths[i], &s);
+        check(&s);
+    }
+    probe_max = MAX;
+}
+
+/* after walks cut at max, the frames said unchanged are the previous result's last ones */
+Test(fastunwind, unchanged_outer_frames_after_cut_walks) {
+    static sample_t walks[2];
+    probe_max = 20;
+    unsigned r = 12345;
+    for (size_t i = 0; i < 400; i++) {
+        sample_t *now = &walks[i % 2], *before = &walks[(i + 1) % 2];
+        r = r * 1103515245u + 12345u;
+        plain(5 + (int)((r >> 16) % 56), now); /* one call site, depths 5 to 60 */
+        check(now);
+        for (int k = 1; i > 0 && k <= now->same_outer; k++)
+            cr_assert_eq(now->fast[now->nfast - k], before->fast[before->nfast - k],
+                         "walk %zu, outer frame %d", i, k);
+    }
+    probe_max = MAX;
 }
 
 Test(fastunwind, frames_addressed_through_rbp_match_libunwind) {
