@@ -164,6 +164,14 @@ static void set_rule(cfi_state_t *s, uint64_t reg, int kind, int64_t off) {
     }
 }
 
+/* DW_CFA_restore: the register's rule as the CIE's initial instructions left it. */
+static void restore_rule(cfi_state_t *s, const cfi_state_t *initial, uint64_t reg) {
+    if (reg == REG_RBP)
+        set_rule(s, reg, initial->rbp_kind, initial->rbp_off);
+    else if (reg == REG_RA)
+        set_rule(s, reg, initial->ra_kind, initial->ra_off);
+}
+
 /* Runs CFA instructions from c until the location passes target. Returns -1 on anything
  * not understood. */
 static int run_cfi(reader_t *c, const cie_t *cie, cfi_state_t *s, const cfi_state_t *initial,
@@ -183,13 +191,7 @@ static int run_cfi(reader_t *c, const cie_t *cie, cfi_state_t *s, const cfi_stat
             set_rule(s, low, R_OFFSET, (int64_t)uleb(c) * cie->data_align);
             continue;
         case 3: /* restore */
-            if (low == REG_RBP) {
-                s->rbp_kind = initial->rbp_kind;
-                s->rbp_off = initial->rbp_off;
-            } else if (low == REG_RA) {
-                s->ra_kind = initial->ra_kind;
-                s->ra_off = initial->ra_off;
-            }
+            restore_rule(s, initial, low);
             continue;
         }
         uint64_t reg, delta;
@@ -211,16 +213,7 @@ static int run_cfi(reader_t *c, const cie_t *cie, cfi_state_t *s, const cfi_stat
             reg = uleb(c);
             set_rule(s, reg, R_OFFSET, sleb(c) * cie->data_align);
             break;
-        case 0x06: /* restore_extended */
-            reg = uleb(c);
-            if (reg == REG_RBP) {
-                s->rbp_kind = initial->rbp_kind;
-                s->rbp_off = initial->rbp_off;
-            } else if (reg == REG_RA) {
-                s->ra_kind = initial->ra_kind;
-                s->ra_off = initial->ra_off;
-            }
-            break;
+        case 0x06: restore_rule(s, initial, uleb(c)); break; /* restore_extended */
         case 0x07: set_rule(s, uleb(c), R_UNDEFINED, 0); break; /* undefined */
         case 0x08: set_rule(s, uleb(c), R_SAME, 0); break;      /* same_value */
         case 0x09: reg = uleb(c); uleb(c); set_rule(s, reg, R_OTHER, 0); break; /* register */

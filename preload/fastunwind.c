@@ -133,7 +133,6 @@ typedef struct {
     int n;           /* kept[0] outermost .. kept[n-1] innermost */
     int ended;       /* the kept walk reached the outermost frame */
     int returned_all; /* the last result held every kept frame (it was not cut at max) */
-    size_t bytes;
     kept_t kept[KEEP_CAP];
     kept_t fresh[KEEP_CAP]; /* the current walk's frames, innermost first */
 } last_t;
@@ -147,7 +146,6 @@ static last_t *last_walk(void) {
         if (p == MAP_FAILED)
             return NULL;
         l = p;
-        l->bytes = sizeof *l;
         tls_last = l;
     }
     return l;
@@ -157,7 +155,7 @@ void memtap_fast_unwind_thread_exit(void) {
     last_t *l = tls_last;
     tls_last = NULL;
     if (l)
-        munmap(l, l->bytes);
+        munmap(l, sizeof *l);
 }
 
 /* Whether the walk steps from kept frame `inner` to `outer` now as it did then: the same
