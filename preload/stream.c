@@ -12,10 +12,10 @@
 /* Each on a cache line of its own: every record takes the lock and writes the encoder
  * state, from whichever core; nothing that other threads only read may share those lines. */
 #define LINE __attribute__((aligned(64)))
-LINE pthread_mutex_t memtap_stream_lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
+LINE memtap_lock_t memtap_stream_lock = MEMTAP_LOCK_INIT;
 LINE memtap_enc_t memtap_stream;
 
-static LINE pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
+static LINE memtap_lock_t sink_lock = MEMTAP_LOCK_INIT;
 static uint8_t *buffers[2];
 static memtap_sink_t sink;
 
@@ -50,19 +50,19 @@ static void write_failed(void) { memtap_disable("cannot write the capture", sink
  * Entered and left with the record lock held. */
 static int hand_over(int wait, int lz4_flush) {
     if (wait)
-        pthread_mutex_lock(&sink_lock); /* the other buffer is free once we have it */
-    else if (pthread_mutex_trylock(&sink_lock) != 0)
+        memtap_lock(&sink_lock); /* the other buffer is free once we have it */
+    else if (memtap_trylock(&sink_lock) != 0)
         return -1;
     uint8_t *full = memtap_stream.buf;
     size_t len = memtap_stream.len;
     memtap_stream.buf = full == buffers[0] ? buffers[1] : buffers[0];
     memtap_stream.len = 0;
-    pthread_mutex_unlock(&memtap_stream_lock);
+    memtap_unlock(&memtap_stream_lock);
     int rc = len ? memtap_sink_put(&sink, full, len) : 0;
     if (rc == 0 && lz4_flush)
         rc = memtap_sink_flush(&sink);
-    pthread_mutex_unlock(&sink_lock);
-    pthread_mutex_lock(&memtap_stream_lock);
+    memtap_unlock(&sink_lock);
+    memtap_lock(&memtap_stream_lock);
     if (rc < 0)
         write_failed();
     return rc;
@@ -81,7 +81,7 @@ int memtap_stream_reserve(size_t n) {
 /* Compresses the current buffer keeping the record lock: used where a release would let
  * another thread's record into the middle of ours. */
 static int drain_keeping_lock(int end_frame) {
-    pthread_mutex_lock(&sink_lock);
+    memtap_lock(&sink_lock);
     int rc = memtap_stream.len ? memtap_sink_put(&sink, memtap_stream.buf, memtap_stream.len) : 0;
     memtap_stream.len = 0;
     if (end_frame) {
@@ -89,7 +89,7 @@ static int drain_keeping_lock(int end_frame) {
             rc = memtap_sink_end(&sink);
         memtap_sink_release(&sink);
     }
-    pthread_mutex_unlock(&sink_lock);
+    memtap_unlock(&sink_lock);
     if (rc < 0)
         write_failed();
     return rc;
@@ -114,8 +114,8 @@ int memtap_stream_flush(int wait) { return hand_over(wait, 1); }
 int memtap_stream_end(void) { return drain_keeping_lock(1); }
 
 void memtap_stream_after_fork(void) {
-    memtap_stream_lock = (pthread_mutex_t)PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
-    pthread_mutex_init(&sink_lock, NULL);
+    memtap_lock_reset(&memtap_stream_lock);
+    memtap_lock_reset(&sink_lock);
     memtap_sink_release(&sink);
     close(sink.fd); /* the parent's file; its output buffer mapping is reused */
 }

@@ -6,13 +6,13 @@
 #ifndef MEMTAP_PRELOAD_STREAM_H
 #define MEMTAP_PRELOAD_STREAM_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lock.h"
 #include "record.h"
 
-extern pthread_mutex_t memtap_stream_lock;
+extern memtap_lock_t memtap_stream_lock;
 extern memtap_enc_t memtap_stream; /* the encoder of the current buffer; lock held */
 
 /* Maps the two record buffers. Returns 0, or -1 (errno set). Called once, at init. */

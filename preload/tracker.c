@@ -42,8 +42,8 @@ __thread int memtap_guard __attribute__((tls_model("initial-exec")));
 __attribute__((aligned(64))) int memtap_state;
 
 static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER; /* guards modules_scratch */
-static __attribute__((aligned(64))) pthread_mutex_t trie_lock =
-    PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP; /* trie, NODE order; a line of its own */
+static __attribute__((aligned(64))) memtap_lock_t trie_lock =
+    MEMTAP_LOCK_INIT; /* trie, NODE order; a line of its own */
 
 static memtap_enc_t modules_scratch;
 static memtap_trie_t trie;
@@ -92,13 +92,13 @@ static void write_modules(int take_lock) {
     pthread_mutex_lock(&modules_lock);
     int rc = memtap_modules_encode(&modules_scratch);
     if (take_lock)
-        pthread_mutex_lock(&memtap_stream_lock);
+        memtap_lock(&memtap_stream_lock);
     if (rc < 0)
         memtap_disable("cannot list the loaded modules", ENOMEM);
     else if (active())
         memtap_stream_append(modules_scratch.buf, modules_scratch.len);
     if (take_lock)
-        pthread_mutex_unlock(&memtap_stream_lock);
+        memtap_unlock(&memtap_stream_lock);
     pthread_mutex_unlock(&modules_lock);
 }
 
@@ -172,13 +172,13 @@ void memtap_idle(void) {
         return;
     int saved = errno;
     memtap_guard++;
-    if (pthread_mutex_trylock(&memtap_stream_lock) == 0) { /* busy: someone else is active */
+    if (memtap_trylock(&memtap_stream_lock) == 0) { /* busy: someone else is active */
         uint64_t now = coarse_now();
         if (active() && dirty) {
             __atomic_store_n(&last_idle_flush, now, __ATOMIC_RELAXED);
             flush_now(now);
         }
-        pthread_mutex_unlock(&memtap_stream_lock);
+        memtap_unlock(&memtap_stream_lock);
     }
     memtap_guard--;
     errno = saved;
@@ -195,14 +195,14 @@ static void atfork_prepare(void) {
         return;
     memtap_gate_close();
     pthread_mutex_lock(&modules_lock);
-    pthread_mutex_lock(&trie_lock);
-    pthread_mutex_lock(&memtap_stream_lock);
+    memtap_lock(&trie_lock);
+    memtap_lock(&memtap_stream_lock);
 }
 
 static void atfork_parent(void) {
     if (!fork_in_hook) {
-        pthread_mutex_unlock(&memtap_stream_lock);
-        pthread_mutex_unlock(&trie_lock);
+        memtap_unlock(&memtap_stream_lock);
+        memtap_unlock(&trie_lock);
         pthread_mutex_unlock(&modules_lock);
         memtap_gate_open();
     }
@@ -211,7 +211,7 @@ static void atfork_parent(void) {
 
 static void atfork_child(void) {
     pthread_mutex_init(&modules_lock, NULL);
-    trie_lock = (pthread_mutex_t)PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
+    memtap_lock_reset(&trie_lock);
     memtap_gate_reset();
     memtap_stream_after_fork();
     if (fork_in_hook || !memtap_capture_children())
@@ -242,11 +242,11 @@ static void on_fatal_signal(int sig, siginfo_t *info, void *ctx) {
     (void)ctx;
     int saved = errno;
     memtap_guard++;
-    if (getpid() == capture_pid && pthread_mutex_trylock(&memtap_stream_lock) == 0) {
+    if (getpid() == capture_pid && memtap_trylock(&memtap_stream_lock) == 0) {
         if (active())
             memtap_stream_flush(0);
         memtap_state = MEMTAP_STATE_OFF;
-        pthread_mutex_unlock(&memtap_stream_lock);
+        memtap_unlock(&memtap_stream_lock);
     }
     struct sigaction dfl = {0};
     dfl.sa_handler = SIG_DFL;
@@ -336,7 +336,7 @@ static void switch_thread(void) {
 /* Writes a NODE record; called by the interning below with trie_lock held, so node records
  * appear in id order and before any allocation can name them. */
 static int emit_node(uint32_t id, uint32_t parent, uint64_t frame) {
-    pthread_mutex_lock(&memtap_stream_lock);
+    memtap_lock(&memtap_stream_lock);
     int ok = active() && memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0;
     if (ok && memtap_is_py_frame(frame)) {
         /* the code's name and file go first, once per capture frame */
@@ -356,7 +356,7 @@ static int emit_node(uint32_t id, uint32_t parent, uint64_t frame) {
     } else if (ok) {
         memtap_enc_node(&memtap_stream, id, parent, frame);
     }
-    pthread_mutex_unlock(&memtap_stream_lock);
+    memtap_unlock(&memtap_stream_lock);
     return ok ? 0 : -1;
 }
 
@@ -373,7 +373,7 @@ static uint32_t intern_stack(const uint64_t *frames, int n, int known, uint32_t 
         tls_cache_is_last_walk = tls_walk_is_native; /* the cache holds frames */
         return leaf;
     }
-    pthread_mutex_lock(&trie_lock);
+    memtap_lock(&trie_lock);
     *gen = generation;
     if (!active() ||
         memtap_stack_intern(&trie, *gen, frames, n, known, max_depth, emit_node, &leaf) < 0) {
@@ -383,7 +383,7 @@ static uint32_t intern_stack(const uint64_t *frames, int n, int known, uint32_t 
     } else {
         tls_cache_is_last_walk = tls_walk_is_native;
     }
-    pthread_mutex_unlock(&trie_lock);
+    memtap_unlock(&trie_lock);
     return leaf;
 }
 
@@ -420,9 +420,9 @@ static int lock_with_stack(const uint64_t *frames, int n, int known, size_t room
     for (int attempt = 0;; attempt++) {
         uint32_t gen;
         *node = intern_stack(frames, n, attempt ? 0 : known, &gen);
-        pthread_mutex_lock(&memtap_stream_lock);
+        memtap_lock(&memtap_stream_lock);
         if (!active() || memtap_stream_reserve(room) < 0) {
-            pthread_mutex_unlock(&memtap_stream_lock);
+            memtap_unlock(&memtap_stream_lock);
             return -1;
         }
         if (gen == generation)
@@ -431,7 +431,7 @@ static int lock_with_stack(const uint64_t *frames, int n, int known, size_t room
             *node = 0;
             return 0;
         }
-        pthread_mutex_unlock(&memtap_stream_lock);
+        memtap_unlock(&memtap_stream_lock);
     }
 }
 
@@ -450,11 +450,11 @@ void memtap_track_alloc(unsigned kind, void *p, size_t size) {
         return;
     write_alloc(kind, p, size, node);
     after_record();
-    pthread_mutex_unlock(&memtap_stream_lock);
+    memtap_unlock(&memtap_stream_lock);
 }
 
 static void record_free(uint8_t type, void *p, size_t len) {
-    pthread_mutex_lock(&memtap_stream_lock);
+    memtap_lock(&memtap_stream_lock);
     if (active() && memtap_stream_reserve(RECORD_ROOM) == 0) {
         if (type == MEMTAP_REC_FREE)
             memtap_enc_free(&memtap_stream, (uint64_t)(uintptr_t)p);
@@ -462,7 +462,7 @@ static void record_free(uint8_t type, void *p, size_t len) {
             memtap_enc_munmap(&memtap_stream, (uint64_t)(uintptr_t)p, len);
         after_record();
     }
-    pthread_mutex_unlock(&memtap_stream_lock);
+    memtap_unlock(&memtap_stream_lock);
 }
 
 void memtap_track_free(void *p) { record_free(MEMTAP_REC_FREE, p, 0); }
@@ -497,7 +497,7 @@ void *memtap_track_realloc_with(unsigned kind, void *p, size_t n, size_t size,
         if (q)
             write_alloc(kind, q, bytes, node);
         after_record(); /* after both records */
-        pthread_mutex_unlock(&memtap_stream_lock);
+        memtap_unlock(&memtap_stream_lock);
     }
     errno = saved;
     return q;
@@ -506,21 +506,21 @@ void *memtap_track_realloc_with(unsigned kind, void *p, size_t n, size_t size,
 void memtap_track_modules_changed(void) { write_modules(1); }
 
 void memtap_track_main_done(void) {
-    pthread_mutex_lock(&memtap_stream_lock);
+    memtap_lock(&memtap_stream_lock);
     if (active() && memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0) {
         memtap_enc_u64(&memtap_stream, MEMTAP_REC_MAIN_DONE, elapsed_ms());
         after_record();
     }
-    pthread_mutex_unlock(&memtap_stream_lock);
+    memtap_unlock(&memtap_stream_lock);
 }
 
 void memtap_track_thread_name(const char *name) {
-    pthread_mutex_lock(&memtap_stream_lock);
+    memtap_lock(&memtap_stream_lock);
     /* a thread not yet seen gets its name with its THREAD record, at its first allocation */
     if (active() && tls_thread_gen == generation &&
         memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX + 64) == 0)
         memtap_enc_thread_name(&memtap_stream, tls_thread_index, name);
-    pthread_mutex_unlock(&memtap_stream_lock);
+    memtap_unlock(&memtap_stream_lock);
 }
 
 /* Ends the frame with last_type (EXIT or EXEC) and the trailer. Record lock held. */
@@ -539,8 +539,8 @@ extern char **environ;
 char **memtap_exec_prepare(char *const envp[]) {
     if (getpid() != capture_pid)
         return NULL;
-    pthread_mutex_lock(&trie_lock);
-    pthread_mutex_lock(&memtap_stream_lock);
+    memtap_lock(&trie_lock);
+    memtap_lock(&memtap_stream_lock);
     char *const *src = envp ? envp : environ;
     size_t n = 0;
     while (src && src[n])
@@ -549,8 +549,8 @@ char **memtap_exec_prepare(char *const envp[]) {
     char **env = active() ? memtap_real.malloc((n + 2) * sizeof *env) : NULL;
     if (!env || memtap_capture_fd_variable(memtap_stream_fd(), fdvar, sizeof fdvar) != 0) {
         memtap_real.free(env);
-        pthread_mutex_unlock(&memtap_stream_lock);
-        pthread_mutex_unlock(&trie_lock);
+        memtap_unlock(&memtap_stream_lock);
+        memtap_unlock(&trie_lock);
         return NULL; /* the new image will start a capture of its own */
     }
     size_t k = 0, name_len = strlen(MEMTAP_ENV_FD);
@@ -572,8 +572,8 @@ void memtap_exec_failed(char **newenv) {
     memtap_trie_destroy(&trie); /* trie_lock is held: no thread reads it */
     if (active() && begin_capture(fd, MEMTAP_HDR_CONTINUED) < 0)
         memtap_state = MEMTAP_STATE_OFF;
-    pthread_mutex_unlock(&memtap_stream_lock);
-    pthread_mutex_unlock(&trie_lock);
+    memtap_unlock(&memtap_stream_lock);
+    memtap_unlock(&trie_lock);
     if (active())
         write_modules(1);
     errno = saved;
@@ -583,13 +583,13 @@ void memtap_finish(void) {
     if (getpid() != capture_pid)
         return;
     memtap_guard++;
-    pthread_mutex_lock(&memtap_stream_lock);
+    memtap_lock(&memtap_stream_lock);
     if (active()) {
         end_frame(MEMTAP_REC_EXIT);
         close(memtap_stream_fd());
         memtap_state = MEMTAP_STATE_OFF;
     }
-    pthread_mutex_unlock(&memtap_stream_lock);
+    memtap_unlock(&memtap_stream_lock);
     memtap_guard--;
 }
 
