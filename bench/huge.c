@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
     memtap_enc_reset(&enc);
     static const char cmd[] = "huge\0synthetic";
     memtap_header_info_t h = {0, (uint64_t)getpid(), 1, 1700000000000000000ull, 4096,
-                              "/synthetic/huge", cmd, sizeof cmd};
+                              "/synthetic/huge", cmd, sizeof cmd, 2};
     memtap_enc_header(&enc, &h);
     memtap_enc_thread(&enc, 1, "huge");
     for (uint32_t id = 1; id <= STACKS; id++) { /* stacks of depth 1 to 20 */

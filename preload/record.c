@@ -7,6 +7,8 @@
  *   TIME    08 | varint(ms since start) | varint(rss bytes)
  *   PY_NODE 0f | varint(id - parent) | varint(code id) | varint(line << 1 | entry)
  *   PY_CODE 0d | varint(code id) | varint(first line) | bytes(qualname) | bytes(filename)
+ *   CHUNK   20 | varint(source) | varint(watermark) | varint(n) | n bytes of records
+ *   SKIP    21 | varint(n)
  */
 #include "record.h"
 
@@ -45,8 +47,9 @@ int memtap_enc_header(memtap_enc_t *e, const memtap_header_info_t *h) {
         return -1;
     memcpy(e->buf + e->len, MEMTAP_MAGIC, MEMTAP_MAGIC_LEN);
     e->len += MEMTAP_MAGIC_LEN;
-    put_byte(e, MEMTAP_FORMAT_VERSION & 0xff);
-    put_byte(e, MEMTAP_FORMAT_VERSION >> 8);
+    unsigned version = h->version ? h->version : MEMTAP_FORMAT_VERSION;
+    put_byte(e, version & 0xff);
+    put_byte(e, (uint8_t)(version >> 8));
     put_varint(e, h->flags);
     put_varint(e, h->pid);
     put_varint(e, h->ppid);
@@ -168,4 +171,18 @@ int memtap_enc_py_code(memtap_enc_t *e, uint64_t id, uint32_t firstline, const c
     put_bytes(e, qualname, qualname_len);
     put_bytes(e, filename, filename_len);
     return 0;
+}
+
+void memtap_enc_skip(memtap_enc_t *e, uint64_t n) {
+    put_byte(e, MEMTAP_REC_SKIP);
+    put_varint(e, n);
+}
+
+size_t memtap_enc_chunk_header(uint8_t *out, uint32_t source, uint64_t watermark, size_t n) {
+    size_t len = 0;
+    out[len++] = MEMTAP_REC_CHUNK;
+    len += memtap_varint_put(out + len, source);
+    len += memtap_varint_put(out + len, watermark);
+    len += memtap_varint_put(out + len, n);
+    return len;
 }

@@ -23,6 +23,7 @@ typedef struct {
     const char *exe;
     const char *cmdline; /* arguments separated by NUL bytes */
     size_t cmdline_len;
+    unsigned version; /* 0: MEMTAP_FORMAT_VERSION (tests write older layouts) */
 } memtap_header_info_t;
 
 typedef struct {
@@ -50,10 +51,16 @@ void memtap_enc_free(memtap_enc_t *e, uint64_t addr);
 void memtap_enc_munmap(memtap_enc_t *e, uint64_t addr, uint64_t len);
 void memtap_enc_time(memtap_enc_t *e, uint64_t ms, uint64_t rss);
 void memtap_enc_trailer(memtap_enc_t *e);
+void memtap_enc_skip(memtap_enc_t *e, uint64_t n); /* v3: the source's key moves on by n */
 void memtap_enc_py_node(memtap_enc_t *e, uint32_t id, uint32_t parent, uint64_t code,
                         uint32_t line, int entry);
 /* Needs 1 + 4 varints + both strings of room; returns 0, or -1 when it does not fit. */
 int memtap_enc_py_code(memtap_enc_t *e, uint64_t id, uint32_t firstline, const char *qualname,
                        size_t qualname_len, const char *filename, size_t filename_len);
+
+/* v3: the header of a CHUNK of n bytes of a source's records into out (room for
+ * MEMTAP_CHUNK_HEADER_MAX bytes). Returns its length. */
+#define MEMTAP_CHUNK_HEADER_MAX 31
+size_t memtap_enc_chunk_header(uint8_t *out, uint32_t source, uint64_t watermark, size_t n);
 
 #endif

@@ -24,6 +24,7 @@
 #include "gate.h"
 #include "log.h"
 #include "memtap/format.h"
+#include "memtap/varint.h"
 #include "modules.h"
 #include "procfs.h"
 #include "pystack.h"
@@ -32,10 +33,11 @@
 #include "record.h"
 #include "stacks.h"
 #include "stream.h"
+#include "tbuf.h"
 #include "trie.h"
 #include "unwind.h"
 
-#define RECORD_ROOM (MEMTAP_ENC_FIXED_MAX + 32) /* one record, THREAD/SWITCH included */
+#define RECORD_ROOM (MEMTAP_ENC_FIXED_MAX + MEMTAP_VARINT_MAX + 1) /* a record and a SKIP */
 
 __thread int memtap_guard __attribute__((tls_model("initial-exec")));
 /* read by every hook: on a line that records never write */
@@ -55,8 +57,7 @@ static pid_t capture_pid; /* a vfork child shares our memory but must not touch 
 /* Node and thread ids restart in each capture frame: the generation changes with them.
  * It changes only with trie_lock and the record lock held (or in a fork child). */
 static uint32_t generation = 1;
-static uint32_t threads_seen, current_thread;
-static __thread uint32_t tls_thread_index, tls_thread_gen __attribute__((tls_model("initial-exec")));
+static uint32_t threads_seen; /* record lock */
 
 static uint64_t now_ns(clockid_t clock) {
     struct timespec ts;
@@ -69,7 +70,7 @@ static uint64_t elapsed_ms(void) { return (now_ns(CLOCK_MONOTONIC) - start_ns) /
 #define TIME_EVERY_NS (100 * 1000000ull)
 #define FLUSH_EVERY_NS (500 * 1000000ull)
 #define IDLE_FLUSH_GAP_NS (10 * 1000000ull)
-static uint64_t last_time_marker, last_flush; /* coarse ns; record lock held */
+static uint64_t last_time_marker, last_flush; /* coarse ns; written with the record lock */
 static uint64_t last_idle_flush;               /* 0: the next idle point flushes */
 static int dirty; /* records appended since the last flush */
 
@@ -106,10 +107,6 @@ static void write_modules(int take_lock) {
  * or a single thread. */
 static int begin_capture(int fd, uint32_t flags) {
     int err = 0;
-    if (memtap_stream_open(fd, &err) < 0) {
-        memtap_log("cannot start the capture", memtap_capture_path(), err);
-        return -1;
-    }
     if (memtap_trie_init(&trie) < 0) {
         memtap_log("cannot map memory for stacks", NULL, errno);
         return -1;
@@ -126,9 +123,12 @@ static int begin_capture(int fd, uint32_t flags) {
     h.exe = exe;
     h.cmdline = cmdline;
     h.cmdline_len = memtap_read_file("/proc/self/cmdline", cmdline, sizeof cmdline);
-    memtap_enc_header(&memtap_stream, &h);
+    if (memtap_stream_open(fd, &h, &err) < 0) {
+        memtap_log("cannot start the capture", memtap_capture_path(), err);
+        return -1;
+    }
     __atomic_store_n(&generation, generation + 1, __ATOMIC_RELEASE);
-    threads_seen = current_thread = 0;
+    threads_seen = 0;
     start_ns = now_ns(CLOCK_MONOTONIC);
     last_flush = last_time_marker = coarse_now();
     last_idle_flush = 0; /* the first idle point flushes */
@@ -153,12 +153,29 @@ static void after_record(void) {
         __atomic_store_n(&dirty, 1, __ATOMIC_RELAXED);
     uint64_t now = coarse_now();
     if (now - last_time_marker >= TIME_EVERY_NS) {
-        last_time_marker = now;
+        __atomic_store_n(&last_time_marker, now, __ATOMIC_RELAXED);
         if (memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0)
             memtap_enc_time(&memtap_stream, elapsed_ms(), memtap_rss_bytes());
     }
     if (now - last_flush >= FLUSH_EVERY_NS && active())
         flush_now(now);
+}
+
+/* After a record in a thread's buffer (no lock held): time markers and periodic flushes
+ * when due, under the record lock. */
+static void note_record(void) {
+    if (!__atomic_load_n(&dirty, __ATOMIC_RELAXED)) /* no store when set: other cores read it */
+        __atomic_store_n(&dirty, 1, __ATOMIC_RELAXED);
+    uint64_t now = coarse_now();
+    if (__builtin_expect(now - __atomic_load_n(&last_time_marker, __ATOMIC_RELAXED) <
+                                 TIME_EVERY_NS &&
+                             now - __atomic_load_n(&last_flush, __ATOMIC_RELAXED) < FLUSH_EVERY_NS,
+                         1))
+        return;
+    memtap_lock(&memtap_stream_lock);
+    if (active())
+        after_record();
+    memtap_unlock(&memtap_stream_lock);
 }
 
 void memtap_idle(void) {
@@ -197,10 +214,12 @@ static void atfork_prepare(void) {
     pthread_mutex_lock(&modules_lock);
     memtap_lock(&trie_lock);
     memtap_lock(&memtap_stream_lock);
+    memtap_stream_lock_sink(); /* no thread is flushing or registering a buffer */
 }
 
 static void atfork_parent(void) {
     if (!fork_in_hook) {
+        memtap_stream_unlock_sink();
         memtap_unlock(&memtap_stream_lock);
         memtap_unlock(&trie_lock);
         pthread_mutex_unlock(&modules_lock);
@@ -276,6 +295,10 @@ static pthread_key_t thread_exit_key;
 static void on_thread_exit(void *unused) {
     (void)unused;
     memtap_guard++;
+    memtap_tbuf_t *b = memtap_tbuf_peek();
+    if (b)
+        memtap_stream_thread_done(b); /* its last records; later ones start a new buffer */
+    memtap_tbuf_release_mine();
     memtap_stack_cache_release();
     memtap_pystack_thread_exit();
     memtap_fast_unwind_thread_exit();
@@ -316,21 +339,35 @@ __attribute__((constructor(101))) static void memtap_init(void) {
     memtap_guard = 0;
 }
 
-/* Gives the calling thread its capture-local index and writes THREAD / THREAD_SWITCH.
- * Record lock held, RECORD_ROOM reserved. */
-static void switch_thread(void) {
-    if (tls_thread_gen != generation) {
+/* The calling thread's buffer, registered in the current capture frame: the first record
+ * of a thread in a frame writes its THREAD record (source 0) and registers the buffer.
+ * NULL when tracking is off or memory ran out. */
+static memtap_tbuf_t *thread_buffer(void) {
+    memtap_tbuf_t *b = memtap_tbuf_mine();
+    if (__builtin_expect(b && b->generation == __atomic_load_n(&generation, __ATOMIC_ACQUIRE), 1))
+        return b;
+    if (!b) {
+        memtap_disable("cannot map a record buffer for a thread", ENOMEM);
+        return NULL;
+    }
+    memtap_lock(&memtap_stream_lock);
+    if (active() && memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX + 16) == 0) {
         char name[17] = "";
         prctl(PR_GET_NAME, name);
-        tls_thread_gen = generation;
-        tls_thread_index = ++threads_seen;
         pthread_setspecific(thread_exit_key, (void *)1); /* runs on_thread_exit at its end */
         memtap_enc_thread(&memtap_stream, (uint64_t)syscall(SYS_gettid), name);
-        current_thread = tls_thread_index;
-    } else if (current_thread != tls_thread_index) {
-        current_thread = tls_thread_index;
-        memtap_enc_u64(&memtap_stream, MEMTAP_REC_THREAD_SWITCH, current_thread);
+        memtap_stream_register(b, ++threads_seen, generation);
+        after_record();
     }
+    memtap_unlock(&memtap_stream_lock);
+    return b->generation ? b : NULL;
+}
+
+/* Room for `n` bytes in the thread's buffer: a full one is written out first. */
+static int room_for(memtap_tbuf_t *b, size_t n) {
+    if (__builtin_expect(b->enc.cap - b->enc.len >= n, 1))
+        return 0;
+    return memtap_stream_flush_own(b);
 }
 
 /* Writes a NODE record; called by the interning below with trie_lock held, so node records
@@ -411,34 +448,24 @@ static int stack_of_call(uint64_t *frames, int *known) {
     return n + python;
 }
 
-/* Takes the record lock with `room` bytes reserved and the node of frames[0..n) valid in
- * the current capture frame. A failed exec starts a new frame (new node ids) whenever the
- * lock is free, so a node interned before it is interned again. Returns 0 with the lock
- * held, or -1 without it when tracking is off. */
-static int lock_with_stack(const uint64_t *frames, int n, int known, size_t room,
-                           uint32_t *node) {
+/* The thread's buffer with room for `room` bytes, and the node of frames[0..n) valid in the
+ * buffer's capture frame. A failed exec starts a new frame (new node ids), so a node interned
+ * before it is interned again. Returns NULL when tracking is off. */
+static memtap_tbuf_t *buffer_with_stack(const uint64_t *frames, int n, int known, size_t room,
+                                        uint32_t *node) {
     for (int attempt = 0;; attempt++) {
         uint32_t gen;
         *node = intern_stack(frames, n, attempt ? 0 : known, &gen);
-        memtap_lock(&memtap_stream_lock);
-        if (!active() || memtap_stream_reserve(room) < 0) {
-            memtap_unlock(&memtap_stream_lock);
-            return -1;
-        }
-        if (gen == generation)
-            return 0;
+        memtap_tbuf_t *b = thread_buffer();
+        if (!b || room_for(b, room) < 0)
+            return NULL;
+        if (gen == b->generation)
+            return b;
         if (attempt == 3) { /* execs failing in a storm: keep the block, without its stack */
             *node = 0;
-            return 0;
+            return b;
         }
-        memtap_unlock(&memtap_stream_lock);
     }
-}
-
-/* Appends an ALLOC; record lock held, room reserved by lock_with_stack. */
-static void write_alloc(unsigned kind, void *p, size_t size, uint32_t node) {
-    switch_thread();
-    memtap_enc_alloc(&memtap_stream, kind, (uint64_t)(uintptr_t)p, size, node);
 }
 
 void memtap_track_alloc(unsigned kind, void *p, size_t size) {
@@ -446,23 +473,31 @@ void memtap_track_alloc(unsigned kind, void *p, size_t size) {
     int known;
     int n = stack_of_call(frames, &known);
     uint32_t node;
-    if (lock_with_stack(frames, n, known, RECORD_ROOM, &node) < 0)
+    memtap_tbuf_t *b = buffer_with_stack(frames, n, known, RECORD_ROOM, &node);
+    if (!b)
         return;
-    write_alloc(kind, p, size, node);
-    after_record();
-    memtap_unlock(&memtap_stream_lock);
+    memtap_tbuf_enter(b);
+    memtap_tbuf_stamp(&b->enc, &b->key, memtap_tbuf_read_key());
+    memtap_enc_alloc(&b->enc, kind, (uint64_t)(uintptr_t)p, size, node);
+    memtap_tbuf_commit(b);
+    note_record();
 }
 
+/* FREE or MUNMAP, before the real call: its ticket orders it before any reuse. */
 static void record_free(uint8_t type, void *p, size_t len) {
-    memtap_lock(&memtap_stream_lock);
-    if (active() && memtap_stream_reserve(RECORD_ROOM) == 0) {
-        if (type == MEMTAP_REC_FREE)
-            memtap_enc_free(&memtap_stream, (uint64_t)(uintptr_t)p);
-        else
-            memtap_enc_munmap(&memtap_stream, (uint64_t)(uintptr_t)p, len);
-        after_record();
-    }
-    memtap_unlock(&memtap_stream_lock);
+    memtap_tbuf_t *b = thread_buffer();
+    if (!b || room_for(b, RECORD_ROOM) < 0)
+        return;
+    __atomic_store_n(&b->busy, 1, __ATOMIC_RELAXED); /* the ticket's barrier publishes it */
+    uint64_t ticket = memtap_tbuf_ticket();
+    memtap_tbuf_stamp(&b->enc, &b->key, ticket);
+    if (type == MEMTAP_REC_FREE)
+        memtap_enc_free(&b->enc, (uint64_t)(uintptr_t)p);
+    else
+        memtap_enc_munmap(&b->enc, (uint64_t)(uintptr_t)p, len);
+    b->key = ticket + 1;
+    memtap_tbuf_commit(b);
+    note_record();
 }
 
 void memtap_track_free(void *p) { record_free(MEMTAP_REC_FREE, p, 0); }
@@ -484,20 +519,29 @@ void *memtap_track_realloc_with(unsigned kind, void *p, size_t n, size_t size,
     int known;
     int depth = stack_of_call(frames, &known);
     uint32_t node;
-    /* the real call runs with the lock held and room for FREE and ALLOC reserved: nothing
-     * may come between them, or another thread could record a reuse of the old address
-     * before its FREE */
-    int locked = lock_with_stack(frames, depth, known, 2 * RECORD_ROOM, &node) == 0;
+    memtap_tbuf_t *b = buffer_with_stack(frames, depth, known, 2 * RECORD_ROOM, &node);
+    /* the ticket is taken before the real call: a reuse of the old address by another thread
+     * reads a later key, so replay sees this FREE first */
+    uint64_t ticket = 0;
+    if (b) {
+        __atomic_store_n(&b->busy, 1, __ATOMIC_RELAXED);
+        ticket = memtap_tbuf_ticket();
+    }
     void *q = call(ctx, p, n, size);
     int saved = errno;
-    if (locked) {
+    if (b) {
         size_t bytes = n ? n * size : size;
-        if (p && (q || bytes == 0)) /* glibc's realloc(p, 0) frees p and returns NULL */
-            memtap_enc_free(&memtap_stream, (uint64_t)(uintptr_t)p);
-        if (q)
-            write_alloc(kind, q, bytes, node);
-        after_record(); /* after both records */
-        memtap_unlock(&memtap_stream_lock);
+        if (p && (q || bytes == 0)) { /* glibc's realloc(p, 0) frees p and returns NULL */
+            memtap_tbuf_stamp(&b->enc, &b->key, ticket);
+            memtap_enc_free(&b->enc, (uint64_t)(uintptr_t)p);
+            b->key = ticket + 1;
+        }
+        if (q) {
+            memtap_tbuf_stamp(&b->enc, &b->key, memtap_tbuf_read_key());
+            memtap_enc_alloc(&b->enc, kind, (uint64_t)(uintptr_t)q, bytes, node);
+        }
+        memtap_tbuf_commit(b);
+        note_record();
     }
     errno = saved;
     return q;
@@ -515,18 +559,24 @@ void memtap_track_main_done(void) {
 }
 
 void memtap_track_thread_name(const char *name) {
+    memtap_tbuf_t *b = memtap_tbuf_peek();
     memtap_lock(&memtap_stream_lock);
     /* a thread not yet seen gets its name with its THREAD record, at its first allocation */
-    if (active() && tls_thread_gen == generation &&
+    if (active() && b && b->generation == generation &&
         memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX + 64) == 0)
-        memtap_enc_thread_name(&memtap_stream, tls_thread_index, name);
+        memtap_enc_thread_name(&memtap_stream, b->index, name);
     memtap_unlock(&memtap_stream_lock);
 }
 
 /* Ends the frame with last_type (EXIT or EXEC) and the trailer. Record lock held. */
 static void end_frame(uint8_t last_type) {
     uint64_t rss = memtap_rss_bytes();
-    if (memtap_stream_reserve(3 * RECORD_ROOM) == 0) {
+    uint64_t allocations, frees;
+    memtap_stream_close_threads(&allocations, &frees); /* threads' later records are dropped */
+    if (memtap_stream_reserve(4 * RECORD_ROOM) == 0) {
+        memtap_stream_stamp_last(); /* after every record the threads wrote */
+        memtap_stream.allocations += allocations;
+        memtap_stream.frees += frees;
         memtap_enc_time(&memtap_stream, elapsed_ms(), rss);
         memtap_enc_u64(&memtap_stream, last_type, elapsed_ms());
         memtap_enc_trailer(&memtap_stream);

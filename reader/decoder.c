@@ -10,6 +10,7 @@
 
 #include "errors.h"
 #include "memtap/varint.h"
+#include "merge.h"
 
 #define WIN_SIZE (1u << 20) /* larger than the largest valid record (~140 KiB) */
 #define MAX_BLOCK (1ull << 57) /* 5-level paging's address space: no block is larger */
@@ -32,6 +33,9 @@ struct memtap_decoder {
     unsigned version;  /* of the current frame */
     unsigned max_kind; /* allocator kinds its version knows */
     uint64_t allocations, frees;
+    memtap_merge_t merge;   /* v3: the sources' records waiting to be put in order */
+    int merge_closed;       /* the frame's chunks are all read */
+    uint32_t merged_thread; /* thread of the last record released (0: none yet) */
     memtap_seg_t segs[MEMTAP_MAX_SEGMENTS];
     char error[512];
 };
@@ -131,6 +135,7 @@ void memtap_decoder_free(memtap_decoder_t *d) {
     if (!d)
         return;
     memtap_source_close(&d->src);
+    memtap_merge_free(&d->merge);
     free(d->win);
     free(d);
 }
@@ -218,7 +223,7 @@ static void parse_record(memtap_decoder_t *d, cursor_t *c, memtap_event_t *ev) {
             return;
         if (kind > d->max_kind)
             return bad(c, "unknown allocator kind");
-        if (node > d->nodes)
+        if (node > d->nodes && d->version < 3) /* v3: checked when released (merged_event) */
             return bad(c, "allocation names a stack node not yet defined");
         if (ev->u.alloc.size > MAX_BLOCK)
             return bad(c, "allocation larger than any address space");
@@ -362,6 +367,9 @@ static int commit(memtap_decoder_t *d, memtap_event_t *ev) {
     case MEMTAP_EV_HEADER:
         d->state = IN_FRAME;
         d->frames++;
+        memtap_merge_reset(&d->merge);
+        d->merge_closed = 0;
+        d->merged_thread = 0;
         d->last_addr = d->last_frame = 0;
         d->nodes = d->threads = 0;
         d->allocations = d->frees = 0;
@@ -481,15 +489,156 @@ static int fast_record(memtap_decoder_t *d, memtap_event_t *ev) {
     return 1;
 }
 
+/* --- version 3: chunks, put back in order by reader/merge.c ------------------------------ */
+
+/* A top-level record of a v3 frame: only CHUNKs, whose records go to their source. */
+static void parse_chunk(memtap_decoder_t *d, cursor_t *c) {
+    if (get_byte(c) != MEMTAP_REC_CHUNK) {
+        if (!c->status)
+            bad(c, "a version 3 frame holds only chunks after its header");
+        return;
+    }
+    uint64_t source = get_varint(c, "chunk source");
+    uint64_t watermark = get_varint(c, "chunk watermark");
+    size_t n = 0;
+    const uint8_t *p = get_bytes(c, &n, MEMTAP_MAX_CHUNK, "chunk too long");
+    if (c->status)
+        return;
+    if (d->state == AFTER_TRAILER)
+        return bad(c, "chunk after the trailer");
+    if (source > UINT32_MAX)
+        return bad(c, "chunk source out of range");
+    const char *why = "out of memory";
+    int rc = memtap_merge_add(&d->merge, (uint32_t)source, watermark, p, n,
+                              d->win_offset + (uint64_t)(p - d->win), &why);
+    if (rc != MEMTAP_OK)
+        bad(c, why);
+}
+
+static int is_thread_record(uint8_t type) {
+    return (type & 0xf0) == MEMTAP_REC_ALLOC || type == MEMTAP_REC_FREE ||
+           type == MEMTAP_REC_MUNMAP;
+}
+
+/* The merge's peek: source `id`'s next record, SKIPs before it applied to a copy of its key.
+ * Source 0 holds the process's records, a thread's source only ALLOC, FREE and MUNMAP. */
+static int peek_source(void *ctx, uint32_t id, memtap_msrc_t *s) {
+    memtap_decoder_t *d = ctx;
+    const uint8_t *start = s->buf + s->pos, *end = s->buf + s->len;
+    cursor_t c = {start, end, PARSE_OK, NULL};
+    uint64_t key = s->key;
+    s->peeked = 1;
+    s->has_next = 0;
+    for (;;) {
+        const uint8_t *rec = c.p;
+        uint64_t at = memtap_merge_offset(s, (size_t)(rec - s->buf));
+        s->next_pos = 2 * key; /* least position of what follows, whole or not */
+        if (rec == end)
+            return MEMTAP_OK;
+        if (*rec == MEMTAP_REC_SKIP) {
+            c.p++;
+            uint64_t n = get_varint(&c, "order key");
+            if (c.status == PARSE_MORE)
+                return MEMTAP_OK;
+            if (c.status || n > (UINT64_MAX >> 2) - key)
+                return fail(d, MEMTAP_ERR_CORRUPT, at, "order key out of range");
+            key += n;
+            continue;
+        }
+        if ((id == 0) == is_thread_record(*rec) || *rec == MEMTAP_REC_THREAD_SWITCH ||
+            *rec == MEMTAP_REC_CHUNK)
+            return fail(d, MEMTAP_ERR_CORRUPT, at, "record type 0x%02x in the records of %s",
+                        *rec, id ? "a thread" : "the process");
+        memset(&s->next, 0, sizeof s->next);
+        d->last_addr = s->last_addr;
+        parse_record(d, &c, &s->next);
+        if (c.status == PARSE_MORE)
+            return MEMTAP_OK;
+        if (c.status == PARSE_BAD)
+            return fail(d, MEMTAP_ERR_CORRUPT, at, "%s (record type 0x%02x)", c.why, *rec);
+        int is_free = *rec == MEMTAP_REC_FREE || *rec == MEMTAP_REC_MUNMAP;
+        s->next.offset = at;
+        s->next_pos = 2 * key + (uint64_t)is_free;
+        s->key_after = key + (uint64_t)is_free;
+        s->next_len = (size_t)(c.p - start);
+        s->has_next = 1;
+        return MEMTAP_OK;
+    }
+}
+
+/* The next record in position order: 1 with ev filled, 0 when more chunks must be read
+ * first (or nothing is left), or an error code (negative). */
+static int merged_event(memtap_decoder_t *d, memtap_event_t *ev) {
+    uint32_t id;
+    int rc = memtap_merge_pick(&d->merge, peek_source, d, &id);
+    if (rc != MEMTAP_OK)
+        return d->error[0] ? -rc : -MEMTAP_ERR_NOMEM;
+    if (id == UINT32_MAX)
+        return 0;
+    memtap_msrc_t *s = &d->merge.src[id];
+    if (s->next_pos < d->merge.last_pos && getenv("MEMTAP_DEBUG_MERGE")) {
+        fprintf(stderr, "src %u pos %llu last %llu type %d\n", id, (unsigned long long)s->next_pos, (unsigned long long)d->merge.last_pos, s->next.type);
+        for (uint32_t i = 0; i < d->merge.nsrc; i++) fprintf(stderr, "  src %u wm %llu key %llu pending %zu has %d pos %llu\n", i, (unsigned long long)d->merge.src[i].watermark, (unsigned long long)d->merge.src[i].key, d->merge.src[i].len - d->merge.src[i].pos, d->merge.src[i].has_next, (unsigned long long)d->merge.src[i].next_pos);
+    }
+    if (s->next_pos < d->merge.last_pos)
+        return -fail(d, MEMTAP_ERR_CORRUPT, s->next.offset,
+                     "record out of order (below an earlier chunk's watermark)");
+    if (id != 0 && id != d->merged_thread) { /* replay follows threads by THREAD_SWITCH */
+        if (id > d->threads)
+            return -fail(d, MEMTAP_ERR_CORRUPT, s->next.offset,
+                         "records of thread %u before its THREAD record", id);
+        d->merged_thread = id;
+        memset(ev, 0, sizeof *ev);
+        ev->type = MEMTAP_EV_THREAD_SWITCH;
+        ev->offset = s->next.offset;
+        ev->u.thread.index = id;
+        return 1;
+    }
+    *ev = s->next;
+    if (d->state == AFTER_TRAILER)
+        return -fail(d, MEMTAP_ERR_CORRUPT, ev->offset, "record after the trailer");
+    if (ev->type == MEMTAP_EV_ALLOC && ev->u.alloc.node > d->nodes)
+        return -fail(d, MEMTAP_ERR_CORRUPT, ev->offset,
+                     "allocation names a stack node not yet defined");
+    if (ev->type == MEMTAP_EV_ALLOC)
+        s->last_addr = ev->u.alloc.addr;
+    else if (ev->type == MEMTAP_EV_FREE || ev->type == MEMTAP_EV_MUNMAP)
+        s->last_addr = ev->u.free.addr;
+    uint64_t pos = s->next_pos;
+    memtap_merge_release(&d->merge, id);
+    rc = commit(d, ev);
+    if (rc == MEMTAP_OK && ev->type == MEMTAP_EV_THREAD)
+        rc = memtap_merge_announce(&d->merge, ev->u.thread.index, pos);
+    if (rc == MEMTAP_ERR_CORRUPT)
+        return -fail(d, rc, ev->offset, "too many threads");
+    return rc == MEMTAP_OK ? 1 : -rc;
+}
+
 int memtap_decoder_next(memtap_decoder_t *d, memtap_event_t *ev) {
-    if (d->state == IN_FRAME && d->len - d->pos >= 32 && !d->done && fast_record(d, ev))
+    if (d->state == IN_FRAME && d->version < 3 && d->len - d->pos >= 32 && !d->done &&
+        fast_record(d, ev))
         return MEMTAP_OK;
     if (d->done)
         return d->error[0] ? MEMTAP_ERR_CORRUPT : MEMTAP_OK;
     for (;;) {
+        if (d->version >= 3 && d->state != EXPECT_HEADER) {
+            int r = merged_event(d, ev);
+            if (r < 0)
+                return -r;
+            if (r > 0)
+                return MEMTAP_OK;
+        }
         if (d->pos == d->len) {
+            if ((d->frame_end || d->eof) && d->version >= 3 && d->state != EXPECT_HEADER &&
+                !d->merge_closed) {
+                memtap_merge_close(&d->merge); /* release all that is left, then end */
+                d->merge_closed = 1;
+                continue;
+            }
             if (d->frame_end) { /* the frame is over: it must have ended properly */
                 uint64_t at = d->win_offset + d->pos;
+                if (d->version >= 3 && d->merge.pending)
+                    return fail(d, MEMTAP_ERR_CORRUPT, at, "record cut short by the end of its frame");
                 if (d->state == EXPECT_HEADER)
                     return fail(d, MEMTAP_ERR_CORRUPT, at, "empty frame");
                 if (d->state != AFTER_TRAILER)
@@ -519,6 +668,8 @@ int memtap_decoder_next(memtap_decoder_t *d, memtap_event_t *ev) {
         ev->offset = d->win_offset + d->pos;
         if (d->state == EXPECT_HEADER)
             parse_header(d, &c, ev);
+        else if (d->version >= 3)
+            parse_chunk(d, &c);
         else
             parse_record(d, &c, ev);
         if (c.status == PARSE_BAD)
@@ -546,6 +697,8 @@ int memtap_decoder_next(memtap_decoder_t *d, memtap_event_t *ev) {
                         "upgrade memtap",
                         ev->u.header.version, MEMTAP_FORMAT_VERSION);
         d->pos = (size_t)(c.p - d->win);
+        if (d->version >= 3 && d->state != EXPECT_HEADER)
+            continue; /* a chunk: its records come out of the merge */
         return commit(d, ev);
     }
 }

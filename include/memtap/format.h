@@ -15,7 +15,7 @@
  * varint fields (see docs/format.md), then records until the frame ends. */
 #define MEMTAP_MAGIC "MEMTAP"
 #define MEMTAP_MAGIC_LEN 6
-#define MEMTAP_FORMAT_VERSION 2 /* 2: Python records (PY_CODE, MAIN_DONE, PY_NODE) */
+#define MEMTAP_FORMAT_VERSION 3 /* 2: Python records; 3: per-thread chunks (CHUNK, SKIP) */
 #define MEMTAP_FORMAT_VERSION_MIN 1 /* oldest version the reader still reads */
 
 /* Header flags. */
@@ -42,7 +42,20 @@ enum memtap_record_type {
     MEMTAP_REC_MAIN_DONE = 0x0e,     /* the main program finished; teardown follows */
     MEMTAP_REC_PY_NODE = 0x0f,       /* stack-trie node of a Python frame: code, line */
     MEMTAP_REC_ALLOC = 0x10, /* 0x10..0x1f: allocation, low nibble = memtap_alloc_kind */
+    MEMTAP_REC_CHUNK = 0x20, /* v3, top level: records of one source (the process or a thread) */
+    MEMTAP_REC_SKIP = 0x21,  /* v3, in a chunk: the source's order key moves on by N */
 };
+
+/* Version 3 orders records by key, not by file position. The frame's content after the
+ * header is a sequence of CHUNK records: source (0: the process's own records; N: thread
+ * index N), watermark, length, then that many bytes of the source's records. Every record
+ * has a position: a FREE or MUNMAP 2k+1, any other record 2k, where k is its source's key
+ * (SKIP adds to it; a FREE or MUNMAP adds 1 after itself). The writer takes keys from one
+ * counter: a free takes a ticket (fetch-and-add) before the real free, any other record
+ * reads the counter after its event. Records are replayed in position order (ties: source
+ * 0 first); a source's later chunks hold no record below its last chunk's watermark. */
+#define MEMTAP_WATERMARK_CLOSED UINT64_MAX /* the source has no more records in this frame */
+#define MEMTAP_MAX_CHUNK (1u << 20)        /* bytes of records in one chunk */
 
 /* Allocator kinds, each reported on its own. Values are part of the format. */
 enum memtap_alloc_kind {

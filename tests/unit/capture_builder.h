@@ -30,10 +30,12 @@ static inline void cb_init(cb_t *c) {
     memtap_enc_reset(&c->enc);
 }
 
+/* A version 2 header: one stream of records, in order (the layout before per-thread
+ * chunks, which the reader still reads). */
 static inline void cb_header(cb_t *c, uint32_t flags) {
     static const char cmd[] = "./prog\0arg";
     memtap_header_info_t h = {flags, 1234, 1, 1700000000000000000ull, 4096, "/usr/bin/prog",
-                              cmd, sizeof cmd};
+                              cmd, sizeof cmd, 2};
     cr_assert_eq(memtap_enc_header(&c->enc, &h), 0);
 }
 

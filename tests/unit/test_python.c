@@ -36,7 +36,7 @@ Test(python_records, round_trip) {
     cr_assert_eq(memtap_decoder_open(&d, path), MEMTAP_OK);
     memtap_event_t ev;
     cr_assert_eq(next(d, &ev), MEMTAP_EV_HEADER);
-    cr_assert_eq(ev.u.header.version, MEMTAP_FORMAT_VERSION);
+    cr_assert_eq(ev.u.header.version, 2);
     cr_assert_eq(next(d, &ev), MEMTAP_EV_NODE);
     cr_assert_eq(next(d, &ev), MEMTAP_EV_PY_CODE);
     cr_assert_eq(ev.u.py_code.id, 7);

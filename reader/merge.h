@@ -1,0 +1,80 @@
+/* Putting a v3 frame's records back in order: each source's (the process's, each thread's)
+ * records arrive in CHUNKs, in file order; they are replayed in position order (see
+ * include/memtap/format.h). A record is released once no other source can still deliver
+ * one that goes before it: each source's next position is known (a record is waiting) or
+ * bounded by its last watermark. Memory: the records waiting, at most MEMTAP_MERGE_MAX_PENDING
+ * bytes in all. */
+#ifndef MEMTAP_READER_MERGE_H
+#define MEMTAP_READER_MERGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "decoder.h"
+
+#define MEMTAP_MERGE_MAX_PENDING (1ull << 30)
+#define MEMTAP_MERGE_MAX_SOURCES (1u << 20)
+
+typedef struct {
+    uint64_t queue_pos, stream_offset;
+} memtap_merge_mark_t;
+
+typedef struct {
+    uint8_t *buf; /* records received, not yet released: buf[pos..len) */
+    size_t pos, len, cap;
+    memtap_merge_mark_t *marks; /* where in the stream each chunk's bytes came from */
+    size_t nmarks, mark0, marks_cap;
+    uint64_t key;       /* the source's key before its next record */
+    uint64_t last_addr; /* delta state */
+    uint64_t watermark; /* no record not yet received goes before this position */
+    int known;    /* announced (THREAD released) or sent a chunk: else it bounds nothing */
+    int peeked;   /* the fields below are up to date with buf */
+    int has_next; /* next holds the next record, whole */
+    uint64_t next_pos; /* its position; without one, the least position the cut one can have */
+    uint64_t key_after; /* the source's key after it */
+    size_t next_len;    /* its bytes, SKIPs before it included (consumed when released) */
+    memtap_event_t next;
+} memtap_msrc_t;
+
+typedef struct {
+    memtap_msrc_t *src;
+    uint32_t nsrc;
+    uint64_t pending; /* bytes waiting in all sources */
+    uint64_t last_pos; /* of the last record released */
+    uint32_t current;  /* source released from last; its bound below */
+    uint64_t bound_pos;
+    uint32_t bound_src;
+    int bound_valid;
+} memtap_merge_t;
+
+/* Parses source s's next record from buf[pos..len) and sets peeked, has_next (0 when the
+ * bytes end inside a record), next, next_pos, key_after, next_len. Returns MEMTAP_OK or an
+ * error. */
+typedef int (*memtap_merge_peek_fn)(void *ctx, uint32_t id, memtap_msrc_t *s);
+
+void memtap_merge_reset(memtap_merge_t *m); /* a new frame: no sources */
+void memtap_merge_free(memtap_merge_t *m);
+
+/* Appends a chunk's records to its source. Returns MEMTAP_OK or an error, with *why set. */
+int memtap_merge_add(memtap_merge_t *m, uint32_t source, uint64_t watermark, const uint8_t *p,
+                     size_t n, uint64_t stream_offset, const char **why);
+
+/* Thread `source`'s THREAD record was released at position pos: none of its records goes
+ * before it, and from now on it may hold back the others. */
+int memtap_merge_announce(memtap_merge_t *m, uint32_t source, uint64_t pos);
+
+/* The frame's bytes are all read: nothing more will come from any source. */
+void memtap_merge_close(memtap_merge_t *m);
+
+/* The source whose next record is released now: MEMTAP_OK with *id set, MEMTAP_OK with
+ * *id = UINT32_MAX when more chunks must be read first (or, after close, nothing is
+ * left), or an error from peek. */
+int memtap_merge_pick(memtap_merge_t *m, memtap_merge_peek_fn peek, void *ctx, uint32_t *id);
+
+/* Releases the picked record (after its event was delivered). */
+void memtap_merge_release(memtap_merge_t *m, uint32_t id);
+
+/* The stream offset of source s's byte at queue position q (for error messages). */
+uint64_t memtap_merge_offset(const memtap_msrc_t *s, size_t q);
+
+#endif
