@@ -122,6 +122,7 @@ int memtap_merge_announce(memtap_merge_t *m, uint32_t source, uint64_t pos) {
 void memtap_merge_close(memtap_merge_t *m) {
     for (uint32_t i = 0; i < m->nsrc; i++)
         m->src[i].watermark = UINT64_MAX;
+    m->closed = 1;
     m->bound_valid = 0;
 }
 
@@ -133,12 +134,12 @@ static int ensure_peeked(memtap_msrc_t *s, uint32_t id, memtap_merge_peek_fn pee
 }
 
 /* What source s may still release: (position, source) pairs, compared in that order. */
-static uint64_t lower_bound(const memtap_msrc_t *s) {
+static uint64_t lower_bound(const memtap_merge_t *m, const memtap_msrc_t *s) {
     if (!s->known) /* a thread not announced yet: its THREAD record holds it back */
         return UINT64_MAX;
     if (s->has_next)
         return s->next_pos;
-    if (s->pos < s->len) /* a record cut at a chunk's end: the least position it can have */
+    if (s->pos < s->len && !m->closed) /* a record cut at a chunk's end: its least position */
         return s->next_pos;
     return s->watermark;
 }
@@ -175,7 +176,7 @@ int memtap_merge_pick(memtap_merge_t *m, memtap_merge_peek_fn peek, void *ctx, u
     uint64_t bound_pos = UINT64_MAX;
     uint32_t bound_src = UINT32_MAX;
     for (uint32_t i = 0; i < m->nsrc; i++) {
-        uint64_t b = lower_bound(&m->src[i]);
+        uint64_t b = lower_bound(m, &m->src[i]);
         if (i != best && before(b, i, bound_pos, bound_src)) {
             bound_pos = b;
             bound_src = i;

@@ -40,6 +40,7 @@ typedef struct {
     memtap_msrc_t *src;
     uint32_t nsrc;
     uint64_t pending; /* bytes waiting in all sources */
+    int closed;       /* nothing more comes: a record cut short holds nothing back */
     uint64_t last_pos; /* of the last record released */
     uint32_t current;  /* source released from last; its bound below */
     uint64_t bound_pos;

@@ -180,6 +180,25 @@ def test_threads_cross_frees():
     assert s["frees"] >= 4 * 5000
 
 
+def test_threads_reuse_addresses_across_threads():
+    """Frees in one thread, reuses of the same addresses in another, at full speed: the
+    reader must put every free before the reuse (format v3 orders records by key)."""
+    blocks = 100000
+    out, p = memtap_run("pingpong", [os.path.join(E2E, "pingpong"), str(blocks)], timeout=120)
+    assert p.returncode == 0, p.stderr
+    s = report("summary", out)
+    assert s["complete"] is True
+    assert s["unmatched_frees"] == 0, "a free came after the reuse of its address"
+    top = report("top", out, "--by", "count", "--limit", "0")["sites"]
+    produced = site_at(top, "pingpong.c", line_of("pingpong.c", "PINGPONG:produce"), "producer")
+    assert produced["count"] == 2 * blocks, produced
+    assert produced["total_bytes"] == 2 * sum(24 + (i % 5) * 8 for i in range(blocks)), produced
+    assert produced["leaked_blocks"] == 0, produced
+    consumed = site_at(top, "pingpong.c", line_of("pingpong.c", "PINGPONG:consume"), "consumer")
+    assert consumed["count"] == 2 * ((blocks + 63) // 64) and consumed["leaked_blocks"] == 0, consumed
+    assert s["threads"] == 5, s["thread_names"]
+
+
 def test_threads_fork_and_failing_exec_together():
     out, p = memtap_run("stress", [os.path.join(E2E, "stress")], timeout=120)
     assert p.returncode == 0, p.stderr

@@ -39,13 +39,60 @@ static inline void cb_header(cb_t *c, uint32_t flags) {
     cr_assert_eq(memtap_enc_header(&c->enc, &h), 0);
 }
 
+/* A version 3 header: the records that follow must be CHUNKs (cb_chunk). */
+static inline void cb_header_v3(cb_t *c, uint32_t flags) {
+    static const char cmd[] = "./prog\0arg";
+    memtap_header_info_t h = {flags, 1234, 1, 1700000000000000000ull, 4096, "/usr/bin/prog",
+                              cmd, sizeof cmd, 3};
+    cr_assert_eq(memtap_enc_header(&c->enc, &h), 0);
+}
+
+/* One source's records for v3 chunks: its own encoder (delta state kept across chunks). */
+typedef struct {
+    uint8_t buf[1 << 16];
+    memtap_enc_t enc;
+    uint64_t key;
+} cb_source_t;
+
+static inline void cb_source_init(cb_source_t *s) {
+    s->enc = (memtap_enc_t){.buf = s->buf, .cap = sizeof s->buf};
+    memtap_enc_reset(&s->enc);
+    s->key = 0;
+}
+
+/* Moves the source's key to k (a SKIP) before its next record. */
+static inline void cb_key(cb_source_t *s, uint64_t k) {
+    cr_assert(k >= s->key);
+    if (k > s->key)
+        memtap_enc_skip(&s->enc, k - s->key);
+    s->key = k;
+}
+
+/* A FREE with ticket k. */
+static inline void cb_free_at(cb_source_t *s, uint64_t k, uint64_t addr) {
+    cb_key(s, k);
+    memtap_enc_free(&s->enc, addr);
+    s->key = k + 1;
+}
+
+/* Appends what the source encoded since its last chunk as a CHUNK. */
+static inline void cb_chunk(cb_t *c, uint32_t source, uint64_t watermark, cb_source_t *s) {
+    uint8_t h[MEMTAP_CHUNK_HEADER_MAX];
+    size_t n = memtap_enc_chunk_header(h, source, watermark, s->enc.len);
+    memcpy(c->buf + c->enc.len, h, n);
+    memcpy(c->buf + c->enc.len + n, s->enc.buf, s->enc.len);
+    c->enc.len += n + s->enc.len;
+    s->enc.len = 0;
+}
+
 /* A module covering [0x400000, 0x500000) named /nonexistent/prog. */
-static inline void cb_module(cb_t *c) {
+static inline void cb_module_enc(memtap_enc_t *e) {
     memtap_segment_t seg = {0x400000, 0x100000, 5};
     const uint8_t id[4] = {1, 2, 3, 4};
-    memtap_enc_simple(&c->enc, MEMTAP_REC_MODULES_RESET);
-    cr_assert_eq(memtap_enc_module(&c->enc, "/nonexistent/prog", 0, id, 4, &seg, 1), 0);
+    memtap_enc_simple(e, MEMTAP_REC_MODULES_RESET);
+    cr_assert_eq(memtap_enc_module(e, "/nonexistent/prog", 0, id, 4, &seg, 1), 0);
 }
+static inline void cb_module(cb_t *c) { cb_module_enc(&c->enc); }
 
 static inline void cb_end(cb_t *c) {
     memtap_enc_u64(&c->enc, MEMTAP_REC_EXIT, 5);
