@@ -169,6 +169,14 @@ int memtap_stream_flush_own(memtap_tbuf_t *b) {
     int rc = b->generation ? memtap_tbuf_flush(b, 1, 0, put_chunk) : 0;
     if (!b->generation) /* dropped by the end of a frame: its records have nowhere to go */
         b->enc.len = 0;
+    /* The others' watermarks move on too, so the reader need not hold this chunk's records
+     * long. Source 0's only when its lock is free (the lock order forbids waiting for it). */
+    if (rc == 0 && memtap_tbuf_flush_all(0, put_chunk) < 0)
+        rc = -1;
+    if (rc == 0 && memtap_trylock(&memtap_stream_lock) == 0) {
+        rc = flush_source0(0);
+        memtap_unlock(&memtap_stream_lock);
+    }
     memtap_unlock(&sink_lock);
     if (rc < 0)
         write_failed();
@@ -187,6 +195,7 @@ void memtap_stream_thread_done(memtap_tbuf_t *b) {
 
 void memtap_stream_close_threads(uint64_t *allocations, uint64_t *frees) {
     memtap_lock(&sink_lock);
+    memtap_tbuf_wait_idle(); /* memtap_frame_closing is set: records under way finish */
     if (memtap_tbuf_flush_all(1, put_chunk) < 0)
         write_failed();
     memtap_tbuf_totals(allocations, frees);

@@ -6,7 +6,11 @@
 
 #include "memtap/format.h"
 
+#include <sched.h>
+#include <time.h>
+
 __attribute__((aligned(64))) uint64_t memtap_order;
+__attribute__((aligned(64))) int memtap_frame_closing;
 
 static memtap_tbuf_t *registered; /* list; sink lock held */
 static uint64_t total_allocations, total_frees;
@@ -63,7 +67,7 @@ void memtap_tbuf_unregister(memtap_tbuf_t *b) {
     if (b->next)
         b->next->prev = b->prev;
     b->next = b->prev = NULL;
-    b->generation = 0;
+    __atomic_store_n(&b->generation, 0, __ATOMIC_RELAXED); /* read by its owner */
 }
 
 int memtap_tbuf_flush(memtap_tbuf_t *b, int own, int final, memtap_chunk_put_fn put) {
@@ -93,6 +97,21 @@ int memtap_tbuf_flush(memtap_tbuf_t *b, int own, int final, memtap_chunk_put_fn 
         __atomic_store_n(&b->committed, committed & ~0xffffffffull, __ATOMIC_RELEASE);
     }
     return rc;
+}
+
+void memtap_tbuf_wait_idle(void) {
+    for (memtap_tbuf_t *b = registered; b; b = b->next) {
+        if (b == tls_tbuf)
+            continue; /* the caller: not inside a record (or interrupted in one by a signal) */
+        for (int i = 0; i < 100000 && __atomic_load_n(&b->busy, __ATOMIC_SEQ_CST); i++) {
+            if (i < 100) {
+                sched_yield();
+            } else {
+                struct timespec ts = {0, 10000};
+                nanosleep(&ts, NULL);
+            }
+        }
+    }
 }
 
 int memtap_tbuf_flush_all(int final, memtap_chunk_put_fn put) {

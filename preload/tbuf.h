@@ -37,6 +37,10 @@ typedef struct memtap_tbuf {
 /* The order counter: frees take tickets from it. On a cache line of its own. */
 extern uint64_t memtap_order;
 
+/* Set while a capture frame ends (exit, exec): no record may start, so none is lost between
+ * the last flush and the next frame (a failed exec goes on). Read after busy is set. */
+extern int memtap_frame_closing;
+
 /* The calling thread's buffer (mapped on first use), or NULL when memory ran out. */
 memtap_tbuf_t *memtap_tbuf_mine(void);
 
@@ -90,6 +94,10 @@ void memtap_tbuf_unregister(memtap_tbuf_t *b);
 typedef int (*memtap_chunk_put_fn)(uint32_t source, uint64_t watermark, const uint8_t *p,
                                    size_t n);
 int memtap_tbuf_flush(memtap_tbuf_t *b, int own, int final, memtap_chunk_put_fn put);
+
+/* Waits until no registered thread but the caller is inside a record (memtap_frame_closing
+ * set first); gives up on a thread after about a second (stopped by a debugger, say). */
+void memtap_tbuf_wait_idle(void);
 
 /* Flushes every registered buffer; final also unregisters them all (end of a frame). */
 int memtap_tbuf_flush_all(int final, memtap_chunk_put_fn put);

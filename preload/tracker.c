@@ -229,6 +229,7 @@ static void atfork_parent(void) {
 }
 
 static void atfork_child(void) {
+    memtap_frame_closing = 0;
     pthread_mutex_init(&modules_lock, NULL);
     memtap_lock_reset(&trie_lock);
     memtap_gate_reset();
@@ -448,6 +449,23 @@ static int stack_of_call(uint64_t *frames, int *known) {
     return n + python;
 }
 
+/* After busy is set (with a full barrier): 0 when the record may go into b, or -1 when a
+ * frame is closing (then this waits until it is over) or b is not registered in frame `gen`
+ * any more. On -1 busy is cleared and the caller starts over. */
+static int may_record(memtap_tbuf_t *b, uint32_t gen) {
+    /* gen was read before busy was set: 0 if a frame ended in between (unregistered) */
+    if (__builtin_expect(!__atomic_load_n(&memtap_frame_closing, __ATOMIC_SEQ_CST) && gen &&
+                             __atomic_load_n(&b->generation, __ATOMIC_RELAXED) == gen,
+                         1))
+        return 0;
+    __atomic_store_n(&b->busy, 0, __ATOMIC_RELEASE);
+    while (__atomic_load_n(&memtap_frame_closing, __ATOMIC_ACQUIRE)) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
 /* The thread's buffer with room for `room` bytes, and the node of frames[0..n) valid in the
  * buffer's capture frame. A failed exec starts a new frame (new node ids), so a node interned
  * before it is interned again. Returns NULL when tracking is off. */
@@ -473,10 +491,16 @@ void memtap_track_alloc(unsigned kind, void *p, size_t size) {
     int known;
     int n = stack_of_call(frames, &known);
     uint32_t node;
-    memtap_tbuf_t *b = buffer_with_stack(frames, n, known, RECORD_ROOM, &node);
-    if (!b)
-        return;
-    memtap_tbuf_enter(b);
+    memtap_tbuf_t *b;
+    for (;;) {
+        if (!(b = buffer_with_stack(frames, n, known, RECORD_ROOM, &node)))
+            return;
+        uint32_t gen = __atomic_load_n(&b->generation, __ATOMIC_RELAXED);
+        memtap_tbuf_enter(b);
+        if (may_record(b, gen) == 0)
+            break;
+        known = 0; /* a new frame: the stack is interned again */
+    }
     memtap_tbuf_stamp(&b->enc, &b->key, memtap_tbuf_read_key());
     memtap_enc_alloc(&b->enc, kind, (uint64_t)(uintptr_t)p, size, node);
     memtap_tbuf_commit(b);
@@ -485,11 +509,17 @@ void memtap_track_alloc(unsigned kind, void *p, size_t size) {
 
 /* FREE or MUNMAP, before the real call: its ticket orders it before any reuse. */
 static void record_free(uint8_t type, void *p, size_t len) {
-    memtap_tbuf_t *b = thread_buffer();
-    if (!b || room_for(b, RECORD_ROOM) < 0)
-        return;
-    __atomic_store_n(&b->busy, 1, __ATOMIC_RELAXED); /* the ticket's barrier publishes it */
-    uint64_t ticket = memtap_tbuf_ticket();
+    memtap_tbuf_t *b;
+    uint64_t ticket;
+    for (;;) {
+        if (!(b = thread_buffer()) || room_for(b, RECORD_ROOM) < 0)
+            return;
+        uint32_t gen = __atomic_load_n(&b->generation, __ATOMIC_RELAXED);
+        __atomic_store_n(&b->busy, 1, __ATOMIC_RELAXED); /* the ticket's barrier publishes it */
+        ticket = memtap_tbuf_ticket();
+        if (may_record(b, gen) == 0)
+            break; /* (a ticket without a record is only a gap in the keys) */
+    }
     memtap_tbuf_stamp(&b->enc, &b->key, ticket);
     if (type == MEMTAP_REC_FREE)
         memtap_enc_free(&b->enc, (uint64_t)(uintptr_t)p);
@@ -519,13 +549,19 @@ void *memtap_track_realloc_with(unsigned kind, void *p, size_t n, size_t size,
     int known;
     int depth = stack_of_call(frames, &known);
     uint32_t node;
-    memtap_tbuf_t *b = buffer_with_stack(frames, depth, known, 2 * RECORD_ROOM, &node);
+    memtap_tbuf_t *b;
     /* the ticket is taken before the real call: a reuse of the old address by another thread
      * reads a later key, so replay sees this FREE first */
     uint64_t ticket = 0;
-    if (b) {
+    for (;;) {
+        if (!(b = buffer_with_stack(frames, depth, known, 2 * RECORD_ROOM, &node)))
+            break;
+        uint32_t gen = __atomic_load_n(&b->generation, __ATOMIC_RELAXED);
         __atomic_store_n(&b->busy, 1, __ATOMIC_RELAXED);
         ticket = memtap_tbuf_ticket();
+        if (may_record(b, gen) == 0)
+            break;
+        known = 0;
     }
     void *q = call(ctx, p, n, size);
     int saved = errno;
@@ -572,7 +608,10 @@ void memtap_track_thread_name(const char *name) {
 static void end_frame(uint8_t last_type) {
     uint64_t rss = memtap_rss_bytes();
     uint64_t allocations, frees;
-    memtap_stream_close_threads(&allocations, &frees); /* threads' later records are dropped */
+    /* no record may start until the next frame (or for good); those under way are finished
+     * and written out, so a failed exec loses none */
+    __atomic_store_n(&memtap_frame_closing, 1, __ATOMIC_SEQ_CST);
+    memtap_stream_close_threads(&allocations, &frees);
     if (memtap_stream_reserve(4 * RECORD_ROOM) == 0) {
         memtap_stream_stamp_last(); /* after every record the threads wrote */
         memtap_stream.allocations += allocations;
@@ -622,6 +661,7 @@ void memtap_exec_failed(char **newenv) {
     memtap_trie_destroy(&trie); /* trie_lock is held: no thread reads it */
     if (active() && begin_capture(fd, MEMTAP_HDR_CONTINUED) < 0)
         memtap_state = MEMTAP_STATE_OFF;
+    __atomic_store_n(&memtap_frame_closing, 0, __ATOMIC_SEQ_CST); /* records go on */
     memtap_unlock(&memtap_stream_lock);
     memtap_unlock(&trie_lock);
     if (active())
@@ -638,6 +678,8 @@ void memtap_finish(void) {
         end_frame(MEMTAP_REC_EXIT);
         close(memtap_stream_fd());
         memtap_state = MEMTAP_STATE_OFF;
+        /* threads waiting to record go on untracked (one may be joined by a destructor) */
+        __atomic_store_n(&memtap_frame_closing, 0, __ATOMIC_SEQ_CST);
     }
     memtap_unlock(&memtap_stream_lock);
     memtap_guard--;

@@ -36,6 +36,8 @@ struct memtap_decoder {
     memtap_merge_t merge;   /* v3: the sources' records waiting to be put in order */
     int merge_closed;       /* the frame's chunks are all read */
     uint32_t merged_thread; /* thread of the last record released (0: none yet) */
+    uint32_t fast_id;       /* that thread's next records below fast_limit need no merge */
+    uint64_t fast_limit;
     memtap_seg_t segs[MEMTAP_MAX_SEGMENTS];
     char error[512];
 };
@@ -369,7 +371,7 @@ static int commit(memtap_decoder_t *d, memtap_event_t *ev) {
         d->frames++;
         memtap_merge_reset(&d->merge);
         d->merge_closed = 0;
-        d->merged_thread = 0;
+        d->merged_thread = d->fast_id = 0;
         d->last_addr = d->last_frame = 0;
         d->nodes = d->threads = 0;
         d->allocations = d->frees = 0;
@@ -606,6 +608,14 @@ static int merged_event(memtap_decoder_t *d, memtap_event_t *ev) {
         s->last_addr = ev->u.free.addr;
     uint64_t pos = s->next_pos;
     memtap_merge_release(&d->merge, id);
+    /* the same thread's next records may skip the merge while below its bound (the bound
+     * only rises as chunks arrive); a record of the process's ends that */
+    d->fast_id = 0;
+    if (id && d->merge.bound_valid && d->merge.current == id &&
+        (d->merge.bound_pos > 0 || id < d->merge.bound_src)) {
+        d->fast_id = id;
+        d->fast_limit = d->merge.bound_pos - (id > d->merge.bound_src ? 1 : 0);
+    }
     rc = commit(d, ev);
     if (rc == MEMTAP_OK && ev->type == MEMTAP_EV_THREAD)
         rc = memtap_merge_announce(&d->merge, ev->u.thread.index, pos);
@@ -614,10 +624,81 @@ static int merged_event(memtap_decoder_t *d, memtap_event_t *ev) {
     return rc == MEMTAP_OK ? 1 : -rc;
 }
 
+/* ALLOC and FREE of the thread the merge released from last, while they stay below the
+ * bound the merge computed (merge.h), decoded without the general machinery. Returns 1 when
+ * it delivered one, 0 to let merged_event decide (and judge). Checks are parse_record's and
+ * merged_event's. */
+static int fast_merged(memtap_decoder_t *d, memtap_event_t *ev) {
+    memtap_merge_t *m = &d->merge;
+    uint32_t id = d->fast_id;
+    if (!id)
+        return 0;
+    memtap_msrc_t *s = &m->src[id];
+    if (s->peeked || s->len - s->pos < 48)
+        return 0;
+    const uint8_t *p = s->buf + s->pos, *q = p + 1;
+    uint64_t key = s->key, delta, size, node;
+    if (*p == MEMTAP_REC_SKIP) { /* threads interleaving: most records have one */
+        if (!fast_varint(&q, &delta) || delta > (UINT64_MAX >> 2) - key)
+            return 0;
+        key += delta;
+        p = q++;
+    }
+    uint8_t type = *p;
+    uint64_t pos;
+    if ((type & 0xf0) == MEMTAP_REC_ALLOC) {
+        if (!fast_varint(&q, &delta) || !fast_varint(&q, &size) || !fast_varint(&q, &node) ||
+            (type & 0x0f) > d->max_kind || node > d->nodes || size > MAX_BLOCK)
+            return 0;
+        pos = 2 * key; /* never below the thread's last one: keys only grow */
+        if (pos > d->fast_limit)
+            return 0;
+        ev->type = MEMTAP_EV_ALLOC;
+        ev->u.alloc.kind = type & 0x0f;
+        ev->u.alloc.addr = s->last_addr + (uint64_t)memtap_unzigzag(delta);
+        ev->u.alloc.size = size;
+        ev->u.alloc.node = (uint32_t)node;
+        s->last_addr = ev->u.alloc.addr;
+        d->allocations++;
+    } else if (type == MEMTAP_REC_FREE) {
+        if (!fast_varint(&q, &delta))
+            return 0;
+        pos = 2 * key + 1;
+        if (pos > d->fast_limit)
+            return 0;
+        ev->type = MEMTAP_EV_FREE;
+        ev->u.free.addr = s->last_addr + (uint64_t)memtap_unzigzag(delta);
+        ev->u.free.len = 0;
+        s->last_addr = ev->u.free.addr;
+        key++;
+        d->frees++;
+    } else {
+        return 0;
+    }
+    size_t len = (size_t)(q - (s->buf + s->pos));
+    ev->offset = 0; /* not needed: nothing after this can fail on a valid ALLOC or FREE */
+    s->pos += len;
+    s->key = key;
+    m->pending -= len;
+    m->last_pos = pos;
+    return 1;
+}
+
+static int next_event(memtap_decoder_t *d, memtap_event_t *ev);
+
+/* Nearly every event comes from a fast path; the general one is out of line, so this stays
+ * small (the big function's register saving cost ~15% of reading). */
 int memtap_decoder_next(memtap_decoder_t *d, memtap_event_t *ev) {
-    if (d->state == IN_FRAME && d->version < 3 && d->len - d->pos >= 32 && !d->done &&
-        fast_record(d, ev))
+    if (d->version >= 3) {
+        if (fast_merged(d, ev))
+            return MEMTAP_OK;
+    } else if (d->state == IN_FRAME && d->len - d->pos >= 32 && !d->done && fast_record(d, ev)) {
         return MEMTAP_OK;
+    }
+    return next_event(d, ev);
+}
+
+__attribute__((noinline)) static int next_event(memtap_decoder_t *d, memtap_event_t *ev) {
     if (d->done)
         return d->error[0] ? MEMTAP_ERR_CORRUPT : MEMTAP_OK;
     for (;;) {

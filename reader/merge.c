@@ -204,9 +204,14 @@ void memtap_merge_release(memtap_merge_t *m, uint32_t id) {
         s->mark0++;
 }
 
-uint64_t memtap_merge_offset(const memtap_msrc_t *s, size_t q) {
-    for (size_t i = s->nmarks; i > s->mark0; i--)
-        if (s->marks[i - 1].queue_pos <= q)
-            return s->marks[i - 1].stream_offset + (q - s->marks[i - 1].queue_pos);
-    return s->nmarks > s->mark0 ? s->marks[s->mark0].stream_offset : 0;
+uint64_t memtap_merge_offset(memtap_msrc_t *s, size_t q) {
+    if (s->mark0 == s->nmarks)
+        return 0;
+    /* marks before pos are dropped here (the decoder's fast path does not) */
+    while (s->mark0 + 1 < s->nmarks && s->marks[s->mark0 + 1].queue_pos <= s->pos)
+        s->mark0++;
+    size_t i = s->mark0; /* q is near the front of the queue: search from there */
+    while (i + 1 < s->nmarks && s->marks[i + 1].queue_pos <= q)
+        i++;
+    return s->marks[i].stream_offset + (q - s->marks[i].queue_pos);
 }

@@ -76,6 +76,6 @@ int memtap_merge_pick(memtap_merge_t *m, memtap_merge_peek_fn peek, void *ctx, u
 void memtap_merge_release(memtap_merge_t *m, uint32_t id);
 
 /* The stream offset of source s's byte at queue position q (for error messages). */
-uint64_t memtap_merge_offset(const memtap_msrc_t *s, size_t q);
+uint64_t memtap_merge_offset(memtap_msrc_t *s, size_t q);
 
 #endif
