@@ -25,7 +25,8 @@ static void put_delta(memtap_enc_t *e, uint64_t v, uint64_t *last) {
 }
 static void put_bytes(memtap_enc_t *e, const void *p, size_t n) {
     put_varint(e, n);
-    memcpy(e->buf + e->len, p, n);
+    if (n) /* p may be NULL when empty */
+        memcpy(e->buf + e->len, p, n);
     e->len += n;
 }
 static size_t room(const memtap_enc_t *e) { return e->cap - e->len; }

@@ -8,18 +8,20 @@
 
 static int grow_sources(memtap_merge_t *m, uint32_t n);
 
-void memtap_merge_reset(memtap_merge_t *m) {
+void memtap_merge_free(memtap_merge_t *m) {
     for (uint32_t i = 0; i < m->nsrc; i++) {
         free(m->src[i].buf);
         free(m->src[i].marks);
     }
     free(m->src);
     memset(m, 0, sizeof *m);
+}
+
+void memtap_merge_reset(memtap_merge_t *m) {
+    memtap_merge_free(m);
     if (grow_sources(m, 1) == 0) /* source 0, the process's own records */
         m->src[0].known = 1;
 }
-
-void memtap_merge_free(memtap_merge_t *m) { memtap_merge_reset(m); }
 
 static int grow_sources(memtap_merge_t *m, uint32_t n) {
     memtap_msrc_t *s = realloc(m->src, (size_t)n * sizeof *s);
