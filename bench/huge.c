@@ -26,17 +26,32 @@ static uint64_t next(void) { /* xorshift64 */
 }
 
 static memtap_sink_t sink;
-static uint8_t buf[BUF];
-static memtap_enc_t enc = {.buf = buf, .cap = BUF};
+static uint8_t out[BUF + MEMTAP_CHUNK_HEADER_MAX];
+static uint8_t src0_buf[BUF], thread_buf[BUF];
+static memtap_enc_t src0 = {.buf = src0_buf, .cap = BUF}; /* source 0: the process's records */
+static memtap_enc_t thread = {.buf = thread_buf, .cap = BUF}; /* source 1: the one thread */
+static uint64_t order; /* the order counter: frees take a ticket, allocations read it */
 
-static void drain(size_t room) {
-    if (enc.cap - enc.len >= room)
-        return;
-    if (memtap_sink_put(&sink, enc.buf, enc.len) < 0) {
+static void put(const uint8_t *p, size_t n) {
+    if (memtap_sink_put(&sink, p, n) < 0) {
         fprintf(stderr, "huge: write failed: %s\n", strerror(sink.error));
         exit(1);
     }
-    enc.len = 0;
+}
+
+/* Writes what source `id` holds as a CHUNK, as the library does when a buffer fills. */
+static void chunk(uint32_t id, memtap_enc_t *e, uint64_t watermark) {
+    size_t n = memtap_enc_chunk_header(out, id, watermark, e->len);
+    memcpy(out + n, e->buf, e->len);
+    put(out, n + e->len);
+    e->len = 0;
+}
+
+static void room(size_t n) {
+    if (thread.cap - thread.len >= n)
+        return;
+    chunk(1, &thread, 2 * order);
+    chunk(0, &src0, 2 * order); /* empty: moves the process's watermark on */
 }
 
 int main(int argc, char **argv) {
@@ -50,39 +65,44 @@ int main(int argc, char **argv) {
         perror(argv[1]);
         return 1;
     }
-    memtap_enc_reset(&enc);
+    memtap_enc_reset(&src0);
+    memtap_enc_reset(&thread);
     static const char cmd[] = "huge\0synthetic";
     memtap_header_info_t h = {0, (uint64_t)getpid(), 1, 1700000000000000000ull, 4096,
-                              "/synthetic/huge", cmd, sizeof cmd, 2};
-    memtap_enc_header(&enc, &h);
-    memtap_enc_thread(&enc, 1, "huge");
+                              "/synthetic/huge", cmd, sizeof cmd, 0};
+    memtap_enc_header(&src0, &h);
+    put(src0.buf, src0.len); /* the header is outside any chunk */
+    src0.len = 0;
+    memtap_enc_thread(&src0, 1, "huge");
     for (uint32_t id = 1; id <= STACKS; id++) { /* stacks of depth 1 to 20 */
-        drain(MEMTAP_ENC_FIXED_MAX);
         uint32_t parent = id > 20 && id % 20 ? id - 1 : 0;
-        memtap_enc_node(&enc, id, parent, 0x400000 + (uint64_t)id * 16);
+        memtap_enc_node(&src0, id, parent, 0x400000 + (uint64_t)id * 16);
     }
+    chunk(0, &src0, 0);
     static uint8_t live[SLOTS];
     uint64_t base = 0x7f0000000000ull;
     for (uint64_t e = 0; e < events; e++) {
-        drain(2 * MEMTAP_ENC_FIXED_MAX);
+        room(2 * MEMTAP_ENC_FIXED_MAX);
         uint64_t r = next();
         uint32_t slot = (uint32_t)(r & (SLOTS - 1));
         uint64_t addr = base + (uint64_t)slot * 4096;
-        if (live[slot]) {
-            memtap_enc_free(&enc, addr);
+        if (live[slot]) { /* ticket `order`: the thread's key is always up to date */
+            memtap_enc_free(&thread, addr);
+            order++;
             live[slot] = 0;
         } else {
-            memtap_enc_alloc(&enc, MEMTAP_KIND_MALLOC, addr, 16 + ((r >> 16) & 4095),
+            memtap_enc_alloc(&thread, MEMTAP_KIND_MALLOC, addr, 16 + ((r >> 16) & 4095),
                              1 + (uint32_t)((r >> 32) % STACKS));
             live[slot] = 1;
         }
-        if ((e & 0xffffff) == 0)
-            memtap_enc_time(&enc, e >> 20, 0);
     }
-    drain(3 * MEMTAP_ENC_FIXED_MAX);
-    memtap_enc_u64(&enc, MEMTAP_REC_EXIT, events >> 20);
-    memtap_enc_trailer(&enc);
-    drain(BUF);
+    chunk(1, &thread, MEMTAP_WATERMARK_CLOSED);
+    memtap_enc_skip(&src0, order + 1); /* after every record of the thread */
+    memtap_enc_u64(&src0, MEMTAP_REC_EXIT, events >> 20);
+    src0.allocations = thread.allocations;
+    src0.frees = thread.frees;
+    memtap_enc_trailer(&src0);
+    chunk(0, &src0, MEMTAP_WATERMARK_CLOSED);
     if (memtap_sink_end(&sink) < 0) {
         fprintf(stderr, "huge: write failed: %s\n", strerror(sink.error));
         return 1;
