@@ -522,6 +522,45 @@ static int is_thread_record(uint8_t type) {
            type == MEMTAP_REC_MUNMAP;
 }
 
+/* A thread's next ALLOC or FREE (and the SKIP before it) decoded without the general
+ * machinery, from p which surely holds it (48 bytes). Returns its length with ev filled and
+ * *key moved to the record's key, or 0 to leave it to the general path (which judges it).
+ * The node is checked when the record is released. */
+static inline __attribute__((always_inline)) size_t
+fast_thread_record(const memtap_decoder_t *d, const uint8_t *p, uint64_t last_addr, uint64_t *key,
+                   memtap_event_t *ev) {
+    const uint8_t *start = p, *q = p + 1;
+    uint64_t k = *key, delta, size, node;
+    if (*p == MEMTAP_REC_SKIP) { /* threads interleaving: most records have one */
+        if (!fast_varint(&q, &delta) || delta > (UINT64_MAX >> 2) - k)
+            return 0;
+        k += delta;
+        p = q++;
+    }
+    uint8_t type = *p;
+    if ((type & 0xf0) == MEMTAP_REC_ALLOC) {
+        if (!fast_varint(&q, &delta) || !fast_varint(&q, &size) || !fast_varint(&q, &node) ||
+            (type & 0x0f) > d->max_kind || node > UINT32_MAX || size > MAX_BLOCK)
+            return 0;
+        ev->type = MEMTAP_EV_ALLOC;
+        ev->u.alloc.kind = type & 0x0f;
+        ev->u.alloc.addr = last_addr + (uint64_t)memtap_unzigzag(delta);
+        ev->u.alloc.size = size;
+        ev->u.alloc.node = (uint32_t)node;
+    } else if (type == MEMTAP_REC_FREE) {
+        if (!fast_varint(&q, &delta))
+            return 0;
+        ev->type = MEMTAP_EV_FREE;
+        ev->u.free.addr = last_addr + (uint64_t)memtap_unzigzag(delta);
+        ev->u.free.len = 0;
+    } else {
+        return 0;
+    }
+    ev->offset = UINT64_MAX; /* found again from the queue if an error needs it */
+    *key = k;
+    return (size_t)(q - start);
+}
+
 /* The merge's peek: source `id`'s next record, SKIPs before it applied to a copy of its key.
  * Source 0 holds the process's records, a thread's source only ALLOC, FREE and MUNMAP. */
 static int peek_source(void *ctx, uint32_t id, memtap_msrc_t *s) {
@@ -531,6 +570,16 @@ static int peek_source(void *ctx, uint32_t id, memtap_msrc_t *s) {
     uint64_t key = s->key;
     s->peeked = 1;
     s->has_next = 0;
+    size_t n;
+    if (id && s->len - s->pos >= 48 &&
+        (n = fast_thread_record(d, start, s->last_addr, &key, &s->next)) != 0) {
+        int is_free = s->next.type == MEMTAP_EV_FREE;
+        s->next_pos = 2 * key + (uint64_t)is_free;
+        s->key_after = key + (uint64_t)is_free;
+        s->next_len = n;
+        s->has_next = 1;
+        return MEMTAP_OK;
+    }
     for (;;) {
         const uint8_t *rec = c.p;
         uint64_t at = memtap_merge_offset(s, (size_t)(rec - s->buf));
@@ -539,12 +588,12 @@ static int peek_source(void *ctx, uint32_t id, memtap_msrc_t *s) {
             return MEMTAP_OK;
         if (*rec == MEMTAP_REC_SKIP) {
             c.p++;
-            uint64_t n = get_varint(&c, "order key");
+            uint64_t skip = get_varint(&c, "order key");
             if (c.status == PARSE_MORE)
                 return MEMTAP_OK;
-            if (c.status || n > (UINT64_MAX >> 2) - key)
+            if (c.status || skip > (UINT64_MAX >> 2) - key)
                 return fail(d, MEMTAP_ERR_CORRUPT, at, "order key out of range");
-            key += n;
+            key += skip;
             continue;
         }
         if ((id == 0) == is_thread_record(*rec) || *rec == MEMTAP_REC_THREAD_SWITCH ||
@@ -568,6 +617,11 @@ static int peek_source(void *ctx, uint32_t id, memtap_msrc_t *s) {
     }
 }
 
+/* Where source s's next record starts (the fast path leaves it to be found on error). */
+static uint64_t record_offset(memtap_msrc_t *s) {
+    return s->next.offset != UINT64_MAX ? s->next.offset : memtap_merge_offset(s, s->pos);
+}
+
 /* The next record in position order: 1 with ev filled, 0 when more chunks must be read
  * first (or nothing is left), or an error code (negative). */
 static int merged_event(memtap_decoder_t *d, memtap_event_t *ev) {
@@ -578,30 +632,21 @@ static int merged_event(memtap_decoder_t *d, memtap_event_t *ev) {
     if (id == UINT32_MAX)
         return 0;
     memtap_msrc_t *s = &d->merge.src[id];
-    if (s->next_pos < d->merge.last_pos && getenv("MEMTAP_DEBUG_MERGE")) {
-        fprintf(stderr, "src %u pos %llu last %llu type %d\n", id, (unsigned long long)s->next_pos, (unsigned long long)d->merge.last_pos, s->next.type);
-        for (uint32_t i = 0; i < d->merge.nsrc; i++) fprintf(stderr, "  src %u wm %llu key %llu pending %zu has %d pos %llu\n", i, (unsigned long long)d->merge.src[i].watermark, (unsigned long long)d->merge.src[i].key, d->merge.src[i].len - d->merge.src[i].pos, d->merge.src[i].has_next, (unsigned long long)d->merge.src[i].next_pos);
-    }
     if (s->next_pos < d->merge.last_pos)
-        return -fail(d, MEMTAP_ERR_CORRUPT, s->next.offset,
+        return -fail(d, MEMTAP_ERR_CORRUPT, record_offset(s),
                      "record out of order (below an earlier chunk's watermark)");
-    if (id != 0 && id != d->merged_thread) { /* replay follows threads by THREAD_SWITCH */
+    if (id != 0 && id != d->merged_thread) { /* (replay needs no THREAD_SWITCH) */
         if (id > d->threads)
-            return -fail(d, MEMTAP_ERR_CORRUPT, s->next.offset,
+            return -fail(d, MEMTAP_ERR_CORRUPT, record_offset(s),
                          "records of thread %u before its THREAD record", id);
         d->merged_thread = id;
-        memset(ev, 0, sizeof *ev);
-        ev->type = MEMTAP_EV_THREAD_SWITCH;
-        ev->offset = s->next.offset;
-        ev->u.thread.index = id;
-        return 1;
     }
-    *ev = s->next;
     if (d->state == AFTER_TRAILER)
-        return -fail(d, MEMTAP_ERR_CORRUPT, ev->offset, "record after the trailer");
-    if (ev->type == MEMTAP_EV_ALLOC && ev->u.alloc.node > d->nodes)
-        return -fail(d, MEMTAP_ERR_CORRUPT, ev->offset,
+        return -fail(d, MEMTAP_ERR_CORRUPT, record_offset(s), "record after the trailer");
+    if (s->next.type == MEMTAP_EV_ALLOC && s->next.u.alloc.node > d->nodes)
+        return -fail(d, MEMTAP_ERR_CORRUPT, record_offset(s),
                      "allocation names a stack node not yet defined");
+    *ev = s->next;
     if (ev->type == MEMTAP_EV_ALLOC)
         s->last_addr = ev->u.alloc.addr;
     else if (ev->type == MEMTAP_EV_FREE || ev->type == MEMTAP_EV_MUNMAP)
@@ -636,50 +681,32 @@ static int fast_merged(memtap_decoder_t *d, memtap_event_t *ev) {
     memtap_msrc_t *s = &m->src[id];
     if (s->peeked || s->len - s->pos < 48)
         return 0;
-    const uint8_t *p = s->buf + s->pos, *q = p + 1;
-    uint64_t key = s->key, delta, size, node;
-    if (*p == MEMTAP_REC_SKIP) { /* threads interleaving: most records have one */
-        if (!fast_varint(&q, &delta) || delta > (UINT64_MAX >> 2) - key)
-            return 0;
-        key += delta;
-        p = q++;
-    }
-    uint8_t type = *p;
-    uint64_t pos;
-    if ((type & 0xf0) == MEMTAP_REC_ALLOC) {
-        if (!fast_varint(&q, &delta) || !fast_varint(&q, &size) || !fast_varint(&q, &node) ||
-            (type & 0x0f) > d->max_kind || node > d->nodes || size > MAX_BLOCK)
-            return 0;
-        pos = 2 * key; /* never below the thread's last one: keys only grow */
-        if (pos > d->fast_limit)
-            return 0;
-        ev->type = MEMTAP_EV_ALLOC;
-        ev->u.alloc.kind = type & 0x0f;
-        ev->u.alloc.addr = s->last_addr + (uint64_t)memtap_unzigzag(delta);
-        ev->u.alloc.size = size;
-        ev->u.alloc.node = (uint32_t)node;
-        s->last_addr = ev->u.alloc.addr;
-        d->allocations++;
-    } else if (type == MEMTAP_REC_FREE) {
-        if (!fast_varint(&q, &delta))
-            return 0;
-        pos = 2 * key + 1;
-        if (pos > d->fast_limit)
-            return 0;
-        ev->type = MEMTAP_EV_FREE;
-        ev->u.free.addr = s->last_addr + (uint64_t)memtap_unzigzag(delta);
-        ev->u.free.len = 0;
-        s->last_addr = ev->u.free.addr;
-        key++;
-        d->frees++;
-    } else {
+    uint64_t key = s->key;
+    size_t n = fast_thread_record(d, s->buf + s->pos, s->last_addr, &key, ev);
+    if (!n)
+        return 0;
+    int is_free = ev->type == MEMTAP_EV_FREE;
+    uint64_t pos = 2 * key + (uint64_t)is_free; /* never below the thread's last: keys grow */
+    if (pos > d->fast_limit || (!is_free && ev->u.alloc.node > d->nodes)) {
+        /* another source goes first: the merge takes this record as parsed */
+        s->next = *ev;
+        s->next_pos = pos;
+        s->key_after = key + (uint64_t)is_free;
+        s->next_len = n;
+        s->peeked = s->has_next = 1;
+        d->fast_id = 0;
         return 0;
     }
-    size_t len = (size_t)(q - (s->buf + s->pos));
-    ev->offset = 0; /* not needed: nothing after this can fail on a valid ALLOC or FREE */
-    s->pos += len;
-    s->key = key;
-    m->pending -= len;
+    if (is_free) {
+        s->last_addr = ev->u.free.addr;
+        d->frees++;
+    } else {
+        s->last_addr = ev->u.alloc.addr;
+        d->allocations++;
+    }
+    s->pos += n;
+    s->key = key + (uint64_t)is_free;
+    m->pending -= n;
     m->last_pos = pos;
     return 1;
 }

@@ -14,6 +14,8 @@ void memtap_merge_free(memtap_merge_t *m) {
         free(m->src[i].marks);
     }
     free(m->src);
+    free(m->order);
+    free(m->bound);
     memset(m, 0, sizeof *m);
 }
 
@@ -24,13 +26,19 @@ void memtap_merge_reset(memtap_merge_t *m) {
 }
 
 static int grow_sources(memtap_merge_t *m, uint32_t n) {
-    memtap_msrc_t *s = realloc(m->src, (size_t)n * sizeof *s);
+    uint32_t *order = realloc(m->order, (size_t)n * sizeof *order);
+    if (order)
+        m->order = order;
+    uint64_t *bound = realloc(m->bound, (size_t)n * sizeof *bound);
+    if (bound)
+        m->bound = bound;
+    memtap_msrc_t *s = order && bound ? realloc(m->src, (size_t)n * sizeof *s) : NULL;
     if (!s)
         return -1;
     memset(s + m->nsrc, 0, (size_t)(n - m->nsrc) * sizeof *s);
     m->src = s;
     m->nsrc = n;
-    m->bound_valid = 0;
+    m->bound_valid = m->order_valid = 0;
     return 0;
 }
 
@@ -87,6 +95,7 @@ int memtap_merge_add(memtap_merge_t *m, uint32_t source, uint64_t watermark, con
         return MEMTAP_ERR_NOMEM;
     memtap_msrc_t *s = &m->src[source];
     s->known = 1;
+    m->order_valid = 0;
     if (watermark < s->watermark) {
         *why = "chunk watermark goes back";
         return MEMTAP_ERR_CORRUPT;
@@ -117,7 +126,7 @@ int memtap_merge_announce(memtap_merge_t *m, uint32_t source, uint64_t pos) {
     if (!s->known && s->watermark < pos)
         s->watermark = pos;
     s->known = 1;
-    m->bound_valid = 0;
+    m->bound_valid = m->order_valid = 0;
     return MEMTAP_OK;
 }
 
@@ -125,7 +134,7 @@ void memtap_merge_close(memtap_merge_t *m) {
     for (uint32_t i = 0; i < m->nsrc; i++)
         m->src[i].watermark = UINT64_MAX;
     m->closed = 1;
-    m->bound_valid = 0;
+    m->bound_valid = m->order_valid = 0;
 }
 
 /* Parses s's next record if that was not done since its bytes last changed. */
@@ -162,30 +171,42 @@ int memtap_merge_pick(memtap_merge_t *m, memtap_merge_peek_fn peek, void *ctx, u
             return MEMTAP_OK;
         }
     }
-    /* choose again: the earliest waiting record, and the least bound of all the others */
-    uint32_t best = UINT32_MAX;
-    for (uint32_t i = 0; i < m->nsrc; i++) {
-        memtap_msrc_t *s = &m->src[i];
-        int rc = ensure_peeked(s, i, peek, ctx);
+    /* choose again: the least bound of all sources must be a waiting record (else a source
+     * with nothing yet may still send an earlier one); the next least bounds it */
+    if (!m->order_valid) {
+        for (uint32_t i = 0; i < m->nsrc; i++) {
+            int rc = ensure_peeked(&m->src[i], i, peek, ctx);
+            if (rc != MEMTAP_OK)
+                return rc;
+            m->bound[i] = lower_bound(m, &m->src[i]);
+            uint32_t j = i; /* insertion sort: a handful of sources */
+            while (j > 0 && before(m->bound[i], i, m->bound[m->order[j - 1]], m->order[j - 1])) {
+                m->order[j] = m->order[j - 1];
+                j--;
+            }
+            m->order[j] = i;
+        }
+        m->order_valid = 1;
+    } else if (m->nsrc > 0) {
+        /* only the source released from last changed: move it back to its place */
+        uint32_t id0 = m->order[0];
+        int rc = ensure_peeked(&m->src[id0], id0, peek, ctx);
         if (rc != MEMTAP_OK)
             return rc;
-        if (s->has_next && (best == UINT32_MAX || before(s->next_pos, i, m->src[best].next_pos, best)))
-            best = i;
+        uint64_t b = m->bound[id0] = lower_bound(m, &m->src[id0]);
+        uint32_t j = 0;
+        while (j + 1 < m->nsrc && before(m->bound[m->order[j + 1]], m->order[j + 1], b, id0)) {
+            m->order[j] = m->order[j + 1];
+            j++;
+        }
+        m->order[j] = id0;
     }
     m->bound_valid = 0;
-    if (best == UINT32_MAX)
+    if (m->nsrc == 0 || !m->src[m->order[0]].has_next)
         return MEMTAP_OK;
-    uint64_t bound_pos = UINT64_MAX;
-    uint32_t bound_src = UINT32_MAX;
-    for (uint32_t i = 0; i < m->nsrc; i++) {
-        uint64_t b = lower_bound(m, &m->src[i]);
-        if (i != best && before(b, i, bound_pos, bound_src)) {
-            bound_pos = b;
-            bound_src = i;
-        }
-    }
-    if (!before(m->src[best].next_pos, best, bound_pos, bound_src))
-        return MEMTAP_OK; /* a source with nothing waiting may still send an earlier record */
+    uint32_t best = m->order[0];
+    uint32_t bound_src = m->nsrc > 1 ? m->order[1] : UINT32_MAX;
+    uint64_t bound_pos = m->nsrc > 1 ? m->bound[bound_src] : UINT64_MAX;
     m->current = best;
     m->bound_pos = bound_pos;
     m->bound_src = bound_src;

@@ -46,6 +46,11 @@ typedef struct {
     uint64_t bound_pos;
     uint32_t bound_src;
     int bound_valid;
+    /* the sources sorted by (lower bound, number): rebuilt when chunks arrive, otherwise
+     * only the released source moves (records of threads interleave one by one) */
+    uint32_t *order;
+    uint64_t *bound; /* by source number: what it may still release, at least */
+    int order_valid;
 } memtap_merge_t;
 
 /* Parses source s's next record from buf[pos..len) and sets peeked, has_next (0 when the

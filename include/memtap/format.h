@@ -55,7 +55,7 @@ enum memtap_record_type {
  * reads the counter after its event. Records are replayed in position order (ties: source
  * 0 first); a source's later chunks hold no record below its last chunk's watermark. */
 #define MEMTAP_WATERMARK_CLOSED UINT64_MAX /* the source has no more records in this frame */
-#define MEMTAP_MAX_CHUNK (1u << 20)        /* bytes of records in one chunk */
+#define MEMTAP_MAX_CHUNK (256u << 10)      /* bytes of records in one chunk */
 
 /* Allocator kinds, each reported on its own. Values are part of the format. */
 enum memtap_alloc_kind {
