@@ -95,16 +95,19 @@ int memtap_stream_open(int fd, const memtap_header_info_t *h, int *err) {
     return 0;
 }
 
+/* Source 0's buffer is full: out it goes as a chunk. Record lock held. */
+static int drain_source0(void) {
+    memtap_lock(&sink_lock);
+    int rc = flush_source0(0);
+    memtap_unlock(&sink_lock);
+    if (rc < 0)
+        write_failed();
+    return rc;
+}
+
 int memtap_stream_reserve(size_t n) {
-    if (memtap_stream.cap - memtap_stream.len < n + MEMTAP_VARINT_MAX + 1) {
-        memtap_lock(&sink_lock);
-        int rc = flush_source0(0);
-        memtap_unlock(&sink_lock);
-        if (rc < 0) {
-            write_failed();
-            return -1;
-        }
-    }
+    if (memtap_stream.cap - memtap_stream.len < n + MEMTAP_VARINT_MAX + 1 && drain_source0() < 0)
+        return -1;
     if (__atomic_load_n(&memtap_state, __ATOMIC_RELAXED) != MEMTAP_STATE_ACTIVE)
         return -1;
     memtap_tbuf_stamp(&memtap_stream, &source0_key, memtap_tbuf_read_key());
@@ -119,15 +122,8 @@ int memtap_stream_append(const uint8_t *p, size_t n) {
     if (memtap_stream_reserve(0) < 0)
         return -1;
     while (n > 0) {
-        if (memtap_stream.len == memtap_stream.cap) {
-            memtap_lock(&sink_lock);
-            int rc = flush_source0(0);
-            memtap_unlock(&sink_lock);
-            if (rc < 0) {
-                write_failed();
-                return -1;
-            }
-        }
+        if (memtap_stream.len == memtap_stream.cap && drain_source0() < 0)
+            return -1;
         size_t k = memtap_stream.cap - memtap_stream.len;
         k = k < n ? k : n;
         memcpy(memtap_stream.buf + memtap_stream.len, p, k);

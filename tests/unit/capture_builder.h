@@ -147,4 +147,31 @@ static inline int cb_replay(const char *path, memtap_replay_t *r, char *err, siz
     return rc;
 }
 
+/* The state of a test that decodes one capture at a time (test_decoder.c, test_merge.c):
+ * the builder, the replay, the last error, and the file cb_file writes. */
+typedef struct {
+    cb_t c;
+    memtap_replay_t r;
+    char err[512];
+} cb_case_t;
+
+static inline void cb_case_done(cb_case_t *t) {
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/memtap-unit-%d.memtap", (int)getpid());
+    unlink(path);
+    free(t->c.buf);
+    memtap_replay_free(&t->r);
+}
+
+static inline int cb_case_decode(cb_case_t *t, int whole) {
+    return cb_replay(cb_file(&t->c, whole), &t->r, t->err, sizeof t->err);
+}
+
+/* The capture must decode as corrupt, with a message naming the offset and `what`. */
+static inline void cb_case_expect_corrupt(cb_case_t *t, const char *what) {
+    cr_assert_eq(cb_case_decode(t, 1), MEMTAP_ERR_CORRUPT, "expected corruption: %s", what);
+    cr_assert(strstr(t->err, "corrupt capture at byte ") == t->err, "message: %s", t->err);
+    cr_assert(strstr(t->err, what), "message '%s' should say '%s'", t->err, what);
+}
+
 #endif

@@ -3,54 +3,41 @@
  * checks that keep a damaged or hostile file from misleading the replay. */
 #include "capture_builder.h"
 
-static cb_t c;
+static cb_case_t t;
 static cb_source_t s0, t1, t2;
-static memtap_replay_t r;
-static char err[512];
 
 static void setup(void) {
-    cb_init(&c);
+    cb_init(&t.c);
     cb_source_init(&s0);
     cb_source_init(&t1);
     cb_source_init(&t2);
 }
-static void teardown(void) {
-    char path[64];
-    snprintf(path, sizeof path, "/tmp/memtap-unit-%d.memtap", (int)getpid());
-    unlink(path);
-    free(c.buf);
-    memtap_replay_free(&r);
-}
+static void teardown(void) { cb_case_done(&t); }
 TestSuite(v3, .init = setup, .fini = teardown);
 
-static int decode(int whole) { return cb_replay(cb_file(&c, whole), &r, err, sizeof err); }
-
-static void expect_corrupt(const char *what) {
-    cr_assert_eq(decode(1), MEMTAP_ERR_CORRUPT, "expected corruption: %s", what);
-    cr_assert(strstr(err, "corrupt capture at byte ") == err, "message: %s", err);
-    cr_assert(strstr(err, what), "message '%s' should say '%s'", err, what);
-}
+static int decode(int whole) { return cb_case_decode(&t, whole); }
+static void expect_corrupt(const char *what) { cb_case_expect_corrupt(&t, what); }
 
 /* Source 0: module, two threads, one stack node, all at key 0. */
 static void start(void) {
-    cb_header_v3(&c, 0);
+    cb_header_v3(&t.c, 0);
     cb_module_enc(&s0.enc);
     cr_assert_eq(memtap_enc_thread(&s0.enc, 11, "one"), 0);
     cr_assert_eq(memtap_enc_thread(&s0.enc, 12, "two"), 0);
     memtap_enc_node(&s0.enc, 1, 0, 0x401000);
-    cb_chunk(&c, 0, 0, &s0);
+    cb_chunk(&t.c, 0, 0, &s0);
 }
 
 /* Source 0's last records, after every thread record (key k), and the trailer. */
 static void finish(uint64_t k, int close_threads) {
     if (close_threads) {
-        cb_chunk(&c, 1, MEMTAP_WATERMARK_CLOSED, &t1);
-        cb_chunk(&c, 2, MEMTAP_WATERMARK_CLOSED, &t2);
+        cb_chunk(&t.c, 1, MEMTAP_WATERMARK_CLOSED, &t1);
+        cb_chunk(&t.c, 2, MEMTAP_WATERMARK_CLOSED, &t2);
     }
     cb_key(&s0, k);
     memtap_enc_u64(&s0.enc, MEMTAP_REC_EXIT, 5);
     memtap_enc_trailer(&s0.enc);
-    cb_chunk(&c, 0, MEMTAP_WATERMARK_CLOSED, &s0);
+    cb_chunk(&t.c, 0, MEMTAP_WATERMARK_CLOSED, &s0);
 }
 
 /* Thread 1 frees X (ticket 5); thread 2 then gets X again (key 6). Thread 2's chunk comes
@@ -59,10 +46,10 @@ static void reuse_across_threads(void) {
     start();
     cb_key(&t2, 6);
     memtap_enc_alloc(&t2.enc, MEMTAP_KIND_MALLOC, 0x5000, 20, 1);
-    cb_chunk(&c, 2, 2 * 7, &t2);
+    cb_chunk(&t.c, 2, 2 * 7, &t2);
     memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x5000, 10, 1); /* key 0 */
     cb_free_at(&t1, 5, 0x5000);
-    cb_chunk(&c, 1, 2 * 7, &t1);
+    cb_chunk(&t.c, 1, 2 * 7, &t1);
     /* s0's records stay below the threads' watermarks: the nodes they use come first */
     t1.enc.allocations = t2.enc.allocations = 0;
     s0.enc.allocations = 2;
@@ -73,43 +60,43 @@ static void reuse_across_threads(void) {
 Test(v3, records_are_replayed_in_key_order_not_file_order) {
     reuse_across_threads();
     finish(8, 1);
-    cr_assert_eq(decode(1), MEMTAP_OK, "%s", err);
-    cr_assert(r.complete);
-    cr_assert_eq(r.allocations, 2);
-    cr_assert_eq(r.frees, 1);
-    cr_assert_eq(r.unknown_frees, 0);
-    cr_assert_eq(r.leaked_blocks, 1);
-    cr_assert_eq(r.leaked_bytes, 20, "the live block is thread two's");
-    cr_assert_eq(r.threads.n, 2);
-    cr_assert_eq(r.peak_bytes, 20);
+    cr_assert_eq(decode(1), MEMTAP_OK, "%s", t.err);
+    cr_assert(t.r.complete);
+    cr_assert_eq(t.r.allocations, 2);
+    cr_assert_eq(t.r.frees, 1);
+    cr_assert_eq(t.r.unknown_frees, 0);
+    cr_assert_eq(t.r.leaked_blocks, 1);
+    cr_assert_eq(t.r.leaked_bytes, 20, "the live block is thread two's");
+    cr_assert_eq(t.r.threads.n, 2);
+    cr_assert_eq(t.r.peak_bytes, 20);
 }
 
 Test(v3, truncated_frame_replays_what_arrived) {
     reuse_across_threads();
-    cr_assert_eq(decode(0), MEMTAP_OK, "%s", err);
-    cr_assert(!r.complete);
-    cr_assert_eq(r.allocations, 2);
-    cr_assert_eq(r.frees, 1);
-    cr_assert_eq(r.unknown_frees, 0);
+    cr_assert_eq(decode(0), MEMTAP_OK, "%s", t.err);
+    cr_assert(!t.r.complete);
+    cr_assert_eq(t.r.allocations, 2);
+    cr_assert_eq(t.r.frees, 1);
+    cr_assert_eq(t.r.unknown_frees, 0);
 }
 
 Test(v3, record_below_a_watermark_is_corrupt) {
     start();
-    cb_chunk(&c, 1, 2 * 9, &t1); /* thread one: nothing below position 18 */
-    cb_chunk(&c, 2, 2 * 9, &t2);
+    cb_chunk(&t.c, 1, 2 * 9, &t1); /* thread one: nothing below position 18 */
+    cb_chunk(&t.c, 2, 2 * 9, &t2);
     cb_key(&s0, 9);
     memtap_enc_time(&s0.enc, 1, 4096); /* position 18: released */
-    cb_chunk(&c, 0, 2 * 9, &s0);
+    cb_chunk(&t.c, 0, 2 * 9, &s0);
     memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x5000, 10, 1); /* position 0 after all */
-    cb_chunk(&c, 1, 2 * 9, &t1);
+    cb_chunk(&t.c, 1, 2 * 9, &t1);
     finish(10, 1);
     expect_corrupt("record out of order");
 }
 
 Test(v3, watermark_going_back_is_corrupt) {
     start();
-    cb_chunk(&c, 1, 20, &t1);
-    cb_chunk(&c, 1, 10, &t1);
+    cb_chunk(&t.c, 1, 20, &t1);
+    cb_chunk(&t.c, 1, 10, &t1);
     finish(10, 1);
     expect_corrupt("chunk watermark goes back");
 }
@@ -117,7 +104,7 @@ Test(v3, watermark_going_back_is_corrupt) {
 Test(v3, thread_records_hold_only_allocations_and_frees) {
     start();
     memtap_enc_node(&t1.enc, 2, 1, 0x401010);
-    cb_chunk(&c, 1, 2, &t1);
+    cb_chunk(&t.c, 1, 2, &t1);
     finish(1, 1);
     expect_corrupt("in the records of a thread");
 }
@@ -125,7 +112,7 @@ Test(v3, thread_records_hold_only_allocations_and_frees) {
 Test(v3, process_records_hold_no_allocation) {
     start();
     memtap_enc_alloc(&s0.enc, MEMTAP_KIND_MALLOC, 0x5000, 10, 1);
-    cb_chunk(&c, 0, 2, &s0);
+    cb_chunk(&t.c, 0, 2, &s0);
     finish(1, 1);
     expect_corrupt("in the records of the process");
 }
@@ -133,7 +120,7 @@ Test(v3, process_records_hold_no_allocation) {
 Test(v3, records_of_an_unannounced_thread_are_corrupt) {
     start();
     memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x5000, 10, 1);
-    cb_chunk(&c, 3, MEMTAP_WATERMARK_CLOSED, &t1); /* source 3: no THREAD record */
+    cb_chunk(&t.c, 3, MEMTAP_WATERMARK_CLOSED, &t1); /* source 3: no THREAD record */
     finish(1, 1);
     expect_corrupt("before its THREAD record");
 }
@@ -141,7 +128,7 @@ Test(v3, records_of_an_unannounced_thread_are_corrupt) {
 Test(v3, node_used_before_its_record_is_corrupt) {
     start();
     memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x5000, 10, 2); /* node 2 comes at key 3 */
-    cb_chunk(&c, 1, MEMTAP_WATERMARK_CLOSED, &t1);
+    cb_chunk(&t.c, 1, MEMTAP_WATERMARK_CLOSED, &t1);
     cb_key(&s0, 3);
     memtap_enc_node(&s0.enc, 2, 1, 0x401010);
     finish(4, 1);
@@ -159,47 +146,47 @@ Test(v3, a_record_may_span_two_chunks_of_its_source) {
     memcpy(tail.buf, s0.buf + half, s0.enc.len - half);
     tail.enc.len = s0.enc.len - half;
     s0.enc.len = half;
-    cb_chunk(&c, 0, 0, &s0);
-    cb_chunk(&c, 0, 0, &tail);
+    cb_chunk(&t.c, 0, 0, &s0);
+    cb_chunk(&t.c, 0, 0, &tail);
     finish(0, 1);
-    cr_assert_eq(decode(1), MEMTAP_OK, "%s", err);
-    cr_assert_eq(r.modules.n, 2);
+    cr_assert_eq(decode(1), MEMTAP_OK, "%s", t.err);
+    cr_assert_eq(t.r.modules.n, 2);
 }
 
 Test(v3, record_cut_by_the_frame_end_is_corrupt) {
     start();
     memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x5000, 10, 1);
     t1.enc.len -= 1;
-    cb_chunk(&c, 1, MEMTAP_WATERMARK_CLOSED, &t1);
+    cb_chunk(&t.c, 1, MEMTAP_WATERMARK_CLOSED, &t1);
     finish(1, 0);
-    cb_chunk(&c, 2, MEMTAP_WATERMARK_CLOSED, &t2);
+    cb_chunk(&t.c, 2, MEMTAP_WATERMARK_CLOSED, &t2);
     expect_corrupt("cut short");
 }
 
 Test(v3, only_chunks_after_the_header) {
     start();
-    memtap_enc_time(&c.enc, 1, 1);
+    memtap_enc_time(&t.c.enc, 1, 1);
     expect_corrupt("only chunks");
 }
 
 Test(v3, random_damage_never_crashes, .timeout = 60) {
     reuse_across_threads();
     finish(8, 1);
-    size_t n = c.enc.len;
+    size_t n = t.c.enc.len;
     uint8_t *orig = malloc(n);
-    memcpy(orig, c.buf, n);
+    memcpy(orig, t.c.buf, n);
     srand(7);
     for (int round = 0; round < 3000; round++) {
-        memcpy(c.buf, orig, n);
+        memcpy(t.c.buf, orig, n);
         for (int k = 0; k < 1 + rand() % 4; k++)
-            c.buf[(size_t)rand() % n] ^= (uint8_t)(1 + rand() % 255);
-        c.enc.len = round % 3 == 0 ? (size_t)rand() % n : n;
-        memtap_replay_free(&r);
+            t.c.buf[(size_t)rand() % n] ^= (uint8_t)(1 + rand() % 255);
+        t.c.enc.len = round % 3 == 0 ? (size_t)rand() % n : n;
+        memtap_replay_free(&t.r);
         int rc = decode(round % 2);
         cr_assert(rc == MEMTAP_OK || rc == MEMTAP_ERR_CORRUPT || rc == MEMTAP_ERR_VERSION,
-                  "rc %d: %s", rc, err);
+                  "rc %d: %s", rc, t.err);
     }
-    memcpy(c.buf, orig, n);
-    c.enc.len = n;
+    memcpy(t.c.buf, orig, n);
+    t.c.enc.len = n;
     free(orig);
 }
