@@ -19,6 +19,11 @@ ifeq ($(CI),true)
 WARN += -Werror
 endif
 CFLAGS ?= -O2 -g
+# Link-time optimisation for the reader: decoder -> merge -> replay inline across files
+# (-18 % instructions reading a capture). Never for the library: with the whole library in
+# view, GCC takes the reentrancy guard (hidden) for untouchable by libc calls and drops its
+# increments around them (dlsym then recorded the frees it made).
+LTO ?= -flto=auto
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -MMD -MP
 PRELOAD_CFLAGS := -fPIC -fvisibility=hidden -fno-builtin-malloc -fno-builtin-free \
 	-fno-builtin-calloc -fno-builtin-realloc -ftls-model=initial-exec
@@ -56,13 +61,13 @@ $(BUILD)/preload/%.o: preload/%.c | $(DEPS_STAMP)
 
 $(BUILD)/reader/%.o: reader/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -DMEMTAP_VERSION='"$(VERSION)"' $(CFLAGS) -c $< -o $@
+	$(CC) $(BASE_CFLAGS) -DMEMTAP_VERSION='"$(VERSION)"' $(CFLAGS) $(LTO) -c $< -o $@
 
 $(BUILD)/libmemtap.so: $(PRELOAD_OBJ)
 	$(CC) -shared -Wl,-z,defs -Wl,-soname,libmemtap.so -o $@ $^ $(PRELOAD_LIBS)
 
 $(BUILD)/memtap: $(READER_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(READER_LIBS)
+	$(CC) $(CFLAGS) $(LTO) $(LDFLAGS) -o $@ $^ $(READER_LIBS)
 
 # Unit tests link module objects directly (never the preloaded library).
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(READER_LIB_OBJ) $(BUILD)/preload/record.o \
@@ -70,7 +75,7 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(READER_LIB_OBJ) $(BUILD)/preload/re
 		$(BUILD)/preload/gate.o $(BUILD)/preload/fastunwind.o $(BUILD)/preload/cfi.o \
 		tests/unit/capture_builder.h
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -Ireader -Ipreload $(CFLAGS) -o $@ $< $(READER_LIB_OBJ) \
+	$(CC) $(BASE_CFLAGS) -Ireader -Ipreload $(CFLAGS) $(LTO) -o $@ $< $(READER_LIB_OBJ) \
 		$(BUILD)/preload/record.o $(BUILD)/preload/trie.o $(BUILD)/preload/sink.o \
 		$(BUILD)/preload/stacks.o $(BUILD)/preload/gate.o $(BUILD)/preload/fastunwind.o $(BUILD)/preload/cfi.o \
 		$(READER_LIBS) -lcriterion -lunwind -lgcc_s -lpthread
@@ -96,7 +101,7 @@ test: unit e2e
 # ASan interposes malloc itself, so it covers the reader and unit tests, not the library.
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 asan: all
-	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CFLAGS="$(ASAN_FLAGS)" \
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CFLAGS="$(ASAN_FLAGS)" LTO= \
 		LDFLAGS="-fsanitize=address,undefined" $(BUILD)/asan/memtap asan-unit
 	@$(MAKE) --no-print-directory e2e-progs
 	@MEMTAP_READER=$(BUILD)/asan/memtap python3 tests/e2e/run.py $(BUILD)

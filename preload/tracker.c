@@ -39,7 +39,7 @@
 
 #define RECORD_ROOM (MEMTAP_ENC_FIXED_MAX + MEMTAP_VARINT_MAX + 1) /* a record and a SKIP */
 
-__thread int memtap_guard __attribute__((tls_model("initial-exec")));
+__thread volatile int memtap_guard __attribute__((tls_model("initial-exec")));
 /* read by every hook: on a line that records never write */
 __attribute__((aligned(64))) int memtap_state;
 

@@ -5,8 +5,11 @@
 
 #include <stddef.h>
 
-/* Set while a thread runs tracker code: nested allocator calls pass straight through. */
-extern __thread int memtap_guard __attribute__((tls_model("initial-exec")));
+/* Set while a thread runs tracker code: nested allocator calls pass straight through.
+ * volatile: it is read by our malloc when libc calls back into it, which a compiler that
+ * sees the whole library (LTO) would otherwise not believe, and drop the stores around
+ * the calls. */
+extern __thread volatile int memtap_guard __attribute__((tls_model("initial-exec")));
 
 enum { MEMTAP_STATE_OFF = 0, MEMTAP_STATE_ACTIVE = 1 };
 extern int memtap_state;
@@ -19,7 +22,7 @@ static inline int memtap_should_track(void) {
 /* Says what failed (once), and switches tracking off for good; the program goes on. */
 void memtap_disable(const char *what, int err);
 
-/* Record events. Called by hooks with memtap_guard set; each takes the tracker lock.
+/* Record events. Called by hooks with memtap_guard set.
  * track_alloc runs after the real allocation returned, track_free before the real free. */
 void memtap_track_alloc(unsigned kind, void *p, size_t size);
 void memtap_track_free(void *p);

@@ -279,7 +279,7 @@ Test(python_merge, sites_with_the_same_python_frames_merge_in_python_only_views)
     alloc(0x200, 20, 4);
     alloc(0x300, 40, 5);
     memtap_replay_finish(&r);
-    size_t n;
+    size_t n = 0;
     memtap_site_t *v = memtap_view_sites(&r, 1, &n);
     cr_assert_eq(n, 3); /* [0] unused, line 10, line 11 */
     cr_assert_eq(v[1].live_bytes, 30);
