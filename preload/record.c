@@ -9,6 +9,7 @@
  *   PY_CODE 0d | varint(code id) | varint(first line) | bytes(qualname) | bytes(filename)
  *   CHUNK   20 | varint(source) | varint(watermark) | varint(n) | n bytes of records
  *   SKIP    21 | varint(n)
+ *   ALLOC_SAME 3k | zigzag(addr - last_addr) | varint(size)   node: the last ALLOC's (v3)
  */
 #include "record.h"
 
@@ -39,6 +40,7 @@ void memtap_enc_reset(memtap_enc_t *e) {
     e->len = 0;
     e->last_addr = e->last_frame = 0;
     e->allocations = e->frees = e->nodes = 0;
+    e->last_node = 0;
 }
 
 int memtap_enc_header(memtap_enc_t *e, const memtap_header_info_t *h) {
@@ -119,10 +121,13 @@ void memtap_enc_node(memtap_enc_t *e, uint32_t id, uint32_t parent, uint64_t fra
 
 void memtap_enc_alloc(memtap_enc_t *e, unsigned kind, uint64_t addr, uint64_t size,
                       uint32_t node) {
-    put_byte(e, (uint8_t)(MEMTAP_REC_ALLOC | (kind & 0x0f)));
+    int same = e->same_node_form && node == e->last_node && node != 0;
+    put_byte(e, (uint8_t)((same ? MEMTAP_REC_ALLOC_SAME : MEMTAP_REC_ALLOC) | (kind & 0x0f)));
     put_delta(e, addr, &e->last_addr);
     put_varint(e, size);
-    put_varint(e, node);
+    if (!same)
+        put_varint(e, node);
+    e->last_node = node;
     e->allocations++;
 }
 

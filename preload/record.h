@@ -15,6 +15,8 @@ typedef struct {
     size_t len, cap;
     uint64_t last_addr, last_frame;
     uint64_t allocations, frees, nodes; /* written to the trailer */
+    uint32_t last_node;  /* of the last ALLOC */
+    int same_node_form;  /* v3 thread buffers: ALLOC_SAME when the node repeats */
 } memtap_enc_t;
 
 typedef struct {

@@ -42,6 +42,7 @@ void memtap_tbuf_register(memtap_tbuf_t *b, uint32_t index, uint32_t generation)
     if (b->generation)
         memtap_tbuf_unregister(b);
     memtap_enc_reset(&b->enc); /* records of an older frame not written are dropped */
+    b->enc.same_node_form = 1;
     b->key = 0;
     b->index = index;
     b->generation = generation;

@@ -29,6 +29,7 @@ struct memtap_decoder {
     int done;
     unsigned frames;
     uint64_t last_addr, last_frame;
+    uint32_t last_node; /* v3: the source being parsed's last ALLOC node */
     uint32_t nodes, threads;
     unsigned version;  /* of the current frame */
     unsigned max_kind; /* allocator kinds its version knows */
@@ -214,13 +215,14 @@ static void parse_record(memtap_decoder_t *d, cursor_t *c, memtap_event_t *ev) {
         bad(c, "record after the trailer");
         return;
     }
-    if ((type & 0xf0) == MEMTAP_REC_ALLOC) {
+    int same = (type & 0xf0) == MEMTAP_REC_ALLOC_SAME && d->version >= 3;
+    if ((type & 0xf0) == MEMTAP_REC_ALLOC || same) {
         unsigned kind = type & 0x0f;
         ev->type = MEMTAP_EV_ALLOC;
         ev->u.alloc.kind = kind;
         uint64_t delta = get_varint(c, "address");
         ev->u.alloc.size = get_varint(c, "size");
-        uint64_t node = get_varint(c, "stack node");
+        uint64_t node = same ? d->last_node : get_varint(c, "stack node");
         if (c->status)
             return;
         if (kind > d->max_kind)
@@ -518,8 +520,8 @@ static void parse_chunk(memtap_decoder_t *d, cursor_t *c) {
 }
 
 static int is_thread_record(uint8_t type) {
-    return (type & 0xf0) == MEMTAP_REC_ALLOC || type == MEMTAP_REC_FREE ||
-           type == MEMTAP_REC_MUNMAP;
+    return (type & 0xf0) == MEMTAP_REC_ALLOC || (type & 0xf0) == MEMTAP_REC_ALLOC_SAME ||
+           type == MEMTAP_REC_FREE || type == MEMTAP_REC_MUNMAP;
 }
 
 /* A thread's next ALLOC or FREE (and the SKIP before it) decoded without the general
@@ -527,8 +529,8 @@ static int is_thread_record(uint8_t type) {
  * *key moved to the record's key, or 0 to leave it to the general path (which judges it).
  * The node is checked when the record is released. */
 static inline __attribute__((always_inline)) size_t
-fast_thread_record(const memtap_decoder_t *d, const uint8_t *p, uint64_t last_addr, uint64_t *key,
-                   memtap_event_t *ev) {
+fast_thread_record(const memtap_decoder_t *d, const uint8_t *p, const memtap_msrc_t *s,
+                   uint64_t *key, memtap_event_t *ev) {
     const uint8_t *start = p, *q = p + 1;
     uint64_t k = *key, delta, size, node;
     if (*p == MEMTAP_REC_SKIP) { /* threads interleaving: most records have one */
@@ -538,20 +540,22 @@ fast_thread_record(const memtap_decoder_t *d, const uint8_t *p, uint64_t last_ad
         p = q++;
     }
     uint8_t type = *p;
-    if ((type & 0xf0) == MEMTAP_REC_ALLOC) {
-        if (!fast_varint(&q, &delta) || !fast_varint(&q, &size) || !fast_varint(&q, &node) ||
+    if ((type & 0xd0) == MEMTAP_REC_ALLOC) { /* ALLOC 0x1k, ALLOC_SAME 0x3k */
+        node = s->last_node;
+        if (!fast_varint(&q, &delta) || !fast_varint(&q, &size) ||
+            (type < MEMTAP_REC_ALLOC_SAME && !fast_varint(&q, &node)) ||
             (type & 0x0f) > d->max_kind || node > UINT32_MAX || size > MAX_BLOCK)
             return 0;
         ev->type = MEMTAP_EV_ALLOC;
         ev->u.alloc.kind = type & 0x0f;
-        ev->u.alloc.addr = last_addr + (uint64_t)memtap_unzigzag(delta);
+        ev->u.alloc.addr = s->last_addr + (uint64_t)memtap_unzigzag(delta);
         ev->u.alloc.size = size;
         ev->u.alloc.node = (uint32_t)node;
     } else if (type == MEMTAP_REC_FREE) {
         if (!fast_varint(&q, &delta))
             return 0;
         ev->type = MEMTAP_EV_FREE;
-        ev->u.free.addr = last_addr + (uint64_t)memtap_unzigzag(delta);
+        ev->u.free.addr = s->last_addr + (uint64_t)memtap_unzigzag(delta);
         ev->u.free.len = 0;
     } else {
         return 0;
@@ -572,7 +576,7 @@ static int peek_source(void *ctx, uint32_t id, memtap_msrc_t *s) {
     s->has_next = 0;
     size_t n;
     if (id && s->len - s->pos >= 48 &&
-        (n = fast_thread_record(d, start, s->last_addr, &key, &s->next)) != 0) {
+        (n = fast_thread_record(d, start, s, &key, &s->next)) != 0) {
         int is_free = s->next.type == MEMTAP_EV_FREE;
         s->next_pos = 2 * key + (uint64_t)is_free;
         s->key_after = key + (uint64_t)is_free;
@@ -602,6 +606,7 @@ static int peek_source(void *ctx, uint32_t id, memtap_msrc_t *s) {
                         *rec, id ? "a thread" : "the process");
         memset(&s->next, 0, sizeof s->next);
         d->last_addr = s->last_addr;
+        d->last_node = s->last_node;
         parse_record(d, &c, &s->next);
         if (c.status == PARSE_MORE)
             return MEMTAP_OK;
@@ -647,9 +652,10 @@ static int merged_event(memtap_decoder_t *d, memtap_event_t *ev) {
         return -fail(d, MEMTAP_ERR_CORRUPT, record_offset(s),
                      "allocation names a stack node not yet defined");
     *ev = s->next;
-    if (ev->type == MEMTAP_EV_ALLOC)
+    if (ev->type == MEMTAP_EV_ALLOC) {
         s->last_addr = ev->u.alloc.addr;
-    else if (ev->type == MEMTAP_EV_FREE || ev->type == MEMTAP_EV_MUNMAP)
+        s->last_node = ev->u.alloc.node;
+    } else if (ev->type == MEMTAP_EV_FREE || ev->type == MEMTAP_EV_MUNMAP)
         s->last_addr = ev->u.free.addr;
     uint64_t pos = s->next_pos;
     memtap_merge_release(&d->merge, id);
@@ -682,7 +688,7 @@ static int fast_merged(memtap_decoder_t *d, memtap_event_t *ev) {
     if (s->peeked || s->len - s->pos < 48)
         return 0;
     uint64_t key = s->key;
-    size_t n = fast_thread_record(d, s->buf + s->pos, s->last_addr, &key, ev);
+    size_t n = fast_thread_record(d, s->buf + s->pos, s, &key, ev);
     if (!n)
         return 0;
     int is_free = ev->type == MEMTAP_EV_FREE;
@@ -702,6 +708,7 @@ static int fast_merged(memtap_decoder_t *d, memtap_event_t *ev) {
         d->frees++;
     } else {
         s->last_addr = ev->u.alloc.addr;
+        s->last_node = ev->u.alloc.node;
         d->allocations++;
     }
     s->pos += n;

@@ -44,6 +44,7 @@ enum memtap_record_type {
     MEMTAP_REC_ALLOC = 0x10, /* 0x10..0x1f: allocation, low nibble = memtap_alloc_kind */
     MEMTAP_REC_CHUNK = 0x20, /* v3, top level: records of one source (the process or a thread) */
     MEMTAP_REC_SKIP = 0x21,  /* v3, in a chunk: the source's order key moves on by N */
+    MEMTAP_REC_ALLOC_SAME = 0x30, /* v3, 0x30..0x3f: ALLOC at the thread's last ALLOC's node */
 };
 
 /* Version 3 orders records by key, not by file position. The frame's content after the

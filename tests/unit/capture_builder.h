@@ -57,6 +57,7 @@ typedef struct {
 static inline void cb_source_init(cb_source_t *s) {
     s->enc = (memtap_enc_t){.buf = s->buf, .cap = sizeof s->buf};
     memtap_enc_reset(&s->enc);
+    s->enc.same_node_form = 1; /* as the library's thread buffers */
     s->key = 0;
 }
 

@@ -71,6 +71,50 @@ Test(v3, records_are_replayed_in_key_order_not_file_order) {
     cr_assert_eq(t.r.peak_bytes, 20);
 }
 
+Test(v3, an_allocation_at_the_same_stack_as_the_last_is_short) {
+    start();
+    memtap_enc_node(&s0.enc, 2, 1, 0x401010);
+    t.c.enc.nodes = 0;
+    cb_chunk(&t.c, 0, 0, &s0);
+    size_t before = t1.enc.len;
+    memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x5000, 10, 2);
+    size_t full = t1.enc.len - before; /* type, address delta, size, node */
+    memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x5010, 10, 2); /* node 2 again */
+    size_t same = t1.enc.len - before - full;
+    cr_assert_eq(t1.buf[before + full], MEMTAP_REC_ALLOC_SAME | MEMTAP_KIND_MALLOC);
+    cr_assert_eq(same, 3, "type, address delta, size: the node is left out");
+    memtap_enc_alloc(&t1.enc, MEMTAP_KIND_CALLOC, 0x5020, 30, 1);
+    memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x5030, 40, 1);
+    cb_chunk(&t.c, 1, 2, &t1); /* ALLOC_SAME may follow a chunk boundary too: */
+    memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x5040, 50, 1);
+    s0.enc.allocations = 5;
+    s0.enc.nodes = 2;
+    finish(1, 1);
+    cr_assert_eq(decode(1), MEMTAP_OK, "%s", t.err);
+    cr_assert_eq(t.r.allocations, 5);
+    cr_assert_eq(t.r.leaked_bytes, 140);
+    /* node 2's site holds the first two blocks, node 1's the other three */
+    uint64_t at2 = 0, at1 = 0;
+    for (size_t i = 1; i < t.r.sites.n; i++) {
+        if (t.r.sites.v[i].count == 2)
+            at2 = t.r.sites.v[i].live_bytes;
+        if (t.r.sites.v[i].count == 3)
+            at1 = t.r.sites.v[i].live_bytes;
+    }
+    cr_assert_eq(at2, 20);
+    cr_assert_eq(at1, 120);
+}
+
+Test(v3, the_short_form_is_unknown_before_version_3) {
+    cb_header(&t.c, 0);
+    memtap_enc_node(&t.c.enc, 1, 0, 0x401000);
+    memtap_enc_alloc(&t.c.enc, MEMTAP_KIND_MALLOC, 0x5000, 10, 1);
+    t.c.enc.same_node_form = 1;
+    memtap_enc_alloc(&t.c.enc, MEMTAP_KIND_MALLOC, 0x5010, 10, 1);
+    cb_end(&t.c);
+    expect_corrupt("unknown record type");
+}
+
 Test(v3, truncated_frame_replays_what_arrived) {
     reuse_across_threads();
     cr_assert_eq(decode(0), MEMTAP_OK, "%s", t.err);
