@@ -640,21 +640,27 @@ static int merged_event(memtap_decoder_t *d, memtap_event_t *ev) {
     if (s->next_pos < d->merge.last_pos)
         return -fail(d, MEMTAP_ERR_CORRUPT, record_offset(s),
                      "record out of order (below an earlier chunk's watermark)");
+    /* A killed program may leave a thread's chunk in the file while the process's records
+     * it needs (its THREAD, its stack nodes) were still in memory: what is left of a cut
+     * frame is replayed without them, with no stack. In a whole frame it is corruption. */
+    int cut = d->merge_closed && !d->frame_end;
     if (id != 0 && id != d->merged_thread) { /* (replay needs no THREAD_SWITCH) */
-        if (id > d->threads)
+        if (id > d->threads && !cut)
             return -fail(d, MEMTAP_ERR_CORRUPT, record_offset(s),
                          "records of thread %u before its THREAD record", id);
         d->merged_thread = id;
     }
     if (d->state == AFTER_TRAILER)
         return -fail(d, MEMTAP_ERR_CORRUPT, record_offset(s), "record after the trailer");
-    if (s->next.type == MEMTAP_EV_ALLOC && s->next.u.alloc.node > d->nodes)
+    if (s->next.type == MEMTAP_EV_ALLOC && s->next.u.alloc.node > d->nodes && !cut)
         return -fail(d, MEMTAP_ERR_CORRUPT, record_offset(s),
                      "allocation names a stack node not yet defined");
     *ev = s->next;
     if (ev->type == MEMTAP_EV_ALLOC) {
         s->last_addr = ev->u.alloc.addr;
         s->last_node = ev->u.alloc.node;
+        if (ev->u.alloc.node > d->nodes)
+            ev->u.alloc.node = 0;
     } else if (ev->type == MEMTAP_EV_FREE || ev->type == MEMTAP_EV_MUNMAP)
         s->last_addr = ev->u.free.addr;
     uint64_t pos = s->next_pos;

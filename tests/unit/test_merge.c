@@ -124,6 +124,24 @@ Test(v3, truncated_frame_replays_what_arrived) {
     cr_assert_eq(t.r.unknown_frees, 0);
 }
 
+/* SIGKILL after a thread wrote a full buffer but before the process's records it needs
+ * (its THREAD, a new stack node) reached the file: the cut capture still reads, with what
+ * cannot be placed kept without a stack. */
+Test(v3, a_cut_frame_keeps_records_whose_thread_or_node_never_arrived) {
+    start();
+    memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x5000, 10, 1);
+    memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x6000, 20, 2); /* node 2: never written */
+    cb_chunk(&t.c, 1, 2, &t1);
+    memtap_enc_alloc(&t2.enc, MEMTAP_KIND_MALLOC, 0x7000, 30, 1);
+    cb_chunk(&t.c, 3, 2, &t2); /* thread 3: its THREAD record never written */
+    cr_assert_eq(decode(0), MEMTAP_OK, "%s", t.err);
+    cr_assert(!t.r.complete);
+    cr_assert_eq(t.r.allocations, 3);
+    cr_assert_eq(t.r.leaked_bytes, 60);
+    finish(1, 1); /* the same frame whole: corrupt (node 2 is met first) */
+    expect_corrupt("stack node not yet defined");
+}
+
 Test(v3, record_below_a_watermark_is_corrupt) {
     start();
     cb_chunk(&t.c, 1, 2 * 9, &t1); /* thread one: nothing below position 18 */
