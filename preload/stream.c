@@ -162,17 +162,20 @@ void memtap_stream_register(memtap_tbuf_t *b, uint32_t index, uint32_t generatio
 
 int memtap_stream_flush_own(memtap_tbuf_t *b) {
     memtap_lock(&sink_lock);
-    int rc = b->generation ? memtap_tbuf_flush(b, 1, 0, put_chunk) : 0;
-    if (!b->generation) /* dropped by the end of a frame: its records have nowhere to go */
-        b->enc.len = 0;
-    /* The others' watermarks move on too, so the reader need not hold this chunk's records
-     * long. Source 0's only when its lock is free (the lock order forbids waiting for it). */
-    if (rc == 0 && memtap_tbuf_flush_all(0, put_chunk) < 0)
-        rc = -1;
-    if (rc == 0 && memtap_trylock(&memtap_stream_lock) == 0) {
+    /* Source 0 first (the THREAD and NODE records this buffer's records need), when its
+     * lock is free: the lock order forbids waiting for it here. */
+    int rc = 0;
+    if (memtap_trylock(&memtap_stream_lock) == 0) {
         rc = flush_source0(0);
         memtap_unlock(&memtap_stream_lock);
     }
+    if (rc == 0 && b->generation)
+        rc = memtap_tbuf_flush(b, 1, 0, put_chunk);
+    if (!b->generation) /* dropped by the end of a frame: its records have nowhere to go */
+        b->enc.len = 0;
+    /* the others' watermarks move on too, so the reader need not hold this chunk long */
+    if (rc == 0 && memtap_tbuf_flush_all(0, put_chunk) < 0)
+        rc = -1;
     memtap_unlock(&sink_lock);
     if (rc < 0)
         write_failed();
