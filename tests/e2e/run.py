@@ -303,6 +303,26 @@ def test_killed_program_leaves_readable_capture():
     assert site["blocks"] == 50 and site["bytes"] == 50 * 4096, site
 
 
+def test_killed_threaded_program_leaves_readable_capture():
+    """SIGKILL while four threads record into their own buffers: the file holds whatever
+    chunks reached it, and reads as incomplete, never as corrupt."""
+    for attempt in range(3):
+        out = capture_path(f"killed_threads{attempt}")
+        proc = subprocess.Popen([MEMTAP, "run", "-o", out, "--", os.path.join(E2E, "pingpong"),
+                                 "100000000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.time() + 20
+        while (not os.path.exists(out) or os.path.getsize(out) < 200000 * (attempt + 1)) \
+                and time.time() < deadline:
+            time.sleep(0.05)
+        for pid in run(["pgrep", "-P", str(proc.pid)]).stdout.split():
+            os.kill(int(pid), signal.SIGKILL)
+        proc.wait(timeout=30)
+        p = run([READER, "summary", "--json", out])
+        assert p.returncode == 0, p.stderr
+        s = json.loads(p.stdout)
+        assert s["complete"] is False and s["allocations"] > 10000, s
+
+
 def test_sigterm_flushes_everything():
     out = capture_path("term")
     proc = subprocess.Popen([MEMTAP, "run", "-o", out, "--", os.path.join(E2E, "sleeper")],
