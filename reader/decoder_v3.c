@@ -1,0 +1,237 @@
+/* Version 3 decoding: CHUNKs go to their source's queue (reader/merge.c), and records come
+ * back out in position order; a fast path for the thread records that need no merge. */
+#include <string.h>
+
+#include "decoder_internal.h"
+#include "errors.h"
+#include "memtap/varint.h"
+
+/* A top-level record of a v3 frame: only CHUNKs, whose records go to their source. */
+void dec_parse_chunk(memtap_decoder_t *d, cursor_t *c) {
+    if (dec_get_byte(c) != MEMTAP_REC_CHUNK) {
+        if (!c->status)
+            dec_bad(c, "a version 3 frame holds only chunks after its header");
+        return;
+    }
+    uint64_t source = dec_get_varint(c, "chunk source");
+    uint64_t watermark = dec_get_varint(c, "chunk watermark");
+    size_t n = 0;
+    const uint8_t *p = dec_get_bytes(c, &n, MEMTAP_MAX_CHUNK, "chunk too long");
+    if (c->status)
+        return;
+    if (d->state == AFTER_TRAILER)
+        return dec_bad(c, "chunk after the trailer");
+    if (source > UINT32_MAX)
+        return dec_bad(c, "chunk source out of range");
+    const char *why = "out of memory";
+    int rc = memtap_merge_add(&d->merge, (uint32_t)source, watermark, p, n,
+                              d->win_offset + (uint64_t)(p - d->win), &why);
+    if (rc != MEMTAP_OK)
+        dec_bad(c, why);
+}
+
+static int is_thread_record(uint8_t type) {
+    return (type & 0xf0) == MEMTAP_REC_ALLOC || (type & 0xf0) == MEMTAP_REC_ALLOC_SAME ||
+           type == MEMTAP_REC_FREE || type == MEMTAP_REC_MUNMAP;
+}
+
+/* A thread's next ALLOC or FREE (and the SKIP before it) decoded without the general
+ * machinery, from p which surely holds it (48 bytes). Returns its length with ev filled and
+ * *key moved to the record's key, or 0 to leave it to the general path (which judges it).
+ * The node is checked when the record is released. */
+static inline __attribute__((always_inline)) size_t
+fast_thread_record(const memtap_decoder_t *d, const uint8_t *p, const memtap_msrc_t *s,
+                   uint64_t *key, memtap_event_t *ev) {
+    const uint8_t *start = p, *q = p + 1;
+    uint64_t k = *key, delta, size, node;
+    if (*p == MEMTAP_REC_SKIP) { /* threads interleaving: most records have one */
+        if (!fast_varint(&q, &delta) || delta > (UINT64_MAX >> 2) - k)
+            return 0;
+        k += delta;
+        p = q++;
+    }
+    uint8_t type = *p;
+    if ((type & 0xd0) == MEMTAP_REC_ALLOC) { /* ALLOC 0x1k, ALLOC_SAME 0x3k */
+        node = s->last_node;
+        if (!fast_varint(&q, &delta) || !fast_varint(&q, &size) ||
+            (type < MEMTAP_REC_ALLOC_SAME && !fast_varint(&q, &node)) ||
+            (type & 0x0f) > d->max_kind || node > UINT32_MAX || size > MAX_BLOCK)
+            return 0;
+        ev->type = MEMTAP_EV_ALLOC;
+        ev->u.alloc.kind = type & 0x0f;
+        ev->u.alloc.addr = s->last_addr + (uint64_t)memtap_unzigzag(delta);
+        ev->u.alloc.size = size;
+        ev->u.alloc.node = (uint32_t)node;
+    } else if (type == MEMTAP_REC_FREE) {
+        if (!fast_varint(&q, &delta))
+            return 0;
+        ev->type = MEMTAP_EV_FREE;
+        ev->u.free.addr = s->last_addr + (uint64_t)memtap_unzigzag(delta);
+        ev->u.free.len = 0;
+    } else {
+        return 0;
+    }
+    ev->offset = UINT64_MAX; /* found again from the queue if an error needs it */
+    *key = k;
+    return (size_t)(q - start);
+}
+
+/* The merge's peek: source `id`'s next record, SKIPs before it applied to a copy of its key.
+ * Source 0 holds the process's records, a thread's source only ALLOC, FREE and MUNMAP. */
+static int peek_source(void *ctx, uint32_t id, memtap_msrc_t *s) {
+    memtap_decoder_t *d = ctx;
+    const uint8_t *start = s->buf + s->pos, *end = s->buf + s->len;
+    cursor_t c = {start, end, PARSE_OK, NULL};
+    uint64_t key = s->key;
+    s->peeked = 1;
+    s->has_next = 0;
+    size_t n;
+    if (id && s->len - s->pos >= 48 &&
+        (n = fast_thread_record(d, start, s, &key, &s->next)) != 0) {
+        int is_free = s->next.type == MEMTAP_EV_FREE;
+        s->next_pos = 2 * key + (uint64_t)is_free;
+        s->key_after = key + (uint64_t)is_free;
+        s->next_len = n;
+        s->has_next = 1;
+        return MEMTAP_OK;
+    }
+    for (;;) {
+        const uint8_t *rec = c.p;
+        uint64_t at = memtap_merge_offset(s, (size_t)(rec - s->buf));
+        s->next_pos = 2 * key; /* least position of what follows, whole or not */
+        if (rec == end)
+            return MEMTAP_OK;
+        if (*rec == MEMTAP_REC_SKIP) {
+            c.p++;
+            uint64_t skip = dec_get_varint(&c, "order key");
+            if (c.status == PARSE_MORE)
+                return MEMTAP_OK;
+            if (c.status || skip > (UINT64_MAX >> 2) - key)
+                return dec_fail(d, MEMTAP_ERR_CORRUPT, at, "order key out of range");
+            key += skip;
+            continue;
+        }
+        if ((id == 0) == is_thread_record(*rec) || *rec == MEMTAP_REC_THREAD_SWITCH ||
+            *rec == MEMTAP_REC_CHUNK)
+            return dec_fail(d, MEMTAP_ERR_CORRUPT, at, "record type 0x%02x in the records of %s",
+                        *rec, id ? "a thread" : "the process");
+        memset(&s->next, 0, sizeof s->next);
+        d->last_addr = s->last_addr;
+        d->last_node = s->last_node;
+        dec_parse_record(d, &c, &s->next);
+        if (c.status == PARSE_MORE)
+            return MEMTAP_OK;
+        if (c.status == PARSE_BAD)
+            return dec_fail(d, MEMTAP_ERR_CORRUPT, at, "%s (record type 0x%02x)", c.why, *rec);
+        int is_free = *rec == MEMTAP_REC_FREE || *rec == MEMTAP_REC_MUNMAP;
+        s->next.offset = at;
+        s->next_pos = 2 * key + (uint64_t)is_free;
+        s->key_after = key + (uint64_t)is_free;
+        s->next_len = (size_t)(c.p - start);
+        s->has_next = 1;
+        return MEMTAP_OK;
+    }
+}
+
+/* Where source s's next record starts (the fast path leaves it to be found on error). */
+static uint64_t record_offset(memtap_msrc_t *s) {
+    return s->next.offset != UINT64_MAX ? s->next.offset : memtap_merge_offset(s, s->pos);
+}
+
+/* The next record in position order: 1 with ev filled, 0 when more chunks must be read
+ * first (or nothing is left), or an error code (negative). */
+int dec_merged_event(memtap_decoder_t *d, memtap_event_t *ev) {
+    uint32_t id;
+    int rc = memtap_merge_pick(&d->merge, peek_source, d, &id);
+    if (rc != MEMTAP_OK)
+        return d->error[0] ? -rc : -MEMTAP_ERR_NOMEM;
+    if (id == UINT32_MAX)
+        return 0;
+    memtap_msrc_t *s = &d->merge.src[id];
+    if (s->next_pos < d->merge.last_pos)
+        return -dec_fail(d, MEMTAP_ERR_CORRUPT, record_offset(s),
+                     "record out of order (below an earlier chunk's watermark)");
+    /* A killed program may leave a thread's chunk in the file while the process's records
+     * it needs (its THREAD, its stack nodes) were still in memory: what is left of a cut
+     * frame is replayed without them, with no stack. In a whole frame it is corruption. */
+    int cut = d->merge_closed && !d->frame_end;
+    if (id != 0 && id != d->merged_thread) { /* (replay needs no THREAD_SWITCH) */
+        if (id > d->threads && !cut)
+            return -dec_fail(d, MEMTAP_ERR_CORRUPT, record_offset(s),
+                         "records of thread %u before its THREAD record", id);
+        d->merged_thread = id;
+    }
+    if (d->state == AFTER_TRAILER)
+        return -dec_fail(d, MEMTAP_ERR_CORRUPT, record_offset(s), "record after the trailer");
+    if (s->next.type == MEMTAP_EV_ALLOC && s->next.u.alloc.node > d->nodes && !cut)
+        return -dec_fail(d, MEMTAP_ERR_CORRUPT, record_offset(s),
+                     "allocation names a stack node not yet defined");
+    *ev = s->next;
+    if (ev->type == MEMTAP_EV_ALLOC) {
+        s->last_addr = ev->u.alloc.addr;
+        s->last_node = ev->u.alloc.node;
+        if (ev->u.alloc.node > d->nodes)
+            ev->u.alloc.node = 0;
+    } else if (ev->type == MEMTAP_EV_FREE || ev->type == MEMTAP_EV_MUNMAP)
+        s->last_addr = ev->u.free.addr;
+    uint64_t pos = s->next_pos;
+    memtap_merge_release(&d->merge, id);
+    /* the same thread's next records may skip the merge while below its bound (the bound
+     * only rises as chunks arrive); a record of the process's ends that */
+    d->fast_id = 0;
+    if (id && d->merge.bound_valid && d->merge.current == id &&
+        (d->merge.bound_pos > 0 || id < d->merge.bound_src)) {
+        d->fast_id = id;
+        d->fast_limit = d->merge.bound_pos - (id > d->merge.bound_src ? 1 : 0);
+    }
+    rc = dec_commit(d, ev);
+    if (rc == MEMTAP_OK && ev->type == MEMTAP_EV_THREAD)
+        rc = memtap_merge_announce(&d->merge, ev->u.thread.index, pos);
+    if (rc == MEMTAP_ERR_CORRUPT)
+        return -dec_fail(d, rc, ev->offset, "too many threads");
+    return rc == MEMTAP_OK ? 1 : -rc;
+}
+
+/* ALLOC and FREE of the thread the merge released from last, while they stay below the
+ * bound the merge computed (merge.h), decoded without the general machinery. Returns 1 when
+ * it delivered one, 0 to let merged_event decide (and judge). Checks are parse_record's and
+ * merged_event's. */
+int dec_fast_merged(memtap_decoder_t *d, memtap_event_t *ev) {
+    memtap_merge_t *m = &d->merge;
+    uint32_t id = d->fast_id;
+    if (!id)
+        return 0;
+    memtap_msrc_t *s = &m->src[id];
+    if (s->peeked || s->len - s->pos < 48)
+        return 0;
+    uint64_t key = s->key;
+    size_t n = fast_thread_record(d, s->buf + s->pos, s, &key, ev);
+    if (!n)
+        return 0;
+    int is_free = ev->type == MEMTAP_EV_FREE;
+    uint64_t pos = 2 * key + (uint64_t)is_free; /* never below the thread's last: keys grow */
+    if (pos > d->fast_limit || (!is_free && ev->u.alloc.node > d->nodes)) {
+        /* another source goes first: the merge takes this record as parsed */
+        s->next = *ev;
+        s->next_pos = pos;
+        s->key_after = key + (uint64_t)is_free;
+        s->next_len = n;
+        s->peeked = s->has_next = 1;
+        d->fast_id = 0;
+        return 0;
+    }
+    if (is_free) {
+        s->last_addr = ev->u.free.addr;
+        d->frees++;
+    } else {
+        s->last_addr = ev->u.alloc.addr;
+        s->last_node = ev->u.alloc.node;
+        d->allocations++;
+    }
+    s->pos += n;
+    s->key = key + (uint64_t)is_free;
+    m->pending -= n;
+    m->last_pos = pos;
+    return 1;
+}
+
