@@ -1,7 +1,7 @@
 /* Tracker state for libmemtap.so: opening the capture, recording events into the stream,
  * per-thread ids, periodic and idle flushes, fork children, exec hand-over and the end of
- * the capture. Locks, always taken in this order: modules_lock, trie_lock, the stream's record
- * lock, the stream's sink lock. */
+ * the capture. Locks, always taken in this order: modules_lock, the trie lock (callstack.c),
+ * the stream's record lock, the stream's sink lock. */
 #include "tracker.h"
 
 #include <errno.h>
@@ -34,7 +34,7 @@
 #include "stacks.h"
 #include "stream.h"
 #include "tbuf.h"
-#include "trie.h"
+#include "callstack.h"
 #include "unwind.h"
 
 #define RECORD_ROOM (MEMTAP_ENC_FIXED_MAX + MEMTAP_VARINT_MAX + 1) /* a record and a SKIP */
@@ -44,19 +44,14 @@ __thread volatile int memtap_guard __attribute__((tls_model("initial-exec")));
 __attribute__((aligned(64))) int memtap_state;
 
 static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER; /* guards modules_scratch */
-static __attribute__((aligned(64))) memtap_lock_t trie_lock =
-    MEMTAP_LOCK_INIT; /* trie, NODE order; a line of its own */
 
 static memtap_enc_t modules_scratch;
-static memtap_trie_t trie;
-static int max_depth = MEMTAP_DEFAULT_DEPTH;
-static int python_only; /* MEMTAP_PYTHON_ONLY: no native unwinding while Python runs */
 static uint64_t start_ns;
 static pid_t capture_pid; /* a vfork child shares our memory but must not touch the capture */
 
 /* Node and thread ids restart in each capture frame: the generation changes with them.
- * It changes only with trie_lock and the record lock held (or in a fork child). */
-static uint32_t generation = 1;
+ * It changes only with the trie lock and the record lock held (or in a fork child). */
+uint32_t memtap_generation = 1;
 static uint32_t threads_seen; /* record lock */
 
 static uint64_t now_ns(clockid_t clock) {
@@ -107,7 +102,7 @@ static void write_modules(int take_lock) {
  * or a single thread. */
 static int begin_capture(int fd, uint32_t flags) {
     int err = 0;
-    if (memtap_trie_init(&trie) < 0) {
+    if (memtap_callstack_begin_frame() < 0) {
         memtap_log("cannot map memory for stacks", NULL, errno);
         return -1;
     }
@@ -127,7 +122,7 @@ static int begin_capture(int fd, uint32_t flags) {
         memtap_log("cannot start the capture", memtap_capture_path(), err);
         return -1;
     }
-    __atomic_store_n(&generation, generation + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&memtap_generation, memtap_generation + 1, __ATOMIC_RELEASE);
     threads_seen = 0;
     start_ns = now_ns(CLOCK_MONOTONIC);
     last_flush = last_time_marker = coarse_now();
@@ -212,7 +207,7 @@ static void atfork_prepare(void) {
         return;
     memtap_gate_close();
     pthread_mutex_lock(&modules_lock);
-    memtap_lock(&trie_lock);
+    memtap_callstack_lock();
     memtap_lock(&memtap_stream_lock);
     memtap_stream_lock_sink(); /* no thread is flushing or registering a buffer */
 }
@@ -221,7 +216,7 @@ static void atfork_parent(void) {
     if (!fork_in_hook) {
         memtap_stream_unlock_sink();
         memtap_unlock(&memtap_stream_lock);
-        memtap_unlock(&trie_lock);
+        memtap_callstack_unlock();
         pthread_mutex_unlock(&modules_lock);
         memtap_gate_open();
     }
@@ -231,14 +226,14 @@ static void atfork_parent(void) {
 static void atfork_child(void) {
     memtap_frame_closing = 0;
     pthread_mutex_init(&modules_lock, NULL);
-    memtap_lock_reset(&trie_lock);
+    memtap_callstack_after_fork();
     memtap_gate_reset();
     memtap_stream_after_fork();
     if (fork_in_hook || !memtap_capture_children())
         memtap_state = MEMTAP_STATE_OFF;
     if (memtap_state == MEMTAP_STATE_ACTIVE) {
         /* The parent's frame and stacks are not ours: start a capture of our own. */
-        memtap_trie_destroy(&trie);
+        memtap_callstack_end_frame();
         int fd = memtap_capture_open_child();
         if (fd < 0 || begin_capture(fd, MEMTAP_HDR_FORK_CHILD) < 0) {
             memtap_state = MEMTAP_STATE_OFF;
@@ -316,10 +311,9 @@ __attribute__((constructor(101))) static void memtap_init(void) {
     }
     memtap_unwind_init();
     const char *depth = getenv(MEMTAP_ENV_MAX_DEPTH);
-    if (depth && atoi(depth) > 0)
-        max_depth = atoi(depth) > MEMTAP_MAX_DEPTH ? MEMTAP_MAX_DEPTH : atoi(depth);
     const char *py_only = getenv(MEMTAP_ENV_PYTHON_ONLY);
-    python_only = py_only && !strcmp(py_only, "1");
+    memtap_callstack_configure(depth && atoi(depth) > 0 ? atoi(depth) : MEMTAP_DEFAULT_DEPTH,
+                               py_only && !strcmp(py_only, "1"));
     uint32_t flags;
     int fd = memtap_capture_open(&flags);
     if (fd >= 0 && memtap_stream_init() < 0) {
@@ -345,7 +339,7 @@ __attribute__((constructor(101))) static void memtap_init(void) {
  * NULL when tracking is off or memory ran out. */
 static memtap_tbuf_t *thread_buffer(void) {
     memtap_tbuf_t *b = memtap_tbuf_mine();
-    if (__builtin_expect(b && b->generation == __atomic_load_n(&generation, __ATOMIC_ACQUIRE), 1))
+    if (__builtin_expect(b && b->generation == __atomic_load_n(&memtap_generation, __ATOMIC_ACQUIRE), 1))
         return b;
     if (!b) {
         memtap_disable("cannot map a record buffer for a thread", ENOMEM);
@@ -357,7 +351,7 @@ static memtap_tbuf_t *thread_buffer(void) {
         prctl(PR_GET_NAME, name);
         pthread_setspecific(thread_exit_key, (void *)1); /* runs on_thread_exit at its end */
         memtap_enc_thread(&memtap_stream, (uint64_t)syscall(SYS_gettid), name);
-        memtap_stream_register(b, ++threads_seen, generation);
+        memtap_stream_register(b, ++threads_seen, memtap_generation);
         after_record();
     }
     memtap_unlock(&memtap_stream_lock);
@@ -369,84 +363,6 @@ static int room_for(memtap_tbuf_t *b, size_t n) {
     if (__builtin_expect(b->enc.cap - b->enc.len >= n, 1))
         return 0;
     return memtap_stream_flush_own(b);
-}
-
-/* Writes a NODE record; called by the interning below with trie_lock held, so node records
- * appear in id order and before any allocation can name them. */
-static int emit_node(uint32_t id, uint32_t parent, uint64_t frame) {
-    memtap_lock(&memtap_stream_lock);
-    int ok = active() && memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0;
-    if (ok && memtap_is_py_frame(frame)) {
-        /* the code's name and file go first, once per capture frame */
-        uint64_t code = memtap_py_frame_code(frame);
-        memtap_py_code_t *c = memtap_pystack_code(code);
-        if (c && c->emitted_generation != generation) {
-            size_t need = MEMTAP_ENC_FIXED_MAX + c->qualname_len + c->filename_len;
-            ok = memtap_stream_reserve(need) == 0 &&
-                 memtap_enc_py_code(&memtap_stream, code, c->firstline, c->qualname,
-                                    c->qualname_len, c->filename, c->filename_len) == 0 &&
-                 memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0;
-            c->emitted_generation = generation;
-        }
-        if (ok)
-            memtap_enc_py_node(&memtap_stream, id, parent, code, memtap_py_frame_line(frame),
-                               (frame & MEMTAP_PY_ENTRY_BIT) != 0);
-    } else if (ok) {
-        memtap_enc_node(&memtap_stream, id, parent, frame);
-    }
-    memtap_unlock(&memtap_stream_lock);
-    return ok ? 0 : -1;
-}
-
-/* The node of the stack frames[0..n), for the capture generation *gen (set here). A stack
- * the thread's cache holds whole needs no lock; otherwise the trie is consulted under
- * trie_lock. Returns 0 for the empty stack, or when tracking went off. */
-static __thread int tls_cache_is_last_walk __attribute__((tls_model("initial-exec")));
-static __thread int tls_walk_is_native __attribute__((tls_model("initial-exec")));
-
-static uint32_t intern_stack(const uint64_t *frames, int n, int known, uint32_t *gen) {
-    uint32_t leaf;
-    *gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
-    if (memtap_stack_lookup(*gen, frames, n, known, &leaf)) {
-        tls_cache_is_last_walk = tls_walk_is_native; /* the cache holds frames */
-        return leaf;
-    }
-    memtap_lock(&trie_lock);
-    *gen = generation;
-    if (!active() ||
-        memtap_stack_intern(&trie, *gen, frames, n, known, max_depth, emit_node, &leaf) < 0) {
-        if (active())
-            memtap_disable("out of memory for stacks", ENOMEM);
-        leaf = 0;
-    } else {
-        tls_cache_is_last_walk = tls_walk_is_native;
-    }
-    memtap_unlock(&trie_lock);
-    return leaf;
-}
-
-#define FRAMES_ROOM (max_depth + MEMTAP_OWN_FRAMES_MAX + MEMTAP_PY_MAX_FRAMES)
-
-/* The stack of the allocating call: native frames (unless the capture asked for Python
- * frames only and the thread runs Python), then the thread's Python frames, innermost
- * first: the reader merges them into the native frames of the interpreter loop. (Python
- * frames at the leaf end instead measured no faster, and 1% larger.) */
-/* The thread's stack cache (stacks.c) holds the last stack interned; when that was the
- * last walk's result as it stands (tls_cache_is_last_walk), the walk's count of unchanged
- * outermost frames spares comparing them again. */
-
-static int stack_of_call(uint64_t *frames, int *known) {
-    int n = 0, same_outer = 0;
-    *known = 0;
-    if (!python_only || !memtap_pystack_depth())
-        n = memtap_unwind(frames, max_depth, &same_outer); /* gates its locking parts */
-    int python = memtap_pystack_frames(frames + n, MEMTAP_PY_MAX_FRAMES);
-    /* Python frames sit at the outer end: then nothing is known */
-    if (!python && tls_cache_is_last_walk)
-        *known = same_outer;
-    tls_cache_is_last_walk = 0; /* until this stack is interned */
-    tls_walk_is_native = n > 0 && !python;
-    return n + python;
 }
 
 /* After busy is set (with a full barrier): 0 when the record may go into b, or -1 when a
@@ -473,7 +389,7 @@ static memtap_tbuf_t *buffer_with_stack(const uint64_t *frames, int n, int known
                                         uint32_t *node) {
     for (int attempt = 0;; attempt++) {
         uint32_t gen;
-        *node = intern_stack(frames, n, attempt ? 0 : known, &gen);
+        *node = memtap_callstack_intern(frames, n, attempt ? 0 : known, &gen);
         memtap_tbuf_t *b = thread_buffer();
         if (!b || room_for(b, room) < 0)
             return NULL;
@@ -487,9 +403,9 @@ static memtap_tbuf_t *buffer_with_stack(const uint64_t *frames, int n, int known
 }
 
 void memtap_track_alloc(unsigned kind, void *p, size_t size) {
-    uint64_t frames[FRAMES_ROOM];
+    uint64_t frames[memtap_callstack_room()];
     int known;
-    int n = stack_of_call(frames, &known);
+    int n = memtap_stack_of_call(frames, &known);
     uint32_t node;
     memtap_tbuf_t *b;
     for (;;) {
@@ -545,9 +461,9 @@ void *memtap_track_realloc(unsigned kind, void *p, size_t n, size_t size) {
 
 void *memtap_track_realloc_with(unsigned kind, void *p, size_t n, size_t size,
                                 memtap_realloc_fn call, void *ctx) {
-    uint64_t frames[FRAMES_ROOM];
+    uint64_t frames[memtap_callstack_room()];
     int known;
-    int depth = stack_of_call(frames, &known);
+    int depth = memtap_stack_of_call(frames, &known);
     uint32_t node;
     memtap_tbuf_t *b;
     /* the ticket is taken before the real call: a reuse of the old address by another thread
@@ -598,7 +514,7 @@ void memtap_track_thread_name(const char *name) {
     memtap_tbuf_t *b = memtap_tbuf_peek();
     memtap_lock(&memtap_stream_lock);
     /* a thread not yet seen gets its name with its THREAD record, at its first allocation */
-    if (active() && b && b->generation == generation &&
+    if (active() && b && b->generation == memtap_generation &&
         memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX + 64) == 0)
         memtap_enc_thread_name(&memtap_stream, b->index, name);
     memtap_unlock(&memtap_stream_lock);
@@ -628,7 +544,7 @@ extern char **environ;
 char **memtap_exec_prepare(char *const envp[]) {
     if (getpid() != capture_pid)
         return NULL;
-    memtap_lock(&trie_lock);
+    memtap_callstack_lock();
     memtap_lock(&memtap_stream_lock);
     char *const *src = envp ? envp : environ;
     size_t n = 0;
@@ -639,7 +555,7 @@ char **memtap_exec_prepare(char *const envp[]) {
     if (!env || memtap_capture_fd_variable(memtap_stream_fd(), fdvar, sizeof fdvar) != 0) {
         memtap_real.free(env);
         memtap_unlock(&memtap_stream_lock);
-        memtap_unlock(&trie_lock);
+        memtap_callstack_unlock();
         return NULL; /* the new image will start a capture of its own */
     }
     size_t k = 0, name_len = strlen(MEMTAP_ENV_FD);
@@ -658,12 +574,12 @@ void memtap_exec_failed(char **newenv) {
     memtap_real.free(newenv);
     int fd = memtap_stream_fd();
     fcntl(fd, F_SETFD, FD_CLOEXEC);
-    memtap_trie_destroy(&trie); /* trie_lock is held: no thread reads it */
+    memtap_callstack_end_frame(); /* its lock is held: no thread reads the trie */
     if (active() && begin_capture(fd, MEMTAP_HDR_CONTINUED) < 0)
         memtap_state = MEMTAP_STATE_OFF;
     __atomic_store_n(&memtap_frame_closing, 0, __ATOMIC_SEQ_CST); /* records go on */
     memtap_unlock(&memtap_stream_lock);
-    memtap_unlock(&trie_lock);
+    memtap_callstack_unlock();
     if (active())
         write_modules(1);
     errno = saved;

@@ -1,0 +1,35 @@
+/* The stack of an allocating call and its node in the capture's stack trie (callstack.c). */
+#ifndef MEMTAP_PRELOAD_CALLSTACK_H
+#define MEMTAP_PRELOAD_CALLSTACK_H
+
+#include <stdint.h>
+
+/* The capture frame's generation: node and thread ids restart with each frame (tracker.c
+ * changes it with the trie lock and the record lock held). */
+extern uint32_t memtap_generation;
+
+/* Frames kept per stack (MEMTAP_MAX_DEPTH at most), and whether a thread running Python
+ * records its Python frames only. At init. */
+void memtap_callstack_configure(int max_depth, int python_only);
+
+/* The frames array memtap_stack_of_call needs, in elements. */
+int memtap_callstack_room(void);
+
+/* Fills frames (innermost first: native frames, then the thread's Python frames) and sets
+ * *known to how many outermost frames the thread's last stack shares. Returns how many. */
+int memtap_stack_of_call(uint64_t *frames, int *known);
+
+/* The node of frames[0..n) in the current frame's trie, *gen set to that frame's
+ * generation; new nodes are written as records. 0 for the empty stack, or when tracking
+ * went off. A stack the thread's cache holds whole needs no lock. */
+uint32_t memtap_callstack_intern(const uint64_t *frames, int n, int known, uint32_t *gen);
+
+/* A capture frame starts (empty trie; -1: out of memory) or ends; the trie lock, taken
+ * around fork and exec (after modules_lock, before the record lock); reset in a fork child. */
+int memtap_callstack_begin_frame(void);
+void memtap_callstack_end_frame(void);
+void memtap_callstack_lock(void);
+void memtap_callstack_unlock(void);
+void memtap_callstack_after_fork(void);
+
+#endif
