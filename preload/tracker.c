@@ -588,6 +588,10 @@ void memtap_exec_failed(char **newenv) {
 void memtap_finish(void) {
     if (getpid() != capture_pid)
         return;
+    /* exit from a signal handler that interrupted this thread inside memtap: the locks may
+     * be this thread's own; the capture stays incomplete, as after a crash */
+    if (memtap_guard > 0)
+        return;
     memtap_guard++;
     memtap_lock(&memtap_stream_lock);
     if (active()) {
