@@ -166,6 +166,15 @@ static inline int still_steps(const kept_t *inner, const kept_t *outer) {
 }
 
 
+/* The walk in fresh[0..nf) (innermost first) becomes the kept one, returned whole. */
+static void keep_whole_walk(last_t *l, int nf, int ended) {
+    for (int i = 0; i < nf; i++)
+        l->kept[nf - 1 - i] = l->fresh[i];
+    l->n = nf;
+    l->ended = ended;
+    l->returned_all = 1;
+}
+
 void memtap_fast_unwind_forget(void) {
     if (tls_last)
         tls_last->n = 0;
@@ -252,11 +261,7 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
                 out[n++] = g.ip;
                 l->fresh[nf++] = (kept_t){g.ip, g.rsp, g.rbp, 0};
             }
-            for (int i = 0; i < nf; i++)
-                l->kept[nf - 1 - i] = l->fresh[i];
-            l->n = nf;
-            l->ended = ended;
-            l->returned_all = 1;
+            keep_whole_walk(l, nf, ended);
             return n;
         }
         /* all of it as kept, or out is full (then kept[0..j) is unchecked, and is checked
@@ -275,11 +280,6 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
         l->n = m + 1 + nf;
         return n;
     }
-    /* no kept frame met: the fresh walk is the new one kept */
-    for (int i = 0; i < nf; i++)
-        l->kept[nf - 1 - i] = l->fresh[i];
-    l->n = nf;
-    l->ended = ended;
-    l->returned_all = 1;
+    keep_whole_walk(l, nf, ended); /* no kept frame met: the fresh walk is the new one kept */
     return n;
 }

@@ -1,13 +1,12 @@
 /* Per-thread record buffers: registry and flushing (see tbuf.h for the protocol). */
 #include "tbuf.h"
 
+#include <sched.h>
 #include <stddef.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "memtap/format.h"
-
-#include <sched.h>
-#include <time.h>
 
 __attribute__((aligned(64))) uint64_t memtap_order;
 __attribute__((aligned(64))) int memtap_frame_closing;

@@ -1,4 +1,4 @@
-/* Tracker state: init and shutdown, the lock that orders records, the reentrancy guard,
+/* Tracker state: init and shutdown, the threads' record buffers, the reentrancy guard,
  * fork and exec handling. The hooks (hooks.c) call into it; nothing here is exported. */
 #ifndef MEMTAP_PRELOAD_TRACKER_H
 #define MEMTAP_PRELOAD_TRACKER_H
@@ -28,8 +28,8 @@ void memtap_track_alloc(unsigned kind, void *p, size_t size);
 void memtap_track_free(void *p);
 void memtap_track_munmap(void *p, size_t len);
 
-/* realloc and reallocarray: unwinds, then calls the real function under the tracker lock so
- * no other thread can record a reuse of the old address before its FREE. */
+/* realloc and reallocarray: unwinds, takes the FREE's ticket, then calls the real function,
+ * so a reuse of the old address by another thread gets a later key than its FREE. */
 void *memtap_track_realloc(unsigned kind, void *p, size_t n, size_t size);
 
 /* The same with another allocator's realloc: call(ctx, p, n, size) with n = 0 for a plain
@@ -53,7 +53,8 @@ void memtap_idle(void);
 void memtap_track_modules_changed(void);
 
 /* Before a real exec: ends this image's frame and returns a copy of envp (NULL: environ)
- * that hands the capture descriptor to the new image; the tracker lock stays held. Returns
+ * that hands the capture descriptor to the new image; the trie and record locks stay held,
+ * and no record starts until the exec fails (memtap_frame_closing). Returns
  * NULL when not tracking. After a failed exec, memtap_exec_failed resumes tracking. */
 char **memtap_exec_prepare(char *const envp[]);
 void memtap_exec_failed(char **newenv);
