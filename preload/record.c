@@ -10,6 +10,14 @@
  *   CHUNK   20 | varint(source) | varint(watermark) | varint(n) | n bytes of records
  *   SKIP    21 | varint(n)
  *   ALLOC_SAME 3k | zigzag(addr - last_addr) | varint(size)   node: the last ALLOC's (v3)
+ *
+ * Version 4 thread records (model: include/memtap/format.h, record.h):
+ *   ALLOC_MODEL 80|NRS|k | R ? varint(distance - 1) : zigzag((addr - last_alloc) / 16)
+ *                        | S ? - : varint(size) | N ? - : varint(node)
+ *   ALLOC   1k | zigzag(addr - last_alloc) | varint(size) | varint(node)   (addr unaligned)
+ *   FREE_REF 41..5f (distance) | 60|d>>8 byte(d) | 40 varint(distance)
+ *   FREE_UNITS 22 | zigzag((addr - last_free) / 16);   FREE 06 | zigzag(addr - last_free)
+ *   MUNMAP  07 | zigzag(addr - last_free) | varint(length)
  */
 #include "record.h"
 
@@ -41,6 +49,8 @@ void memtap_enc_reset(memtap_enc_t *e) {
     e->last_addr = e->last_frame = 0;
     e->allocations = e->frees = e->nodes = 0;
     e->last_node = 0;
+    if (e->model)
+        memset(e->model, 0, sizeof *e->model);
 }
 
 int memtap_enc_header(memtap_enc_t *e, const memtap_header_info_t *h) {
@@ -119,8 +129,85 @@ void memtap_enc_node(memtap_enc_t *e, uint32_t id, uint32_t parent, uint64_t fra
     e->nodes++;
 }
 
+/* The distance back to the record that last named addr (its slot in *slot), or 0. */
+static uint64_t model_ref(const memtap_model_t *m, uint64_t addr, uint32_t *slot) {
+    uint32_t i = (uint32_t)(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> 32) & (MEMTAP_MODEL_SLOTS - 1);
+    *slot = i;
+    uint64_t d = m->seq - m->slot[i].seq;
+    return m->slot[i].addr == addr && d <= MEMTAP_MODEL_RING ? d : 0;
+}
+
+static void model_named(memtap_model_t *m, uint32_t slot, uint64_t addr) {
+    m->slot[slot].addr = addr;
+    m->slot[slot].seq = m->seq++;
+}
+
+static void alloc_modelled(memtap_enc_t *e, unsigned kind, uint64_t addr, uint64_t size,
+                           uint32_t node) {
+    memtap_model_t *m = e->model;
+    uint32_t slot;
+    uint64_t ref = model_ref(m, addr, &slot);
+    uint64_t delta = addr - m->last_alloc;
+    uint32_t prev = m->last_node;
+    __typeof__(m->next[0]) *follow = &m->next[prev & (MEMTAP_MODEL_NEXT - 1)];
+    uint32_t predicted = follow->prev == prev ? follow->next : prev;
+    __typeof__(m->sizes[0]) *last = &m->sizes[node & (MEMTAP_MODEL_SIZES - 1)];
+    int size_known = size < UINT32_MAX && last->node == node && last->size == size;
+    if (!ref && (delta & 15)) { /* an address off the 16-byte grid: every field written */
+        put_byte(e, (uint8_t)(MEMTAP_REC_ALLOC | (kind & 0x0f)));
+        put_varint(e, memtap_zigzag((int64_t)delta));
+        put_varint(e, size);
+        put_varint(e, node);
+    } else {
+        put_byte(e, (uint8_t)(MEMTAP_REC_ALLOC_MODEL | (kind & 0x0f) |
+                              (node == predicted ? MEMTAP_MODEL_NODE : 0) |
+                              (ref ? MEMTAP_MODEL_REF : 0) | (size_known ? MEMTAP_MODEL_SIZE : 0)));
+        put_varint(e, ref ? ref - 1 : memtap_zigzag((int64_t)delta >> 4));
+        if (!size_known)
+            put_varint(e, size);
+        if (node != predicted)
+            put_varint(e, node);
+    }
+    follow->prev = prev;
+    follow->next = node;
+    m->last_node = node;
+    last->node = node;
+    last->size = size < UINT32_MAX ? (uint32_t)size : UINT32_MAX;
+    m->last_alloc = addr;
+    model_named(m, slot, addr);
+}
+
+static void free_modelled(memtap_enc_t *e, uint64_t addr) {
+    memtap_model_t *m = e->model;
+    uint32_t slot;
+    uint64_t ref = model_ref(m, addr, &slot);
+    uint64_t delta = addr - m->last_free;
+    if (ref && ref < MEMTAP_FREE_REF_SHORT) {
+        put_byte(e, (uint8_t)(MEMTAP_REC_FREE_REF | ref));
+    } else if (ref && ref < 8192) {
+        put_byte(e, (uint8_t)(MEMTAP_FREE_REF_MID | ref >> 8));
+        put_byte(e, (uint8_t)ref);
+    } else if (ref) {
+        put_byte(e, MEMTAP_REC_FREE_REF);
+        put_varint(e, ref);
+    } else if (delta & 15) {
+        put_byte(e, MEMTAP_REC_FREE);
+        put_varint(e, memtap_zigzag((int64_t)delta));
+    } else {
+        put_byte(e, MEMTAP_REC_FREE_UNITS);
+        put_varint(e, memtap_zigzag((int64_t)delta >> 4));
+    }
+    m->last_free = addr;
+    model_named(m, slot, addr);
+}
+
 void memtap_enc_alloc(memtap_enc_t *e, unsigned kind, uint64_t addr, uint64_t size,
                       uint32_t node) {
+    e->allocations++;
+    if (e->model) {
+        alloc_modelled(e, kind, addr, size, node);
+        return;
+    }
     int same = e->same_node_form && node == e->last_node && node != 0;
     put_byte(e, (uint8_t)((same ? MEMTAP_REC_ALLOC_SAME : MEMTAP_REC_ALLOC) | (kind & 0x0f)));
     put_delta(e, addr, &e->last_addr);
@@ -128,18 +215,21 @@ void memtap_enc_alloc(memtap_enc_t *e, unsigned kind, uint64_t addr, uint64_t si
     if (!same)
         put_varint(e, node);
     e->last_node = node;
-    e->allocations++;
 }
 
 void memtap_enc_free(memtap_enc_t *e, uint64_t addr) {
+    e->frees++;
+    if (e->model) {
+        free_modelled(e, addr);
+        return;
+    }
     put_byte(e, MEMTAP_REC_FREE);
     put_delta(e, addr, &e->last_addr);
-    e->frees++;
 }
 
 void memtap_enc_munmap(memtap_enc_t *e, uint64_t addr, uint64_t len) {
     put_byte(e, MEMTAP_REC_MUNMAP);
-    put_delta(e, addr, &e->last_addr);
+    put_delta(e, addr, e->model ? &e->model->last_free : &e->last_addr);
     put_varint(e, len);
     e->frees++;
 }

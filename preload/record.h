@@ -7,16 +7,40 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "memtap/format.h"
+
 /* Room a fixed-size record (everything but header, thread and module) may need. */
 #define MEMTAP_ENC_FIXED_MAX 48
+
+/* The writer's half of a v4 thread's model (include/memtap/format.h): what the reader can
+ * predict from the thread's earlier records. The address table is the writer's alone (the
+ * reader keeps the addresses by record instead): an address's slot remembers the record
+ * that last named it, so a block freed soon after it was allocated, or allocated where a
+ * block was just freed, is named by a short distance. */
+#define MEMTAP_MODEL_SLOTS 4096u /* power of two */
+typedef struct {
+    uint64_t seq; /* ALLOC and FREE records written */
+    uint64_t last_alloc, last_free;
+    uint32_t last_node;
+    struct {
+        uint64_t addr, seq;
+    } slot[MEMTAP_MODEL_SLOTS];
+    struct {
+        uint32_t node, size;
+    } sizes[MEMTAP_MODEL_SIZES];
+    struct {
+        uint32_t prev, next;
+    } next[MEMTAP_MODEL_NEXT];
+} memtap_model_t;
 
 typedef struct {
     uint8_t *buf;
     size_t len, cap;
     uint64_t last_addr, last_frame;
     uint64_t allocations, frees, nodes; /* written to the trailer */
-    uint32_t last_node;  /* of the last ALLOC */
-    int same_node_form;  /* v3 thread buffers: ALLOC_SAME when the node repeats */
+    uint32_t last_node;     /* of the last ALLOC */
+    int same_node_form;     /* v3 thread buffers: ALLOC_SAME when the node repeats */
+    memtap_model_t *model; /* v4 thread buffers: ALLOC, FREE and MUNMAP use the model */
 } memtap_enc_t;
 
 typedef struct {
@@ -33,7 +57,8 @@ typedef struct {
     uint32_t flags; /* PF_R | PF_W | PF_X */
 } memtap_segment_t;
 
-/* Starts a fresh frame's stream in enc->buf (resets delta state and totals). */
+/* Starts a fresh frame's stream in enc->buf (resets delta state and totals; a model, when
+ * there is one, starts empty). */
 void memtap_enc_reset(memtap_enc_t *e);
 
 /* Each returns 0, or -1 when the record does not fit in the room left (nothing written). */

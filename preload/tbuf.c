@@ -25,6 +25,7 @@ memtap_tbuf_t *memtap_tbuf_mine(void) {
     b = p; /* zeroed: generation 0, not registered */
     b->enc.buf = b->data;
     b->enc.cap = MEMTAP_TBUF_SIZE;
+    b->enc.model = &b->model;
     return tls_tbuf = b;
 }
 
@@ -41,7 +42,6 @@ void memtap_tbuf_register(memtap_tbuf_t *b, uint32_t index, uint32_t generation)
     if (b->generation)
         memtap_tbuf_unregister(b);
     memtap_enc_reset(&b->enc); /* records of an older frame not written are dropped */
-    b->enc.same_node_form = 1;
     b->key = 0;
     b->index = index;
     b->generation = generation;

@@ -32,6 +32,7 @@ typedef struct memtap_tbuf {
     uint64_t watermark; /* last one written */
     struct memtap_tbuf *next, *prev;
     _Alignas(64) uint8_t data[MEMTAP_TBUF_SIZE];
+    memtap_model_t model; /* the owner's: what its next records are written against */
 } memtap_tbuf_t;
 
 /* The order counter: frees take tickets from it. On a cache line of its own. */

@@ -5,6 +5,7 @@
 #include "decoder_internal.h"
 #include "errors.h"
 #include "memtap/varint.h"
+#include "thread_model.h"
 
 /* A top-level record of a v3 frame: only CHUNKs, whose records go to their source. */
 void dec_parse_chunk(memtap_decoder_t *d, cursor_t *c) {
@@ -30,9 +31,35 @@ void dec_parse_chunk(memtap_decoder_t *d, cursor_t *c) {
         dec_bad(c, why);
 }
 
-static int is_thread_record(uint8_t type) {
+static int is_thread_record(const memtap_decoder_t *d, uint8_t type) {
+    if (d->version >= 4)
+        return memtap_tmodel_is_record(type);
     return (type & 0xf0) == MEMTAP_REC_ALLOC || (type & 0xf0) == MEMTAP_REC_ALLOC_SAME ||
            type == MEMTAP_REC_FREE || type == MEMTAP_REC_MUNMAP;
+}
+
+static const memtap_tmodel_t *model_of(const memtap_msrc_t *s) {
+    return s->model ? s->model : &memtap_tmodel_empty;
+}
+
+/* Source s's record (ev, as parsed, n bytes) is released: its delta state or model learns
+ * it. When the thread ended and nothing of it is left, its model goes. */
+static int learn(memtap_decoder_t *d, memtap_msrc_t *s, const memtap_event_t *ev, size_t n) {
+    if (d->version < 4) {
+        if (ev->type == MEMTAP_EV_ALLOC) {
+            s->last_addr = ev->u.alloc.addr;
+            s->last_node = ev->u.alloc.node;
+        } else {
+            s->last_addr = ev->u.free.addr;
+        }
+        return MEMTAP_OK;
+    }
+    int rc = memtap_tmodel_learn(&s->model, ev);
+    if (s->watermark == MEMTAP_WATERMARK_CLOSED && s->pos + n >= s->len) {
+        memtap_tmodel_free(s->model);
+        s->model = NULL;
+    }
+    return rc;
 }
 
 /* A thread's next ALLOC or FREE (and the SKIP before it) decoded without the general
@@ -51,7 +78,13 @@ fast_thread_record(const memtap_decoder_t *d, const uint8_t *p, const memtap_msr
         p = q++;
     }
     uint8_t type = *p;
-    if ((type & 0xd0) == MEMTAP_REC_ALLOC) { /* ALLOC 0x1k, ALLOC_SAME 0x3k */
+    if (d->version >= 4) {
+        const char *why;
+        long n = memtap_tmodel_parse(model_of(s), d->max_kind, p, s->buf + s->len, ev, &why);
+        if (n <= 0)
+            return 0;
+        q = p + n;
+    } else if ((type & 0xd0) == MEMTAP_REC_ALLOC) { /* ALLOC 0x1k, ALLOC_SAME 0x3k */
         node = s->last_node;
         if (!fast_varint(&q, &delta) || !fast_varint(&q, &size) ||
             (type < MEMTAP_REC_ALLOC_SAME && !fast_varint(&q, &node)) ||
@@ -88,7 +121,7 @@ static int peek_source(void *ctx, uint32_t id, memtap_msrc_t *s) {
     size_t n;
     if (id && s->len - s->pos >= 48 &&
         (n = fast_thread_record(d, start, s, &key, &s->next)) != 0) {
-        int is_free = s->next.type == MEMTAP_EV_FREE;
+        int is_free = s->next.type != MEMTAP_EV_ALLOC;
         s->next_pos = 2 * key + (uint64_t)is_free;
         s->key_after = key + (uint64_t)is_free;
         s->next_len = n;
@@ -111,11 +144,20 @@ static int peek_source(void *ctx, uint32_t id, memtap_msrc_t *s) {
             key += skip;
             continue;
         }
-        if ((id == 0) == is_thread_record(*rec) || *rec == MEMTAP_REC_THREAD_SWITCH ||
+        if ((id == 0) == is_thread_record(d, *rec) || *rec == MEMTAP_REC_THREAD_SWITCH ||
             *rec == MEMTAP_REC_CHUNK)
             return dec_fail(d, MEMTAP_ERR_CORRUPT, at, "record type 0x%02x in the records of %s",
                         *rec, id ? "a thread" : "the process");
         memset(&s->next, 0, sizeof s->next);
+        if (id && d->version >= 4) {
+            const char *why = NULL;
+            long len = memtap_tmodel_parse(model_of(s), d->max_kind, rec, end, &s->next, &why);
+            if (len == 0)
+                return MEMTAP_OK;
+            if (len < 0)
+                return dec_fail(d, MEMTAP_ERR_CORRUPT, at, "%s (record type 0x%02x)", why, *rec);
+            c.p = rec + len;
+        } else {
         d->last_addr = s->last_addr;
         d->last_node = s->last_node;
         dec_parse_record(d, &c, &s->next);
@@ -123,7 +165,8 @@ static int peek_source(void *ctx, uint32_t id, memtap_msrc_t *s) {
             return MEMTAP_OK;
         if (c.status == PARSE_BAD)
             return dec_fail(d, MEMTAP_ERR_CORRUPT, at, "%s (record type 0x%02x)", c.why, *rec);
-        int is_free = *rec == MEMTAP_REC_FREE || *rec == MEMTAP_REC_MUNMAP;
+        }
+        int is_free = s->next.type == MEMTAP_EV_FREE || s->next.type == MEMTAP_EV_MUNMAP;
         s->next.offset = at;
         s->next_pos = 2 * key + (uint64_t)is_free;
         s->key_after = key + (uint64_t)is_free;
@@ -167,13 +210,10 @@ int dec_merged_event(memtap_decoder_t *d, memtap_event_t *ev) {
         return -dec_fail(d, MEMTAP_ERR_CORRUPT, record_offset(s),
                      "allocation names a stack node not yet defined");
     *ev = s->next;
-    if (ev->type == MEMTAP_EV_ALLOC) {
-        s->last_addr = ev->u.alloc.addr;
-        s->last_node = ev->u.alloc.node;
-        if (ev->u.alloc.node > d->nodes)
-            ev->u.alloc.node = 0;
-    } else if (ev->type == MEMTAP_EV_FREE || ev->type == MEMTAP_EV_MUNMAP)
-        s->last_addr = ev->u.free.addr;
+    if (id && learn(d, s, ev, s->next_len) != MEMTAP_OK)
+        return -MEMTAP_ERR_NOMEM;
+    if (ev->type == MEMTAP_EV_ALLOC && ev->u.alloc.node > d->nodes)
+        ev->u.alloc.node = 0;
     uint64_t pos = s->next_pos;
     memtap_merge_release(&d->merge, id);
     /* the same thread's next records may skip the merge while below its bound (the bound
@@ -208,9 +248,10 @@ int dec_fast_merged(memtap_decoder_t *d, memtap_event_t *ev) {
     size_t n = fast_thread_record(d, s->buf + s->pos, s, &key, ev);
     if (!n)
         return 0;
-    int is_free = ev->type == MEMTAP_EV_FREE;
+    int is_free = ev->type != MEMTAP_EV_ALLOC;
     uint64_t pos = 2 * key + (uint64_t)is_free; /* never below the thread's last: keys grow */
-    if (pos > d->fast_limit || (!is_free && ev->u.alloc.node > d->nodes)) {
+    if (pos > d->fast_limit || (!is_free && ev->u.alloc.node > d->nodes) ||
+        (d->version >= 4 && memtap_tmodel_learning_allocates(s->model))) {
         /* another source goes first: the merge takes this record as parsed */
         s->next = *ev;
         s->next_pos = pos;
@@ -220,14 +261,11 @@ int dec_fast_merged(memtap_decoder_t *d, memtap_event_t *ev) {
         d->fast_id = 0;
         return 0;
     }
-    if (is_free) {
-        s->last_addr = ev->u.free.addr;
+    learn(d, s, ev, n); /* allocates nothing (checked above): cannot fail */
+    if (is_free)
         d->frees++;
-    } else {
-        s->last_addr = ev->u.alloc.addr;
-        s->last_node = ev->u.alloc.node;
+    else
         d->allocations++;
-    }
     s->pos += n;
     s->key = key + (uint64_t)is_free;
     m->pending -= n;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "thread_model.h"
 
 static int grow_sources(memtap_merge_t *m, uint32_t n);
 
@@ -12,6 +13,7 @@ void memtap_merge_free(memtap_merge_t *m) {
     for (uint32_t i = 0; i < m->nsrc; i++) {
         free(m->src[i].buf);
         free(m->src[i].marks);
+        memtap_tmodel_free(m->src[i].model);
     }
     free(m->src);
     free(m->order);

@@ -27,6 +27,7 @@ typedef struct {
     uint64_t key;       /* the source's key before its next record */
     uint64_t last_addr; /* delta state */
     uint32_t last_node; /* of its last ALLOC (ALLOC_SAME names it) */
+    struct memtap_tmodel *model; /* v4 thread: what its records are written against */
     uint64_t watermark; /* no record not yet received goes before this position */
     int known;    /* announced (THREAD released) or sent a chunk: else it bounds nothing */
     int peeked;   /* the fields below are up to date with buf */

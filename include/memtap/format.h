@@ -15,7 +15,8 @@
  * varint fields (see docs/format.md), then records until the frame ends. */
 #define MEMTAP_MAGIC "MEMTAP"
 #define MEMTAP_MAGIC_LEN 6
-#define MEMTAP_FORMAT_VERSION 3 /* 2: Python records; 3: per-thread chunks (CHUNK, SKIP) */
+#define MEMTAP_FORMAT_VERSION 4 /* 2: Python records; 3: per-thread chunks (CHUNK, SKIP);
+                                   4: modelled thread records (below) */
 #define MEMTAP_FORMAT_VERSION_MIN 1 /* oldest version the reader still reads */
 
 /* Header flags. */
@@ -44,8 +45,26 @@ enum memtap_record_type {
     MEMTAP_REC_ALLOC = 0x10, /* 0x10..0x1f: allocation, low nibble = memtap_alloc_kind */
     MEMTAP_REC_CHUNK = 0x20, /* v3, top level: records of one source (the process or a thread) */
     MEMTAP_REC_SKIP = 0x21,  /* v3, in a chunk: the source's order key moves on by N */
-    MEMTAP_REC_ALLOC_SAME = 0x30, /* v3, 0x30..0x3f: ALLOC at the thread's last ALLOC's node */
+    MEMTAP_REC_ALLOC_SAME = 0x30, /* v3 only, 0x30..0x3f: ALLOC at the last ALLOC's node */
+    MEMTAP_REC_FREE_UNITS = 0x22, /* v4: FREE, address delta in 16-byte units */
+    MEMTAP_REC_THREAD_END = 0x23, /* v4, last record of a thread that ended */
+    MEMTAP_REC_FREE_REF = 0x40,   /* v4, 0x40..0x7f: FREE of an address seen D records ago */
+    MEMTAP_REC_ALLOC_MODEL = 0x80, /* v4, 0x80..0xff: ALLOC, flags and kind in the type byte */
 };
+
+/* Version 4 thread records are written against a model both sides keep per thread (see
+ * docs/format.md): the addresses of the thread's last MEMTAP_MODEL_RING ALLOC and FREE
+ * records, the size last allocated at each stack node (a table of MEMTAP_MODEL_SIZES, by
+ * node modulo its size) and the node that followed each node (MEMTAP_MODEL_NEXT, by the
+ * previous node modulo its size). An ALLOC_MODEL type byte is 0x80 | flags | kind: */
+#define MEMTAP_MODEL_NODE 0x40 /* the node is the predicted one: no node field */
+#define MEMTAP_MODEL_REF 0x20  /* the address is a reference to an earlier record's */
+#define MEMTAP_MODEL_SIZE 0x10 /* the size is the node's last: no size field */
+#define MEMTAP_MODEL_RING 16384u
+#define MEMTAP_MODEL_SIZES 2048u
+#define MEMTAP_MODEL_NEXT 2048u
+#define MEMTAP_FREE_REF_SHORT 32u /* FREE_REF 0x41..0x5f: distance 1..31 in the type byte */
+#define MEMTAP_FREE_REF_MID 0x60u /* 0x60..0x7f: distance's bits 8..12, then a byte */
 
 /* Version 3 orders records by key, not by file position. The frame's content after the
  * header is a sequence of CHUNK records: source (0: the process's own records; N: thread
