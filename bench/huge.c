@@ -29,7 +29,8 @@ static memtap_sink_t sink;
 static uint8_t out[BUF + MEMTAP_CHUNK_HEADER_MAX];
 static uint8_t src0_buf[BUF], thread_buf[BUF];
 static memtap_enc_t src0 = {.buf = src0_buf, .cap = BUF}; /* source 0: the process's records */
-static memtap_enc_t thread = {.buf = thread_buf, .cap = BUF}; /* source 1: the one thread */
+static memtap_model_t thread_model; /* its records are written against it, as a thread's */
+static memtap_enc_t thread = {.buf = thread_buf, .cap = BUF, .model = &thread_model}; /* source 1 */
 static uint64_t order; /* the order counter: frees take a ticket, allocations read it */
 
 static void put(const uint8_t *p, size_t n) {

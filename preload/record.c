@@ -22,6 +22,7 @@
 #include "record.h"
 
 #include <string.h>
+#include <sys/mman.h>
 
 #include "memtap/format.h"
 #include "memtap/varint.h"
@@ -49,8 +50,8 @@ void memtap_enc_reset(memtap_enc_t *e) {
     e->last_addr = e->last_frame = 0;
     e->allocations = e->frees = e->nodes = 0;
     e->last_node = 0;
-    if (e->model)
-        memset(e->model, 0, sizeof *e->model);
+    if (e->model && madvise(e->model, sizeof *e->model, MADV_DONTNEED) != 0)
+        memset(e->model, 0, sizeof *e->model); /* not in a private anonymous mapping */
 }
 
 int memtap_enc_header(memtap_enc_t *e, const memtap_header_info_t *h) {
@@ -129,45 +130,63 @@ void memtap_enc_node(memtap_enc_t *e, uint32_t id, uint32_t parent, uint64_t fra
     e->nodes++;
 }
 
-/* The distance back to the record that last named addr (its slot in *slot), or 0. */
-static uint64_t model_ref(const memtap_model_t *m, uint64_t addr, uint32_t *slot) {
-    uint32_t i = (uint32_t)(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> 32) & (MEMTAP_MODEL_SLOTS - 1);
-    *slot = i;
-    uint64_t d = m->seq - m->slot[i].seq;
-    return m->slot[i].addr == addr && d <= MEMTAP_MODEL_RING ? d : 0;
+/* The slot of addr, or -1 for an address the table cannot hold (unaligned, above 2^48). */
+static inline int32_t model_slot(uint64_t addr) {
+    if ((addr & 15) || addr >> (MEMTAP_MODEL_SLOT_ADDR_BITS + 4))
+        return -1;
+    return (int32_t)((((addr >> 4) * 0x9e3779b97f4a7c15ull) >> 32) & (MEMTAP_MODEL_SLOTS - 1));
 }
 
-static void model_named(memtap_model_t *m, uint32_t slot, uint64_t addr) {
-    m->slot[slot].addr = addr;
-    m->slot[slot].seq = m->seq++;
+/* The distance back to the record that last named addr (slot: model_slot's), or 0. */
+static inline uint64_t model_ref(const memtap_model_t *m, uint64_t addr, int32_t slot) {
+    if (slot < 0)
+        return 0;
+    uint64_t e = m->slot[slot];
+    uint64_t d = (m->seq - (e >> MEMTAP_MODEL_SLOT_ADDR_BITS)) & (2 * MEMTAP_MODEL_EPOCH - 1);
+    return (e & ((1ull << MEMTAP_MODEL_SLOT_ADDR_BITS) - 1)) == addr >> 4 &&
+                   d <= MEMTAP_MODEL_RING
+               ? d
+               : 0;
 }
 
+static inline void model_named(memtap_model_t *m, int32_t slot, uint64_t addr) {
+    if (slot >= 0)
+        m->slot[slot] = addr >> 4 | (m->seq & (2 * MEMTAP_MODEL_EPOCH - 1))
+                                         << MEMTAP_MODEL_SLOT_ADDR_BITS;
+    if ((++m->seq & (MEMTAP_MODEL_EPOCH - 1)) == 0)
+        memset(m->slot, 0, sizeof m->slot);
+}
+
+/* The two below read the model, then write the record's bytes through a local pointer, then
+ * update the model: a byte store may alias anything, so the model is not read after one. */
 static void alloc_modelled(memtap_enc_t *e, unsigned kind, uint64_t addr, uint64_t size,
                            uint32_t node) {
     memtap_model_t *m = e->model;
-    uint32_t slot;
-    uint64_t ref = model_ref(m, addr, &slot);
+    int32_t slot = model_slot(addr);
+    uint64_t ref = model_ref(m, addr, slot);
     uint64_t delta = addr - m->last_alloc;
     uint32_t prev = m->last_node;
     __typeof__(m->next[0]) *follow = &m->next[prev & (MEMTAP_MODEL_NEXT - 1)];
     uint32_t predicted = follow->prev == prev ? follow->next : prev;
     __typeof__(m->sizes[0]) *last = &m->sizes[node & (MEMTAP_MODEL_SIZES - 1)];
     int size_known = size < UINT32_MAX && last->node == node && last->size == size;
+    uint8_t *o = e->buf + e->len, *start = o;
     if (!ref && (delta & 15)) { /* an address off the 16-byte grid: every field written */
-        put_byte(e, (uint8_t)(MEMTAP_REC_ALLOC | (kind & 0x0f)));
-        put_varint(e, memtap_zigzag((int64_t)delta));
-        put_varint(e, size);
-        put_varint(e, node);
+        *o++ = (uint8_t)(MEMTAP_REC_ALLOC | (kind & 0x0f));
+        o += memtap_varint_put(o, memtap_zigzag((int64_t)delta));
+        o += memtap_varint_put(o, size);
+        o += memtap_varint_put(o, node);
     } else {
-        put_byte(e, (uint8_t)(MEMTAP_REC_ALLOC_MODEL | (kind & 0x0f) |
-                              (node == predicted ? MEMTAP_MODEL_NODE : 0) |
-                              (ref ? MEMTAP_MODEL_REF : 0) | (size_known ? MEMTAP_MODEL_SIZE : 0)));
-        put_varint(e, ref ? ref - 1 : memtap_zigzag((int64_t)delta >> 4));
+        *o++ = (uint8_t)(MEMTAP_REC_ALLOC_MODEL | (kind & 0x0f) |
+                         (node == predicted ? MEMTAP_MODEL_NODE : 0) |
+                         (ref ? MEMTAP_MODEL_REF : 0) | (size_known ? MEMTAP_MODEL_SIZE : 0));
+        o += memtap_varint_put(o, ref ? ref - 1 : memtap_zigzag((int64_t)delta >> 4));
         if (!size_known)
-            put_varint(e, size);
+            o += memtap_varint_put(o, size);
         if (node != predicted)
-            put_varint(e, node);
+            o += memtap_varint_put(o, node);
     }
+    e->len += (size_t)(o - start);
     follow->prev = prev;
     follow->next = node;
     m->last_node = node;
@@ -179,24 +198,26 @@ static void alloc_modelled(memtap_enc_t *e, unsigned kind, uint64_t addr, uint64
 
 static void free_modelled(memtap_enc_t *e, uint64_t addr) {
     memtap_model_t *m = e->model;
-    uint32_t slot;
-    uint64_t ref = model_ref(m, addr, &slot);
+    int32_t slot = model_slot(addr);
+    uint64_t ref = model_ref(m, addr, slot);
     uint64_t delta = addr - m->last_free;
+    uint8_t *o = e->buf + e->len, *start = o;
     if (ref && ref < MEMTAP_FREE_REF_SHORT) {
-        put_byte(e, (uint8_t)(MEMTAP_REC_FREE_REF | ref));
+        *o++ = (uint8_t)(MEMTAP_REC_FREE_REF | ref);
     } else if (ref && ref < 8192) {
-        put_byte(e, (uint8_t)(MEMTAP_FREE_REF_MID | ref >> 8));
-        put_byte(e, (uint8_t)ref);
+        *o++ = (uint8_t)(MEMTAP_FREE_REF_MID | ref >> 8);
+        *o++ = (uint8_t)ref;
     } else if (ref) {
-        put_byte(e, MEMTAP_REC_FREE_REF);
-        put_varint(e, ref);
+        *o++ = MEMTAP_REC_FREE_REF;
+        o += memtap_varint_put(o, ref);
     } else if (delta & 15) {
-        put_byte(e, MEMTAP_REC_FREE);
-        put_varint(e, memtap_zigzag((int64_t)delta));
+        *o++ = MEMTAP_REC_FREE;
+        o += memtap_varint_put(o, memtap_zigzag((int64_t)delta));
     } else {
-        put_byte(e, MEMTAP_REC_FREE_UNITS);
-        put_varint(e, memtap_zigzag((int64_t)delta >> 4));
+        *o++ = MEMTAP_REC_FREE_UNITS;
+        o += memtap_varint_put(o, memtap_zigzag((int64_t)delta >> 4));
     }
+    e->len += (size_t)(o - start);
     m->last_free = addr;
     model_named(m, slot, addr);
 }

@@ -16,15 +16,17 @@
  * predict from the thread's earlier records. The address table is the writer's alone (the
  * reader keeps the addresses by record instead): an address's slot remembers the record
  * that last named it, so a block freed soon after it was allocated, or allocated where a
- * block was just freed, is named by a short distance. */
+ * block was just freed, is named by a short distance. A slot is one word, address / 16 and
+ * the record's number modulo 2^20, so the table stays in the fastest cache: it is emptied
+ * every 2^19 records, so no slot is old enough for its number to be ambiguous. */
 #define MEMTAP_MODEL_SLOTS 4096u /* power of two */
+#define MEMTAP_MODEL_SLOT_ADDR_BITS 44 /* address / 16 of a 48-bit address */
+#define MEMTAP_MODEL_EPOCH (1u << 19)
 typedef struct {
-    uint64_t seq; /* ALLOC and FREE records written */
+    _Alignas(4096) uint64_t seq; /* ALLOC and FREE records written */
     uint64_t last_alloc, last_free;
     uint32_t last_node;
-    struct {
-        uint64_t addr, seq;
-    } slot[MEMTAP_MODEL_SLOTS];
+    uint64_t slot[MEMTAP_MODEL_SLOTS];
     struct {
         uint32_t node, size;
     } sizes[MEMTAP_MODEL_SIZES];
@@ -58,7 +60,8 @@ typedef struct {
 } memtap_segment_t;
 
 /* Starts a fresh frame's stream in enc->buf (resets delta state and totals; a model, when
- * there is one, starts empty). */
+ * there is one, starts empty: its pages are given back, so a thread holds only the pages
+ * its records touch). */
 void memtap_enc_reset(memtap_enc_t *e);
 
 /* Each returns 0, or -1 when the record does not fit in the room left (nothing written). */

@@ -61,8 +61,8 @@ enum memtap_record_type {
 #define MEMTAP_MODEL_REF 0x20  /* the address is a reference to an earlier record's */
 #define MEMTAP_MODEL_SIZE 0x10 /* the size is the node's last: no size field */
 #define MEMTAP_MODEL_RING 16384u
-#define MEMTAP_MODEL_SIZES 2048u
-#define MEMTAP_MODEL_NEXT 2048u
+#define MEMTAP_MODEL_SIZES 16384u
+#define MEMTAP_MODEL_NEXT 16384u
 #define MEMTAP_FREE_REF_SHORT 32u /* FREE_REF 0x41..0x5f: distance 1..31 in the type byte */
 #define MEMTAP_FREE_REF_MID 0x60u /* 0x60..0x7f: distance's bits 8..12, then a byte */
 
