@@ -224,11 +224,12 @@ int dec_merged_event(memtap_decoder_t *d, memtap_event_t *ev) {
         d->fast_id = id;
         d->fast_limit = d->merge.bound_pos - (id > d->merge.bound_src ? 1 : 0);
     }
-    rc = dec_commit(d, ev);
-    if (rc == MEMTAP_OK && ev->type == MEMTAP_EV_THREAD)
+    rc = dec_commit(d, ev); /* its errors (a trailer's wrong totals) are recorded */
+    if (rc == MEMTAP_OK && ev->type == MEMTAP_EV_THREAD) {
         rc = memtap_merge_announce(&d->merge, ev->u.thread.index, pos);
-    if (rc == MEMTAP_ERR_CORRUPT)
-        return -dec_fail(d, rc, ev->offset, "too many threads");
+        if (rc == MEMTAP_ERR_CORRUPT)
+            return -dec_fail(d, rc, ev->offset, "too many threads");
+    }
     return rc == MEMTAP_OK ? 1 : -rc;
 }
 

@@ -17,7 +17,7 @@
 #include "record.h"
 #include "replay.h"
 
-#define CB_CAP (1 << 20)
+#define CB_CAP (32 << 20)
 
 typedef struct {
     uint8_t *buf;
@@ -47,6 +47,14 @@ static inline void cb_header_v3(cb_t *c, uint32_t flags) {
     cr_assert_eq(memtap_enc_header(&c->enc, &h), 0);
 }
 
+/* A version 4 header: chunks, and thread records written against a model (cb_source_model). */
+static inline void cb_header_v4(cb_t *c, uint32_t flags) {
+    static const char cmd[] = "./prog\0arg";
+    memtap_header_info_t h = {flags, 1234, 1, 1700000000000000000ull, 4096, "/usr/bin/prog",
+                              cmd, sizeof cmd, 4};
+    cr_assert_eq(memtap_enc_header(&c->enc, &h), 0);
+}
+
 /* One source's records for v3 chunks: its own encoder (delta state kept across chunks). */
 typedef struct {
     uint8_t buf[1 << 16];
@@ -59,6 +67,20 @@ static inline void cb_source_init(cb_source_t *s) {
     memtap_enc_reset(&s->enc);
     s->enc.same_node_form = 1; /* as the library's thread buffers */
     s->key = 0;
+}
+
+/* A v4 thread's source: its records are written against a model, as the library's are
+ * (freed by cb_source_model_free). */
+static inline void cb_source_model(cb_source_t *s) {
+    cb_source_init(s);
+    s->enc.same_node_form = 0;
+    s->enc.model = aligned_alloc(4096, sizeof *s->enc.model);
+    cr_assert(s->enc.model);
+    memtap_enc_reset(&s->enc);
+}
+static inline void cb_source_model_free(cb_source_t *s) {
+    free(s->enc.model);
+    s->enc.model = NULL;
 }
 
 /* Moves the source's key to k (a SKIP) before its next record. */
@@ -80,6 +102,7 @@ static inline void cb_free_at(cb_source_t *s, uint64_t k, uint64_t addr) {
 static inline void cb_chunk(cb_t *c, uint32_t source, uint64_t watermark, cb_source_t *s) {
     uint8_t h[MEMTAP_CHUNK_HEADER_MAX];
     size_t n = memtap_enc_chunk_header(h, source, watermark, s->enc.len);
+    cr_assert(c->enc.len + n + s->enc.len <= CB_CAP, "the test's capture outgrew CB_CAP");
     memcpy(c->buf + c->enc.len, h, n);
     memcpy(c->buf + c->enc.len + n, s->enc.buf, s->enc.len);
     c->enc.len += n + s->enc.len;
@@ -173,6 +196,28 @@ static inline void cb_case_expect_corrupt(cb_case_t *t, const char *what) {
     cr_assert_eq(cb_case_decode(t, 1), MEMTAP_ERR_CORRUPT, "expected corruption: %s", what);
     cr_assert(strstr(t->err, "corrupt capture at byte ") == t->err, "message: %s", t->err);
     cr_assert(strstr(t->err, what), "message '%s' should say '%s'", t->err, what);
+}
+
+/* Damages the case's capture at random `rounds` times (flipped bytes, cut ends, whole or
+ * not): every decode must end in success or a clear error, never a crash. */
+static inline void cb_case_random_damage(cb_case_t *t, int rounds, unsigned seed) {
+    size_t n = t->c.enc.len;
+    uint8_t *orig = malloc(n);
+    memcpy(orig, t->c.buf, n);
+    srand(seed);
+    for (int round = 0; round < rounds; round++) {
+        memcpy(t->c.buf, orig, n);
+        for (int k = 0; k < 1 + rand() % 4; k++)
+            t->c.buf[(size_t)rand() % n] ^= (uint8_t)(1 + rand() % 255);
+        t->c.enc.len = round % 3 == 0 ? (size_t)rand() % n : n;
+        memtap_replay_free(&t->r);
+        int rc = cb_case_decode(t, round % 2);
+        cr_assert(rc == MEMTAP_OK || rc == MEMTAP_ERR_CORRUPT || rc == MEMTAP_ERR_VERSION,
+                  "rc %d: %s", rc, t->err);
+    }
+    memcpy(t->c.buf, orig, n);
+    t->c.enc.len = n;
+    free(orig);
 }
 
 #endif

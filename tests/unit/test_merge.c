@@ -234,21 +234,5 @@ Test(v3, only_chunks_after_the_header) {
 Test(v3, random_damage_never_crashes, .timeout = 60) {
     reuse_across_threads();
     finish(8, 1);
-    size_t n = t.c.enc.len;
-    uint8_t *orig = malloc(n);
-    memcpy(orig, t.c.buf, n);
-    srand(7);
-    for (int round = 0; round < 3000; round++) {
-        memcpy(t.c.buf, orig, n);
-        for (int k = 0; k < 1 + rand() % 4; k++)
-            t.c.buf[(size_t)rand() % n] ^= (uint8_t)(1 + rand() % 255);
-        t.c.enc.len = round % 3 == 0 ? (size_t)rand() % n : n;
-        memtap_replay_free(&t.r);
-        int rc = decode(round % 2);
-        cr_assert(rc == MEMTAP_OK || rc == MEMTAP_ERR_CORRUPT || rc == MEMTAP_ERR_VERSION,
-                  "rc %d: %s", rc, t.err);
-    }
-    memcpy(t.c.buf, orig, n);
-    t.c.enc.len = n;
-    free(orig);
+    cb_case_random_damage(&t, 3000, 7);
 }

@@ -1,0 +1,292 @@
+/* Format v4: thread records written against a model both halves keep (addresses named by
+ * the record that last named them, sizes by node, the node predicted from the previous
+ * one). Every event must come back exactly as the writer's encoder was given it, across
+ * chunks, threads, the ring's wrap and the writer's table epochs; a damaged model
+ * reference is corruption, not a wrong figure. */
+#include "capture_builder.h"
+
+static cb_case_t t;
+static cb_source_t s0, t1, t2;
+
+#define NODES 64
+
+static void setup(void) {
+    cb_init(&t.c);
+    cb_source_init(&s0);
+    cb_source_model(&t1);
+    cb_source_model(&t2);
+}
+static void teardown(void) {
+    cb_source_model_free(&t1);
+    cb_source_model_free(&t2);
+    cb_case_done(&t);
+}
+TestSuite(v4, .init = setup, .fini = teardown);
+
+typedef struct {
+    int type; /* MEMTAP_EV_ALLOC, _FREE, _MUNMAP */
+    unsigned kind;
+    uint64_t addr, size; /* size: an unmapping's length */
+    uint32_t node;
+} want_t;
+
+static want_t *want;
+static size_t nwant, capwant;
+static uint64_t order; /* every record its own key: release order is generation order */
+
+/* Source 0: a module, two threads, NODES stack nodes. */
+static void start(void) {
+    cb_header_v4(&t.c, 0);
+    cb_module_enc(&s0.enc);
+    cr_assert_eq(memtap_enc_thread(&s0.enc, 11, "one"), 0);
+    cr_assert_eq(memtap_enc_thread(&s0.enc, 12, "two"), 0);
+    for (uint32_t id = 1; id <= NODES; id++)
+        memtap_enc_node(&s0.enc, id, id > 1 && id % 8 ? id - 1 : 0, 0x401000 + id * 16);
+    cb_chunk(&t.c, 0, 0, &s0);
+    order = 1;
+    nwant = 0;
+}
+
+static void expect(want_t w) {
+    if (nwant == capwant) {
+        capwant = capwant ? 2 * capwant : 1024;
+        want = realloc(want, capwant * sizeof *want);
+        cr_assert(want);
+    }
+    want[nwant++] = w;
+}
+
+static void put_alloc(cb_source_t *s, unsigned kind, uint64_t addr, uint64_t size, uint32_t node) {
+    cb_key(s, order++);
+    memtap_enc_alloc(&s->enc, kind, addr, size, node);
+    expect((want_t){MEMTAP_EV_ALLOC, kind, addr, size, node});
+}
+
+static void put_free(cb_source_t *s, uint64_t addr) {
+    cb_free_at(s, order++, addr);
+    expect((want_t){MEMTAP_EV_FREE, 0, addr, 0, 0});
+}
+
+static void put_munmap(cb_source_t *s, uint64_t addr, uint64_t len) {
+    cb_key(s, order++);
+    memtap_enc_munmap(&s->enc, addr, len);
+    s->key++;
+    expect((want_t){MEMTAP_EV_MUNMAP, 0, addr, len, 0});
+}
+
+/* Writes the thread's records so far as a chunk (all of them below its watermark). */
+static void flush(cb_source_t *s, uint32_t source) { cb_chunk(&t.c, source, 2 * order, s); }
+
+static void finish(void) {
+    cb_chunk(&t.c, 1, MEMTAP_WATERMARK_CLOSED, &t1);
+    cb_chunk(&t.c, 2, MEMTAP_WATERMARK_CLOSED, &t2);
+    cb_key(&s0, order);
+    s0.enc.allocations = t1.enc.allocations + t2.enc.allocations;
+    s0.enc.frees = t1.enc.frees + t2.enc.frees;
+    memtap_enc_u64(&s0.enc, MEMTAP_REC_EXIT, 5);
+    memtap_enc_trailer(&s0.enc);
+    cb_chunk(&t.c, 0, MEMTAP_WATERMARK_CLOSED, &s0);
+}
+
+/* Decodes the capture and requires exactly the events put, in order. */
+static void expect_events_back(void) {
+    memtap_decoder_t *d;
+    const char *path = cb_file(&t.c, 1);
+    int rc = memtap_decoder_open(&d, path);
+    size_t i = 0;
+    memtap_event_t ev;
+    while (rc == MEMTAP_OK && (rc = memtap_decoder_next(d, &ev)) == MEMTAP_OK &&
+           ev.type != MEMTAP_EV_END) {
+        if (ev.type != MEMTAP_EV_ALLOC && ev.type != MEMTAP_EV_FREE && ev.type != MEMTAP_EV_MUNMAP)
+            continue;
+        cr_assert(i < nwant, "more events than were written");
+        const want_t *w = &want[i];
+        cr_assert_eq(ev.type, w->type, "event %zu: type", i);
+        if (w->type == MEMTAP_EV_ALLOC) {
+            cr_assert_eq(ev.u.alloc.addr, w->addr, "event %zu: address %#lx, want %#lx", i,
+                         (unsigned long)ev.u.alloc.addr, (unsigned long)w->addr);
+            cr_assert_eq(ev.u.alloc.size, w->size, "event %zu: size", i);
+            cr_assert_eq(ev.u.alloc.node, w->node, "event %zu: node", i);
+            cr_assert_eq(ev.u.alloc.kind, w->kind, "event %zu: kind", i);
+        } else {
+            cr_assert_eq(ev.u.free.addr, w->addr, "event %zu: address %#lx, want %#lx", i,
+                         (unsigned long)ev.u.free.addr, (unsigned long)w->addr);
+            cr_assert_eq(ev.u.free.len, w->size, "event %zu: length", i);
+        }
+        i++;
+    }
+    cr_assert_eq(rc, MEMTAP_OK, "%s", memtap_decoder_error(d));
+    cr_assert(ev.u.end.complete);
+    cr_assert_eq(i, nwant, "%zu events back of %zu", i, nwant);
+    memtap_decoder_free(d);
+}
+
+/* A program-like mix on two threads: blocks freed soon or late, addresses handed out again,
+ * sites that repeat their sizes and follow each other, odd addresses, huge sizes, every
+ * kind, unmappings; chunks cut at random places. */
+static void workload(size_t events, unsigned seed) {
+    enum { LIVE = 700 };
+    static uint64_t live[2][LIVE], freed[2][8];
+    size_t nlive[2] = {0, 0};
+    uint64_t bump[2] = {0x7f0000000000ull, 0x560000000000ull};
+    uint32_t node[2] = {1, 1};
+    srand(seed);
+    for (size_t e = 0; e < events; e++) {
+        int th = rand() % 5 == 0;
+        cb_source_t *s = th ? &t2 : &t1;
+        int r = rand() % 100;
+        if (r < 48 || nlive[th] == 0) {
+            node[th] = rand() % 4 ? node[th] % NODES + 1 : 1 + (uint32_t)rand() % NODES;
+            uint64_t size = rand() % 3 ? node[th] * 24 : (uint64_t)rand() % 5000;
+            if (rand() % 200 == 0)
+                size = (5ull << 30) + (uint64_t)rand(); /* beyond the size table's 32 bits */
+            uint64_t addr;
+            if (rand() % 5 < 3 && freed[th][0])
+                addr = freed[th][rand() % 8];
+            else if (rand() % 20 == 0)
+                addr = bump[th] + 1 + (uint64_t)(rand() % 15); /* off the 16-byte grid */
+            else
+                addr = bump[th] += 16 * (1 + (uint64_t)rand() % 300);
+            if (!addr)
+                addr = bump[th] += 16;
+            put_alloc(s, (unsigned)rand() % (MEMTAP_KIND_PYMEM_OBJ + 1), addr, size, node[th]);
+            if (nlive[th] < LIVE)
+                live[th][nlive[th]++] = addr;
+            else
+                live[th][(size_t)rand() % LIVE] = addr;
+        } else if (r < 97) {
+            size_t i = rand() % 2 ? nlive[th] - 1 : (size_t)rand() % nlive[th];
+            uint64_t addr = live[th][i];
+            live[th][i] = live[th][--nlive[th]];
+            put_free(s, addr);
+            freed[th][rand() % 8] = addr;
+        } else {
+            put_munmap(s, bump[th] + 4096 * (uint64_t)(rand() % 64), 4096 * (1 + (uint64_t)rand() % 8));
+        }
+        if (s->enc.len > 3000 + (size_t)(rand() % 40000))
+            flush(s, th ? 2 : 1);
+    }
+}
+
+Test(v4, every_event_comes_back_exactly) {
+    start();
+    workload(200000, 1);
+    finish();
+    expect_events_back();
+}
+
+/* 1.2 M records on one thread: the reader's ring wraps many times, and the writer's address
+ * table is emptied at each of its epochs (2^19 records). */
+Test(v4, exact_across_the_ring_and_the_table_epochs, .timeout = 60) {
+    start();
+    uint64_t addr = 0x10000;
+    for (uint32_t i = 0; i < 600000; i++) {
+        /* freed MEMTAP_MODEL_RING +- a few records later: some by reference, some not */
+        uint64_t a = addr + 16 * (i % (MEMTAP_MODEL_RING / 2 + 3));
+        put_alloc(&t1, MEMTAP_KIND_MALLOC, a, 32 + i % 7, 1 + i % 3);
+        if (i >= MEMTAP_MODEL_RING / 2 + 2)
+            put_free(&t1, addr + 16 * ((i - MEMTAP_MODEL_RING / 2 - 2) % (MEMTAP_MODEL_RING / 2 + 3)));
+        if (t1.enc.len > 60000)
+            flush(&t1, 1);
+    }
+    finish();
+    expect_events_back();
+}
+
+/* The writer's address table keeps record numbers modulo 2^20: a block named once, then
+ * left alone for more than 2^20 records in a slot nothing else took, must not be named by
+ * a distance that wrapped (the table is emptied at each epoch). */
+Test(v4, a_block_freed_after_two_to_the_twenty_records_is_exact, .timeout = 60) {
+    start();
+    put_alloc(&t1, MEMTAP_KIND_MALLOC, 0x5000, 64, 1);
+    for (uint32_t i = 0; i < (1u << 19) + 4; i++) { /* off the grid: kept in no slot */
+        put_alloc(&t1, MEMTAP_KIND_MALLOC, 0x9001, 8, 2);
+        put_free(&t1, 0x9001);
+        if (t1.enc.len > 60000)
+            flush(&t1, 1);
+    }
+    put_free(&t1, 0x5000);
+    finish();
+    expect_events_back();
+}
+
+/* malloc, free, malloc at the same place and site: a pair takes 3 bytes. */
+Test(v4, a_repeated_block_costs_three_bytes_a_pair) {
+    start();
+    put_alloc(&t1, MEMTAP_KIND_MALLOC, 0x5000, 64, 7);
+    put_free(&t1, 0x5000);
+    size_t before = t1.enc.len;
+    for (int i = 0; i < 1000; i++) {
+        put_alloc(&t1, MEMTAP_KIND_MALLOC, 0x5000, 64, 7);
+        put_free(&t1, 0x5000);
+    }
+    /* a SKIP before each free: every record here has a key of its own */
+    size_t skips = 2 * 1000;
+    cr_assert_eq(t1.enc.len - before - skips, 3 * 1000, "%zu bytes", t1.enc.len - before - skips);
+    finish();
+    expect_events_back();
+}
+
+/* A capture whose thread 1 wrote the bytes p (holding `allocations` ALLOCs). */
+static void thread_bytes(const uint8_t *p, size_t n, uint64_t allocations) {
+    start();
+    memcpy(t1.enc.buf, p, n);
+    t1.enc.len = n;
+    cb_chunk(&t.c, 1, MEMTAP_WATERMARK_CLOSED, &t1);
+    cb_chunk(&t.c, 2, MEMTAP_WATERMARK_CLOSED, &t2);
+    cb_key(&s0, 10);
+    s0.enc.allocations = allocations;
+    memtap_enc_u64(&s0.enc, MEMTAP_REC_EXIT, 5);
+    memtap_enc_trailer(&s0.enc);
+    cb_chunk(&t.c, 0, MEMTAP_WATERMARK_CLOSED, &s0);
+}
+
+Test(v4, an_address_reference_before_the_first_record_is_corrupt) {
+    const uint8_t alloc[] = {MEMTAP_REC_ALLOC_MODEL | MEMTAP_MODEL_REF, 0, 16, 1};
+    thread_bytes(alloc, sizeof alloc, 1);
+    cb_case_expect_corrupt(&t, "refers to a record the thread never wrote");
+}
+
+Test(v4, a_free_reference_beyond_the_records_is_corrupt) {
+    const uint8_t recs[] = {MEMTAP_REC_ALLOC_MODEL, 2, 16, 1, MEMTAP_REC_FREE_REF | 2};
+    thread_bytes(recs, sizeof recs, 1);
+    cb_case_expect_corrupt(&t, "refers to a record the thread never wrote");
+}
+
+Test(v4, a_size_from_a_node_never_allocated_at_is_corrupt) {
+    const uint8_t alloc[] = {MEMTAP_REC_ALLOC_MODEL | MEMTAP_MODEL_SIZE, 2, 5};
+    thread_bytes(alloc, sizeof alloc, 1);
+    cb_case_expect_corrupt(&t, "size refers to an allocation the thread never made");
+}
+
+Test(v4, the_version_3_short_form_is_not_a_version_4_record) {
+    const uint8_t recs[] = {MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_REC_ALLOC_SAME, 2, 16};
+    thread_bytes(recs, sizeof recs, 1);
+    cb_case_expect_corrupt(&t, "record type 0x30 in the records of a thread");
+}
+
+Test(v4, version_4_records_are_unknown_in_version_3) {
+    cb_header_v3(&t.c, 0);
+    cr_assert_eq(memtap_enc_thread(&s0.enc, 11, "one"), 0);
+    memtap_enc_node(&s0.enc, 1, 0, 0x401000);
+    cb_chunk(&t.c, 0, 0, &s0);
+    memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x5000, 10, 1); /* written with a model */
+    memtap_enc_free(&t1.enc, 0x5000);
+    cb_chunk(&t.c, 1, MEMTAP_WATERMARK_CLOSED, &t1);
+    memtap_enc_trailer(&s0.enc);
+    cb_chunk(&t.c, 0, MEMTAP_WATERMARK_CLOSED, &s0);
+    cb_case_expect_corrupt(&t, "in the records of a thread");
+}
+
+Test(v4, a_record_cut_by_the_frame_end_is_corrupt) {
+    const uint8_t recs[] = {MEMTAP_REC_ALLOC_MODEL, 2, 16, 1, MEMTAP_FREE_REF_MID};
+    thread_bytes(recs, sizeof recs, 1);
+    cb_case_expect_corrupt(&t, "cut short");
+}
+
+Test(v4, random_damage_never_crashes, .timeout = 60) {
+    start();
+    workload(3000, 3);
+    finish();
+    cb_case_random_damage(&t, 3000, 11);
+}
