@@ -41,13 +41,13 @@ static inline int referenced(const memtap_tmodel_t *m, uint64_t distance, uint64
     return 1;
 }
 
-#define GET(v, what)                                                                         \
-    do {                                                                                     \
-        int got_ = get_varint(&q, end, &(v));                                                \
-        if (got_ <= 0) {                                                                     \
-            *why = what " field too long";                                                   \
-            return got_;                                                                     \
-        }                                                                                    \
+#define GET(v, what)                                                                               \
+    do {                                                                                           \
+        int got_ = get_varint(&q, end, &(v));                                                      \
+        if (got_ <= 0) {                                                                           \
+            *why = what " field too long";                                                         \
+            return got_;                                                                           \
+        }                                                                                          \
     } while (0)
 
 static long parse_alloc(const memtap_tmodel_t *m, unsigned max_kind, const uint8_t *p,

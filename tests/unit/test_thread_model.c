@@ -75,7 +75,9 @@ static void put_munmap(cb_source_t *s, uint64_t addr, uint64_t len) {
 }
 
 /* Writes the thread's records so far as a chunk (all of them below its watermark). */
-static void flush(cb_source_t *s, uint32_t source) { cb_chunk(&t.c, source, 2 * order, s); }
+static void flush(cb_source_t *s, uint32_t source) {
+    cb_chunk(&t.c, source, 2 * order, s);
+}
 
 static void finish(void) {
     cb_chunk(&t.c, 1, MEMTAP_WATERMARK_CLOSED, &t1);
@@ -161,7 +163,8 @@ static void workload(size_t events, unsigned seed) {
             put_free(s, addr);
             freed[th][rand() % 8] = addr;
         } else {
-            put_munmap(s, bump[th] + 4096 * (uint64_t)(rand() % 64), 4096 * (1 + (uint64_t)rand() % 8));
+            put_munmap(s, bump[th] + 4096 * (uint64_t)(rand() % 64),
+                       4096 * (1 + (uint64_t)rand() % 8));
         }
         if (s->enc.len > 3000 + (size_t)(rand() % 40000))
             flush(s, th ? 2 : 1);
@@ -185,7 +188,8 @@ Test(v4, exact_across_the_ring_and_the_table_epochs, .timeout = 60) {
         uint64_t a = addr + 16 * (i % (MEMTAP_MODEL_RING / 2 + 3));
         put_alloc(&t1, MEMTAP_KIND_MALLOC, a, 32 + i % 7, 1 + i % 3);
         if (i >= MEMTAP_MODEL_RING / 2 + 2)
-            put_free(&t1, addr + 16 * ((i - MEMTAP_MODEL_RING / 2 - 2) % (MEMTAP_MODEL_RING / 2 + 3)));
+            put_free(&t1,
+                     addr + 16 * ((i - MEMTAP_MODEL_RING / 2 - 2) % (MEMTAP_MODEL_RING / 2 + 3)));
         if (t1.enc.len > 60000)
             flush(&t1, 1);
     }
