@@ -44,7 +44,7 @@ static const memtap_tmodel_t *model_of(const memtap_msrc_t *s) {
 
 /* Source s's record (ev, as parsed, n bytes) is released: its delta state or model learns
  * it. When the thread ended and nothing of it is left, its model goes. */
-static int learn(memtap_decoder_t *d, memtap_msrc_t *s, const memtap_event_t *ev, size_t n) {
+static inline __attribute__((always_inline)) int learn(memtap_decoder_t *d, memtap_msrc_t *s, const memtap_event_t *ev, size_t n) {
     if (d->version < 4) {
         if (ev->type == MEMTAP_EV_ALLOC) {
             s->last_addr = ev->u.alloc.addr;

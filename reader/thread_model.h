@@ -6,8 +6,10 @@
 
 #include <stdint.h>
 
-#include "decoder.h"
+#include "decoder_internal.h"
+#include "errors.h"
 #include "memtap/format.h"
+#include "memtap/varint.h"
 
 typedef struct memtap_tmodel {
     uint64_t seq; /* ALLOC and FREE records learnt */
@@ -26,15 +28,182 @@ typedef struct memtap_tmodel {
 /* A thread's model before its first record (parsing needs one; learning allocates it). */
 extern const memtap_tmodel_t memtap_tmodel_empty;
 
+/* Out of line: a new, empty model (NULL when memory ran out); the ring grown (MEMTAP_OK or
+ * MEMTAP_ERR_NOMEM). */
+memtap_tmodel_t *memtap_tmodel_new(void);
+int memtap_tmodel_grow(memtap_tmodel_t *m);
+
+/* A varint that must end before end: 1 with *v, 0 when the bytes end first, -1 when it is
+ * longer than 10 bytes or overflows. */
+static inline int memtap_tmodel_varint(const uint8_t **q, const uint8_t *end, uint64_t *v) {
+    if (end - *q >= 10)
+        return fast_varint(q, v) ? 1 : -1;
+    uint64_t r = 0;
+    for (unsigned shift = 0; *q < end; shift += 7) {
+        uint8_t b = *(*q)++;
+        if (shift == 63 && b > 1)
+            return -1;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (b < 0x80) {
+            *v = r;
+            return 1;
+        }
+        if (shift == 63)
+            return -1;
+    }
+    return 0;
+}
+
+/* The address of the record `distance` back, or 0 (with *why) when there is none. */
+static inline int memtap_tmodel_referenced(const memtap_tmodel_t *m, uint64_t distance,
+                                           uint64_t *addr, const char **why) {
+    if (distance == 0 || distance > m->seq || distance > MEMTAP_MODEL_RING) {
+        *why = "address refers to a record the thread never wrote";
+        return 0;
+    }
+    *addr = m->ring[(m->seq - distance) & (m->ring_cap - 1)];
+    return 1;
+}
+
+#define MEMTAP_TMODEL_GET(v, what)                                                                 \
+    do {                                                                                           \
+        int got_ = memtap_tmodel_varint(&q, end, &(v));                                            \
+        if (got_ <= 0) {                                                                           \
+            *why = what " field too long";                                                         \
+            return got_;                                                                           \
+        }                                                                                          \
+    } while (0)
+
+static inline __attribute__((always_inline)) long
+memtap_tmodel_parse_alloc(const memtap_tmodel_t *m, unsigned max_kind, const uint8_t *p,
+                          const uint8_t *end, memtap_event_t *ev, const char **why) {
+    const uint8_t *q = p + 1;
+    uint8_t type = *p;
+    int modelled = type >= MEMTAP_REC_ALLOC_MODEL;
+    uint8_t flags = modelled ? type : 0;
+    uint64_t where, size = 0, node = 0;
+    MEMTAP_TMODEL_GET(where, "address");
+    if (!(flags & MEMTAP_MODEL_SIZE))
+        MEMTAP_TMODEL_GET(size, "size");
+    if (!(flags & MEMTAP_MODEL_NODE))
+        MEMTAP_TMODEL_GET(node, "stack node");
+    if ((type & 0x0f) > max_kind) {
+        *why = "unknown allocator kind";
+        return -1;
+    }
+    if (flags & MEMTAP_MODEL_NODE) {
+        uint32_t prev = m->last_node;
+        const __typeof__(m->next[0]) *follow = &m->next[prev & (MEMTAP_MODEL_NEXT - 1)];
+        node = follow->prev == prev ? follow->next : prev;
+    } else if (node > UINT32_MAX) {
+        *why = "stack node out of range";
+        return -1;
+    }
+    if (flags & MEMTAP_MODEL_SIZE) {
+        const __typeof__(m->sizes[0]) *last = &m->sizes[node & (MEMTAP_MODEL_SIZES - 1)];
+        if (last->node != node || last->size == UINT32_MAX) {
+            *why = "size refers to an allocation the thread never made";
+            return -1;
+        }
+        size = last->size;
+    } else if (size > MAX_BLOCK) {
+        *why = "allocation larger than any address space";
+        return -1;
+    }
+    uint64_t addr;
+    if (flags & MEMTAP_MODEL_REF) {
+        if (where >= UINT64_MAX || !memtap_tmodel_referenced(m, where + 1, &addr, why))
+            return -1;
+    } else {
+        uint64_t delta = (uint64_t)memtap_unzigzag(where);
+        addr = m->last_alloc + (modelled ? delta << 4 : delta);
+    }
+    ev->type = MEMTAP_EV_ALLOC;
+    ev->u.alloc.kind = type & 0x0f;
+    ev->u.alloc.addr = addr;
+    ev->u.alloc.size = size;
+    ev->u.alloc.node = (uint32_t)node;
+    return (long)(q - p);
+}
+
 /* Parses the v4 thread record at p (not a SKIP; bytes up to end) against m. Returns its
  * length with ev filled (offset untouched), 0 when the bytes end inside it, or -1 when it
- * is corrupt, with *why set. Records of other types are corrupt here. */
-long memtap_tmodel_parse(const memtap_tmodel_t *m, unsigned max_kind, const uint8_t *p,
-                         const uint8_t *end, memtap_event_t *ev, const char **why);
+ * is corrupt, with *why set. Records of other types are corrupt here. Inline, with the
+ * helpers above: the reader's hottest path. */
+static inline __attribute__((always_inline)) long
+memtap_tmodel_parse(const memtap_tmodel_t *m, unsigned max_kind, const uint8_t *p,
+                    const uint8_t *end, memtap_event_t *ev, const char **why) {
+    uint8_t type = *p;
+    if (type >= MEMTAP_REC_ALLOC_MODEL || (type & 0xf0) == MEMTAP_REC_ALLOC)
+        return memtap_tmodel_parse_alloc(m, max_kind, p, end, ev, why);
+    const uint8_t *q = p + 1;
+    uint64_t v, addr, len = 0;
+    if (type >= MEMTAP_REC_FREE_REF) {
+        if (type >= MEMTAP_FREE_REF_MID) {
+            if (q == end)
+                return 0;
+            v = (uint64_t)(type & 0x1f) << 8 | *q++;
+        } else if (type > MEMTAP_REC_FREE_REF) {
+            v = type & 0x1f;
+        } else {
+            MEMTAP_TMODEL_GET(v, "distance");
+        }
+        if (!memtap_tmodel_referenced(m, v, &addr, why))
+            return -1;
+    } else if (type == MEMTAP_REC_FREE_UNITS || type == MEMTAP_REC_FREE ||
+               type == MEMTAP_REC_MUNMAP) {
+        MEMTAP_TMODEL_GET(v, "address");
+        uint64_t delta = (uint64_t)memtap_unzigzag(v);
+        addr = m->last_free + (type == MEMTAP_REC_FREE_UNITS ? delta << 4 : delta);
+        if (type == MEMTAP_REC_MUNMAP) {
+            MEMTAP_TMODEL_GET(len, "length");
+            if (len > MAX_BLOCK) {
+                *why = "unmapping larger than any address space";
+                return -1;
+            }
+        }
+    } else {
+        *why = "record type not allowed in the records of a thread";
+        return -1;
+    }
+    ev->type = type == MEMTAP_REC_MUNMAP ? MEMTAP_EV_MUNMAP : MEMTAP_EV_FREE;
+    ev->u.free.addr = addr;
+    ev->u.free.len = len;
+    return (long)(q - p);
+}
+
+#undef MEMTAP_TMODEL_GET
+
+/* Appends addr to the ring (grown first when it is full and may grow). */
+static inline int memtap_tmodel_remember(memtap_tmodel_t *m, uint64_t addr) {
+    if (m->seq == m->ring_cap && m->ring_cap < MEMTAP_MODEL_RING &&
+        memtap_tmodel_grow(m) != MEMTAP_OK)
+        return MEMTAP_ERR_NOMEM;
+    m->ring[m->seq++ & (m->ring_cap - 1)] = addr;
+    return MEMTAP_OK;
+}
 
 /* The thread's record ev (as parsed, before any change) was released: *m learns it, and is
  * allocated first if it is NULL. Returns MEMTAP_OK or MEMTAP_ERR_NOMEM. */
-int memtap_tmodel_learn(memtap_tmodel_t **m, const memtap_event_t *ev);
+static inline __attribute__((always_inline)) int memtap_tmodel_learn(memtap_tmodel_t **mp,
+                                                                     const memtap_event_t *ev) {
+    memtap_tmodel_t *m = *mp;
+    if (!m && !(m = *mp = memtap_tmodel_new()))
+        return MEMTAP_ERR_NOMEM;
+    if (ev->type == MEMTAP_EV_ALLOC) {
+        uint32_t node = ev->u.alloc.node, prev = m->last_node;
+        m->next[prev & (MEMTAP_MODEL_NEXT - 1)].prev = prev;
+        m->next[prev & (MEMTAP_MODEL_NEXT - 1)].next = node;
+        m->last_node = node;
+        m->sizes[node & (MEMTAP_MODEL_SIZES - 1)].node = node;
+        m->sizes[node & (MEMTAP_MODEL_SIZES - 1)].size =
+            ev->u.alloc.size < UINT32_MAX ? (uint32_t)ev->u.alloc.size : UINT32_MAX;
+        m->last_alloc = ev->u.alloc.addr;
+        return memtap_tmodel_remember(m, ev->u.alloc.addr);
+    }
+    m->last_free = ev->u.free.addr;
+    return ev->type == MEMTAP_EV_FREE ? memtap_tmodel_remember(m, ev->u.free.addr) : MEMTAP_OK;
+}
 
 void memtap_tmodel_free(memtap_tmodel_t *m);
 
