@@ -165,11 +165,8 @@ static void alloc_modelled(memtap_enc_t *e, unsigned kind, uint64_t addr, uint64
     int32_t slot = model_slot(addr);
     uint64_t ref = model_ref(m, addr, slot);
     uint64_t delta = addr - m->last_alloc;
-    uint32_t prev = m->last_node;
-    __typeof__(m->next[0]) *follow = &m->next[prev & (MEMTAP_MODEL_NEXT - 1)];
-    uint32_t predicted = follow->prev == prev ? follow->next : prev;
-    __typeof__(m->sizes[0]) *last = &m->sizes[node & (MEMTAP_MODEL_SIZES - 1)];
-    int size_known = size < UINT32_MAX && last->node == node && last->size == size;
+    uint32_t predicted = memtap_model_predicted(&m->sites);
+    int size_known = size < UINT32_MAX && memtap_model_size_at(&m->sites, node) == size;
     uint8_t *o = e->buf + e->len, *start = o;
     if (!ref && (delta & 15)) { /* an address off the 16-byte grid: every field written */
         *o++ = (uint8_t)(MEMTAP_REC_ALLOC | (kind & 0x0f));
@@ -187,11 +184,7 @@ static void alloc_modelled(memtap_enc_t *e, unsigned kind, uint64_t addr, uint64
             o += memtap_varint_put(o, node);
     }
     e->len += (size_t)(o - start);
-    follow->prev = prev;
-    follow->next = node;
-    m->last_node = node;
-    last->node = node;
-    last->size = size < UINT32_MAX ? (uint32_t)size : UINT32_MAX;
+    memtap_model_learn_alloc(&m->sites, node, size);
     m->last_alloc = addr;
     model_named(m, slot, addr);
 }

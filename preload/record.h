@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "memtap/format.h"
+#include "memtap/model.h"
 
 /* Room a fixed-size record (everything but header, thread and module) may need. */
 #define MEMTAP_ENC_FIXED_MAX 48
@@ -25,14 +26,8 @@
 typedef struct {
     _Alignas(4096) uint64_t seq; /* ALLOC and FREE records written */
     uint64_t last_alloc, last_free;
-    uint32_t last_node;
     uint64_t slot[MEMTAP_MODEL_SLOTS];
-    struct {
-        uint32_t node, size;
-    } sizes[MEMTAP_MODEL_SIZES];
-    struct {
-        uint32_t prev, next;
-    } next[MEMTAP_MODEL_NEXT];
+    memtap_model_sites_t sites;
 } memtap_model_t;
 
 typedef struct {

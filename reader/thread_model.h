@@ -9,20 +9,15 @@
 #include "decoder_internal.h"
 #include "errors.h"
 #include "memtap/format.h"
+#include "memtap/model.h"
 #include "memtap/varint.h"
 
 typedef struct memtap_tmodel {
     uint64_t seq; /* ALLOC and FREE records learnt */
     uint64_t last_alloc, last_free;
-    uint32_t last_node;
     uint64_t *ring; /* their addresses, by seq modulo ring_cap (grows to MEMTAP_MODEL_RING) */
     uint32_t ring_cap;
-    struct {
-        uint32_t node, size;
-    } sizes[MEMTAP_MODEL_SIZES];
-    struct {
-        uint32_t prev, next;
-    } next[MEMTAP_MODEL_NEXT];
+    memtap_model_sites_t sites;
 } memtap_tmodel_t;
 
 /* A thread's model before its first record (parsing needs one; learning allocates it). */
@@ -92,20 +87,17 @@ memtap_tmodel_parse_alloc(const memtap_tmodel_t *m, unsigned max_kind, const uin
         return -1;
     }
     if (flags & MEMTAP_MODEL_NODE) {
-        uint32_t prev = m->last_node;
-        const __typeof__(m->next[0]) *follow = &m->next[prev & (MEMTAP_MODEL_NEXT - 1)];
-        node = follow->prev == prev ? follow->next : prev;
+        node = memtap_model_predicted(&m->sites);
     } else if (node > UINT32_MAX) {
         *why = "stack node out of range";
         return -1;
     }
     if (flags & MEMTAP_MODEL_SIZE) {
-        const __typeof__(m->sizes[0]) *last = &m->sizes[node & (MEMTAP_MODEL_SIZES - 1)];
-        if (last->node != node || last->size == UINT32_MAX) {
+        size = memtap_model_size_at(&m->sites, (uint32_t)node);
+        if (size == UINT32_MAX) {
             *why = "size refers to an allocation the thread never made";
             return -1;
         }
-        size = last->size;
     } else if (size > MAX_BLOCK) {
         *why = "allocation larger than any address space";
         return -1;
@@ -191,13 +183,7 @@ static inline __attribute__((always_inline)) int memtap_tmodel_learn(memtap_tmod
     if (!m && !(m = *mp = memtap_tmodel_new()))
         return MEMTAP_ERR_NOMEM;
     if (ev->type == MEMTAP_EV_ALLOC) {
-        uint32_t node = ev->u.alloc.node, prev = m->last_node;
-        m->next[prev & (MEMTAP_MODEL_NEXT - 1)].prev = prev;
-        m->next[prev & (MEMTAP_MODEL_NEXT - 1)].next = node;
-        m->last_node = node;
-        m->sizes[node & (MEMTAP_MODEL_SIZES - 1)].node = node;
-        m->sizes[node & (MEMTAP_MODEL_SIZES - 1)].size =
-            ev->u.alloc.size < UINT32_MAX ? (uint32_t)ev->u.alloc.size : UINT32_MAX;
+        memtap_model_learn_alloc(&m->sites, ev->u.alloc.node, ev->u.alloc.size);
         m->last_alloc = ev->u.alloc.addr;
         return memtap_tmodel_remember(m, ev->u.alloc.addr);
     }
