@@ -15,6 +15,8 @@
 #include "cfi.h"
 #include "gate.h"
 
+__thread memtap_entry_regs_t memtap_entry_regs __attribute__((tls_model("initial-exec")));
+
 #define TABLE_BITS 16
 #define TABLE_SIZE (1u << TABLE_BITS)
 #define MAX_PROBES 8
@@ -193,10 +195,20 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
     g.ip += 1;
     *same_outer = 0;
     int rc;
-    do { /* memtap's own frames */
+    const memtap_entry_regs_t *e = &memtap_entry_regs;
+    if (e->rsp > g.rsp && e->rsp - g.rsp < (1u << 20) &&
+        *(const uint64_t *)(uintptr_t)(e->rsp - 8) == e->ip) {
+        /* the hook noted where the program called it (its return address still in place) */
+        g.ip = e->ip;
+        g.rsp = e->rsp;
+        g.rbp = e->rbp;
+    } else if ((rc = step(&g)) <= 0) {
+        return rc < 0 ? -1 : 0;
+    }
+    while (g.ip >= skip_lo && g.ip < skip_hi) { /* memtap's own frames */
         if ((rc = step(&g)) <= 0)
             return rc < 0 ? -1 : 0;
-    } while (g.ip >= skip_lo && g.ip < skip_hi);
+    }
     last_t *l = max < KEEP_CAP ? last_walk() : NULL;
     if (!l)
         return walk_plain(&g, out, max);

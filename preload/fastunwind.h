@@ -13,6 +13,25 @@
 int memtap_fast_unwind(uint64_t *out, int max, uint64_t skip_lo, uint64_t skip_hi,
                        int *same_outer);
 
+/* Where the program called into memtap: the registers of the frame that called an
+ * interposed function, noted by the hook on entry and cleared on its way out (rsp 0: none).
+ * The hooks keep frame pointers (the Makefile builds hooks.c so), so the hook's frame
+ * address gives them exactly; a walk then starts there instead of stepping through
+ * memtap's own frames. Any hook that does not note them leaves the walk to step. */
+typedef struct {
+    uint64_t ip, rsp, rbp;
+} memtap_entry_regs_t;
+extern __thread memtap_entry_regs_t memtap_entry_regs __attribute__((tls_model("initial-exec")));
+
+/* In a hook built with frame pointers: fp is __builtin_frame_address(0). */
+static inline void memtap_note_entry(const void *fp) {
+    const uint64_t *f = fp;
+    memtap_entry_regs.ip = f[1];
+    memtap_entry_regs.rbp = f[0];
+    memtap_entry_regs.rsp = (uint64_t)(uintptr_t)(f + 2);
+}
+static inline void memtap_clear_entry(void) { memtap_entry_regs.rsp = 0; }
+
 /* The thread's stack was walked by other means: the next walk compares with nothing. */
 void memtap_fast_unwind_forget(void);
 

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "fastunwind.h"
 #include "memtap/format.h"
 #include "real.h"
 #include "tracker.h"
@@ -31,16 +32,19 @@ static void record_alloc(unsigned kind, void *p, size_t size) {
     errno = saved;
 }
 
-/* Shared body of the allocation hooks: `call` is the real call producing `p`. */
+/* Shared body of the allocation hooks: `call` is the real call producing `p`. The caller's
+ * registers are noted for the stack walk (fastunwind.h). */
 #define ALLOC_HOOK(kind, size, call)                                                         \
     do {                                                                                     \
         if (!memtap_should_track())                                                          \
             return call;                                                                     \
+        memtap_note_entry(__builtin_frame_address(0));                                       \
         memtap_guard = 1;                                                                    \
         void *p = call;                                                                      \
         if (p)                                                                               \
             record_alloc(kind, p, size);                                                     \
         memtap_guard = 0;                                                                    \
+        memtap_clear_entry();                                                                \
         return p;                                                                            \
     } while (0)
 
@@ -87,13 +91,17 @@ static void *realloc_from_bootstrap(void *p, size_t size) {
     return q;
 }
 
-static void *realloc_hook(unsigned kind, void *p, size_t n, size_t size) {
+/* Inline: the frame noted is the exported function's, whose caller is the program. */
+static inline __attribute__((always_inline)) void *realloc_hook(unsigned kind, void *p, size_t n,
+                                                                size_t size) {
     if (!memtap_should_track())
         return kind == MEMTAP_KIND_REALLOCARRAY ? memtap_real.reallocarray(p, n, size)
                                                 : memtap_real.realloc(p, size);
+    memtap_note_entry(__builtin_frame_address(0));
     memtap_guard = 1;
     void *q = memtap_track_realloc(kind, p, n, size);
     memtap_guard = 0;
+    memtap_clear_entry();
     return q;
 }
 
@@ -121,11 +129,13 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size) {
         return ENOMEM;
     if (!memtap_should_track())
         return memtap_real.posix_memalign(out, align, size);
+    memtap_note_entry(__builtin_frame_address(0));
     memtap_guard = 1;
     int rc = memtap_real.posix_memalign(out, align, size);
     if (rc == 0)
         record_alloc(MEMTAP_KIND_POSIX_MEMALIGN, *out, size);
     memtap_guard = 0;
+    memtap_clear_entry();
     return rc;
 }
 
