@@ -59,7 +59,8 @@ $(BUILD)/preload/%.o: preload/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(PRELOAD_CFLAGS) $(CFLAGS) $(FRAME_CFLAGS) -c $< -o $@
 # the hooks keep frame pointers: they note where the program called them (fastunwind.h)
-$(BUILD)/preload/hooks.o: FRAME_CFLAGS := -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
+$(BUILD)/preload/hooks.o $(BUILD)/preload/pymem.o: FRAME_CFLAGS := -fno-omit-frame-pointer \
+	-mno-omit-leaf-frame-pointer
 
 $(BUILD)/reader/%.o: reader/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

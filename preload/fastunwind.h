@@ -15,7 +15,7 @@ int memtap_fast_unwind(uint64_t *out, int max, uint64_t skip_lo, uint64_t skip_h
 
 /* Where the program called into memtap: the registers of the frame that called an
  * interposed function, noted by the hook on entry and cleared on its way out (rsp 0: none).
- * The hooks keep frame pointers (the Makefile builds hooks.c so), so the hook's frame
+ * The hooks keep frame pointers (the Makefile builds hooks.c and pymem.c so), so the hook's frame
  * address gives them exactly; a walk then starts there instead of stepping through
  * memtap's own frames. Any hook that does not note them leaves the walk to step. */
 typedef struct {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 
+#include "fastunwind.h"
 #include "memtap/format.h"
 #include "python_api.h"
 #include "real.h"
@@ -21,6 +22,7 @@ static void *wrap_malloc(void *ctx, size_t size) {
     domain_t *d = ctx;
     if (!memtap_should_track())
         return d->old.malloc(d->old.ctx, size);
+    memtap_note_entry(__builtin_frame_address(0));
     memtap_guard = 1;
     void *p = d->old.malloc(d->old.ctx, size);
     if (p) {
@@ -29,6 +31,7 @@ static void *wrap_malloc(void *ctx, size_t size) {
         errno = saved;
     }
     memtap_guard = 0;
+    memtap_clear_entry();
     return p;
 }
 
@@ -36,6 +39,7 @@ static void *wrap_calloc(void *ctx, size_t n, size_t size) {
     domain_t *d = ctx;
     if (!memtap_should_track())
         return d->old.calloc(d->old.ctx, n, size);
+    memtap_note_entry(__builtin_frame_address(0));
     memtap_guard = 1;
     void *p = d->old.calloc(d->old.ctx, n, size);
     if (p) {
@@ -44,6 +48,7 @@ static void *wrap_calloc(void *ctx, size_t n, size_t size) {
         errno = saved;
     }
     memtap_guard = 0;
+    memtap_clear_entry();
     return p;
 }
 
@@ -57,9 +62,11 @@ static void *wrap_realloc(void *ctx, void *p, size_t size) {
     domain_t *d = ctx;
     if (!memtap_should_track())
         return d->old.realloc(d->old.ctx, p, size);
+    memtap_note_entry(__builtin_frame_address(0));
     memtap_guard = 1;
     void *q = memtap_track_realloc_with(d->kind, p, 1, size, call_old_realloc, d);
     memtap_guard = 0;
+    memtap_clear_entry();
     return q;
 }
 

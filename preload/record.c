@@ -12,9 +12,11 @@
  *   ALLOC_SAME 3k | zigzag(addr - last_addr) | varint(size)   node: the last ALLOC's (v3)
  *
  * Version 4 thread records (model: include/memtap/format.h, record.h):
- *   ALLOC_MODEL 80|NRS|k | R ? varint(distance - 1) : zigzag((addr - last_alloc) / 16)
- *                        | S ? - : varint(size) | N ? - : varint(node)
- *   ALLOC   1k | zigzag(addr - last_alloc) | varint(size) | varint(node)   (addr unaligned)
+ *   ALLOC_MODEL 80|NRS|L  where = R ? distance - 1 : zigzag((addr - last_alloc) / 16):
+ *                         L = where < 15 ? where : 15 and varint(where - 15) follows
+ *                         | S ? - : varint(size) | N ? - : varint(node)   kind: the node's last
+ *   ALLOC   1k | zigzag(addr - last_alloc) | varint(size) | varint(node)
+ *                                  (a new site or kind at the node, an unaligned address)
  *   FREE_REF 41..5f (distance) | 60|d>>8 byte(d) | 40 varint(distance)
  *   FREE_UNITS 22 | zigzag((addr - last_free) / 16);   FREE 06 | zigzag(addr - last_free)
  *   MUNMAP  07 | zigzag(addr - last_free) | varint(length)
@@ -165,26 +167,31 @@ static void alloc_modelled(memtap_enc_t *e, unsigned kind, uint64_t addr, uint64
     int32_t slot = model_slot(addr);
     uint64_t ref = model_ref(m, addr, slot);
     uint64_t delta = addr - m->last_alloc;
-    uint32_t predicted = memtap_model_predicted(&m->sites);
-    int size_known = size < UINT32_MAX && memtap_model_size_at(&m->sites, node) == size;
+    uint32_t predicted = memtap_model_predicted(&m->sites), last_size;
+    unsigned last_kind;
+    int site = memtap_model_site(&m->sites, node, &last_kind, &last_size);
     uint8_t *o = e->buf + e->len, *start = o;
-    if (!ref && (delta & 15)) { /* an address off the 16-byte grid: every field written */
+    if (!site || last_kind != kind || (!ref && (delta & 15))) {
+        /* a new site or kind, or an address off the 16-byte grid: every field written */
         *o++ = (uint8_t)(MEMTAP_REC_ALLOC | (kind & 0x0f));
         o += memtap_varint_put(o, memtap_zigzag((int64_t)delta));
         o += memtap_varint_put(o, size);
         o += memtap_varint_put(o, node);
     } else {
-        *o++ = (uint8_t)(MEMTAP_REC_ALLOC_MODEL | (kind & 0x0f) |
-                         (node == predicted ? MEMTAP_MODEL_NODE : 0) |
-                         (ref ? MEMTAP_MODEL_REF : 0) | (size_known ? MEMTAP_MODEL_SIZE : 0));
-        o += memtap_varint_put(o, ref ? ref - 1 : memtap_zigzag((int64_t)delta >> 4));
+        int size_known = size == last_size && last_size != MEMTAP_MODEL_SIZE_NONE;
+        uint64_t where = ref ? ref - 1 : memtap_zigzag((int64_t)delta >> 4);
+        *o++ = (uint8_t)(MEMTAP_REC_ALLOC_MODEL | (node == predicted ? MEMTAP_MODEL_NODE : 0) |
+                         (ref ? MEMTAP_MODEL_REF : 0) | (size_known ? MEMTAP_MODEL_SIZE : 0) |
+                         (where < MEMTAP_MODEL_INLINE ? where : MEMTAP_MODEL_INLINE));
+        if (where >= MEMTAP_MODEL_INLINE)
+            o += memtap_varint_put(o, where - MEMTAP_MODEL_INLINE);
         if (!size_known)
             o += memtap_varint_put(o, size);
         if (node != predicted)
             o += memtap_varint_put(o, node);
     }
     e->len += (size_t)(o - start);
-    memtap_model_learn_alloc(&m->sites, node, size);
+    memtap_model_learn_alloc(&m->sites, node, kind, size);
     m->last_alloc = addr;
     model_named(m, slot, addr);
 }

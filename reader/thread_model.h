@@ -77,28 +77,47 @@ memtap_tmodel_parse_alloc(const memtap_tmodel_t *m, unsigned max_kind, const uin
     int modelled = type >= MEMTAP_REC_ALLOC_MODEL;
     uint8_t flags = modelled ? type : 0;
     uint64_t where, size = 0, node = 0;
-    MEMTAP_TMODEL_GET(where, "address");
+    unsigned kind = type & 0x0f;
+    if (!modelled) {
+        MEMTAP_TMODEL_GET(where, "address");
+    } else if ((where = type & 0x0f) == MEMTAP_MODEL_INLINE) {
+        uint64_t rest;
+        MEMTAP_TMODEL_GET(rest, "address");
+        if (rest > UINT64_MAX - MEMTAP_MODEL_INLINE) {
+            *why = "address field out of range";
+            return -1;
+        }
+        where += rest;
+    }
     if (!(flags & MEMTAP_MODEL_SIZE))
         MEMTAP_TMODEL_GET(size, "size");
     if (!(flags & MEMTAP_MODEL_NODE))
         MEMTAP_TMODEL_GET(node, "stack node");
-    if ((type & 0x0f) > max_kind) {
-        *why = "unknown allocator kind";
-        return -1;
-    }
     if (flags & MEMTAP_MODEL_NODE) {
         node = memtap_model_predicted(&m->sites);
     } else if (node > UINT32_MAX) {
         *why = "stack node out of range";
         return -1;
     }
-    if (flags & MEMTAP_MODEL_SIZE) {
-        size = memtap_model_size_at(&m->sites, (uint32_t)node);
-        if (size == UINT32_MAX) {
-            *why = "size refers to an allocation the thread never made";
+    if (modelled) { /* the kind, and maybe the size, are the node's last allocation's */
+        uint32_t last_size;
+        if (!memtap_model_site(&m->sites, (uint32_t)node, &kind, &last_size)) {
+            *why = "allocation at a stack node the thread never allocated at";
             return -1;
         }
-    } else if (size > MAX_BLOCK) {
+        if (flags & MEMTAP_MODEL_SIZE) {
+            if (last_size == MEMTAP_MODEL_SIZE_NONE) {
+                *why = "size refers to an allocation the thread never made";
+                return -1;
+            }
+            size = last_size;
+        }
+    }
+    if (kind > max_kind) {
+        *why = "unknown allocator kind";
+        return -1;
+    }
+    if (size > MAX_BLOCK) {
         *why = "allocation larger than any address space";
         return -1;
     }
@@ -111,7 +130,7 @@ memtap_tmodel_parse_alloc(const memtap_tmodel_t *m, unsigned max_kind, const uin
         addr = m->last_alloc + (modelled ? delta << 4 : delta);
     }
     ev->type = MEMTAP_EV_ALLOC;
-    ev->u.alloc.kind = type & 0x0f;
+    ev->u.alloc.kind = kind;
     ev->u.alloc.addr = addr;
     ev->u.alloc.size = size;
     ev->u.alloc.node = (uint32_t)node;
@@ -183,7 +202,7 @@ static inline __attribute__((always_inline)) int memtap_tmodel_learn(memtap_tmod
     if (!m && !(m = *mp = memtap_tmodel_new()))
         return MEMTAP_ERR_NOMEM;
     if (ev->type == MEMTAP_EV_ALLOC) {
-        memtap_model_learn_alloc(&m->sites, ev->u.alloc.node, ev->u.alloc.size);
+        memtap_model_learn_alloc(&m->sites, ev->u.alloc.node, ev->u.alloc.kind, ev->u.alloc.size);
         m->last_alloc = ev->u.alloc.addr;
         return memtap_tmodel_remember(m, ev->u.alloc.addr);
     }

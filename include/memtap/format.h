@@ -50,17 +50,20 @@ enum memtap_record_type {
     MEMTAP_REC_FREE_UNITS = 0x22, /* v4: FREE, address delta in 16-byte units */
     MEMTAP_REC_THREAD_END = 0x23, /* v4, last record of a thread that ended */
     MEMTAP_REC_FREE_REF = 0x40,   /* v4, 0x40..0x7f: FREE of an address seen D records ago */
-    MEMTAP_REC_ALLOC_MODEL = 0x80, /* v4, 0x80..0xff: ALLOC, flags and kind in the type byte */
+    MEMTAP_REC_ALLOC_MODEL = 0x80, /* v4, 0x80..0xff: ALLOC, flags and address in the type byte */
 };
 
 /* Version 4 thread records are written against a model both sides keep per thread (see
- * docs/format.md): the addresses of the thread's last MEMTAP_MODEL_RING ALLOC and FREE
- * records, the size last allocated at each stack node (a table of MEMTAP_MODEL_SIZES, by
- * node modulo its size) and the node that followed each node (MEMTAP_MODEL_NEXT, by the
- * previous node modulo its size). An ALLOC_MODEL type byte is 0x80 | flags | kind: */
+ * docs/format.md, include/memtap/model.h): the addresses of the thread's last
+ * MEMTAP_MODEL_RING ALLOC and FREE records, the kind and size of the last allocation at
+ * each stack node (a table of MEMTAP_MODEL_SIZES, by node modulo its size) and the node
+ * that followed each node (MEMTAP_MODEL_NEXT, by the previous node modulo its size). An
+ * ALLOC_MODEL type byte is 0x80 | flags | L; its kind is the node's last one; L holds the
+ * address field when below MEMTAP_MODEL_INLINE (else L = 15 and a varint of the rest): */
 #define MEMTAP_MODEL_NODE 0x40 /* the node is the predicted one: no node field */
 #define MEMTAP_MODEL_REF 0x20  /* the address is a reference to an earlier record's */
 #define MEMTAP_MODEL_SIZE 0x10 /* the size is the node's last: no size field */
+#define MEMTAP_MODEL_INLINE 15u
 #define MEMTAP_MODEL_RING 16384u
 #define MEMTAP_MODEL_SIZES 16384u
 #define MEMTAP_MODEL_NEXT 16384u

@@ -1,7 +1,8 @@
-/* The v4 thread model's site tables (docs/format.md section 3.4): the size last allocated at
- * each stack node and the node that followed each node. The writer (preload/record.c) and
- * the reader (reader/thread_model.h) must predict and learn exactly alike, so both use
- * these. Header-only and allocation-free: safe inside malloc. */
+/* The v4 thread model's site tables (docs/format.md section 3.4): the allocator kind and
+ * size of the last allocation at each stack node, and the node that followed each node.
+ * The writer (preload/record.c) and the reader (reader/thread_model.h) must predict and
+ * learn exactly alike, so both use these. Header-only and allocation-free: safe inside
+ * malloc. */
 #ifndef MEMTAP_MODEL_H
 #define MEMTAP_MODEL_H
 
@@ -9,10 +10,14 @@
 
 #include "memtap/format.h"
 
+#define MEMTAP_MODEL_SIZE_BITS 28 /* sizes from 2^28 - 1 on are not remembered */
+#define MEMTAP_MODEL_SIZE_NONE ((1u << MEMTAP_MODEL_SIZE_BITS) - 1)
+
 typedef struct {
     struct {
-        uint32_t node, size; /* size: UINT32_MAX for 2^32 - 1 or more */
-    } sizes[MEMTAP_MODEL_SIZES];
+        uint32_t node;
+        uint32_t kind_size; /* kind << 28 | size (MEMTAP_MODEL_SIZE_NONE: 2^28 - 1 or more) */
+    } sites[MEMTAP_MODEL_SIZES];
     struct {
         uint32_t prev, next;
     } next[MEMTAP_MODEL_NEXT];
@@ -27,21 +32,27 @@ static inline uint32_t memtap_model_predicted(const memtap_model_sites_t *m) {
                : prev;
 }
 
-/* The size last allocated at `node`, or UINT32_MAX when the table does not hold it. */
-static inline uint32_t memtap_model_size_at(const memtap_model_sites_t *m, uint32_t node) {
-    const __typeof__(m->sizes[0]) *e = &m->sizes[node & (MEMTAP_MODEL_SIZES - 1)];
-    return e->node == node ? e->size : UINT32_MAX;
+/* What the table holds of the last allocation at `node`: 1 with its kind and size
+ * (MEMTAP_MODEL_SIZE_NONE when not remembered), or 0 when the entry is another node's. */
+static inline int memtap_model_site(const memtap_model_sites_t *m, uint32_t node, unsigned *kind,
+                                    uint32_t *size) {
+    const __typeof__(m->sites[0]) *e = &m->sites[node & (MEMTAP_MODEL_SIZES - 1)];
+    *kind = e->kind_size >> MEMTAP_MODEL_SIZE_BITS;
+    *size = e->kind_size & MEMTAP_MODEL_SIZE_NONE;
+    return e->node == node;
 }
 
-/* An ALLOC of `size` at `node` was written (read). */
-static inline void memtap_model_learn_alloc(memtap_model_sites_t *m, uint32_t node, uint64_t size) {
+/* An ALLOC of `size` at `node` by allocator `kind` was written (read). */
+static inline void memtap_model_learn_alloc(memtap_model_sites_t *m, uint32_t node, unsigned kind,
+                                            uint64_t size) {
     uint32_t prev = m->last_node;
     m->next[prev & (MEMTAP_MODEL_NEXT - 1)].prev = prev;
     m->next[prev & (MEMTAP_MODEL_NEXT - 1)].next = node;
     m->last_node = node;
-    m->sizes[node & (MEMTAP_MODEL_SIZES - 1)].node = node;
-    m->sizes[node & (MEMTAP_MODEL_SIZES - 1)].size =
-        size < UINT32_MAX ? (uint32_t)size : UINT32_MAX;
+    m->sites[node & (MEMTAP_MODEL_SIZES - 1)].node = node;
+    m->sites[node & (MEMTAP_MODEL_SIZES - 1)].kind_size =
+        (uint32_t)(kind & 0x0f) << MEMTAP_MODEL_SIZE_BITS |
+        (size < MEMTAP_MODEL_SIZE_NONE ? (uint32_t)size : MEMTAP_MODEL_SIZE_NONE);
 }
 
 #endif

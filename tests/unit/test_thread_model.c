@@ -214,8 +214,9 @@ Test(v4, a_block_freed_after_two_to_the_twenty_records_is_exact, .timeout = 60) 
     expect_events_back();
 }
 
-/* malloc, free, malloc at the same place and site: a pair takes 3 bytes. */
-Test(v4, a_repeated_block_costs_three_bytes_a_pair) {
+/* malloc, free, malloc at the same place and site: a pair takes 2 bytes (the ALLOC's
+ * reference and the FREE's in their type bytes). */
+Test(v4, a_repeated_block_costs_two_bytes_a_pair) {
     start();
     put_alloc(&t1, MEMTAP_KIND_MALLOC, 0x5000, 64, 7);
     put_free(&t1, 0x5000);
@@ -226,7 +227,7 @@ Test(v4, a_repeated_block_costs_three_bytes_a_pair) {
     }
     /* a SKIP before each free: every record here has a key of its own */
     size_t skips = 2 * 1000;
-    cr_assert_eq(t1.enc.len - before - skips, 3 * 1000, "%zu bytes", t1.enc.len - before - skips);
+    cr_assert_eq(t1.enc.len - before - skips, 2 * 1000, "%zu bytes", t1.enc.len - before - skips);
     finish();
     expect_events_back();
 }
@@ -246,20 +247,40 @@ static void thread_bytes(const uint8_t *p, size_t n, uint64_t allocations) {
 }
 
 Test(v4, an_address_reference_before_the_first_record_is_corrupt) {
-    const uint8_t alloc[] = {MEMTAP_REC_ALLOC_MODEL | MEMTAP_MODEL_REF, 0, 16, 1};
-    thread_bytes(alloc, sizeof alloc, 1);
+    /* a full ALLOC (the site's first), then one naming the address 2 records back */
+    const uint8_t recs[] = {
+        MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_REC_ALLOC_MODEL | MEMTAP_MODEL_REF | 1, 16, 1};
+    thread_bytes(recs, sizeof recs, 2);
     cb_case_expect_corrupt(&t, "refers to a record the thread never wrote");
 }
 
 Test(v4, a_free_reference_beyond_the_records_is_corrupt) {
-    const uint8_t recs[] = {MEMTAP_REC_ALLOC_MODEL, 2, 16, 1, MEMTAP_REC_FREE_REF | 2};
+    const uint8_t recs[] = {MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_REC_FREE_REF | 2};
     thread_bytes(recs, sizeof recs, 1);
     cb_case_expect_corrupt(&t, "refers to a record the thread never wrote");
 }
 
-Test(v4, a_size_from_a_node_never_allocated_at_is_corrupt) {
-    const uint8_t alloc[] = {MEMTAP_REC_ALLOC_MODEL | MEMTAP_MODEL_SIZE, 2, 5};
-    thread_bytes(alloc, sizeof alloc, 1);
+Test(v4, a_short_allocation_at_a_new_site_is_corrupt) {
+    /* its kind and size would come from the site's last allocation: there is none */
+    const uint8_t recs[] = {
+        MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_REC_ALLOC_MODEL | MEMTAP_MODEL_SIZE | 1, 5};
+    thread_bytes(recs, sizeof recs, 2);
+    cb_case_expect_corrupt(&t, "allocation at a stack node the thread never allocated at");
+}
+
+Test(v4, a_size_the_site_did_not_keep_is_corrupt) {
+    /* 2^28 bytes at node 1: too large for the table, so "the same size" means nothing */
+    const uint8_t recs[] = {MEMTAP_REC_ALLOC,
+                            2,
+                            0x80,
+                            0x80,
+                            0x80,
+                            0x80,
+                            0x01,
+                            1,
+                            MEMTAP_REC_ALLOC_MODEL | MEMTAP_MODEL_SIZE | 1,
+                            1};
+    thread_bytes(recs, sizeof recs, 2);
     cb_case_expect_corrupt(&t, "size refers to an allocation the thread never made");
 }
 
@@ -274,16 +295,17 @@ Test(v4, version_4_records_are_unknown_in_version_3) {
     cr_assert_eq(memtap_enc_thread(&s0.enc, 11, "one"), 0);
     memtap_enc_node(&s0.enc, 1, 0, 0x401000);
     cb_chunk(&t.c, 0, 0, &s0);
-    memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x5000, 10, 1); /* written with a model */
-    memtap_enc_free(&t1.enc, 0x5000);
+    memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x5000, 10, 1); /* written with a model: */
+    memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x5010, 10, 1); /* the site's second */
     cb_chunk(&t.c, 1, MEMTAP_WATERMARK_CLOSED, &t1);
+    cb_key(&s0, 10); /* after the thread's records */
     memtap_enc_trailer(&s0.enc);
     cb_chunk(&t.c, 0, MEMTAP_WATERMARK_CLOSED, &s0);
     cb_case_expect_corrupt(&t, "in the records of a thread");
 }
 
 Test(v4, a_record_cut_by_the_frame_end_is_corrupt) {
-    const uint8_t recs[] = {MEMTAP_REC_ALLOC_MODEL, 2, 16, 1, MEMTAP_FREE_REF_MID};
+    const uint8_t recs[] = {MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_FREE_REF_MID};
     thread_bytes(recs, sizeof recs, 1);
     cb_case_expect_corrupt(&t, "cut short");
 }
