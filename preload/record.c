@@ -132,9 +132,10 @@ void memtap_enc_node(memtap_enc_t *e, uint32_t id, uint32_t parent, uint64_t fra
     e->nodes++;
 }
 
-/* The slot of addr, or -1 for an address the table cannot hold (unaligned, above 2^48). */
+/* The slot of addr, or -1 for an address the table cannot hold (unaligned, above 2^48, or
+ * 0, which an empty slot would seem to hold). */
 static inline int32_t model_slot(uint64_t addr) {
-    if ((addr & 15) || addr >> (MEMTAP_MODEL_SLOT_ADDR_BITS + 4))
+    if ((addr & 15) || addr >> (MEMTAP_MODEL_SLOT_ADDR_BITS + 4) || !addr)
         return -1;
     return (int32_t)((((addr >> 4) * 0x9e3779b97f4a7c15ull) >> 32) & (MEMTAP_MODEL_SLOTS - 1));
 }

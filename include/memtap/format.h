@@ -48,7 +48,6 @@ enum memtap_record_type {
     MEMTAP_REC_SKIP = 0x21,  /* v3, in a chunk: the source's order key moves on by N */
     MEMTAP_REC_ALLOC_SAME = 0x30, /* v3 only, 0x30..0x3f: ALLOC at the last ALLOC's node */
     MEMTAP_REC_FREE_UNITS = 0x22, /* v4: FREE, address delta in 16-byte units */
-    MEMTAP_REC_THREAD_END = 0x23, /* v4, last record of a thread that ended */
     MEMTAP_REC_FREE_REF = 0x40,   /* v4, 0x40..0x7f: FREE of an address seen D records ago */
     MEMTAP_REC_ALLOC_MODEL = 0x80, /* v4, 0x80..0xff: ALLOC, flags and address in the type byte */
 };

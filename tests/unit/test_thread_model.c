@@ -214,6 +214,19 @@ Test(v4, a_block_freed_after_two_to_the_twenty_records_is_exact, .timeout = 60) 
     expect_events_back();
 }
 
+/* An empty slot of the writer's table holds address 0: a mapping at address 0 (mmap with
+ * MAP_FIXED, where allowed) must not be taken for a reference. */
+Test(v4, an_allocation_at_address_zero_is_exact) {
+    start();
+    for (uint64_t i = 1; i <= 5; i++) /* the site and kind known: the short form next */
+        put_alloc(&t1, MEMTAP_KIND_MMAP, 0x10000 * i, 4096, 2);
+    put_alloc(&t1, MEMTAP_KIND_MMAP, 0, 4096, 2);
+    put_munmap(&t1, 0, 4096);
+    put_alloc(&t1, MEMTAP_KIND_MMAP, 0, 4096, 2);
+    finish();
+    expect_events_back();
+}
+
 /* malloc, free, malloc at the same place and site: a pair takes 2 bytes (the ALLOC's
  * reference and the FREE's in their type bytes). */
 Test(v4, a_repeated_block_costs_two_bytes_a_pair) {
