@@ -44,7 +44,8 @@ static const memtap_tmodel_t *model_of(const memtap_msrc_t *s) {
 
 /* Source s's record (ev, as parsed, n bytes) is released: its delta state or model learns
  * it. When the thread ended and nothing of it is left, its model goes. */
-static inline __attribute__((always_inline)) int learn(memtap_decoder_t *d, memtap_msrc_t *s, const memtap_event_t *ev, size_t n) {
+static inline __attribute__((always_inline)) int learn(memtap_decoder_t *d, memtap_msrc_t *s,
+                                                      const memtap_event_t *ev, size_t n) {
     if (d->version < 4) {
         if (ev->type == MEMTAP_EV_ALLOC) {
             s->last_addr = ev->u.alloc.addr;
@@ -158,13 +159,14 @@ static int peek_source(void *ctx, uint32_t id, memtap_msrc_t *s) {
                 return dec_fail(d, MEMTAP_ERR_CORRUPT, at, "%s (record type 0x%02x)", why, *rec);
             c.p = rec + len;
         } else {
-        d->last_addr = s->last_addr;
-        d->last_node = s->last_node;
-        dec_parse_record(d, &c, &s->next);
-        if (c.status == PARSE_MORE)
-            return MEMTAP_OK;
-        if (c.status == PARSE_BAD)
-            return dec_fail(d, MEMTAP_ERR_CORRUPT, at, "%s (record type 0x%02x)", c.why, *rec);
+            d->last_addr = s->last_addr;
+            d->last_node = s->last_node;
+            dec_parse_record(d, &c, &s->next);
+            if (c.status == PARSE_MORE)
+                return MEMTAP_OK;
+            if (c.status == PARSE_BAD)
+                return dec_fail(d, MEMTAP_ERR_CORRUPT, at, "%s (record type 0x%02x)", c.why,
+                                *rec);
         }
         int is_free = s->next.type == MEMTAP_EV_FREE || s->next.type == MEMTAP_EV_MUNMAP;
         s->next.offset = at;
