@@ -36,7 +36,7 @@ typedef struct {
     uint64_t last_addr, last_frame;
     uint64_t allocations, frees, nodes; /* written to the trailer */
     uint32_t last_node;     /* of the last ALLOC */
-    int same_node_form;     /* v3 thread buffers: ALLOC_SAME when the node repeats */
+    int same_node_form;     /* v3 layout (tests write it): ALLOC_SAME when the node repeats */
     memtap_model_t *model; /* v4 thread buffers: ALLOC, FREE and MUNMAP use the model */
 } memtap_enc_t;
 

@@ -33,20 +33,7 @@ int memtap_tmodel_grow(memtap_tmodel_t *m);
 static inline int memtap_tmodel_varint(const uint8_t **q, const uint8_t *end, uint64_t *v) {
     if (end - *q >= 10)
         return fast_varint(q, v) ? 1 : -1;
-    uint64_t r = 0;
-    for (unsigned shift = 0; *q < end; shift += 7) {
-        uint8_t b = *(*q)++;
-        if (shift == 63 && b > 1)
-            return -1;
-        r |= (uint64_t)(b & 0x7f) << shift;
-        if (b < 0x80) {
-            *v = r;
-            return 1;
-        }
-        if (shift == 63)
-            return -1;
-    }
-    return 0;
+    return memtap_varint_get(q, end, v); /* near the end of what arrived */
 }
 
 /* The address of the record `distance` back, or 0 (with *why) when there is none. */
