@@ -77,10 +77,12 @@ typedef struct {
     uint64_t ip, rsp, rbp;
 } regs_t;
 
-/* One frame outwards, noting where the caller's RBP was loaded from (0: nowhere).
+/* One frame outwards, noting where the caller's RBP was loaded from (0: nowhere) and
+ * whether the step read this frame's RBP (its CFA is RBP-based, or the caller inherits it).
  * Returns 1, 0 at the outermost frame, -1 when libunwind must do it. */
-static inline int step_noting(regs_t *g, uint64_t *rbp_slot) {
+static inline int step_noting(regs_t *g, uint64_t *rbp_slot, uint32_t *rbp_used) {
     memtap_rule_t r;
+    *rbp_used = 1;
     if (__builtin_expect(!lookup(g->ip, &r), 0)) {
         if (rule_from_cfi(g->ip, &r) < 0)
             return -1;
@@ -92,6 +94,7 @@ static inline int step_noting(regs_t *g, uint64_t *rbp_slot) {
     uint64_t cfa = ((r.flags & RULE_CFA_RBP) ? g->rbp : g->rsp) + r.cfa_off;
     if (cfa - g->rsp - 1 >= MAX_FRAME_BYTES) /* not above the frame below it */
         return -1;
+    *rbp_used = (r.flags & RULE_CFA_RBP) || !(r.flags & RULE_RBP_SAVED);
     if (r.flags & RULE_RBP_SAVED) {
         *rbp_slot = cfa + (uint64_t)(int64_t)r.rbp_off;
         g->rbp = *(const uint64_t *)(uintptr_t)*rbp_slot;
@@ -103,7 +106,8 @@ static inline int step_noting(regs_t *g, uint64_t *rbp_slot) {
 
 static inline int step(regs_t *g) {
     uint64_t slot;
-    return step_noting(g, &slot);
+    uint32_t used;
+    return step_noting(g, &slot, &used);
 }
 
 static int walk_plain(regs_t *g, uint64_t *out, int max) {
@@ -127,6 +131,7 @@ static int walk_plain(regs_t *g, uint64_t *out, int max) {
 typedef struct {
     uint64_t ip, rsp, rbp;
     uint64_t rbp_slot; /* where the step out of this frame loaded the caller's RBP (0: none) */
+    uint32_t rbp_used; /* 0: that step did not read RBP, so RBP need not match (1: unknown) */
 } kept_t;
 
 #define KEEP_CAP 1100 /* frames of one walk: MEMTAP_MAX_DEPTH and some */
@@ -137,6 +142,15 @@ typedef struct {
     int returned_all; /* the last result held every kept frame (it was not cut at max) */
     kept_t kept[KEEP_CAP];
     kept_t fresh[KEEP_CAP]; /* the current walk's frames, innermost first */
+    /* The loads still_steps makes, flat: stepping out of kept[i] (i >= 1) loads the slots
+     * check_slot[e] for e in [check_first[i], check_first[i + 1]) and finds check_value[e]
+     * in each when nothing changed. Checked four at a time without a branch each. Listed
+     * when first needed: frames [1, checks_upto) are. */
+    int checks_upto;
+    int check_first[KEEP_CAP + 1];
+    const uint64_t *check_slot[2 * KEEP_CAP];
+    uint64_t check_value[2 * KEEP_CAP];
+    uint64_t ip_inward[KEEP_CAP]; /* kept[i].ip at [KEEP_CAP - 1 - i]: kept[m..j] in out order */
 } last_t;
 
 static __thread last_t *tls_last __attribute__((tls_model("initial-exec")));
@@ -168,11 +182,49 @@ static inline int still_steps(const kept_t *inner, const kept_t *outer) {
 }
 
 
+/* Lists the checks of kept[checks_upto..to). */
+static void list_checks(last_t *l, int to) {
+    int from = l->checks_upto, e = l->check_first[from];
+    for (int i = from; i < to; i++) {
+        const kept_t *inner = &l->kept[i], *outer = &l->kept[i - 1];
+        l->check_first[i] = e;
+        l->check_slot[e] = (const uint64_t *)(uintptr_t)(outer->rsp - 8);
+        l->check_value[e++] = outer->ip;
+        if (inner->rbp_slot) {
+            l->check_slot[e] = (const uint64_t *)(uintptr_t)inner->rbp_slot;
+            l->check_value[e++] = outer->rbp;
+        }
+    }
+    l->check_first[to] = e;
+    l->checks_upto = to;
+}
+
+/* Whether every listed load in [lo, hi) finds what it found: still_steps for a run of
+ * frames at once. It may load a few slots past the first difference, all of them slots
+ * of the kept walk outside the matched frame, which the step-by-step check may load too. */
+static inline int all_still(const last_t *l, int lo, int hi) {
+    const uint64_t *const *slot = l->check_slot;
+    const uint64_t *value = l->check_value;
+    int e = lo;
+    for (; e + 4 <= hi; e += 4)
+        if ((*slot[e] ^ value[e]) | (*slot[e + 1] ^ value[e + 1]) | (*slot[e + 2] ^ value[e + 2]) |
+            (*slot[e + 3] ^ value[e + 3]))
+            return 0;
+    uint64_t diff = 0;
+    for (; e < hi; e++)
+        diff |= *slot[e] ^ value[e];
+    return diff == 0;
+}
+
 /* The walk in fresh[0..nf) (innermost first) becomes the kept one, returned whole. */
 static void keep_whole_walk(last_t *l, int nf, int ended) {
-    for (int i = 0; i < nf; i++)
+    for (int i = 0; i < nf; i++) {
         l->kept[nf - 1 - i] = l->fresh[i];
+        l->ip_inward[KEEP_CAP - nf + i] = l->fresh[i].ip;
+    }
     l->n = nf;
+    l->check_first[0] = l->check_first[1] = 0;
+    l->checks_upto = 1;
     l->ended = ended;
     l->returned_all = 1;
 }
@@ -218,7 +270,8 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
         /* g: the frame to record next. Is it a kept one? (rsp only grows outwards) */
         while (m >= 0 && l->kept[m].rsp < g.rsp)
             m--;
-        if (m >= 0 && l->kept[m].rsp == g.rsp && l->kept[m].ip == g.ip && l->kept[m].rbp == g.rbp)
+        if (m >= 0 && l->kept[m].rsp == g.rsp && l->kept[m].ip == g.ip &&
+            (l->kept[m].rbp == g.rbp || !l->kept[m].rbp_used))
             break;
         kept_t *f = &l->fresh[nf];
         f->ip = g.ip;
@@ -227,10 +280,11 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
         out[nf++] = g.ip;
         if (nf == max) {
             f->rbp_slot = 0;
+            f->rbp_used = 1;
             m = -1;
             break;
         }
-        rc = step_noting(&g, &f->rbp_slot);
+        rc = step_noting(&g, &f->rbp_slot, &f->rbp_used);
         if (rc < 0)
             return -1;
         if (rc == 0) {
@@ -246,9 +300,22 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
         out[n++] = k[j].ip;
         int stop = j - (max - n) > 0 ? j - (max - n) : 0; /* out has room down to here */
         uint64_t *o = out + n;
-        while (j > stop && still_steps(&k[j], &k[j - 1])) {
-            j--;
-            *o++ = k[j].ip;
+        if (j > stop && l->checks_upto <= j)
+            list_checks(l, j + 1);
+        if (j > stop && all_still(l, l->check_first[stop + 1], l->check_first[j + 1])) {
+            const uint64_t *ip = &l->ip_inward[KEEP_CAP - j]; /* kept[j - 1] on */
+            int count = j - stop, i = 0;
+            for (; i + 4 <= count; i += 4) /* (GCC -O2 does not vectorise a plain copy) */
+                __builtin_memcpy(o + i, ip + i, 4 * sizeof *o);
+            for (; i < count; i++)
+                o[i] = ip[i];
+            o += count;
+            j = stop;
+        } else { /* something changed: find where */
+            while (j > stop && still_steps(&k[j], &k[j - 1])) {
+                j--;
+                *o++ = k[j].ip;
+            }
         }
         n = (int)(o - out);
         if (n < max && !(j == 0 && l->ended)) {
@@ -261,7 +328,7 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
             g.rbp = k[j].rbp;
             ended = 0;
             while (n < max) {
-                rc = step_noting(&g, &l->fresh[nf - 1].rbp_slot);
+                rc = step_noting(&g, &l->fresh[nf - 1].rbp_slot, &l->fresh[nf - 1].rbp_used);
                 if (rc < 0) {
                     l->n = 0;
                     return -1;
@@ -271,7 +338,7 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
                     break;
                 }
                 out[n++] = g.ip;
-                l->fresh[nf++] = (kept_t){g.ip, g.rsp, g.rbp, 0};
+                l->fresh[nf++] = (kept_t){g.ip, g.rsp, g.rbp, 0, 1};
             }
             keep_whole_walk(l, nf, ended);
             return n;
@@ -287,9 +354,13 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
             l->n = 0;
             return n;
         }
-        for (int i = 0; i < nf; i++)
+        for (int i = 0; i < nf; i++) {
             l->kept[m + nf - i] = l->fresh[i];
+            l->ip_inward[KEEP_CAP - 1 - m - nf + i] = l->fresh[i].ip;
+        }
         l->n = m + 1 + nf;
+        if (l->checks_upto > m + 1)
+            l->checks_upto = m + 1;
         return n;
     }
     keep_whole_walk(l, nf, ended); /* no kept frame met: the fresh walk is the new one kept */

@@ -132,6 +132,104 @@ Test(fastunwind, unchanged_outer_frames_after_cut_walks) {
     probe_max = MAX;
 }
 
+/* Twin functions with equal frames: walks through a and b differ only in the return
+ * addresses, at the depths where the path turns (turns[]), while every frame sits where it
+ * sat and holds the same registers: the innermost frame matches the kept walk's. */
+static unsigned char turns[64];
+static void path(int depth, sample_t *s);
+/* As the hooks do: the walk starts at the caller's frame, noted on entry (the one
+ * libunwind gives second). */
+__attribute__((noinline, optimize("no-omit-frame-pointer"))) static void probe_noted(sample_t *s) {
+    memtap_note_entry(__builtin_frame_address(0));
+    s->nfast = memtap_fast_unwind(s->fast, probe_max, 0, 0, &s->same_outer);
+    memtap_clear_entry();
+    s->nslow = unw_backtrace((void **)s->slow, probe_max);
+    cr_assert(s->nslow > 1);
+    memmove(s->slow, s->slow + 1, (size_t)--s->nslow * sizeof s->slow[0]);
+    __asm__ volatile("" ::: "memory");
+}
+/* RBP is the same in every walk here (the harness's own RBP changes from walk to walk) */
+__attribute__((noinline)) static void probe_with_fixed_rbp(sample_t *s) {
+    __asm__ volatile("mov $0x1234, %%rbp" ::: "rbp");
+    probe_noted(s);
+    sink++;
+}
+__attribute__((noinline)) static void path_a(int depth, sample_t *s) {
+    path(depth, s);
+    sink++;
+}
+__attribute__((noinline)) static void path_b(int depth, sample_t *s) {
+    path(depth, s);
+    sink += 2;
+}
+__attribute__((noinline)) static void path(int depth, sample_t *s) {
+    if (depth == 0 && turns[0]) { /* two call sites: the frame out of the first differs */
+        probe_with_fixed_rbp(s);
+        __asm__ volatile("nop");
+    } else if (depth == 0) {
+        probe_with_fixed_rbp(s);
+        __asm__ volatile("nop; nop");
+    } else if (turns[depth])
+        path_a(depth - 1, s);
+    else
+        path_b(depth - 1, s);
+    sink++;
+}
+
+/* The kept walk's frames all match by place; one return address far out differs. */
+Test(fastunwind, paths_that_differ_in_one_outer_frame_match_libunwind) {
+    static sample_t walks[2];
+    unsigned long r = 88172645463325252ul;
+    for (int i = 0; i < 600; i++) {
+        sample_t *now = &walks[i % 2], *before = &walks[(i + 1) % 2];
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        turns[r % 41] ^= 1; /* one turn changes, at any depth */
+        path(40, now);
+        check(now);
+        for (int k = 1; i > 0 && k <= now->same_outer; k++)
+            cr_assert_eq(now->fast[now->nfast - k], before->fast[before->nfast - k],
+                         "walk %d, outer frame %d", i, k);
+    }
+}
+
+/* A frame addressed through RBP (alloca) at two heights, its alloca making up for the
+ * difference: the frames inside it sit where they sat, but RBP, and so every frame out
+ * of it, moved. A frame whose step needs RBP may match only with the same RBP. */
+__attribute__((noinline)) static void probe_through(int depth, sample_t *s) {
+    if (depth == 0)
+        probe(s);
+    else
+        probe_through(depth - 1, s);
+    sink++;
+}
+__attribute__((noinline)) static void alloca_frame(size_t n, sample_t *s) {
+    volatile char *p = alloca(n);
+    p[0] = 1;
+    probe_through(3, s);
+    sink += p[0];
+}
+__attribute__((noinline)) static void low_caller(size_t n, sample_t *s) {
+    volatile char pad[256];
+    pad[0] = 1;
+    alloca_frame(n, s);
+    sink += pad[0];
+}
+__attribute__((noinline)) static void high_caller(size_t n, sample_t *s) {
+    alloca_frame(n + 256, s);
+    sink++;
+}
+
+Test(fastunwind, a_moved_rbp_frame_under_unmoved_frames_matches_libunwind) {
+    static sample_t s;
+    for (int i = 0; i < 40; i++) {
+        if (i % 2)
+            low_caller(64, &s);
+        else
+            high_caller(64, &s);
+        check(&s);
+    }
+}
+
 Test(fastunwind, frames_addressed_through_rbp_match_libunwind) {
     static sample_t s;
     with_alloca(20, 16, &s);
