@@ -126,7 +126,12 @@ static int walk_plain(regs_t *g, uint64_t *out, int max) {
  * of a kept frame, then checks the kept frames outwards with only the loads the walk would
  * make (the return address slot, the saved RBP slot) instead of looking rules up. Equal
  * registers and equal loaded values make the walk from there identical, so the result is
- * exact; the first difference resumes an ordinary walk from the last frame checked. */
+ * exact; the first difference resumes an ordinary walk from the last frame checked.
+ * "Equal registers" leaves RBP out where the step out of the frame does not read it (its
+ * CFA is RSP-based and the caller's RBP is restored from a slot, which is checked): a
+ * program built without frame pointers keeps data in RBP that changes between calls.
+ * The check first runs over a flat list of the loads, four at a time with no branch
+ * each; only when it finds a difference does it go frame by frame to see where. */
 
 typedef struct {
     uint64_t ip, rsp, rbp;
