@@ -149,7 +149,7 @@ __attribute__((noinline, optimize("no-omit-frame-pointer"))) static void probe_n
     __asm__ volatile("" ::: "memory");
 }
 /* RBP is the same in every walk here (the harness's own RBP changes from walk to walk) */
-__attribute__((noinline)) static void probe_with_fixed_rbp(sample_t *s) {
+__attribute__((noinline, optimize("omit-frame-pointer"))) static void probe_with_fixed_rbp(sample_t *s) {
     __asm__ volatile("mov $0x1234, %%rbp" ::: "rbp");
     probe_noted(s);
     sink++;
