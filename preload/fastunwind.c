@@ -205,9 +205,9 @@ static void list_checks(last_t *l, int to) {
 }
 
 /* Whether every listed load in [lo, hi) finds what it found: still_steps for a run of
- * frames at once. It may load up to three slots past the first difference (and the last
- * few before it returns): slots of the kept walk above the matched frame, on the stack
- * the walk runs on, that the step-by-step check loads whenever the frames inside match. */
+ * frames at once. It may load up to three slots past the first difference: slots of the
+ * kept walk above the matched frame, on the stack the walk runs on, which the step-by-step
+ * check loads whenever the frames inside them match. */
 static inline int all_still(const last_t *l, int lo, int hi) {
     const uint64_t *const *slot = l->check_slot;
     const uint64_t *value = l->check_value;
