@@ -30,7 +30,7 @@ BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -MMD -MP
 PRELOAD_CFLAGS := -fPIC -fvisibility=hidden -fno-builtin-malloc -fno-builtin-free \
 	-fno-builtin-calloc -fno-builtin-realloc -ftls-model=initial-exec
 PRELOAD_LIBS := -lunwind -lgcc_s -llz4 -ldl -lpthread
-READER_LIBS := -llz4 -ljansson -ldw -lelf -lstdc++ -lm
+READER_LIBS := -llz4 -ljansson -ldw -lelf -lstdc++ -lm -lpthread
 
 PRELOAD_SRC := $(wildcard preload/*.c)
 READER_SRC := $(wildcard reader/*.c)

@@ -276,3 +276,34 @@ int dec_fast_merged(memtap_decoder_t *d, memtap_event_t *ev) {
     return 1;
 }
 
+
+/* dec_fast_merged in a loop, for version 4: up to max of the fast source's ALLOC and FREE
+ * records into out, while they stay below the merge's bound (memtap_tmodel_run). Returns
+ * how many; the record it stopped before is the general path's. */
+size_t dec_fast_run(memtap_decoder_t *d, memtap_bev_t *out, size_t max) {
+    memtap_merge_t *m = &d->merge;
+    uint32_t id = d->fast_id;
+    if (!id || d->version < 4)
+        return 0;
+    memtap_msrc_t *s = &m->src[id];
+    memtap_tmodel_t *model = s->model;
+    if (s->peeked || !model || s->len - s->pos < MEMTAP_RUN_MARGIN)
+        return 0;
+    if (model->ring_cap < MEMTAP_MODEL_RING && model->ring_cap - model->seq < max)
+        max = model->ring_cap - model->seq; /* learning past it grows the ring */
+    const uint8_t *start = s->buf + s->pos, *p = start;
+    memtap_run_bounds_t b = {.key = s->key,
+                             .last_pos = m->last_pos,
+                             .limit = d->fast_limit,
+                             .nodes = d->nodes,
+                             .max_kind = d->max_kind};
+    size_t n = memtap_tmodel_run(model, &p, s->buf + s->len - MEMTAP_RUN_MARGIN, &b, out, max);
+    size_t used = (size_t)(p - start);
+    s->pos += used;
+    s->key = b.key;
+    m->pending -= used;
+    m->last_pos = b.last_pos;
+    d->frees += b.frees;
+    d->allocations += n - b.frees;
+    return n;
+}

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "addrmap.h"
+#include "batch.h"
 #include "decoder.h"
 #include "memtap/format.h"
 #include "vec.h"
@@ -127,6 +128,10 @@ void memtap_replay_free(memtap_replay_t *r);
 
 /* Applies one event. Returns 0, or -1 when out of memory. */
 int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev);
+
+/* Applies a batch's events in order, as memtap_replay_event would. Returns 0, or -1 when
+ * out of memory. */
+int memtap_replay_batch(memtap_replay_t *r, const memtap_batch_t *b);
 
 /* After the last event: computes what leaked (blocks live at the end). */
 void memtap_replay_finish(memtap_replay_t *r);

@@ -13,6 +13,7 @@
 #include "decoder.h"
 #include "errors.h"
 #include "output.h"
+#include "pipeline.h"
 #include "stack_view.h"
 
 int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usage, int allow_by,
@@ -121,29 +122,28 @@ static int load_capture(const char *path, memtap_replay_t *r) {
     int tty = isatty(STDERR_FILENO);
     double start = now_s(), last = start;
     int shown = 0;
-    memtap_event_t ev;
-    for (uint64_t i = 0;; i++) {
-        rc = memtap_decoder_next(dec, &ev);
-        if (rc != MEMTAP_OK)
-            break;
-        if (memtap_replay_event(r, &ev) < 0) {
+    memtap_pipeline_t *pipe;
+    rc = memtap_pipeline_start(&pipe, dec);
+    while (rc == MEMTAP_OK) {
+        memtap_batch_t *b = memtap_pipeline_take(pipe);
+        rc = b->rc;
+        int end = b->end;
+        if (memtap_replay_batch(r, b) < 0)
             rc = MEMTAP_ERR_NOMEM;
-            break;
-        }
-        if (ev.type == MEMTAP_EV_END)
-            break;
-        if (tty && (i & 0xfffff) == 0 && i) {
+        if (tty && rc == MEMTAP_OK && !end) {
             double t = now_s();
             if (t - start > 1.0 && t - last > 0.25) {
-                uint64_t done, total;
-                memtap_decoder_progress(dec, &done, &total);
                 fprintf(stderr, "\rmemtap: reading %s: %3.0f%%", path,
-                        total ? 100.0 * (double)done / (double)total : 0.0);
+                        b->total ? 100.0 * (double)b->done / (double)b->total : 0.0);
                 last = t;
                 shown = 1;
             }
         }
+        memtap_pipeline_give(pipe, b);
+        if (end)
+            break;
     }
+    memtap_pipeline_stop(pipe);
     if (shown)
         fprintf(stderr, "\r\033[K");
     if (rc != MEMTAP_OK) {

@@ -197,6 +197,140 @@ static inline __attribute__((always_inline)) int memtap_tmodel_learn(memtap_tmod
     return ev->type == MEMTAP_EV_FREE ? memtap_tmodel_remember(m, ev->u.free.addr) : MEMTAP_OK;
 }
 
+/* Where a run of a thread's records may go (memtap_tmodel_run). */
+typedef struct {
+    uint64_t key;      /* the thread's order key before the run; after it, on return */
+    uint64_t last_pos; /* position of the run's last record (unchanged when none) */
+    uint64_t limit;    /* no record positioned above it: another source goes first */
+    uint32_t nodes;    /* stack nodes defined: no allocation may name a higher one */
+    unsigned max_kind;
+    size_t frees;      /* FREE records in the run */
+} memtap_run_bounds_t;
+
+#define MEMTAP_RUN_MARGIN 48 /* bytes a record of the run may take, SKIP before it included */
+
+/* The reader's fast path: the records from *pp on, each starting at or before `last` (so
+ * MEMTAP_RUN_MARGIN bytes are there), decoded straight into out (at most max) with m
+ * learning each, its state kept in registers. It takes only ALLOC and FREE records that
+ * memtap_tmodel_parse accepts, decodes them alike, and stops before any other: a MUNMAP,
+ * a record outside the bounds, anything corrupt, which the general path then takes (and
+ * judges). The caller keeps the ring from growing: seq + max stays within ring_cap. Returns
+ * how many it decoded, *pp moved past them. */
+static inline __attribute__((always_inline)) size_t
+memtap_tmodel_run(memtap_tmodel_t *m, const uint8_t **pp, const uint8_t *last,
+                  memtap_run_bounds_t *b, memtap_bev_t *out, size_t max) {
+    const uint8_t *p = *pp;
+    uint64_t key = b->key, at = b->last_pos;
+    uint64_t seq = m->seq, last_alloc = m->last_alloc, last_free = m->last_free;
+    uint64_t *ring = m->ring;
+    uint64_t ring_mask = m->ring_cap - 1;
+    size_t i = 0, frees = 0;
+    while (i < max && p <= last) {
+        const uint8_t *q = p;
+        uint64_t k = key, v, addr, size = 0, node = 0;
+        uint8_t type = *q++;
+        if (type == MEMTAP_REC_SKIP) {
+            if (!fast_varint(&q, &v) || v > (UINT64_MAX >> 2) - k)
+                break;
+            k += v;
+            type = *q++;
+        }
+        unsigned kind = type & 0x0f;
+        if (type >= MEMTAP_REC_ALLOC_MODEL) {
+            uint64_t where = type & 0x0f;
+            if (where == MEMTAP_MODEL_INLINE) {
+                if (!fast_varint(&q, &v) || v > UINT64_MAX - MEMTAP_MODEL_INLINE)
+                    break;
+                where += v;
+            }
+            if (!(type & MEMTAP_MODEL_SIZE) && !fast_varint(&q, &size))
+                break;
+            if (!(type & MEMTAP_MODEL_NODE)) {
+                if (!fast_varint(&q, &node))
+                    break;
+            } else {
+                node = memtap_model_predicted(&m->sites);
+            }
+            uint32_t last_size;
+            if (node > b->nodes || !memtap_model_site(&m->sites, (uint32_t)node, &kind,
+                                                            &last_size))
+                break;
+            if (type & MEMTAP_MODEL_SIZE) {
+                if (last_size == MEMTAP_MODEL_SIZE_NONE)
+                    break;
+                size = last_size;
+            }
+            if (type & MEMTAP_MODEL_REF) {
+                if (where >= seq || where >= MEMTAP_MODEL_RING) /* distance where + 1 */
+                    break;
+                addr = ring[(seq - where - 1) & ring_mask];
+            } else {
+                addr = last_alloc + ((uint64_t)memtap_unzigzag(where) << 4);
+            }
+        } else if ((type & 0xf0) == MEMTAP_REC_ALLOC) {
+            if (!fast_varint(&q, &v) || !fast_varint(&q, &size) || !fast_varint(&q, &node) ||
+                node > b->nodes)
+                break;
+            addr = last_alloc + (uint64_t)memtap_unzigzag(v);
+        } else {
+            if (type >= MEMTAP_REC_FREE_REF) {
+                if (type >= MEMTAP_FREE_REF_MID)
+                    v = (uint64_t)(type & 0x1f) << 8 | *q++;
+                else if (type > MEMTAP_REC_FREE_REF)
+                    v = type & 0x1f;
+                else if (!fast_varint(&q, &v))
+                    break;
+                if (v == 0 || v > seq || v > MEMTAP_MODEL_RING)
+                    break;
+                addr = ring[(seq - v) & ring_mask];
+            } else if (type == MEMTAP_REC_FREE_UNITS || type == MEMTAP_REC_FREE) {
+                if (!fast_varint(&q, &v))
+                    break;
+                uint64_t delta = (uint64_t)memtap_unzigzag(v);
+                addr = last_free + (type == MEMTAP_REC_FREE_UNITS ? delta << 4 : delta);
+            } else {
+                break;
+            }
+            uint64_t pos = 2 * k + 1;
+            if (pos > b->limit)
+                break;
+            last_free = addr;
+            ring[seq++ & ring_mask] = addr;
+            out[i].type = MEMTAP_EV_FREE;
+            out[i].addr = addr;
+            i++;
+            frees++;
+            key = k + 1;
+            at = pos;
+            p = q;
+            continue;
+        }
+        uint64_t pos = 2 * k;
+        if (kind > b->max_kind || size > MAX_BLOCK || pos > b->limit)
+            break;
+        memtap_model_learn_alloc(&m->sites, (uint32_t)node, kind, size);
+        last_alloc = addr;
+        ring[seq++ & ring_mask] = addr;
+        out[i].type = MEMTAP_EV_ALLOC;
+        out[i].kind = (uint8_t)kind;
+        out[i].node = (uint32_t)node;
+        out[i].addr = addr;
+        out[i].size = size;
+        i++;
+        key = k;
+        at = pos;
+        p = q;
+    }
+    m->seq = seq;
+    m->last_alloc = last_alloc;
+    m->last_free = last_free;
+    b->key = key;
+    b->last_pos = at;
+    b->frees = frees;
+    *pp = p;
+    return i;
+}
+
 void memtap_tmodel_free(memtap_tmodel_t *m);
 
 /* Whether learning the next record needs memory (the model or a larger ring). */
