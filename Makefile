@@ -12,6 +12,9 @@
 PREFIX ?= /usr/local
 CC ?= cc
 BUILD := build
+# absolute, so that the dependency files (-MMD) name the same targets whoever runs make
+# (the e2e tests install with BUILD set to an absolute path)
+override BUILD := $(abspath $(BUILD))
 VERSION := 0.1.0
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
@@ -86,7 +89,7 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(READER_LIB_OBJ) $(BUILD)/preload/re
 		$(READER_LIBS) -lcriterion -lunwind -lgcc_s -lpthread
 
 demo: all
-	@$(MAKE) --no-print-directory -s -C examples BUILD=../$(BUILD)
+	@$(MAKE) --no-print-directory -s -C examples BUILD=$(BUILD)
 	@rm -f $(BUILD)/demo.memtap
 	$(BUILD)/memtap run -o $(BUILD)/demo.memtap -- $(BUILD)/examples/leaky 3
 	$(BUILD)/memtap summary $(BUILD)/demo.memtap
@@ -115,14 +118,14 @@ asan-unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t --jobs 2 || exit 1; done
 
 bench: all
-	@$(MAKE) --no-print-directory -s -C bench BUILD=../$(BUILD)
+	@$(MAKE) --no-print-directory -s -C bench BUILD=$(BUILD)
 	@python3 bench/run.py $(BUILD)
 	@python3 bench/cc1.py $(BUILD)
 	@python3 bench/python.py $(BUILD)
 
 # a 1 G-event synthetic capture read by memtap summary (several GB on disk, minutes)
 bench-huge: all
-	@$(MAKE) --no-print-directory -s -C bench BUILD=../$(BUILD)
+	@$(MAKE) --no-print-directory -s -C bench BUILD=$(BUILD)
 	@python3 bench/huge.py $(BUILD)
 
 install: all

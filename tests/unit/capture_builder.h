@@ -14,6 +14,7 @@
 #include "errors.h"
 #include "memtap/format.h"
 #include "memtap/varint.h"
+#include "pipeline.h"
 #include "record.h"
 #include "replay.h"
 
@@ -150,9 +151,9 @@ static inline const char *cb_file(cb_t *c, int whole) {
     return path;
 }
 
-/* Decodes path into r (initialised here). Returns the decoder's status; err gets the
- * message. */
-static inline int cb_replay(const char *path, memtap_replay_t *r, char *err, size_t cap) {
+/* Decodes path event by event into r (initialised here), the way the reader did before
+ * batches. Returns the decoder's status; err gets the message. */
+static inline int cb_replay_events(const char *path, memtap_replay_t *r, char *err, size_t cap) {
     memtap_decoder_t *d;
     cr_assert_eq(memtap_replay_init(r), 0);
     int rc = memtap_decoder_open(&d, path);
@@ -168,6 +169,92 @@ static inline int cb_replay(const char *path, memtap_replay_t *r, char *err, siz
     snprintf(err, cap, "%s", rc == MEMTAP_OK ? "" : memtap_decoder_error(d));
     memtap_decoder_free(d);
     memtap_replay_finish(r);
+    return rc;
+}
+
+/* The same through the reader's own path: batches filled on the pipeline's thread. */
+static inline int cb_replay_batches(const char *path, memtap_replay_t *r, char *err, size_t cap) {
+    memtap_decoder_t *d;
+    cr_assert_eq(memtap_replay_init(r), 0);
+    int rc = memtap_decoder_open(&d, path);
+    if (rc == MEMTAP_OK) {
+        memtap_pipeline_t *p;
+        cr_assert_eq(memtap_pipeline_start(&p, d), MEMTAP_OK);
+        for (int end = 0; rc == MEMTAP_OK && !end;) {
+            memtap_batch_t *b = memtap_pipeline_take(p);
+            rc = b->rc;
+            end = b->end;
+            cr_assert_eq(memtap_replay_batch(r, b), 0);
+            memtap_pipeline_give(p, b);
+        }
+        memtap_pipeline_stop(p);
+    }
+    snprintf(err, cap, "%s", rc == MEMTAP_OK ? "" : memtap_decoder_error(d));
+    memtap_decoder_free(d);
+    memtap_replay_finish(r);
+    return rc;
+}
+
+/* Both replays must hold the same figures, down to every site. */
+static inline void cb_same_replay(const memtap_replay_t *a, const memtap_replay_t *b) {
+#define CB_SAME(f) cr_assert_eq(a->f, b->f, "batches and events disagree on " #f)
+    CB_SAME(allocations);
+    CB_SAME(frees);
+    CB_SAME(bytes_allocated);
+    CB_SAME(unknown_frees);
+    CB_SAME(live_bytes);
+    CB_SAME(live_blocks);
+    CB_SAME(peak_bytes);
+    CB_SAME(peak_blocks);
+    CB_SAME(peak_ms);
+    CB_SAME(peak_seq);
+    CB_SAME(leaked_bytes);
+    CB_SAME(leaked_blocks);
+    CB_SAME(temporary);
+    CB_SAME(held_bytes);
+    CB_SAME(seq);
+    CB_SAME(now_ms);
+    CB_SAME(max_rss);
+    CB_SAME(complete);
+    CB_SAME(nodes.n);
+    CB_SAME(sites.n);
+    CB_SAME(images.n);
+    CB_SAME(threads.n);
+    CB_SAME(modules.n);
+    CB_SAME(py_codes.n);
+    CB_SAME(regions.n);
+    CB_SAME(live.count);
+#undef CB_SAME
+    cr_assert_eq(memcmp(a->kinds, b->kinds, sizeof a->kinds), 0, "per-kind figures differ");
+    for (size_t i = 0; i < a->sites.n; i++)
+        cr_assert_eq(memcmp(&a->sites.v[i], &b->sites.v[i], sizeof a->sites.v[i]), 0,
+                     "site %zu differs", i);
+    for (size_t i = 0; i < a->nodes.n; i++)
+        cr_assert_eq(memcmp(&a->nodes.v[i], &b->nodes.v[i], sizeof a->nodes.v[i]), 0,
+                     "node %zu differs", i);
+    for (size_t i = 0; i < a->threads.n; i++)
+        cr_assert_str_eq(a->threads.v[i].name, b->threads.v[i].name);
+    for (size_t i = 0; i < a->modules.n; i++)
+        cr_assert_str_eq(a->modules.v[i].path, b->modules.v[i].path);
+    for (size_t i = 0; i < a->py_codes.n; i++)
+        cr_assert_str_eq(a->py_codes.v[i].qualname, b->py_codes.v[i].qualname);
+    for (size_t i = 0; i < a->images.n; i++)
+        cr_assert_str_eq(a->images.v[i].cmdline, b->images.v[i].cmdline);
+}
+
+/* Decodes path into r (initialised here) both ways, batches and events, and requires the
+ * same status, message and figures. Returns the status; err gets the message. */
+static inline int cb_replay(const char *path, memtap_replay_t *r, char *err, size_t cap) {
+    memtap_replay_t by_events;
+    char events_err[512];
+    int rc_events = cb_replay_events(path, &by_events, events_err, sizeof events_err);
+    int rc = cb_replay_batches(path, r, err, cap);
+    cr_assert_eq(rc, rc_events, "batches: %d (%s), events: %d (%s)", rc, err, rc_events,
+                 events_err);
+    cr_assert_str_eq(err, events_err);
+    if (rc == MEMTAP_OK)
+        cb_same_replay(r, &by_events);
+    memtap_replay_free(&by_events);
     return rc;
 }
 

@@ -90,6 +90,41 @@ static void finish(void) {
     cb_chunk(&t.c, 0, MEMTAP_WATERMARK_CLOSED, &s0);
 }
 
+/* The same through batches (the fast decoding loop and the general path both). */
+static void expect_batches_back(const char *path) {
+    memtap_decoder_t *d;
+    int rc = memtap_decoder_open(&d, path);
+    memtap_batch_t *b = memtap_batch_new();
+    cr_assert(b);
+    size_t i = 0;
+    int end = 0;
+    while (rc == MEMTAP_OK && !end) {
+        rc = memtap_decoder_fill(d, b);
+        end = b->end;
+        for (size_t k = 0; k < b->n; k++) {
+            const memtap_bev_t *e = &b->ev[k];
+            if (e->type != MEMTAP_EV_ALLOC && e->type != MEMTAP_EV_FREE &&
+                e->type != MEMTAP_EV_MUNMAP)
+                continue;
+            cr_assert(i < nwant, "more events than were written");
+            const want_t *w = &want[i];
+            cr_assert_eq(e->type, w->type, "batched event %zu: type", i);
+            cr_assert_eq(e->addr, w->addr, "batched event %zu: address %#lx, want %#lx", i,
+                         (unsigned long)e->addr, (unsigned long)w->addr);
+            cr_assert_eq(e->size, w->size, "batched event %zu: size or length", i);
+            if (w->type == MEMTAP_EV_ALLOC) {
+                cr_assert_eq(e->node, w->node, "batched event %zu: node", i);
+                cr_assert_eq(e->kind, w->kind, "batched event %zu: kind", i);
+            }
+            i++;
+        }
+    }
+    cr_assert_eq(rc, MEMTAP_OK, "%s", memtap_decoder_error(d));
+    cr_assert_eq(i, nwant, "%zu batched events back of %zu", i, nwant);
+    memtap_batch_free(b);
+    memtap_decoder_free(d);
+}
+
 /* Decodes the capture and requires exactly the events put, in order. */
 static void expect_events_back(void) {
     memtap_decoder_t *d;
@@ -121,6 +156,7 @@ static void expect_events_back(void) {
     cr_assert(ev.u.end.complete);
     cr_assert_eq(i, nwant, "%zu events back of %zu", i, nwant);
     memtap_decoder_free(d);
+    expect_batches_back(path);
 }
 
 /* A program-like mix on two threads: blocks freed soon or late, addresses handed out again,
@@ -328,4 +364,23 @@ Test(v4, random_damage_never_crashes, .timeout = 60) {
     workload(3000, 3);
     finish();
     cb_case_random_damage(&t, 3000, 11);
+}
+
+/* A reader that stops early (out of memory in the replay) stops the decoding thread too,
+ * while it waits for a batch to fill. */
+Test(v4, stopping_the_pipeline_early_does_not_hang) {
+    start();
+    workload(200000, 4);
+    finish();
+    memtap_decoder_t *d;
+    cr_assert_eq(memtap_decoder_open(&d, cb_file(&t.c, 1)), MEMTAP_OK);
+    memtap_pipeline_t *p;
+    cr_assert_eq(memtap_pipeline_start(&p, d), MEMTAP_OK);
+    memtap_batch_t *b = memtap_pipeline_take(p);
+    cr_assert_eq(b->rc, MEMTAP_OK);
+    cr_assert_not(b->end, "the capture is many batches long");
+    memtap_pipeline_give(p, b);
+    usleep(100000); /* the decoding thread fills the free batches and waits */
+    memtap_pipeline_stop(p);
+    memtap_decoder_free(d);
 }
