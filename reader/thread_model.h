@@ -230,7 +230,7 @@ memtap_tmodel_run(memtap_tmodel_t *m, const uint8_t **pp, const uint8_t *last,
         uint64_t k = key, v, addr, size = 0, node = 0;
         uint8_t type = *q++;
         if (type == MEMTAP_REC_SKIP) {
-            if (!fast_varint8(&q, &v) || v > (UINT64_MAX >> 2) - k)
+            if (!fast_varint4(&q, &v) || v > (UINT64_MAX >> 2) - k)
                 break;
             k += v;
             type = *q++;
@@ -239,14 +239,14 @@ memtap_tmodel_run(memtap_tmodel_t *m, const uint8_t **pp, const uint8_t *last,
         if (type >= MEMTAP_REC_ALLOC_MODEL) {
             uint64_t where = type & 0x0f;
             if (where == MEMTAP_MODEL_INLINE) {
-                if (!fast_varint8(&q, &v) || v > UINT64_MAX - MEMTAP_MODEL_INLINE)
+                if (!fast_varint4(&q, &v) || v > UINT64_MAX - MEMTAP_MODEL_INLINE)
                     break;
                 where += v;
             }
-            if (!(type & MEMTAP_MODEL_SIZE) && !fast_varint8(&q, &size))
+            if (!(type & MEMTAP_MODEL_SIZE) && !fast_varint4(&q, &size))
                 break;
             if (!(type & MEMTAP_MODEL_NODE)) {
-                if (!fast_varint8(&q, &node))
+                if (!fast_varint4(&q, &node))
                     break;
             } else {
                 node = memtap_model_predicted(&m->sites);
@@ -268,7 +268,7 @@ memtap_tmodel_run(memtap_tmodel_t *m, const uint8_t **pp, const uint8_t *last,
                 addr = last_alloc + ((uint64_t)memtap_unzigzag(where) << 4);
             }
         } else if ((type & 0xf0) == MEMTAP_REC_ALLOC) {
-            if (!fast_varint8(&q, &v) || !fast_varint8(&q, &size) || !fast_varint8(&q, &node) ||
+            if (!fast_varint4(&q, &v) || !fast_varint4(&q, &size) || !fast_varint4(&q, &node) ||
                 node > b->nodes)
                 break;
             addr = last_alloc + (uint64_t)memtap_unzigzag(v);
@@ -278,13 +278,13 @@ memtap_tmodel_run(memtap_tmodel_t *m, const uint8_t **pp, const uint8_t *last,
                     v = (uint64_t)(type & 0x1f) << 8 | *q++;
                 else if (type > MEMTAP_REC_FREE_REF)
                     v = type & 0x1f;
-                else if (!fast_varint8(&q, &v))
+                else if (!fast_varint4(&q, &v))
                     break;
                 if (v == 0 || v > seq || v > MEMTAP_MODEL_RING)
                     break;
                 addr = ring[(seq - v) & ring_mask];
             } else if (type == MEMTAP_REC_FREE_UNITS || type == MEMTAP_REC_FREE) {
-                if (!fast_varint8(&q, &v))
+                if (!fast_varint4(&q, &v))
                     break;
                 uint64_t delta = (uint64_t)memtap_unzigzag(v);
                 addr = last_free + (type == MEMTAP_REC_FREE_UNITS ? delta << 4 : delta);
