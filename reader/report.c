@@ -15,6 +15,7 @@
 #include "output.h"
 #include "pipeline.h"
 #include "stack_view.h"
+#include "symbolize.h"
 
 int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usage, int allow_by,
                         memtap_report_opts_t *o) {
@@ -102,7 +103,7 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int load_capture(const char *path, memtap_replay_t *r) {
+static int load_capture(const char *path, memtap_replay_t *r, int symbols) {
     if (memtap_replay_init(r) < 0) {
         fprintf(stderr, "memtap: out of memory\n");
         return MEMTAP_EXIT_BAD_INPUT;
@@ -130,6 +131,10 @@ static int load_capture(const char *path, memtap_replay_t *r) {
         int end = b->end;
         if (memtap_replay_batch(r, b) < 0)
             rc = MEMTAP_ERR_NOMEM;
+        if (symbols && r->modules.n > 0) { /* the first batch lists the program's modules */
+            memtap_symbols_warm_up(r);
+            symbols = 0;
+        }
         if (tty && rc == MEMTAP_OK && !end) {
             double t = now_s();
             if (t - start > 1.0 && t - last > 0.25) {
@@ -157,8 +162,8 @@ static int load_capture(const char *path, memtap_replay_t *r) {
     return MEMTAP_EXIT_OK;
 }
 
-int memtap_report_load(const char *path, memtap_replay_t *r) {
-    int rc = load_capture(path, r);
+int memtap_report_load(const char *path, memtap_replay_t *r, int symbols) {
+    int rc = load_capture(path, r, symbols);
     if (rc != MEMTAP_EXIT_OK)
         memtap_replay_free(r);
     else if (!r->complete)

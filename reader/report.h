@@ -36,9 +36,10 @@ int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usag
                         memtap_report_opts_t *o);
 
 /* Reads the whole capture into r (initialised here) and warns on stderr when it is
- * incomplete. Returns MEMTAP_EXIT_OK (free r when done), or prints the error as one line,
- * frees r and returns the exit status. */
-int memtap_report_load(const char *path, memtap_replay_t *r);
+ * incomplete; with symbols (the report will symbolize stacks), the modules' symbols are
+ * read meanwhile (memtap_symbols_warm_up). Returns MEMTAP_EXIT_OK (free r when done), or
+ * prints the error as one line, frees r and returns the exit status. */
+int memtap_report_load(const char *path, memtap_replay_t *r, int symbols);
 
 /* The sites a report ranks: r's own, or with python_only, one per distinct Python stack
  * (sites without Python frames stay as they are) with figures summed. *n counts entries

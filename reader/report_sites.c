@@ -52,7 +52,7 @@ static int sites_cmd(int argc, char **argv, int leaks) {
     if (leaks)
         o.by = o.before_teardown ? MEMTAP_BY_HELD : MEMTAP_BY_LEAKED;
     memtap_replay_t r;
-    rc = memtap_report_load(o.path, &r);
+    rc = memtap_report_load(o.path, &r, 1);
     if (rc != MEMTAP_EXIT_OK)
         return rc;
     if (o.before_teardown && !r.main_done)

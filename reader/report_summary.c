@@ -25,7 +25,7 @@ int memtap_cmd_summary(int argc, char **argv) {
     if (rc >= 0)
         return rc;
     memtap_replay_t r;
-    rc = memtap_report_load(o.path, &r);
+    rc = memtap_report_load(o.path, &r, 0);
     if (rc != MEMTAP_EXIT_OK)
         return rc;
     if (o.json) {

@@ -6,6 +6,9 @@
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +63,8 @@ static const Dwfl_Callbacks callbacks = {
     .debuginfo_path = &debuginfo_path,
 };
 
+static void take_warm_modules(memtap_symbolizer_t *s);
+
 memtap_symbolizer_t *memtap_symbolizer_new(const memtap_replay_t *r) {
     memtap_symbolizer_t *s = calloc(1, sizeof *s);
     if (!s)
@@ -71,6 +76,7 @@ memtap_symbolizer_t *memtap_symbolizer_new(const memtap_replay_t *r) {
         free(s);
         return NULL;
     }
+    take_warm_modules(s);
     return s;
 }
 
@@ -135,12 +141,45 @@ static const char *demangled(memtap_symbolizer_t *s, const char *name) {
     return keep(s, (char *)name, 0);
 }
 
+/* Opens the module file at path for symbols: *dwfl (NULL when the file cannot be read) and
+ * *mod (NULL also when its build-id is not the recorded one). */
+static void open_dwfl(const char *path, const uint8_t *build_id, size_t build_id_len, Dwfl **dwfl,
+                      Dwfl_Module **mod) {
+    *dwfl = NULL;
+    *mod = NULL;
+    if (path[0] != '/')
+        return; /* [vdso] and friends: no file to read */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    *dwfl = dwfl_begin(&callbacks);
+    if (!*dwfl) {
+        close(fd);
+        return;
+    }
+    /* bias 0: addresses we ask about are the file's own (link-time) addresses */
+    Dwfl_Module *m = dwfl_report_elf(*dwfl, path, path, fd, 0, false);
+    dwfl_report_end(*dwfl, NULL, NULL);
+    if (!m)
+        return;
+    const unsigned char *bits;
+    GElf_Addr vaddr;
+    int n = dwfl_module_build_id(m, &bits, &vaddr);
+    if (build_id_len && (n != (int)build_id_len || memcmp(bits, build_id, (size_t)n)))
+        return; /* the binary changed since the capture: its symbols would lie */
+    *mod = m;
+}
+
+static int same_module(const memtap_module_t *a, const char *path, const uint8_t *build_id,
+                       size_t build_id_len) {
+    return !strcmp(a->path, path) && a->build_id_len == build_id_len &&
+           !memcmp(a->build_id, build_id, build_id_len);
+}
+
 static Dwfl_Module *open_module(memtap_symbolizer_t *s, const memtap_module_t *m) {
     for (size_t i = 0; i < s->ndwfls; i++)
         if (s->dwfls[i].module == m ||
-            (!strcmp(s->dwfls[i].module->path, m->path) &&
-             s->dwfls[i].module->build_id_len == m->build_id_len &&
-             !memcmp(s->dwfls[i].module->build_id, m->build_id, m->build_id_len)))
+            same_module(s->dwfls[i].module, m->path, m->build_id, m->build_id_len))
             return s->dwfls[i].mod;
     dwfl_entry_t *grown = realloc(s->dwfls, (s->ndwfls + 1) * sizeof *grown);
     if (!grown)
@@ -148,30 +187,93 @@ static Dwfl_Module *open_module(memtap_symbolizer_t *s, const memtap_module_t *m
     s->dwfls = grown;
     dwfl_entry_t *e = &s->dwfls[s->ndwfls++];
     e->module = m;
-    e->dwfl = NULL;
-    e->mod = NULL;
-    if (m->path[0] != '/')
-        return NULL; /* [vdso] and friends: no file to read */
-    int fd = open(m->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    e->dwfl = dwfl_begin(&callbacks);
-    if (!e->dwfl) {
-        close(fd);
-        return NULL;
+    open_dwfl(m->path, m->build_id, m->build_id_len, &e->dwfl, &e->mod);
+    return e->mod;
+}
+
+/* The warm-up (symbolize.h): the modules to open, and what the thread opened. */
+typedef struct {
+    char *path;
+    uint8_t build_id[MEMTAP_MAX_BUILD_ID];
+    size_t build_id_len;
+    Dwfl *dwfl;
+    Dwfl_Module *mod;
+    int opened;
+} warm_module_t;
+
+static struct {
+    warm_module_t *v;
+    size_t n;
+    atomic_int stop;
+    int running;
+    pthread_t thread;
+} warm;
+
+static void *warm_up(void *arg) {
+    (void)arg;
+    /* only idle cycles: the capture's reading must not wait for symbols it may not need */
+    struct sched_param none = {0};
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &none);
+    for (size_t i = 0; i < warm.n && !atomic_load(&warm.stop); i++) {
+        warm_module_t *w = &warm.v[i];
+        open_dwfl(w->path, w->build_id, w->build_id_len, &w->dwfl, &w->mod);
+        if (w->mod) { /* what takes the time: the debug sections, decompressed */
+            Dwarf_Addr bias;
+            dwfl_module_getdwarf(w->mod, &bias);
+            dwfl_module_getsymtab(w->mod);
+        }
+        w->opened = 1;
     }
-    /* bias 0: addresses we ask about are the file's own (link-time) addresses */
-    Dwfl_Module *mod = dwfl_report_elf(e->dwfl, m->path, m->path, fd, 0, false);
-    dwfl_report_end(e->dwfl, NULL, NULL);
-    if (!mod)
-        return NULL;
-    const unsigned char *bits;
-    GElf_Addr vaddr;
-    int n = dwfl_module_build_id(mod, &bits, &vaddr);
-    if (m->build_id_len && (n != (int)m->build_id_len || memcmp(bits, m->build_id, (size_t)n)))
-        return NULL; /* the binary changed since the capture: its symbols would lie */
-    e->mod = mod;
-    return mod;
+    return NULL;
+}
+
+void memtap_symbols_warm_up(const memtap_replay_t *r) {
+    if (warm.running || warm.v || r->modules.n == 0)
+        return;
+    warm.v = calloc(r->modules.n, sizeof *warm.v);
+    if (!warm.v)
+        return;
+    for (size_t i = 0; i < r->modules.n; i++) {
+        const memtap_module_t *m = &r->modules.v[i];
+        warm_module_t *w = &warm.v[warm.n];
+        int listed = 0;
+        for (size_t j = 0; j < warm.n && !listed; j++)
+            listed = same_module(m, warm.v[j].path, warm.v[j].build_id, warm.v[j].build_id_len);
+        if (listed || m->path[0] != '/' || !(w->path = strdup(m->path)))
+            continue;
+        memcpy(w->build_id, m->build_id, m->build_id_len);
+        w->build_id_len = m->build_id_len;
+        warm.n++;
+    }
+    atomic_store(&warm.stop, 0);
+    warm.running = pthread_create(&warm.thread, NULL, warm_up, NULL) == 0;
+}
+
+/* Stops the warm-up (after the module it is opening) and hands s what it opened. */
+static void take_warm_modules(memtap_symbolizer_t *s) {
+    if (warm.running) {
+        atomic_store(&warm.stop, 1);
+        pthread_join(warm.thread, NULL);
+        warm.running = 0;
+    }
+    for (size_t i = 0; i < warm.n; i++) {
+        warm_module_t *w = &warm.v[i];
+        const memtap_module_t *m = NULL;
+        for (size_t j = 0; w->opened && j < s->r->modules.n && !m; j++)
+            if (same_module(&s->r->modules.v[j], w->path, w->build_id, w->build_id_len))
+                m = &s->r->modules.v[j];
+        dwfl_entry_t *grown = m ? realloc(s->dwfls, (s->ndwfls + 1) * sizeof *grown) : NULL;
+        if (grown) {
+            s->dwfls = grown;
+            s->dwfls[s->ndwfls++] = (dwfl_entry_t){m, w->dwfl, w->mod};
+        } else if (w->dwfl) {
+            dwfl_end(w->dwfl);
+        }
+        free(w->path);
+    }
+    free(warm.v);
+    warm.v = NULL;
+    warm.n = 0;
 }
 
 /* The mangled name DWARF gives a function (C++), or NULL. */

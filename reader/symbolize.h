@@ -22,8 +22,16 @@ typedef struct {
 
 typedef struct memtap_symbolizer memtap_symbolizer_t;
 
+/* A new symbolizer for r (read to its end). It takes over the modules the warm-up opened. */
 memtap_symbolizer_t *memtap_symbolizer_new(const memtap_replay_t *r);
 void memtap_symbolizer_free(memtap_symbolizer_t *s);
+
+/* Symbolizing starts by reading each module's DWARF, which for a library whose debug
+ * sections are compressed (Debian's libc) costs as much as reading a tenth of a 12 M
+ * allocation capture. Called while the capture is still being read, once r holds its first
+ * modules, this reads theirs on a thread that runs only on idle cycles; the next
+ * memtap_symbolizer_new stops it and takes what it read. Failures only mean no warm-up. */
+void memtap_symbols_warm_up(const memtap_replay_t *r);
 
 /* Frames of the instruction pointer of node (innermost first, inlined ones included):
  * sets *frames to an array owned by the symbolizer and returns its length (>= 1). */
