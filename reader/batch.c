@@ -134,6 +134,7 @@ int memtap_decoder_fill(memtap_decoder_t *d, memtap_batch_t *b) {
     memtap_batch_clear(b);
     while (!memtap_batch_full(b)) {
         b->n += dec_fast_run(d, b->ev + b->n, MEMTAP_BATCH_EVENTS - b->n);
+        b->n += dec_fast_ahead(d, b->ev + b->n, MEMTAP_BATCH_EVENTS - b->n);
         if (memtap_batch_full(b))
             break;
         memtap_event_t ev;

@@ -67,6 +67,7 @@ void dec_parse_chunk(memtap_decoder_t *d, cursor_t *c);
 int dec_merged_event(memtap_decoder_t *d, memtap_event_t *ev);
 int dec_fast_merged(memtap_decoder_t *d, memtap_event_t *ev);
 size_t dec_fast_run(memtap_decoder_t *d, memtap_bev_t *out, size_t max);
+size_t dec_fast_ahead(memtap_decoder_t *d, memtap_bev_t *out, size_t max);
 
 /* A varint from a window known to hold at least 10 more bytes. Returns 0 when it is longer
  * than 10 bytes or overflows (the general path then reports it). */

@@ -1,5 +1,6 @@
 /* Version 3 decoding: CHUNKs go to their source's queue (reader/merge.c), and records come
  * back out in position order; a fast path for the thread records that need no merge. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "decoder_internal.h"
@@ -110,10 +111,83 @@ fast_thread_record(const memtap_decoder_t *d, const uint8_t *p, const memtap_msr
     return (size_t)(q - start);
 }
 
+/* A v4 thread's records decoded ahead of the merge (merge.h): when threads interleave, the
+ * merge releases a record or two of one thread, then of another; parsing them one by one
+ * between releases cost three times what decoding them in runs costs. */
+#define AHEAD 64
+
+struct memtap_ahead {
+    memtap_bev_t ev[AHEAD];
+    memtap_run_at_t at[AHEAD]; /* position in the frame's order, start from base */
+    uint64_t base;             /* stream offset of the run's first byte, for errors */
+};
+
+/* Decodes up to AHEAD of thread s's next records (memtap_tmodel_run), its model learning
+ * them, and consumes their bytes. Only records that start in the chunk the first one
+ * starts in: each one's stream offset is then known. */
+static void decode_ahead(memtap_decoder_t *d, memtap_msrc_t *s) {
+    memtap_tmodel_t *model = s->model;
+    if (!model || s->len - s->pos < MEMTAP_RUN_MARGIN || s->mark0 >= s->nmarks)
+        return;
+    size_t max = AHEAD;
+    if (model->ring_cap < MEMTAP_MODEL_RING && model->ring_cap - model->seq < max)
+        max = model->ring_cap - model->seq; /* learning past it grows the ring */
+    if (max == 0 || (!s->ahead && !(s->ahead = malloc(sizeof *s->ahead))))
+        return;
+    size_t i = s->mark0; /* the chunk holding pos */
+    while (i + 1 < s->nmarks && s->marks[i + 1].queue_pos <= s->pos)
+        i++;
+    size_t last = s->len - MEMTAP_RUN_MARGIN;
+    if (i + 1 < s->nmarks && s->marks[i + 1].queue_pos - 1 < last)
+        last = s->marks[i + 1].queue_pos - 1;
+    const uint8_t *start = s->buf + s->pos, *p = start;
+    memtap_run_bounds_t b = {.key = s->key,
+                             .limit = UINT64_MAX, /* the merge orders them when released */
+                             .nodes = UINT32_MAX, /* checked when released */
+                             .max_kind = d->max_kind};
+    size_t n = memtap_tmodel_run(model, &p, s->buf + last, &b, s->ahead->ev, max, s->ahead->at);
+    s->ahead->base = s->marks[i].stream_offset + (s->pos - s->marks[i].queue_pos);
+    s->ahead_i = 0;
+    s->ahead_n = (uint32_t)n;
+    size_t used = (size_t)(p - start);
+    s->pos += used;
+    d->merge.pending -= used;
+}
+
+/* Sets s->next to the first record decoded ahead. */
+static void next_from_ahead(memtap_msrc_t *s) {
+    const memtap_bev_t *e = &s->ahead->ev[s->ahead_i];
+    uint64_t pos = s->ahead->at[s->ahead_i].pos;
+    s->next.type = (memtap_ev_type_t)e->type; /* (an ALLOC's or FREE's fields only) */
+    s->next.offset = s->ahead->base + s->ahead->at[s->ahead_i].start;
+    if (e->type == MEMTAP_EV_ALLOC) {
+        s->next.u.alloc.kind = e->kind;
+        s->next.u.alloc.addr = e->addr;
+        s->next.u.alloc.size = e->size;
+        s->next.u.alloc.node = e->node;
+    } else {
+        s->next.u.free.addr = e->addr;
+        s->next.u.free.len = 0;
+    }
+    s->next_pos = pos;
+    s->key_after = (pos + 1) >> 1; /* an ALLOC at 2k leaves k, a FREE at 2k + 1 k + 1 */
+    s->next_len = 0;                  /* its bytes went when it was decoded */
+    s->has_next = s->next_ahead = 1;
+}
+
 /* The merge's peek: source `id`'s next record, SKIPs before it applied to a copy of its key.
  * Source 0 holds the process's records, a thread's source only ALLOC, FREE and MUNMAP. */
 static int peek_source(void *ctx, uint32_t id, memtap_msrc_t *s) {
     memtap_decoder_t *d = ctx;
+    if (id && d->version >= 4) {
+        if (s->ahead_i == s->ahead_n)
+            decode_ahead(d, s);
+        if (s->ahead_i < s->ahead_n) {
+            s->peeked = 1;
+            next_from_ahead(s);
+            return MEMTAP_OK;
+        }
+    }
     const uint8_t *start = s->buf + s->pos, *end = s->buf + s->len;
     cursor_t c = {start, end, PARSE_OK, NULL};
     uint64_t key = s->key;
@@ -178,9 +252,19 @@ static int peek_source(void *ctx, uint32_t id, memtap_msrc_t *s) {
     }
 }
 
-/* Where source s's next record starts (the fast path leaves it to be found on error). */
+/* Where source s's next record starts: its type byte, after any SKIP before it (the fast
+ * path leaves it to be found on error). */
 static uint64_t record_offset(memtap_msrc_t *s) {
-    return s->next.offset != UINT64_MAX ? s->next.offset : memtap_merge_offset(s, s->pos);
+    if (s->next.offset != UINT64_MAX)
+        return s->next.offset;
+    const uint8_t *p = s->buf + s->pos;
+    uint64_t skip;
+    if (p < s->buf + s->len && *p == MEMTAP_REC_SKIP) {
+        p++;
+        if (memtap_varint_get(&p, s->buf + s->len, &skip) != 1)
+            p = s->buf + s->pos;
+    }
+    return memtap_merge_offset(s, (size_t)(p - s->buf));
 }
 
 /* The next record in position order: 1 with ev filled, 0 when more chunks must be read
@@ -212,7 +296,7 @@ int dec_merged_event(memtap_decoder_t *d, memtap_event_t *ev) {
         return -dec_fail(d, MEMTAP_ERR_CORRUPT, record_offset(s),
                      "allocation names a stack node not yet defined");
     *ev = s->next;
-    if (id && learn(d, s, ev, s->next_len) != MEMTAP_OK)
+    if (id && !s->next_ahead && learn(d, s, ev, s->next_len) != MEMTAP_OK)
         return -MEMTAP_ERR_NOMEM;
     if (ev->type == MEMTAP_EV_ALLOC && ev->u.alloc.node > d->nodes)
         ev->u.alloc.node = 0;
@@ -245,7 +329,7 @@ int dec_fast_merged(memtap_decoder_t *d, memtap_event_t *ev) {
     if (!id)
         return 0;
     memtap_msrc_t *s = &m->src[id];
-    if (s->peeked || s->len - s->pos < 48)
+    if (s->peeked || s->ahead_i < s->ahead_n || s->len - s->pos < 48)
         return 0;
     uint64_t key = s->key;
     size_t n = fast_thread_record(d, s->buf + s->pos, s, &key, ev);
@@ -287,7 +371,7 @@ size_t dec_fast_run(memtap_decoder_t *d, memtap_bev_t *out, size_t max) {
         return 0;
     memtap_msrc_t *s = &m->src[id];
     memtap_tmodel_t *model = s->model;
-    if (s->peeked || !model || s->len - s->pos < MEMTAP_RUN_MARGIN)
+    if (s->peeked || s->ahead_i < s->ahead_n || !model || s->len - s->pos < MEMTAP_RUN_MARGIN)
         return 0;
     if (model->ring_cap < MEMTAP_MODEL_RING && model->ring_cap - model->seq < max)
         max = model->ring_cap - model->seq; /* learning past it grows the ring */
@@ -297,7 +381,8 @@ size_t dec_fast_run(memtap_decoder_t *d, memtap_bev_t *out, size_t max) {
                              .limit = d->fast_limit,
                              .nodes = d->nodes,
                              .max_kind = d->max_kind};
-    size_t n = memtap_tmodel_run(model, &p, s->buf + s->len - MEMTAP_RUN_MARGIN, &b, out, max);
+    size_t n =
+        memtap_tmodel_run(model, &p, s->buf + s->len - MEMTAP_RUN_MARGIN, &b, out, max, NULL);
     size_t used = (size_t)(p - start);
     s->pos += used;
     s->key = b.key;
@@ -306,4 +391,71 @@ size_t dec_fast_run(memtap_decoder_t *d, memtap_bev_t *out, size_t max) {
     d->frees += b.frees;
     d->allocations += n - b.frees;
     return n;
+}
+
+/* The records decoded ahead (decode_ahead) released straight into out, choosing the next
+ * source as memtap_merge_pick does when only the source released from last moved: what
+ * dec_merged_event does, without its event copies. Returns how many; anything else (a
+ * source whose next record was parsed the general way, the process's records, a check
+ * that fails, chunks that changed the order) is left to the general path. */
+size_t dec_fast_ahead(memtap_decoder_t *d, memtap_bev_t *out, size_t max) {
+    memtap_merge_t *m = &d->merge;
+    uint32_t id = m->current;
+    if (d->version < 4 || !m->bound_valid || !m->order_valid || id == 0 || id >= m->nsrc ||
+        m->order[0] != id || d->state == AFTER_TRAILER)
+        return 0;
+    memtap_msrc_t *s = &m->src[id];
+    if (s->peeked && !s->next_ahead)
+        return 0; /* the merge holds a record parsed the general way */
+    s->peeked = s->has_next = s->next_ahead = 0; /* what it peeked is released here */
+    size_t i = 0, frees = 0;
+    uint64_t last_pos = m->last_pos;
+    while (i < max) {
+        if (s->ahead_i == s->ahead_n) {
+            decode_ahead(d, s);
+            if (s->ahead_i == s->ahead_n)
+                break;
+        }
+        const memtap_bev_t *e = &s->ahead->ev[s->ahead_i];
+        uint64_t pos = s->ahead->at[s->ahead_i].pos;
+        if (!memtap_merge_before(pos, id, m->bound_pos, m->bound_src)) {
+            /* another source goes first: this one's bound is its next record, peeked as the
+             * merge expects of every source but the one it released from last, and it moves
+             * to its place in the order */
+            next_from_ahead(s);
+            s->peeked = 1;
+            m->bound[id] = pos;
+            uint32_t j = 0;
+            while (j + 1 < m->nsrc &&
+                   memtap_merge_before(m->bound[m->order[j + 1]], m->order[j + 1], pos, id)) {
+                m->order[j] = m->order[j + 1];
+                j++;
+            }
+            m->order[j] = id;
+            uint32_t best = m->order[0];
+            memtap_msrc_t *t = &m->src[best];
+            if (best == 0 || best > d->threads || t->ahead_i == t->ahead_n ||
+                (t->peeked && !t->next_ahead) || m->bound[best] != t->ahead->at[t->ahead_i].pos)
+                break; /* the general path chooses (the order is still right) */
+            m->current = id = best;
+            m->bound_src = m->nsrc > 1 ? m->order[1] : UINT32_MAX;
+            m->bound_pos = m->nsrc > 1 ? m->bound[m->bound_src] : UINT64_MAX;
+            s = t;
+            s->peeked = s->has_next = s->next_ahead = 0;
+            continue;
+        }
+        if (pos < last_pos || id > d->threads || (e->type == MEMTAP_EV_ALLOC && e->node > d->nodes))
+            break;
+        out[i++] = *e;
+        frees += e->type != MEMTAP_EV_ALLOC;
+        s->ahead_i++;
+        s->key = (pos + 1) >> 1;
+        last_pos = pos;
+        d->merged_thread = id;
+    }
+    m->last_pos = last_pos;
+    d->fast_id = 0;
+    d->frees += frees;
+    d->allocations += i - frees;
+    return i;
 }

@@ -13,6 +13,7 @@ void memtap_merge_free(memtap_merge_t *m) {
     for (uint32_t i = 0; i < m->nsrc; i++) {
         free(m->src[i].buf);
         free(m->src[i].marks);
+        free(m->src[i].ahead);
         memtap_tmodel_free(m->src[i].model);
     }
     free(m->src);
@@ -157,9 +158,6 @@ static uint64_t lower_bound(const memtap_merge_t *m, const memtap_msrc_t *s) {
     return s->watermark;
 }
 
-static int before(uint64_t pos_a, uint32_t a, uint64_t pos_b, uint32_t b) {
-    return pos_a < pos_b || (pos_a == pos_b && a < b);
-}
 
 int memtap_merge_pick(memtap_merge_t *m, memtap_merge_peek_fn peek, void *ctx, uint32_t *id) {
     *id = UINT32_MAX;
@@ -168,7 +166,7 @@ int memtap_merge_pick(memtap_merge_t *m, memtap_merge_peek_fn peek, void *ctx, u
         int rc = ensure_peeked(s, m->current, peek, ctx);
         if (rc != MEMTAP_OK)
             return rc;
-        if (s->has_next && before(s->next_pos, m->current, m->bound_pos, m->bound_src)) {
+        if (s->has_next && memtap_merge_before(s->next_pos, m->current, m->bound_pos, m->bound_src)) {
             *id = m->current;
             return MEMTAP_OK;
         }
@@ -182,7 +180,7 @@ int memtap_merge_pick(memtap_merge_t *m, memtap_merge_peek_fn peek, void *ctx, u
                 return rc;
             m->bound[i] = lower_bound(m, &m->src[i]);
             uint32_t j = i; /* insertion sort: a handful of sources */
-            while (j > 0 && before(m->bound[i], i, m->bound[m->order[j - 1]], m->order[j - 1])) {
+            while (j > 0 && memtap_merge_before(m->bound[i], i, m->bound[m->order[j - 1]], m->order[j - 1])) {
                 m->order[j] = m->order[j - 1];
                 j--;
             }
@@ -197,7 +195,7 @@ int memtap_merge_pick(memtap_merge_t *m, memtap_merge_peek_fn peek, void *ctx, u
             return rc;
         uint64_t b = m->bound[id0] = lower_bound(m, &m->src[id0]);
         uint32_t j = 0;
-        while (j + 1 < m->nsrc && before(m->bound[m->order[j + 1]], m->order[j + 1], b, id0)) {
+        while (j + 1 < m->nsrc && memtap_merge_before(m->bound[m->order[j + 1]], m->order[j + 1], b, id0)) {
             m->order[j] = m->order[j + 1];
             j++;
         }
@@ -225,6 +223,8 @@ void memtap_merge_release(memtap_merge_t *m, uint32_t id) {
     s->key = s->key_after;
     s->peeked = s->has_next = 0;
     s->next_len = 0;
+    s->ahead_i += (uint32_t)s->next_ahead;
+    s->next_ahead = 0;
     while (s->mark0 + 1 < s->nmarks && s->marks[s->mark0 + 1].queue_pos <= s->pos)
         s->mark0++;
 }

@@ -36,6 +36,11 @@ typedef struct {
     uint64_t key_after; /* the source's key after it */
     size_t next_len;    /* its bytes, SKIPs before it included (consumed when released) */
     memtap_event_t next;
+    /* v4 threads: records decoded ahead (reader/decoder_v3.c), their model learnt and their
+     * bytes consumed, waiting in order to be released: ahead[ahead_i..ahead_n) */
+    struct memtap_ahead *ahead;
+    uint32_t ahead_i, ahead_n;
+    int next_ahead; /* next is ahead[ahead_i] */
 } memtap_msrc_t;
 
 typedef struct {
@@ -54,6 +59,11 @@ typedef struct {
     uint64_t *bound; /* by source number: what it may still release, at least */
     int order_valid;
 } memtap_merge_t;
+
+/* Whether (position, source) pair a goes before b. */
+static inline int memtap_merge_before(uint64_t pos_a, uint32_t a, uint64_t pos_b, uint32_t b) {
+    return pos_a < pos_b || (pos_a == pos_b && a < b);
+}
 
 /* Parses source s's next record from buf[pos..len) and sets peeked, has_next (0 when the
  * bytes end inside a record), next, next_pos, key_after, next_len. Returns MEMTAP_OK or an

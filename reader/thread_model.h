@@ -209,17 +209,24 @@ typedef struct {
 
 #define MEMTAP_RUN_MARGIN 48 /* bytes a record of the run may take, SKIP before it included */
 
+/* Where each record of a run stands, for a run decoded ahead of the merge (merge.h). */
+typedef struct {
+    uint64_t pos;   /* its position in the frame's order */
+    uint32_t start; /* its type byte's distance from where the run started */
+} memtap_run_at_t;
+
 /* The reader's fast path: the records from *pp on, each starting at or before `last` (so
  * MEMTAP_RUN_MARGIN bytes are there), decoded straight into out (at most max) with m
  * learning each, its state kept in registers. It takes only ALLOC and FREE records that
  * memtap_tmodel_parse accepts, decodes them alike, and stops before any other: a MUNMAP,
  * a record outside the bounds, anything corrupt, which the general path then takes (and
  * judges). The caller keeps the ring from growing: seq + max stays within ring_cap. Returns
- * how many it decoded, *pp moved past them. */
+ * how many it decoded, *pp moved past them; at_out (NULL: not wanted) gets where each
+ * stands. */
 static inline __attribute__((always_inline)) size_t
 memtap_tmodel_run(memtap_tmodel_t *m, const uint8_t **pp, const uint8_t *last,
-                  memtap_run_bounds_t *b, memtap_bev_t *out, size_t max) {
-    const uint8_t *p = *pp;
+                  memtap_run_bounds_t *b, memtap_bev_t *out, size_t max, memtap_run_at_t *at_out) {
+    const uint8_t *p = *pp, *const run_start = p;
     uint64_t key = b->key, at = b->last_pos;
     uint64_t seq = m->seq, last_alloc = m->last_alloc, last_free = m->last_free;
     uint64_t *ring = m->ring;
@@ -235,6 +242,8 @@ memtap_tmodel_run(memtap_tmodel_t *m, const uint8_t **pp, const uint8_t *last,
             k += v;
             type = *q++;
         }
+        if (at_out)
+            at_out[i].start = (uint32_t)(q - 1 - run_start);
         unsigned kind = type & 0x0f;
         if (type >= MEMTAP_REC_ALLOC_MODEL) {
             uint64_t where = type & 0x0f;
@@ -299,6 +308,8 @@ memtap_tmodel_run(memtap_tmodel_t *m, const uint8_t **pp, const uint8_t *last,
             out[i].type = MEMTAP_EV_FREE;
             out[i].addr = addr;
             out[i].size = 0;
+            if (at_out)
+                at_out[i].pos = pos;
             i++;
             frees++;
             key = k + 1;
@@ -317,6 +328,8 @@ memtap_tmodel_run(memtap_tmodel_t *m, const uint8_t **pp, const uint8_t *last,
         out[i].node = (uint32_t)node;
         out[i].addr = addr;
         out[i].size = size;
+        if (at_out)
+            at_out[i].pos = pos;
         i++;
         key = k;
         at = pos;
