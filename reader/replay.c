@@ -540,24 +540,11 @@ int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev) {
     }
 }
 
-/* The live-block slot and the site an event ahead will touch are asked for from memory
- * now: both are random accesses to tables larger than the first-level cache, and a batch
- * says what comes next. */
-#define PREFETCH_AHEAD 8
-
-static inline void prefetch(const memtap_replay_t *r, const memtap_bev_t *e) {
-    __builtin_prefetch(&r->live.slots[memtap_addrmap_slot(e->addr, r->live.mask)]);
-    if (e->type == MEMTAP_EV_ALLOC && e->node < r->frame_nodes.n)
-        __builtin_prefetch(&r->sites.v[r->site_of_node.v[r->frame_nodes.v[e->node]]]);
-}
-
 int memtap_replay_batch(memtap_replay_t *r, const memtap_batch_t *b) {
     hot_t h = hot_load(r);
     int rc = 0;
     for (size_t i = 0, n = b->n; i < n; i++) {
         const memtap_bev_t *e = &b->ev[i];
-        if (i + PREFETCH_AHEAD < n)
-            prefetch(r, &b->ev[i + PREFETCH_AHEAD]);
         if (e->type == MEMTAP_EV_FREE) {
             h.seq++;
             on_free(r, &h, e->addr);
