@@ -133,10 +133,11 @@ int memtap_batch_add(memtap_batch_t *b, const memtap_event_t *ev) {
 int memtap_decoder_fill(memtap_decoder_t *d, memtap_batch_t *b) {
     memtap_batch_clear(b);
     while (!memtap_batch_full(b)) {
-        b->n += dec_fast_run(d, b->ev + b->n, MEMTAP_BATCH_EVENTS - b->n);
-        b->n += dec_fast_ahead(d, b->ev + b->n, MEMTAP_BATCH_EVENTS - b->n);
-        if (memtap_batch_full(b))
-            break;
+        size_t fast = dec_fast_run(d, b->ev + b->n, MEMTAP_BATCH_EVENTS - b->n);
+        fast += dec_fast_ahead(d, b->ev + b->n + fast, MEMTAP_BATCH_EVENTS - b->n - fast);
+        b->n += fast;
+        if (fast || memtap_batch_full(b))
+            continue; /* the fast paths again, while they deliver */
         memtap_event_t ev;
         int rc = memtap_decoder_next(d, &ev);
         if (rc == MEMTAP_OK)

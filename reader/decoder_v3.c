@@ -410,8 +410,17 @@ size_t dec_fast_ahead(memtap_decoder_t *d, memtap_bev_t *out, size_t max) {
     s->peeked = s->has_next = s->next_ahead = 0; /* what it peeked is released here */
     size_t i = 0, frees = 0;
     uint64_t last_pos = m->last_pos;
+    d->fast_id = 0;
     while (i < max) {
         if (s->ahead_i == s->ahead_n) {
+            /* far below the bound (a thread running alone: thousands of records), its next
+             * records are dec_fast_run's, straight from the bytes; close to it, decoded
+             * ahead again */
+            if (m->bound_pos - last_pos > 4 * AHEAD) {
+                d->fast_id = id;
+                d->fast_limit = m->bound_pos - (id > m->bound_src ? 1 : 0);
+                break;
+            }
             decode_ahead(d, s);
             if (s->ahead_i == s->ahead_n)
                 break;
@@ -454,7 +463,6 @@ size_t dec_fast_ahead(memtap_decoder_t *d, memtap_bev_t *out, size_t max) {
         d->merged_thread = id;
     }
     m->last_pos = last_pos;
-    d->fast_id = 0;
     d->frees += frees;
     d->allocations += i - frees;
     return i;
