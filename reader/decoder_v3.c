@@ -402,13 +402,14 @@ size_t dec_fast_ahead(memtap_decoder_t *d, memtap_bev_t *out, size_t max) {
     memtap_merge_t *m = &d->merge;
     uint32_t id = m->current;
     if (d->version < 4 || !m->bound_valid || !m->order_valid || id == 0 || id >= m->nsrc ||
-        m->order[0] != id || d->state == AFTER_TRAILER)
+        id > d->threads || m->order[0] != id || d->state == AFTER_TRAILER)
         return 0;
     memtap_msrc_t *s = &m->src[id];
     if (s->peeked && !s->next_ahead)
         return 0; /* the merge holds a record parsed the general way */
     s->peeked = s->has_next = s->next_ahead = 0; /* what it peeked is released here */
     size_t i = 0, frees = 0;
+    uint32_t nodes = d->nodes, threads = d->threads;
     uint64_t last_pos = m->last_pos;
     d->fast_id = 0;
     while (i < max) {
@@ -428,11 +429,8 @@ size_t dec_fast_ahead(memtap_decoder_t *d, memtap_bev_t *out, size_t max) {
         const memtap_bev_t *e = &s->ahead->ev[s->ahead_i];
         uint64_t pos = s->ahead->at[s->ahead_i].pos;
         if (!memtap_merge_before(pos, id, m->bound_pos, m->bound_src)) {
-            /* another source goes first: this one's bound is its next record, peeked as the
-             * merge expects of every source but the one it released from last, and it moves
-             * to its place in the order */
-            next_from_ahead(s);
-            s->peeked = 1;
+            /* another source goes first: this one's bound is its next record (peeked when
+             * the merge needs it), and it moves to its place in the order */
             m->bound[id] = pos;
             uint32_t j = 0;
             while (j + 1 < m->nsrc &&
@@ -443,7 +441,7 @@ size_t dec_fast_ahead(memtap_decoder_t *d, memtap_bev_t *out, size_t max) {
             m->order[j] = id;
             uint32_t best = m->order[0];
             memtap_msrc_t *t = &m->src[best];
-            if (best == 0 || best > d->threads || t->ahead_i == t->ahead_n ||
+            if (best == 0 || best > threads || t->ahead_i == t->ahead_n ||
                 (t->peeked && !t->next_ahead) || m->bound[best] != t->ahead->at[t->ahead_i].pos)
                 break; /* the general path chooses (the order is still right) */
             m->current = id = best;
@@ -453,7 +451,7 @@ size_t dec_fast_ahead(memtap_decoder_t *d, memtap_bev_t *out, size_t max) {
             s->peeked = s->has_next = s->next_ahead = 0;
             continue;
         }
-        if (pos < last_pos || id > d->threads || (e->type == MEMTAP_EV_ALLOC && e->node > d->nodes))
+        if (pos < last_pos || (e->type == MEMTAP_EV_ALLOC && e->node > nodes))
             break;
         out[i++] = *e;
         frees += e->type != MEMTAP_EV_ALLOC;

@@ -202,7 +202,14 @@ int memtap_merge_pick(memtap_merge_t *m, memtap_merge_peek_fn peek, void *ctx, u
         m->order[j] = id0;
     }
     m->bound_valid = 0;
-    if (m->nsrc == 0 || !m->src[m->order[0]].has_next)
+    if (m->nsrc == 0)
+        return MEMTAP_OK;
+    /* a source with records decoded ahead may have moved to the front unpeeked (its bound
+     * is its next record's position all the same) */
+    int rc = ensure_peeked(&m->src[m->order[0]], m->order[0], peek, ctx);
+    if (rc != MEMTAP_OK)
+        return rc;
+    if (!m->src[m->order[0]].has_next)
         return MEMTAP_OK;
     uint32_t best = m->order[0];
     uint32_t bound_src = m->nsrc > 1 ? m->order[1] : UINT32_MAX;
