@@ -10,7 +10,9 @@
 
 #include "decoder.h"
 
-#define MEMTAP_BATCH_EVENTS 8192u
+/* Each batch handed over may wake the other thread, which costs tens of microseconds on a
+ * busy machine: 32,768 events (768 KiB) a batch read the 12 M storm 6 % faster than 8,192. */
+#define MEMTAP_BATCH_EVENTS 32768u
 #define MEMTAP_BATCH_OTHERS 512u /* whole events a batch holds at most */
 
 typedef struct {
