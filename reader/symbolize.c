@@ -191,89 +191,136 @@ static Dwfl_Module *open_module(memtap_symbolizer_t *s, const memtap_module_t *m
     return e->mod;
 }
 
-/* The warm-up (symbolize.h): the modules to open, and what the thread opened. */
+/* The warm-up (symbolize.h). The thread and the symbolizer never wait for each other: the
+ * thread runs on idle cycles only, so on a busy machine it may get none for seconds. Each
+ * module's state says who has it; the list goes to whichever of the two lets go last. */
+enum { WARM_WAITING, WARM_OPENING, WARM_OPENED, WARM_DROPPED };
+#define WARM_PATIENCE_MS 100
+
 typedef struct {
     char *path;
     uint8_t build_id[MEMTAP_MAX_BUILD_ID];
     size_t build_id_len;
-    Dwfl *dwfl;
+    Dwfl *dwfl; /* the thread's, until it sets WARM_OPENED */
     Dwfl_Module *mod;
-    int opened;
+    atomic_int state;
 } warm_module_t;
 
-static struct {
+typedef struct {
     warm_module_t *v;
     size_t n;
     atomic_int stop;
-    int running;
-    pthread_t thread;
-} warm;
+    atomic_int holders; /* the thread and the symbolizer, while each uses the list */
+} warm_list_t;
+
+static warm_list_t *warm; /* started at most once a process */
+static int warm_started;
+
+static void warm_list_free(warm_list_t *w) {
+    for (size_t i = 0; i < w->n; i++)
+        free(w->v[i].path);
+    free(w->v);
+    free(w);
+}
 
 static void *warm_up(void *arg) {
-    (void)arg;
-    /* only idle cycles: the capture's reading must not wait for symbols it may not need */
+    warm_list_t *w = arg;
     struct sched_param none = {0};
     pthread_setschedparam(pthread_self(), SCHED_IDLE, &none);
-    for (size_t i = 0; i < warm.n && !atomic_load(&warm.stop); i++) {
-        warm_module_t *w = &warm.v[i];
-        open_dwfl(w->path, w->build_id, w->build_id_len, &w->dwfl, &w->mod);
-        if (w->mod) { /* what takes the time: the debug sections, decompressed */
+    for (size_t i = 0; i < w->n && !atomic_load(&w->stop); i++) {
+        warm_module_t *m = &w->v[i];
+        int expected = WARM_WAITING;
+        if (!atomic_compare_exchange_strong(&m->state, &expected, WARM_OPENING))
+            continue; /* the symbolizer dropped it */
+        Dwfl *dwfl;
+        Dwfl_Module *mod;
+        open_dwfl(m->path, m->build_id, m->build_id_len, &dwfl, &mod);
+        if (mod) { /* what takes the time: the debug sections, decompressed */
             Dwarf_Addr bias;
-            dwfl_module_getdwarf(w->mod, &bias);
-            dwfl_module_getsymtab(w->mod);
+            dwfl_module_getdwarf(mod, &bias);
+            dwfl_module_getsymtab(mod);
         }
-        w->opened = 1;
+        m->dwfl = dwfl;
+        m->mod = mod;
+        expected = WARM_OPENING;
+        if (!atomic_compare_exchange_strong(&m->state, &expected, WARM_OPENED) && dwfl)
+            dwfl_end(dwfl); /* dropped while it was being opened */
     }
+    if (atomic_fetch_sub(&w->holders, 1) == 1)
+        warm_list_free(w);
     return NULL;
 }
 
 void memtap_symbols_warm_up(const memtap_replay_t *r) {
-    if (warm.running || warm.v || r->modules.n == 0)
+    if (warm_started || r->modules.n == 0)
         return;
-    warm.v = calloc(r->modules.n, sizeof *warm.v);
-    if (!warm.v)
+    warm_started = 1;
+    warm_list_t *w = calloc(1, sizeof *w);
+    if (!w || !(w->v = calloc(r->modules.n, sizeof *w->v))) {
+        free(w);
         return;
+    }
     for (size_t i = 0; i < r->modules.n; i++) {
         const memtap_module_t *m = &r->modules.v[i];
-        warm_module_t *w = &warm.v[warm.n];
+        warm_module_t *x = &w->v[w->n];
         int listed = 0;
-        for (size_t j = 0; j < warm.n && !listed; j++)
-            listed = same_module(m, warm.v[j].path, warm.v[j].build_id, warm.v[j].build_id_len);
-        if (listed || m->path[0] != '/' || !(w->path = strdup(m->path)))
+        for (size_t j = 0; j < w->n && !listed; j++)
+            listed = same_module(m, w->v[j].path, w->v[j].build_id, w->v[j].build_id_len);
+        if (listed || m->path[0] != '/' || !(x->path = strdup(m->path)))
             continue;
-        memcpy(w->build_id, m->build_id, m->build_id_len);
-        w->build_id_len = m->build_id_len;
-        warm.n++;
+        memcpy(x->build_id, m->build_id, m->build_id_len);
+        x->build_id_len = m->build_id_len;
+        atomic_init(&x->state, WARM_WAITING);
+        w->n++;
     }
-    atomic_store(&warm.stop, 0);
-    warm.running = pthread_create(&warm.thread, NULL, warm_up, NULL) == 0;
+    atomic_init(&w->stop, 0);
+    atomic_init(&w->holders, 2);
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, warm_up, w) != 0) {
+        warm_list_free(w);
+        return;
+    }
+    pthread_detach(thread);
+    warm = w;
 }
 
-/* Stops the warm-up (after the module it is opening) and hands s what it opened. */
+/* Stops the warm-up and hands s the modules it has opened; those it has not are dropped
+ * (one it is opening is freed by the thread) and opened when a frame needs them. */
 static void take_warm_modules(memtap_symbolizer_t *s) {
-    if (warm.running) {
-        atomic_store(&warm.stop, 1);
-        pthread_join(warm.thread, NULL);
-        warm.running = 0;
-    }
-    for (size_t i = 0; i < warm.n; i++) {
-        warm_module_t *w = &warm.v[i];
+    warm_list_t *w = warm;
+    if (!w)
+        return;
+    warm = NULL;
+    atomic_store(&w->stop, 1);
+    for (size_t i = 0; i < w->n; i++) {
+        warm_module_t *x = &w->v[i];
+        int st = WARM_WAITING;
+        if (atomic_compare_exchange_strong(&x->state, &st, WARM_DROPPED))
+            continue;
+        /* being opened: it is most likely needed (the program's own modules come first),
+         * and with the reading done the thread has a core; a starved one is not awaited */
+        for (int waited = 0; st == WARM_OPENING && waited < WARM_PATIENCE_MS * 2; waited++) {
+            usleep(500);
+            st = atomic_load(&x->state);
+        }
+        if (st == WARM_OPENING && atomic_compare_exchange_strong(&x->state, &st, WARM_DROPPED))
+            continue;
+        if (st != WARM_OPENED) /* (dropped already) */
+            continue;
         const memtap_module_t *m = NULL;
-        for (size_t j = 0; w->opened && j < s->r->modules.n && !m; j++)
-            if (same_module(&s->r->modules.v[j], w->path, w->build_id, w->build_id_len))
+        for (size_t j = 0; j < s->r->modules.n && !m; j++)
+            if (same_module(&s->r->modules.v[j], x->path, x->build_id, x->build_id_len))
                 m = &s->r->modules.v[j];
         dwfl_entry_t *grown = m ? realloc(s->dwfls, (s->ndwfls + 1) * sizeof *grown) : NULL;
         if (grown) {
             s->dwfls = grown;
-            s->dwfls[s->ndwfls++] = (dwfl_entry_t){m, w->dwfl, w->mod};
-        } else if (w->dwfl) {
-            dwfl_end(w->dwfl);
+            s->dwfls[s->ndwfls++] = (dwfl_entry_t){m, x->dwfl, x->mod};
+        } else if (x->dwfl) {
+            dwfl_end(x->dwfl);
         }
-        free(w->path);
     }
-    free(warm.v);
-    warm.v = NULL;
-    warm.n = 0;
+    if (atomic_fetch_sub(&w->holders, 1) == 1)
+        warm_list_free(w);
 }
 
 /* The mangled name DWARF gives a function (C++), or NULL. */

@@ -30,7 +30,8 @@ void memtap_symbolizer_free(memtap_symbolizer_t *s);
  * sections are compressed (Debian's libc) costs as much as reading a tenth of a 12 M
  * allocation capture. Called while the capture is still being read, once r holds its first
  * modules, this reads theirs on a thread that runs only on idle cycles; the next
- * memtap_symbolizer_new stops it and takes what it read. Failures only mean no warm-up. */
+ * memtap_symbolizer_new stops it, without waiting, and takes what it has read. Failures
+ * only mean no warm-up. */
 void memtap_symbols_warm_up(const memtap_replay_t *r);
 
 /* Frames of the instruction pointer of node (innermost first, inlined ones included):
