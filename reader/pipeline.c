@@ -3,6 +3,7 @@
 #include "pipeline.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -57,9 +58,11 @@ int memtap_pipeline_start(memtap_pipeline_t **pp, memtap_decoder_t *dec) {
             return MEMTAP_ERR_NOMEM;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->changed, NULL);
-    /* on one core the threads would only take turns */
-    p->threaded = sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
-                  pthread_create(&p->thread, NULL, fill_batches, p) == 0;
+    /* on one core (taskset, a container's share) the threads would only take turns */
+    cpu_set_t cpus;
+    int cores = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus)
+                                                               : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    p->threaded = cores > 1 && pthread_create(&p->thread, NULL, fill_batches, p) == 0;
     return MEMTAP_OK;
 }
 

@@ -197,6 +197,11 @@ def test_threads_reuse_addresses_across_threads():
     consumed = site_at(top, "pingpong.c", line_of("pingpong.c", "PINGPONG:consume"), "consumer")
     assert consumed["count"] == 2 * ((blocks + 63) // 64) and consumed["leaked_blocks"] == 0, consumed
     assert s["threads"] == 5, s["thread_names"]
+    # on one core the reader decodes and replays on one thread: the same report
+    one_core = run([READER, "top", "--json", "--by", "count", "--limit", "0", out],
+                   preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}))
+    assert one_core.returncode == 0, one_core.stderr
+    assert json.loads(one_core.stdout)["sites"] == top, "one core and two disagree"
 
 
 def test_threads_fork_and_failing_exec_together():
