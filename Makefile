@@ -135,7 +135,7 @@ install: all
 
 # libFuzzer on the decoder and replay (clang), seeded with captures the e2e tests leave.
 FUZZ_SECONDS ?= 60
-FUZZ_SRC := reader/decoder.c reader/decoder_v3.c reader/merge.c reader/thread_model.c \
+FUZZ_SRC := reader/batch.c reader/decoder.c reader/decoder_v3.c reader/merge.c reader/thread_model.c \
 	reader/source.c reader/replay.c reader/addrmap.c reader/errors.c
 fuzz: | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/fuzz/corpus
