@@ -85,11 +85,15 @@ def main():
     times = {k: [] for k in readers}
     for _ in range(ROUNDS):
         for k, cmd in readers.items():
-            times[k].append(measure(cmd)[1])
-    lz4 = statistics.median(times["lz4 -dc"])
-    print(f"\nreader on {sizes['memtap'] / 2**20:.1f} MiB capture ({calls:,} allocations):")
+            times[k].append(measure(cmd))
+    lz4 = statistics.median(w for _, w in times["lz4 -dc"])
+    print(f"\nreader on {sizes['memtap'] / 2**20:.1f} MiB capture ({calls:,} allocations; the "
+          f"reports decode and replay on two threads, so their CPU time exceeds their wall time):")
     for k, v in times.items():
-        print(f"  {k:16} {statistics.median(v):6.2f} s wall  {statistics.median(v) / lz4:5.1f}x lz4 -dc")
+        wall = statistics.median(w for _, w in v)
+        cpu = statistics.median(c for c, _ in v)
+        target = "" if k == "lz4 -dc" else " (target <= 6x)"
+        print(f"  {k:16} {wall:6.2f} s wall  {wall / lz4:5.1f}x lz4 -dc{target:16}  {cpu:6.2f} s cpu")
     shutil.rmtree(TMP, ignore_errors=True)
 
 
