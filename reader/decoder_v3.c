@@ -129,9 +129,7 @@ static void decode_ahead(memtap_decoder_t *d, memtap_msrc_t *s) {
     memtap_tmodel_t *model = s->model;
     if (!model || s->len - s->pos < MEMTAP_RUN_MARGIN || s->mark0 >= s->nmarks)
         return;
-    size_t max = AHEAD;
-    if (model->ring_cap < MEMTAP_MODEL_RING && model->ring_cap - model->seq < max)
-        max = model->ring_cap - model->seq; /* learning past it grows the ring */
+    size_t max = memtap_tmodel_run_room(model, AHEAD);
     if (max == 0 || (!s->ahead && !(s->ahead = malloc(sizeof *s->ahead))))
         return;
     size_t i = s->mark0; /* the chunk holding pos */
@@ -360,7 +358,6 @@ int dec_fast_merged(memtap_decoder_t *d, memtap_event_t *ev) {
     return 1;
 }
 
-
 /* dec_fast_merged in a loop, for version 4: up to max of the fast source's ALLOC and FREE
  * records into out, while they stay below the merge's bound (memtap_tmodel_run). Returns
  * how many; the record it stopped before is the general path's. */
@@ -373,8 +370,7 @@ size_t dec_fast_run(memtap_decoder_t *d, memtap_bev_t *out, size_t max) {
     memtap_tmodel_t *model = s->model;
     if (s->peeked || s->ahead_i < s->ahead_n || !model || s->len - s->pos < MEMTAP_RUN_MARGIN)
         return 0;
-    if (model->ring_cap < MEMTAP_MODEL_RING && model->ring_cap - model->seq < max)
-        max = model->ring_cap - model->seq; /* learning past it grows the ring */
+    max = memtap_tmodel_run_room(model, max);
     const uint8_t *start = s->buf + s->pos, *p = start;
     memtap_run_bounds_t b = {.key = s->key,
                              .last_pos = m->last_pos,
@@ -431,22 +427,14 @@ size_t dec_fast_ahead(memtap_decoder_t *d, memtap_bev_t *out, size_t max) {
         if (!memtap_merge_before(pos, id, m->bound_pos, m->bound_src)) {
             /* another source goes first: this one's bound is its next record (peeked when
              * the merge needs it), and it moves to its place in the order */
-            m->bound[id] = pos;
-            uint32_t j = 0;
-            while (j + 1 < m->nsrc &&
-                   memtap_merge_before(m->bound[m->order[j + 1]], m->order[j + 1], pos, id)) {
-                m->order[j] = m->order[j + 1];
-                j++;
-            }
-            m->order[j] = id;
+            memtap_merge_move_front(m, pos);
             uint32_t best = m->order[0];
             memtap_msrc_t *t = &m->src[best];
             if (best == 0 || best > threads || t->ahead_i == t->ahead_n ||
                 (t->peeked && !t->next_ahead) || m->bound[best] != t->ahead->at[t->ahead_i].pos)
                 break; /* the general path chooses (the order is still right) */
-            m->current = id = best;
-            m->bound_src = m->nsrc > 1 ? m->order[1] : UINT32_MAX;
-            m->bound_pos = m->nsrc > 1 ? m->bound[m->bound_src] : UINT64_MAX;
+            memtap_merge_choose_front(m);
+            id = best;
             s = t;
             s->peeked = s->has_next = s->next_ahead = 0;
             continue;

@@ -158,6 +158,23 @@ static uint64_t lower_bound(const memtap_merge_t *m, const memtap_msrc_t *s) {
     return s->watermark;
 }
 
+void memtap_merge_move_front(memtap_merge_t *m, uint64_t bound) {
+    uint32_t id0 = m->order[0], j = 0;
+    m->bound[id0] = bound;
+    while (j + 1 < m->nsrc &&
+           memtap_merge_before(m->bound[m->order[j + 1]], m->order[j + 1], bound, id0)) {
+        m->order[j] = m->order[j + 1];
+        j++;
+    }
+    m->order[j] = id0;
+}
+
+void memtap_merge_choose_front(memtap_merge_t *m) {
+    m->current = m->order[0];
+    m->bound_src = m->nsrc > 1 ? m->order[1] : UINT32_MAX;
+    m->bound_pos = m->nsrc > 1 ? m->bound[m->bound_src] : UINT64_MAX;
+    m->bound_valid = 1;
+}
 
 int memtap_merge_pick(memtap_merge_t *m, memtap_merge_peek_fn peek, void *ctx, uint32_t *id) {
     *id = UINT32_MAX;
@@ -166,7 +183,8 @@ int memtap_merge_pick(memtap_merge_t *m, memtap_merge_peek_fn peek, void *ctx, u
         int rc = ensure_peeked(s, m->current, peek, ctx);
         if (rc != MEMTAP_OK)
             return rc;
-        if (s->has_next && memtap_merge_before(s->next_pos, m->current, m->bound_pos, m->bound_src)) {
+        if (s->has_next &&
+            memtap_merge_before(s->next_pos, m->current, m->bound_pos, m->bound_src)) {
             *id = m->current;
             return MEMTAP_OK;
         }
@@ -180,7 +198,8 @@ int memtap_merge_pick(memtap_merge_t *m, memtap_merge_peek_fn peek, void *ctx, u
                 return rc;
             m->bound[i] = lower_bound(m, &m->src[i]);
             uint32_t j = i; /* insertion sort: a handful of sources */
-            while (j > 0 && memtap_merge_before(m->bound[i], i, m->bound[m->order[j - 1]], m->order[j - 1])) {
+            while (j > 0 &&
+                   memtap_merge_before(m->bound[i], i, m->bound[m->order[j - 1]], m->order[j - 1])) {
                 m->order[j] = m->order[j - 1];
                 j--;
             }
@@ -193,13 +212,7 @@ int memtap_merge_pick(memtap_merge_t *m, memtap_merge_peek_fn peek, void *ctx, u
         int rc = ensure_peeked(&m->src[id0], id0, peek, ctx);
         if (rc != MEMTAP_OK)
             return rc;
-        uint64_t b = m->bound[id0] = lower_bound(m, &m->src[id0]);
-        uint32_t j = 0;
-        while (j + 1 < m->nsrc && memtap_merge_before(m->bound[m->order[j + 1]], m->order[j + 1], b, id0)) {
-            m->order[j] = m->order[j + 1];
-            j++;
-        }
-        m->order[j] = id0;
+        memtap_merge_move_front(m, lower_bound(m, &m->src[id0]));
     }
     m->bound_valid = 0;
     if (m->nsrc == 0)
@@ -211,14 +224,8 @@ int memtap_merge_pick(memtap_merge_t *m, memtap_merge_peek_fn peek, void *ctx, u
         return rc;
     if (!m->src[m->order[0]].has_next)
         return MEMTAP_OK;
-    uint32_t best = m->order[0];
-    uint32_t bound_src = m->nsrc > 1 ? m->order[1] : UINT32_MAX;
-    uint64_t bound_pos = m->nsrc > 1 ? m->bound[bound_src] : UINT64_MAX;
-    m->current = best;
-    m->bound_pos = bound_pos;
-    m->bound_src = bound_src;
-    m->bound_valid = 1;
-    *id = best;
+    memtap_merge_choose_front(m);
+    *id = m->current;
     return MEMTAP_OK;
 }
 

@@ -89,6 +89,13 @@ void memtap_merge_close(memtap_merge_t *m);
  * left), or an error from peek. */
 int memtap_merge_pick(memtap_merge_t *m, memtap_merge_peek_fn peek, void *ctx, uint32_t *id);
 
+/* The source released from last, first in the order, has `bound` now: it moves back to its
+ * place (the others' order still holds). */
+void memtap_merge_move_front(memtap_merge_t *m, uint64_t bound);
+
+/* The source first in the order is picked: the next one's bound is its bound. */
+void memtap_merge_choose_front(memtap_merge_t *m);
+
 /* Releases the picked record (after its event was delivered). */
 void memtap_merge_release(memtap_merge_t *m, uint32_t id);
 

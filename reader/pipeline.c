@@ -17,7 +17,6 @@ struct memtap_pipeline {
     /* a ring of batches: [taken, filled) are filled and waiting, [filled, taken + BATCHES)
      * are free; counters only grow */
     unsigned long filled, taken;
-    int done; /* the helper filled its last batch */
     int stop; /* the caller wants no more */
     int threaded;
     pthread_t thread;
@@ -38,10 +37,9 @@ static void *fill_batches(void *arg) {
         memtap_decoder_fill(p->dec, b);
         pthread_mutex_lock(&p->lock);
         p->filled++;
-        p->done = b->rc != MEMTAP_OK || b->end;
         pthread_cond_broadcast(&p->changed);
-        if (p->done)
-            break;
+        if (b->rc != MEMTAP_OK || b->end)
+            break; /* the last batch */
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;

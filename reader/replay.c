@@ -65,43 +65,18 @@ uint64_t memtap_site_peak_bytes(const memtap_replay_t *r, const memtap_site_t *s
     return s->last_change <= r->peak_seq ? s->live_bytes : s->peak_snap;
 }
 
-/* The figures nearly every event changes: kept in registers through a batch
- * (memtap_replay_batch), in r between events. */
-typedef struct {
-    uint64_t seq, live_bytes, live_blocks, peak_bytes, peak_seq;
-} hot_t;
-
-static inline hot_t hot_load(const memtap_replay_t *r) {
-    return (hot_t){r->seq, r->live_bytes, r->live_blocks, r->peak_bytes, r->peak_seq};
-}
-
-static inline void hot_store(memtap_replay_t *r, const hot_t *h) {
-    r->seq = h->seq;
-    r->live_bytes = h->live_bytes;
-    r->live_blocks = h->live_blocks;
-    r->peak_bytes = h->peak_bytes;
-    r->peak_seq = h->peak_seq;
-}
-
 /* Changes a site's live bytes, first saving what it held at the peak if this is its first
  * change since then (so per-site peak figures cost O(1) per event). */
 static inline __attribute__((always_inline)) void
-site_live(memtap_replay_t *r, hot_t *h, uint32_t site, int64_t dbytes, int64_t dblocks) {
+site_live(memtap_replay_t *r, uint32_t site, int64_t dbytes, int64_t dblocks) {
     memtap_site_t *s = &r->sites.v[site];
-    if (s->last_change <= h->peak_seq)
+    if (s->last_change <= r->peak_seq)
         s->peak_snap = s->live_bytes;
-    s->last_change = h->seq;
+    s->last_change = r->seq;
     s->live_bytes += (uint64_t)dbytes;
     s->live_blocks += (uint64_t)dblocks;
-    h->live_bytes += (uint64_t)dbytes;
-    h->live_blocks += (uint64_t)dblocks;
-}
-
-/* site_live outside the batch loop. */
-static void site_live_now(memtap_replay_t *r, uint32_t site, int64_t dbytes, int64_t dblocks) {
-    hot_t h = hot_load(r);
-    site_live(r, &h, site, dbytes, dblocks);
-    hot_store(r, &h);
+    r->live_bytes += (uint64_t)dbytes;
+    r->live_blocks += (uint64_t)dblocks;
 }
 
 static memtap_image_t *image(memtap_replay_t *r) { return &r->images.v[r->images.n - 1]; }
@@ -135,12 +110,12 @@ static void drop_live(memtap_replay_t *r) {
     for (size_t i = 0; i <= r->live.mask; i++) {
         memtap_block_t *b = &r->live.slots[i];
         if (b->used)
-            site_live_now(r, b->site, -(int64_t)b->size, -1);
+            site_live(r, b->site, -(int64_t)b->size, -1);
         b->used = 0;
     }
     r->live.count = 0;
     for (size_t i = 0; i < r->regions.n; i++)
-        site_live_now(r, r->regions.v[i].site, -(int64_t)r->regions.v[i].len, -1);
+        site_live(r, r->regions.v[i].site, -(int64_t)r->regions.v[i].len, -1);
     r->regions.n = 0;
 }
 
@@ -374,8 +349,7 @@ const memtap_module_t *memtap_replay_module(const memtap_replay_t *r, uint32_t i
 
 /* Inline into the batch loop, like on_free and site_live: calls cost a sixth of an event. */
 static inline __attribute__((always_inline)) int
-on_alloc(memtap_replay_t *r, hot_t *h, uint64_t addr, uint64_t size, uint32_t local,
-         unsigned kind) {
+on_alloc(memtap_replay_t *r, uint64_t addr, uint64_t size, uint32_t local, unsigned kind) {
     uint32_t node = r->frame_nodes.v[local];
     uint32_t site = r->site_of_node.v[node];
     if (!site) {
@@ -406,31 +380,30 @@ on_alloc(memtap_replay_t *r, hot_t *h, uint64_t addr, uint64_t size, uint32_t lo
         if (!b)
             return -1;
         if (existed) /* the block there was never freed to us */
-            site_live(r, h, b->site, -(int64_t)b->size, -1);
+            site_live(r, b->site, -(int64_t)b->size, -1);
         b->size = size;
         b->site = site;
         b->kind = (uint8_t)kind;
     }
-    site_live(r, h, site, (int64_t)size, 1);
+    site_live(r, site, (int64_t)size, 1);
     r->last_alloc_addr = addr;
     r->last_alloc_site = site;
-    if (h->live_bytes > h->peak_bytes) {
-        h->peak_bytes = h->live_bytes;
-        r->peak_blocks = h->live_blocks;
-        h->peak_seq = h->seq;
+    if (r->live_bytes > r->peak_bytes) {
+        r->peak_bytes = r->live_bytes;
+        r->peak_blocks = r->live_blocks;
+        r->peak_seq = r->seq;
         r->peak_ms = r->now_ms;
     }
     return 0;
 }
 
-static inline __attribute__((always_inline)) void on_free(memtap_replay_t *r,
-                                                           hot_t *h, uint64_t addr) {
+static inline __attribute__((always_inline)) void on_free(memtap_replay_t *r, uint64_t addr) {
     memtap_block_t b;
     if (!memtap_addrmap_take(&r->live, addr, &b)) {
         r->unknown_frees++; /* allocated before tracking started, or by another image */
         return;
     }
-    site_live(r, h, b.site, -(int64_t)b.size, -1);
+    site_live(r, b.site, -(int64_t)b.size, -1);
     r->frees++;
     r->kinds[b.kind].frees++;
     if (r->last_alloc_site == b.site && r->last_alloc_addr == addr) {
@@ -454,20 +427,20 @@ static int on_munmap(memtap_replay_t *r, uint64_t addr, uint64_t len) {
         touched = 1;
         uint32_t site = g->site;
         if (addr <= g->addr && end >= gend) { /* whole mapping */
-            site_live_now(r, site, -(int64_t)g->len, -1);
+            site_live(r, site, -(int64_t)g->len, -1);
             r->kinds[MEMTAP_KIND_MMAP].frees++;
             r->regions.v[i] = r->regions.v[--r->regions.n];
             continue;
         }
         uint64_t cut_lo = addr > g->addr ? addr : g->addr, cut_hi = end < gend ? end : gend;
-        site_live_now(r, site, -(int64_t)(cut_hi - cut_lo), 0);
+        site_live(r, site, -(int64_t)(cut_hi - cut_lo), 0);
         if (cut_lo > g->addr && cut_hi < gend) { /* a hole in the middle: two mappings */
             if (VEC_RESERVE(r->regions, 1) < 0)
                 return -1;
             g = &r->regions.v[i];
             r->regions.v[r->regions.n++] = (memtap_region_t){cut_hi, gend - cut_hi, site};
             g->len = cut_lo - g->addr;
-            site_live_now(r, site, 0, 1);
+            site_live(r, site, 0, 1);
         } else if (cut_lo > g->addr) {
             g->len = cut_lo - g->addr;
         } else {
@@ -492,19 +465,12 @@ int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev) {
         return on_module(r, ev);
     case MEMTAP_EV_NODE:
         return on_node(r, ev);
-    case MEMTAP_EV_ALLOC: {
-        hot_t h = hot_load(r);
-        int rc = on_alloc(r, &h, ev->u.alloc.addr, ev->u.alloc.size, ev->u.alloc.node,
-                          ev->u.alloc.kind);
-        hot_store(r, &h);
-        return rc;
-    }
-    case MEMTAP_EV_FREE: {
-        hot_t h = hot_load(r);
-        on_free(r, &h, ev->u.free.addr);
-        hot_store(r, &h);
+    case MEMTAP_EV_ALLOC:
+        return on_alloc(r, ev->u.alloc.addr, ev->u.alloc.size, ev->u.alloc.node,
+                        ev->u.alloc.kind);
+    case MEMTAP_EV_FREE:
+        on_free(r, ev->u.free.addr);
         return 0;
-    }
     case MEMTAP_EV_MUNMAP:
         return on_munmap(r, ev->u.free.addr, ev->u.free.len);
     case MEMTAP_EV_THREAD:
@@ -541,32 +507,26 @@ int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev) {
 }
 
 int memtap_replay_batch(memtap_replay_t *r, const memtap_batch_t *b) {
-    hot_t h = hot_load(r);
-    int rc = 0;
     for (size_t i = 0, n = b->n; i < n; i++) {
         const memtap_bev_t *e = &b->ev[i];
-        if (e->type == MEMTAP_EV_FREE) {
-            h.seq++;
-            on_free(r, &h, e->addr);
-        } else if (e->type == MEMTAP_EV_ALLOC) {
-            h.seq++;
-            if ((rc = on_alloc(r, &h, e->addr, e->size, e->node, e->kind)) < 0)
-                break;
-        } else { /* rare: through r */
-            hot_store(r, &h);
-            if (e->type == MEMTAP_EV_MUNMAP) {
-                r->seq++;
-                rc = on_munmap(r, e->addr, e->size);
-            } else {
-                rc = memtap_replay_event(r, &b->others[e->addr]);
-            }
-            h = hot_load(r);
-            if (rc < 0)
-                break;
+        int rc;
+        if (e->type == MEMTAP_EV_ALLOC) {
+            r->seq++;
+            rc = on_alloc(r, e->addr, e->size, e->node, e->kind);
+        } else if (e->type == MEMTAP_EV_FREE) {
+            r->seq++;
+            on_free(r, e->addr);
+            rc = 0;
+        } else if (e->type == MEMTAP_EV_MUNMAP) {
+            r->seq++;
+            rc = on_munmap(r, e->addr, e->size);
+        } else {
+            rc = memtap_replay_event(r, &b->others[e->addr]);
         }
+        if (rc < 0)
+            return -1;
     }
-    hot_store(r, &h);
-    return rc;
+    return 0;
 }
 
 void memtap_replay_finish(memtap_replay_t *r) {

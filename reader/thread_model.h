@@ -215,6 +215,14 @@ typedef struct {
     uint32_t start; /* its type byte's distance from where the run started */
 } memtap_run_at_t;
 
+/* How many records a run may learn, at most max: no more than the ring holds before it
+ * must grow (learning that allocates is the general path's). */
+static inline size_t memtap_tmodel_run_room(const memtap_tmodel_t *m, size_t max) {
+    if (m->ring_cap < MEMTAP_MODEL_RING && m->ring_cap - m->seq < max)
+        return m->ring_cap - m->seq;
+    return max;
+}
+
 /* The reader's fast path: the records from *pp on, each starting at or before `last` (so
  * MEMTAP_RUN_MARGIN bytes are there), decoded straight into out (at most max) with m
  * learning each, its state kept in registers. It takes only ALLOC and FREE records that
