@@ -97,17 +97,21 @@ int memtap_callstack_room(void) {
  * frames at the leaf end instead measured no faster, and 1% larger.) */
 /* The thread's stack cache (stacks.c) holds the last stack interned; when that was the
  * last walk's result as it stands (tls_cache_is_last_walk), the walk's count of unchanged
- * outermost frames spares comparing them again. */
+ * outermost frames spares comparing them again, and copying them: the cache has them. */
 
 int memtap_stack_of_call(uint64_t *frames, int *known) {
     int n = 0, same_outer = 0;
     *known = 0;
-    if (!python_only || !memtap_pystack_depth())
-        n = memtap_unwind(frames, max_depth, &same_outer); /* gates its locking parts */
+    int python_depth = memtap_pystack_depth();
+    int lazy = tls_cache_is_last_walk && !python_depth; /* frames[n - same_outer, n) unwritten */
+    if (!python_only || !python_depth)
+        n = memtap_unwind(frames, max_depth, &same_outer, lazy); /* gates its locking parts */
     int python = memtap_pystack_frames(frames + n, MEMTAP_PY_MAX_FRAMES);
     /* Python frames sit at the outer end: then nothing is known */
     if (!python && tls_cache_is_last_walk)
         *known = same_outer;
+    else if (lazy && same_outer)
+        memtap_stack_fill_outer(frames, n, same_outer);
     tls_cache_is_last_walk = 0; /* until this stack is interned */
     tls_walk_is_native = n > 0 && !python;
     return n + python;

@@ -16,12 +16,15 @@ void memtap_callstack_configure(int max_depth, int python_only);
 int memtap_callstack_room(void);
 
 /* Fills frames (innermost first: native frames, then the thread's Python frames) and sets
- * *known to how many outermost frames the thread's last stack shares. Returns how many. */
+ * *known to how many outermost frames the thread's last stack shares. Returns how many.
+ * frames[n - *known, n) may be left unwritten: memtap_callstack_intern takes them from the
+ * thread's stack cache, which holds them. */
 int memtap_stack_of_call(uint64_t *frames, int *known);
 
 /* The node of frames[0..n) in the current frame's trie, *gen set to that frame's
  * generation; new nodes are written as records. 0 for the empty stack, or when tracking
- * went off. A stack the thread's cache holds whole needs no lock. */
+ * went off. A stack the thread's cache holds whole needs no lock. `known` is
+ * memtap_stack_of_call's, also when called again for the same stack. */
 uint32_t memtap_callstack_intern(const uint64_t *frames, int n, int known, uint32_t *gen);
 
 /* A capture frame starts (empty trie; -1: out of memory) or ends; the trie lock, taken

@@ -241,7 +241,7 @@ void memtap_fast_unwind_forget(void) {
 }
 
 __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_t skip_lo,
-                                                 uint64_t skip_hi, int *same_outer) {
+                                                 uint64_t skip_hi, int *same_outer, int lazy) {
     regs_t g;
     __asm__ volatile("lea 0f(%%rip), %0\n\t"
                      "mov %%rsp, %1\n\t"
@@ -303,12 +303,18 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
     if (m >= 0) { /* check the kept frames from m outwards */
         int j = m;
         const kept_t *k = l->kept;
-        out[n++] = k[j].ip;
-        int stop = j - (max - n) > 0 ? j - (max - n) : 0; /* out has room down to here */
-        uint64_t *o = out + n;
+        int stop = j - (max - n - 1) > 0 ? j - (max - n - 1) : 0; /* out has room down to here */
         if (j > stop && l->checks_upto <= j)
             list_checks(l, j + 1);
-        if (j > stop && all_still(l, l->check_first[stop + 1], l->check_first[j + 1])) {
+        int unchanged = j == stop || all_still(l, l->check_first[stop + 1], l->check_first[j + 1]);
+        uint64_t *o = out + n;
+        if (lazy && unchanged && stop == 0 && l->returned_all && (l->ended || n + 1 + j >= max)) {
+            /* the result ends with the m + 1 frames the previous one ended with (same_outer
+             * below), and the caller has them: not written */
+            o += 1 + j;
+            j = 0;
+        } else if (unchanged) {
+            *o++ = k[j].ip;
             const uint64_t *ip = &l->ip_inward[KEEP_CAP - j]; /* kept[j - 1] on */
             int count = j - stop, i = 0;
             for (; i + 4 <= count; i += 4) /* (GCC -O2 does not vectorise a plain copy) */
@@ -318,6 +324,7 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
             o += count;
             j = stop;
         } else { /* something changed: find where */
+            *o++ = k[j].ip;
             while (j > stop && still_steps(&k[j], &k[j - 1])) {
                 j--;
                 *o++ = k[j].ip;

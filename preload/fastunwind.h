@@ -8,10 +8,11 @@
  * first, leaving out the leading ones in [skip_lo, skip_hi) (memtap's own frames).
  * Returns how many, or -1 when a frame needs the general unwinder (libunwind). Sets
  * *same_outer to how many of the outermost frames are those the thread's previous walk
- * ended with (0: not known). Safe inside malloc: takes no lock of its own and allocates
- * nothing. */
+ * ended with (0: not known). lazy: those *same_outer frames may be left unwritten (the
+ * caller has the previous result). Safe inside malloc: takes no lock of its own and
+ * allocates nothing. */
 int memtap_fast_unwind(uint64_t *out, int max, uint64_t skip_lo, uint64_t skip_hi,
-                       int *same_outer);
+                       int *same_outer, int lazy);
 
 /* Where the program called into memtap: the registers of the frame that called an
  * interposed function, noted by the hook on entry and cleared on its way out (rsp 0: none).

@@ -2,6 +2,7 @@
 #include "stacks.h"
 
 #include <stddef.h>
+#include <string.h>
 #include <sys/mman.h>
 
 typedef struct {
@@ -19,20 +20,31 @@ static cache_t *thread_cache(int max_depth) {
     cache_t *c = tls_cache;
     if (c && c->cap >= max_depth)
         return c;
-    memtap_stack_cache_release();
     size_t bytes = sizeof(cache_t) + (size_t)max_depth * (sizeof(uint64_t) + sizeof(uint32_t));
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
+    cache_t *old = c;
     c = p;
-    c->generation = 0;
-    c->depth = 0;
+    c->generation = old ? old->generation : 0;
+    c->depth = old ? old->depth : 0;
     c->cap = max_depth;
     c->bytes = bytes;
     c->frames = (uint64_t *)(c + 1);
     c->nodes = (uint32_t *)(c->frames + max_depth);
+    if (old) { /* the last stack stays: a caller's `known` frames are read from here */
+        memcpy(c->frames, old->frames, (size_t)old->depth * sizeof *c->frames);
+        memcpy(c->nodes, old->nodes, (size_t)old->depth * sizeof *c->nodes);
+    }
+    memtap_stack_cache_release();
     tls_cache = c;
     return c;
+}
+
+void memtap_stack_fill_outer(uint64_t *frames, int n, int known) {
+    const cache_t *c = tls_cache;
+    for (int j = 0; c && j < known && j < c->depth; j++)
+        frames[n - 1 - j] = c->frames[j];
 }
 
 void memtap_stack_cache_release(void) {
@@ -57,6 +69,9 @@ int memtap_stack_lookup(uint32_t generation, const uint64_t *frames, int n, int 
 int memtap_stack_intern(memtap_trie_t *trie, uint32_t generation, const uint64_t *frames, int n,
                         int known, int max_depth, memtap_node_emit_fn emit, uint32_t *leaf) {
     cache_t *c = thread_cache(n > max_depth ? n : max_depth);
+    if (known && (!c || known > c->depth || known > n))
+        return -1; /* the known frames are not in the cache: never so when callers keep to
+                      memtap_stack_of_call's contract */
     int common = 0;
     if (c && c->generation == generation) {
         int lim = n < c->depth ? n : c->depth;
@@ -66,7 +81,9 @@ int memtap_stack_intern(memtap_trie_t *trie, uint32_t generation, const uint64_t
     }
     uint32_t node = common ? c->nodes[common - 1] : 0;
     for (int j = common; j < n; j++) { /* j counts from the outermost frame */
-        uint64_t frame = frames[n - 1 - j];
+        /* the known frames may be unwritten in frames: the cache has them (another
+         * generation's cache gives its frames, not its nodes) */
+        uint64_t frame = j < known ? c->frames[j] : frames[n - 1 - j];
         int created;
         uint32_t parent = node;
         node = memtap_trie_intern(trie, parent, frame, &created);

@@ -156,21 +156,26 @@ static void after_record(void) {
         flush_now(now);
 }
 
-/* After a record in a thread's buffer (no lock held): time markers and periodic flushes
- * when due, under the record lock. */
-static void note_record(void) {
-    if (!__atomic_load_n(&dirty, __ATOMIC_RELAXED)) /* no store when set: other cores read it */
-        __atomic_store_n(&dirty, 1, __ATOMIC_RELAXED);
-    uint64_t now = coarse_now();
-    if (__builtin_expect(now - __atomic_load_n(&last_time_marker, __ATOMIC_RELAXED) <
-                                 TIME_EVERY_NS &&
-                             now - __atomic_load_n(&last_flush, __ATOMIC_RELAXED) < FLUSH_EVERY_NS,
-                         1))
-        return;
+/* Time markers and periodic flushes when due, under the record lock (note_record's slow
+ * path, out of line). */
+static __attribute__((noinline, cold)) void note_record_due(void) {
     memtap_lock(&memtap_stream_lock);
     if (active())
         after_record();
     memtap_unlock(&memtap_stream_lock);
+}
+
+/* After a record in a thread's buffer (no lock held): time markers and periodic flushes
+ * when due. Inline in the hooks' path: only the clock read and two compares. */
+static inline __attribute__((always_inline)) void note_record(void) {
+    if (!__atomic_load_n(&dirty, __ATOMIC_RELAXED)) /* no store when set: other cores read it */
+        __atomic_store_n(&dirty, 1, __ATOMIC_RELAXED);
+    uint64_t now = coarse_now();
+    if (__builtin_expect(now - __atomic_load_n(&last_time_marker, __ATOMIC_RELAXED) >=
+                                 TIME_EVERY_NS ||
+                             now - __atomic_load_n(&last_flush, __ATOMIC_RELAXED) >= FLUSH_EVERY_NS,
+                         0))
+        note_record_due();
 }
 
 void memtap_idle(void) {
@@ -337,10 +342,7 @@ __attribute__((constructor(101))) static void memtap_init(void) {
 /* The calling thread's buffer, registered in the current capture frame: the first record
  * of a thread in a frame writes its THREAD record (source 0) and registers the buffer.
  * NULL when tracking is off or memory ran out. */
-static memtap_tbuf_t *thread_buffer(void) {
-    memtap_tbuf_t *b = memtap_tbuf_mine();
-    if (__builtin_expect(b && b->generation == __atomic_load_n(&memtap_generation, __ATOMIC_ACQUIRE), 1))
-        return b;
+static __attribute__((noinline)) memtap_tbuf_t *thread_buffer_register(memtap_tbuf_t *b) {
     if (!b) {
         memtap_disable("cannot map a record buffer for a thread", ENOMEM);
         return NULL;
@@ -358,6 +360,13 @@ static memtap_tbuf_t *thread_buffer(void) {
     return b->generation ? b : NULL;
 }
 
+static inline __attribute__((always_inline)) memtap_tbuf_t *thread_buffer(void) {
+    memtap_tbuf_t *b = memtap_tbuf_mine();
+    if (__builtin_expect(b && b->generation == __atomic_load_n(&memtap_generation, __ATOMIC_ACQUIRE), 1))
+        return b;
+    return thread_buffer_register(b);
+}
+
 /* Room for `n` bytes in the thread's buffer: a full one is written out first. */
 static int room_for(memtap_tbuf_t *b, size_t n) {
     if (__builtin_expect(b->enc.cap - b->enc.len >= n, 1))
@@ -368,18 +377,22 @@ static int room_for(memtap_tbuf_t *b, size_t n) {
 /* After busy is set (with a full barrier): 0 when the record may go into b, or -1 when a
  * frame is closing (then this waits until it is over) or b is not registered in frame `gen`
  * any more. On -1 busy is cleared and the caller starts over. */
-static int may_record(memtap_tbuf_t *b, uint32_t gen) {
-    /* gen was read before busy was set: 0 if a frame ended in between (unregistered) */
-    if (__builtin_expect(!__atomic_load_n(&memtap_frame_closing, __ATOMIC_SEQ_CST) && gen &&
-                             __atomic_load_n(&b->generation, __ATOMIC_RELAXED) == gen,
-                         1))
-        return 0;
+static __attribute__((noinline, cold)) int may_not_record(memtap_tbuf_t *b) {
     __atomic_store_n(&b->busy, 0, __ATOMIC_RELEASE);
     while (__atomic_load_n(&memtap_frame_closing, __ATOMIC_ACQUIRE)) {
         struct timespec ts = {0, 100000};
         nanosleep(&ts, NULL);
     }
     return -1;
+}
+
+static inline __attribute__((always_inline)) int may_record(memtap_tbuf_t *b, uint32_t gen) {
+    /* gen was read before busy was set: 0 if a frame ended in between (unregistered) */
+    if (__builtin_expect(!__atomic_load_n(&memtap_frame_closing, __ATOMIC_SEQ_CST) && gen &&
+                             __atomic_load_n(&b->generation, __ATOMIC_RELAXED) == gen,
+                         1))
+        return 0;
+    return may_not_record(b);
 }
 
 /* The thread's buffer with room for `room` bytes, and the node of frames[0..n) valid in the
@@ -389,7 +402,7 @@ static memtap_tbuf_t *buffer_with_stack(const uint64_t *frames, int n, int known
                                         uint32_t *node) {
     for (int attempt = 0;; attempt++) {
         uint32_t gen;
-        *node = memtap_callstack_intern(frames, n, attempt ? 0 : known, &gen);
+        *node = memtap_callstack_intern(frames, n, known, &gen); /* (again in a new frame) */
         memtap_tbuf_t *b = thread_buffer();
         if (!b || room_for(b, room) < 0)
             return NULL;
@@ -415,7 +428,6 @@ void memtap_track_alloc(unsigned kind, void *p, size_t size) {
         memtap_tbuf_enter(b);
         if (may_record(b, gen) == 0)
             break;
-        known = 0; /* a new frame: the stack is interned again */
     }
     memtap_tbuf_stamp(&b->enc, &b->key, memtap_tbuf_read_key());
     memtap_enc_alloc(&b->enc, kind, (uint64_t)(uintptr_t)p, size, node);
@@ -477,7 +489,6 @@ void *memtap_track_realloc_with(unsigned kind, void *p, size_t n, size_t size,
         ticket = memtap_tbuf_ticket();
         if (may_record(b, gen) == 0)
             break;
-        known = 0;
     }
     void *q = call(ctx, p, n, size);
     int saved = errno;

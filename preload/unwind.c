@@ -54,7 +54,7 @@ static int with_libunwind(uint64_t *out, int max);
 /* MEMTAP_UNWIND=check: a testing aid, far slower. The first differences are described. */
 static int checked_unwind(uint64_t *out, int max, int *same_outer) {
     static int told;
-    int n = memtap_fast_unwind(out, max, self_lo, self_hi, same_outer);
+    int n = memtap_fast_unwind(out, max, self_lo, self_hi, same_outer, 0);
     uint64_t other[MEMTAP_MAX_DEPTH + MEMTAP_OWN_FRAMES_MAX];
     int m = with_libunwind(other, max < MEMTAP_MAX_DEPTH ? max : MEMTAP_MAX_DEPTH);
     if (n < 0) {
@@ -79,12 +79,12 @@ static int checked_unwind(uint64_t *out, int max, int *same_outer) {
     return n;
 }
 
-int memtap_unwind(uint64_t *out, int max, int *same_outer) {
+int memtap_unwind(uint64_t *out, int max, int *same_outer, int lazy) {
     *same_outer = 0;
     if (check_both)
         return checked_unwind(out, max, same_outer);
     if (!libunwind_only) {
-        int n = memtap_fast_unwind(out, max, self_lo, self_hi, same_outer);
+        int n = memtap_fast_unwind(out, max, self_lo, self_hi, same_outer, lazy);
         if (n >= 0)
             return n;
         memtap_fast_unwind_forget();

@@ -14,8 +14,8 @@ void memtap_unwind_init(void);
 /* Fills out[0..max) with return addresses, innermost first, starting at the first frame
  * outside libmemtap.so. out must have room for max + MEMTAP_OWN_FRAMES_MAX entries.
  * Returns the number of frames (0..max). *same_outer: how many of the outermost frames
- * equal those the thread's previous call returned last (0: not known). Safe inside
- * malloc. */
-int memtap_unwind(uint64_t *out, int max, int *same_outer);
+ * equal those the thread's previous call returned last (0: not known); with lazy, those
+ * may be left unwritten. Safe inside malloc. */
+int memtap_unwind(uint64_t *out, int max, int *same_outer, int lazy);
 
 #endif

@@ -23,7 +23,7 @@ typedef struct {
 static int probe_max = MAX; /* frames asked of both */
 
 __attribute__((noinline)) static void probe(sample_t *s) {
-    s->nfast = memtap_fast_unwind(s->fast, probe_max, 0, 0, &s->same_outer);
+    s->nfast = memtap_fast_unwind(s->fast, probe_max, 0, 0, &s->same_outer, 0);
     s->nslow = unw_backtrace((void **)s->slow, probe_max);
     __asm__ volatile("" ::: "memory");
 }
@@ -139,9 +139,10 @@ static unsigned char turns[64];
 static void path(int depth, sample_t *s);
 /* As the hooks do: the walk starts at the caller's frame, noted on entry (the one
  * libunwind gives second). */
+static int lazy_walks; /* probe_noted asks for lazy walks */
 __attribute__((noinline, optimize("no-omit-frame-pointer"))) static void probe_noted(sample_t *s) {
     memtap_note_entry(__builtin_frame_address(0));
-    s->nfast = memtap_fast_unwind(s->fast, probe_max, 0, 0, &s->same_outer);
+    s->nfast = memtap_fast_unwind(s->fast, probe_max, 0, 0, &s->same_outer, lazy_walks);
     memtap_clear_entry();
     s->nslow = unw_backtrace((void **)s->slow, probe_max);
     cr_assert(s->nslow > 1);
@@ -190,6 +191,54 @@ Test(fastunwind, paths_that_differ_in_one_outer_frame_match_libunwind) {
             cr_assert_eq(now->fast[now->nfast - k], before->fast[before->nfast - k],
                          "walk %d, outer frame %d", i, k);
     }
+}
+
+/* Lazy walks leave out the outermost frames the previous result ended with (the caller has
+ * them): what they write, completed with those, is libunwind's answer; when nothing
+ * changed, nothing past the innermost frames is written. The walks run from one sample and
+ * a fixed RBP, so that a path walked again is the same stack, slot for slot. */
+__attribute__((noinline, optimize("omit-frame-pointer"))) static void path_from_fixed_rbp(sample_t *s) {
+    __asm__ volatile("mov $0x4321, %%rbp" ::: "rbp");
+    path(40, s);
+    sink++;
+}
+
+/* With a frame pointer, this loop's RBP stays put: the walks' outer frames stay the same. */
+__attribute__((noinline, optimize("no-omit-frame-pointer"))) static void lazy_walk_loop(
+    int *skipped, int *repeats_skipped) {
+    static sample_t now, before;
+    const uint64_t poison = 0x5eed5eed5eed5eedull;
+    unsigned long r = 2463534242ul;
+    for (int i = 0; i < 600; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        int repeat = i % 3 == 2; /* the same path again */
+        if (!repeat)
+            turns[r % 41] ^= 1;
+        for (int k = 0; k < MAX; k++)
+            now.fast[k] = poison;
+        path_from_fixed_rbp(&now);
+        int left_out = 0;
+        while (left_out < now.same_outer && now.fast[now.nfast - 1 - left_out] == poison)
+            left_out++;
+        *skipped += left_out > 0;
+        *repeats_skipped += repeat && left_out == now.same_outer && left_out >= now.nfast - 1;
+        cr_assert(i > 0 || left_out == 0, "the first walk has no previous one");
+        for (int k = 1; k <= now.same_outer; k++) /* as the caller completes it */
+            now.fast[now.nfast - k] = before.fast[before.nfast - k];
+        check(&now);
+        before = now;
+    }
+}
+
+Test(fastunwind, lazy_walks_leave_out_only_frames_the_last_walk_ended_with) {
+    int skipped = 0, repeats_skipped = 0;
+    lazy_walks = 1;
+    lazy_walk_loop(&skipped, &repeats_skipped);
+    lazy_walks = 0;
+    cr_assert(repeats_skipped == 200, "a repeated path wrote its kept frames (%d of 200 not)",
+              repeats_skipped);
+    cr_assert(skipped == repeats_skipped, "a changed path left frames out (%d walks, %d repeated)",
+              skipped, repeats_skipped);
 }
 
 /* A frame addressed through RBP (alloca) at two heights, its alloca making up for the
@@ -246,7 +295,7 @@ Test(fastunwind, large_frames_match_libunwind) {
 
 __attribute__((noinline)) static int few_frames(int depth, uint64_t *out) {
     int same;
-    int n = depth ? few_frames(depth - 1, out) : memtap_fast_unwind(out, 10, 0, 0, &same);
+    int n = depth ? few_frames(depth - 1, out) : memtap_fast_unwind(out, 10, 0, 0, &same, 0);
     sink++;
     return n;
 }
@@ -290,7 +339,7 @@ Test(fastunwind, own_frames_are_skipped) {
     extern char __executable_start, etext;
     int same;
     int n = memtap_fast_unwind(out, MAX, (uint64_t)(uintptr_t)&__executable_start,
-                               (uint64_t)(uintptr_t)&etext, &same);
+                               (uint64_t)(uintptr_t)&etext, &same, 0);
     cr_assert(n >= 1);
     cr_assert(out[0] < (uint64_t)(uintptr_t)&__executable_start ||
               out[0] >= (uint64_t)(uintptr_t)&etext);

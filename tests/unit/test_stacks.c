@@ -1,6 +1,7 @@
 /* The per-thread stack cache gives exactly the node ids plain interning gives. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "stacks.h"
 #include "trie.h"
@@ -69,5 +70,59 @@ Test(stacks, a_new_generation_ignores_the_cache) {
     cr_assert_eq(leaf, 0, "an empty stack is the root");
     memtap_trie_destroy(&a);
     memtap_trie_destroy(&b);
+    memtap_stack_cache_release();
+}
+
+/* memtap_stack_of_call may leave the `known` outermost frames unwritten: interning takes
+ * them from the cache, also in a new generation (a new trie) and after the cache grew, and
+ * memtap_stack_fill_outer writes them back. */
+Test(stacks, known_frames_come_from_the_cache) {
+    memtap_trie_t cached, reference;
+    cr_assert_eq(memtap_trie_init(&cached), 0);
+    cr_assert_eq(memtap_trie_init(&reference), 0);
+    const uint64_t poison = 0xdeadbeefdeadbeefull;
+    uint64_t frames[200], last[200], given[200];
+    int n = 12, last_n = 0, depth_cap = 32;
+    uint32_t generation = 1;
+    srand(11);
+    for (int i = 0; i < 200; i++)
+        frames[i] = 0x400000 + (uint64_t)i * 0x10;
+    emitted = 0;
+    for (int round = 0; round < 20000; round++) {
+        frames[rand() % 4] = 0x400000 + (uint64_t)(rand() % 40) * 0x10; /* inner frames */
+        if (rand() % 8 == 0)
+            n = 1 + rand() % 30;
+        if (rand() % 40 == 0)
+            frames[n - 1 - rand() % n] ^= 0x2000; /* anywhere, outer frames too */
+        if ((round % 997 == 0 && round) || round == 15000) { /* a new capture frame: new tries */
+            memtap_trie_destroy(&cached);
+            memtap_trie_destroy(&reference);
+            cr_assert_eq(memtap_trie_init(&cached), 0);
+            cr_assert_eq(memtap_trie_init(&reference), 0);
+            generation++;
+            emitted = 0;
+        }
+        if (round == 15000)
+            depth_cap = 200; /* the cache grows, in a new generation too */
+        int known = 0; /* outermost frames equal to the last stack's */
+        while (known < n && known < last_n && frames[n - 1 - known] == last[last_n - 1 - known])
+            known++;
+        if (rand() % 3 == 0)
+            known = rand() % (known + 1); /* callers may know fewer */
+        memcpy(given, frames, (size_t)n * sizeof *frames);
+        for (int k = 0; k < known; k++)
+            given[n - 1 - k] = poison;
+        uint32_t leaf;
+        cr_assert_eq(memtap_stack_intern(&cached, generation, given, n, known, depth_cap, emit,
+                                         &leaf), 0);
+        cr_assert_eq(leaf, plain(&reference, frames, n), "round %d", round);
+        memtap_stack_fill_outer(given, n, known);
+        cr_assert_arr_eq(given, frames, (size_t)n * sizeof *frames, "round %d", round);
+        memcpy(last, frames, (size_t)n * sizeof *frames);
+        last_n = n;
+    }
+    cr_assert_eq(cached.count, reference.count);
+    memtap_trie_destroy(&cached);
+    memtap_trie_destroy(&reference);
     memtap_stack_cache_release();
 }
