@@ -12,13 +12,15 @@
  *   ALLOC_SAME 3k | zigzag(addr - last_addr) | varint(size)   node: the last ALLOC's (v3)
  *
  * Version 4 thread records (model: include/memtap/format.h, record.h):
- *   ALLOC_MODEL 80|NRS|L  where = R ? distance - 1 : zigzag((addr - last_alloc) / 16):
+ *   ALLOC_MODEL 80|NRS|L  where = R ? distance - 1 : zigzag((addr - base) / 16), base the
+ *                         node's last address (v5) or the thread's last allocation's (v4):
  *                         L = where < 15 ? where : 15 and varint(where - 15) follows
  *                         | S ? - : varint(size) | N ? - : varint(node)   kind: the node's last
  *   ALLOC   1k | zigzag(addr - last_alloc) | varint(size) | varint(node)
  *                                  (a new site or kind at the node, an unaligned address)
  *   FREE_REF 41..5f (distance) | 60|d>>8 byte(d) | 40 varint(distance)
- *   FREE_UNITS 22 | zigzag((addr - last_free) / 16);   FREE 06 | zigzag(addr - last_free)
+ *   FREE_UNITS 22+c | zigzag((addr - c-th last free) / 16)  (v4: c = 0)
+ *   FREE 06 | zigzag(addr - last_free)
  *   MUNMAP  07 | zigzag(addr - last_free) | varint(length)
  */
 #include "record.h"
@@ -171,8 +173,9 @@ static void alloc_modelled(memtap_enc_t *e, unsigned kind, uint64_t addr, uint64
     uint32_t predicted = memtap_model_predicted(&m->sites), last_size;
     unsigned last_kind;
     int site = memtap_model_site(&m->sites, node, &last_kind, &last_size);
+    uint64_t near = site && !e->model_v4 ? addr - memtap_model_site_addr(&m->sites, node) : delta;
     uint8_t *o = e->buf + e->len, *start = o;
-    if (!site || last_kind != kind || (!ref && (delta & 15))) {
+    if (!site || last_kind != kind || (!ref && (near & 15))) {
         /* a new site or kind, or an address off the 16-byte grid: every field written */
         *o++ = (uint8_t)(MEMTAP_REC_ALLOC | (kind & 0x0f));
         o += memtap_varint_put(o, memtap_zigzag((int64_t)delta));
@@ -180,7 +183,7 @@ static void alloc_modelled(memtap_enc_t *e, unsigned kind, uint64_t addr, uint64
         o += memtap_varint_put(o, node);
     } else {
         int size_known = size == last_size && last_size != MEMTAP_MODEL_SIZE_NONE;
-        uint64_t where = ref ? ref - 1 : memtap_zigzag((int64_t)delta >> 4);
+        uint64_t where = ref ? ref - 1 : memtap_zigzag((int64_t)near >> 4);
         *o++ = (uint8_t)(MEMTAP_REC_ALLOC_MODEL | (node == predicted ? MEMTAP_MODEL_NODE : 0) |
                          (ref ? MEMTAP_MODEL_REF : 0) | (size_known ? MEMTAP_MODEL_SIZE : 0) |
                          (where < MEMTAP_MODEL_INLINE ? where : MEMTAP_MODEL_INLINE));
@@ -192,16 +195,43 @@ static void alloc_modelled(memtap_enc_t *e, unsigned kind, uint64_t addr, uint64
             o += memtap_varint_put(o, node);
     }
     e->len += (size_t)(o - start);
-    memtap_model_learn_alloc(&m->sites, node, kind, size);
+    memtap_model_learn_alloc(&m->sites, node, kind, size, addr);
     m->last_alloc = addr;
     model_named(m, slot, addr);
+}
+
+/* The FREE_UNITS base nearest addr on the 16-byte grid: c in [0, MEMTAP_MODEL_FREES), with
+ * *delta from it; -1 when none is on the grid. Without a branch a candidate: a free that
+ * finds no reference comes here often (old blocks). */
+static inline int nearest_free_base(const memtap_model_frees_t *f, uint64_t addr, int v4,
+                                    uint64_t *delta) {
+    if (v4) {
+        *delta = addr - memtap_model_free_base(f, 0);
+        return *delta & 15 ? -1 : 0;
+    }
+    unsigned best = 0;
+    uint64_t best_size = UINT64_MAX, best_delta = 0;
+#pragma GCC unroll 4
+    for (unsigned i = 0; i < MEMTAP_MODEL_FREES; i++) { /* by slot */
+        uint64_t d = addr - f->addr[i];
+        uint64_t sign = (uint64_t)((int64_t)d >> 63);
+        uint64_t size = ((d ^ sign) - sign) | -(uint64_t)((d & 15) != 0); /* off grid: ~0 */
+        int nearer = size < best_size;
+        best = nearer ? i : best;
+        best_size = nearer ? size : best_size;
+        best_delta = nearer ? d : best_delta;
+    }
+    *delta = best_delta;
+    /* slot i holds the c-th last free for c = n - 1 - i (mod MEMTAP_MODEL_FREES) */
+    return best_size == UINT64_MAX ? -1 : (int)((f->n - 1 - best) & (MEMTAP_MODEL_FREES - 1));
 }
 
 static void free_modelled(memtap_enc_t *e, uint64_t addr) {
     memtap_model_t *m = e->model;
     int32_t slot = model_slot(addr);
     uint64_t ref = model_ref(m, addr, slot);
-    uint64_t delta = addr - m->last_free;
+    uint64_t units;
+    int base;
     uint8_t *o = e->buf + e->len, *start = o;
     if (ref && ref < MEMTAP_FREE_REF_SHORT) {
         *o++ = (uint8_t)(MEMTAP_REC_FREE_REF | ref);
@@ -211,15 +241,16 @@ static void free_modelled(memtap_enc_t *e, uint64_t addr) {
     } else if (ref) {
         *o++ = MEMTAP_REC_FREE_REF;
         o += memtap_varint_put(o, ref);
-    } else if (delta & 15) {
-        *o++ = MEMTAP_REC_FREE;
-        o += memtap_varint_put(o, memtap_zigzag((int64_t)delta));
+    } else if ((base = nearest_free_base(&m->frees, addr, e->model_v4, &units)) >= 0) {
+        *o++ = (uint8_t)(MEMTAP_REC_FREE_UNITS + base);
+        o += memtap_varint_put(o, memtap_zigzag((int64_t)units >> 4));
     } else {
-        *o++ = MEMTAP_REC_FREE_UNITS;
-        o += memtap_varint_put(o, memtap_zigzag((int64_t)delta >> 4));
+        *o++ = MEMTAP_REC_FREE;
+        uint64_t delta = addr - memtap_model_free_base(&m->frees, 0);
+        o += memtap_varint_put(o, memtap_zigzag((int64_t)delta));
     }
     e->len += (size_t)(o - start);
-    m->last_free = addr;
+    memtap_model_learn_free(&m->frees, addr);
     model_named(m, slot, addr);
 }
 
@@ -251,7 +282,12 @@ void memtap_enc_free(memtap_enc_t *e, uint64_t addr) {
 
 void memtap_enc_munmap(memtap_enc_t *e, uint64_t addr, uint64_t len) {
     put_byte(e, MEMTAP_REC_MUNMAP);
-    put_delta(e, addr, e->model ? &e->model->last_free : &e->last_addr);
+    if (e->model) {
+        put_varint(e, memtap_zigzag((int64_t)(addr - memtap_model_free_base(&e->model->frees, 0))));
+        memtap_model_learn_free(&e->model->frees, addr);
+    } else {
+        put_delta(e, addr, &e->last_addr);
+    }
     put_varint(e, len);
     e->frees++;
 }

@@ -13,7 +13,7 @@
 /* Room a fixed-size record (everything but header, thread and module) may need. */
 #define MEMTAP_ENC_FIXED_MAX 48
 
-/* The writer's half of a v4 thread's model (include/memtap/format.h): what the reader can
+/* The writer's half of a v4 (v5) thread's model (include/memtap/format.h): what the reader can
  * predict from the thread's earlier records. The address table is the writer's alone (the
  * reader keeps the addresses by record instead): an address's slot remembers the record
  * that last named it, so a block freed soon after it was allocated, or allocated where a
@@ -25,7 +25,8 @@
 #define MEMTAP_MODEL_EPOCH (1u << 19)
 typedef struct {
     _Alignas(4096) uint64_t seq; /* ALLOC and FREE records written */
-    uint64_t last_alloc, last_free;
+    uint64_t last_alloc;
+    memtap_model_frees_t frees;
     uint64_t slot[MEMTAP_MODEL_SLOTS];
     memtap_model_sites_t sites;
 } memtap_model_t;
@@ -38,6 +39,7 @@ typedef struct {
     uint32_t last_node;     /* of the last ALLOC */
     int same_node_form;     /* v3 layout (tests write it): ALLOC_SAME when the node repeats */
     memtap_model_t *model; /* v4 thread buffers: ALLOC, FREE and MUNMAP use the model */
+    int model_v4;          /* tests: the model's records as version 4 writes them (not 5) */
 } memtap_enc_t;
 
 typedef struct {

@@ -34,7 +34,7 @@ void dec_parse_chunk(memtap_decoder_t *d, cursor_t *c) {
 
 static int is_thread_record(const memtap_decoder_t *d, uint8_t type) {
     if (d->version >= 4)
-        return memtap_tmodel_is_record(type);
+        return memtap_tmodel_is_record(d->version, type);
     return (type & 0xf0) == MEMTAP_REC_ALLOC || (type & 0xf0) == MEMTAP_REC_ALLOC_SAME ||
            type == MEMTAP_REC_FREE || type == MEMTAP_REC_MUNMAP;
 }
@@ -82,7 +82,8 @@ fast_thread_record(const memtap_decoder_t *d, const uint8_t *p, const memtap_msr
     uint8_t type = *p;
     if (d->version >= 4) {
         const char *why;
-        long n = memtap_tmodel_parse(model_of(s), d->max_kind, p, s->buf + s->len, ev, &why);
+        long n = memtap_tmodel_parse(model_of(s), d->version, d->max_kind, p, s->buf + s->len, ev,
+                                     &why);
         if (n <= 0)
             return 0;
         q = p + n;
@@ -142,7 +143,7 @@ static void decode_ahead(memtap_decoder_t *d, memtap_msrc_t *s) {
     memtap_run_bounds_t b = {.key = s->key,
                              .limit = UINT64_MAX, /* the merge orders them when released */
                              .nodes = UINT32_MAX, /* checked when released */
-                             .max_kind = d->max_kind};
+                             .version = d->version, .max_kind = d->max_kind};
     size_t n = memtap_tmodel_run(model, &p, s->buf + last, &b, s->ahead->ev, max, s->ahead->at);
     s->ahead->base = s->marks[i].stream_offset + (s->pos - s->marks[i].queue_pos);
     s->ahead_i = 0;
@@ -224,7 +225,8 @@ static int peek_source(void *ctx, uint32_t id, memtap_msrc_t *s) {
         memset(&s->next, 0, sizeof s->next);
         if (id && d->version >= 4) {
             const char *why = NULL;
-            long len = memtap_tmodel_parse(model_of(s), d->max_kind, rec, end, &s->next, &why);
+            long len = memtap_tmodel_parse(model_of(s), d->version, d->max_kind, rec, end,
+                                           &s->next, &why);
             if (len == 0)
                 return MEMTAP_OK;
             if (len < 0)
@@ -376,7 +378,7 @@ size_t dec_fast_run(memtap_decoder_t *d, memtap_bev_t *out, size_t max) {
                              .last_pos = m->last_pos,
                              .limit = d->fast_limit,
                              .nodes = d->nodes,
-                             .max_kind = d->max_kind};
+                             .version = d->version, .max_kind = d->max_kind};
     size_t n =
         memtap_tmodel_run(model, &p, s->buf + s->len - MEMTAP_RUN_MARGIN, &b, out, max, NULL);
     size_t used = (size_t)(p - start);

@@ -1,4 +1,4 @@
-/* Version 4 thread records: the reader's half of the model a thread's records are written
+/* Version 4 and 5 thread records: the reader's half of the model a thread's records are written
  * against (include/memtap/format.h), the records' parsing and the model's learning. The
  * writer's half is preload/record.c; both must learn the same thing from the same record. */
 #ifndef MEMTAP_READER_THREAD_MODEL_H
@@ -14,7 +14,8 @@
 
 typedef struct memtap_tmodel {
     uint64_t seq; /* ALLOC and FREE records learnt */
-    uint64_t last_alloc, last_free;
+    uint64_t last_alloc;
+    memtap_model_frees_t frees;
     uint64_t *ring; /* their addresses, by seq modulo ring_cap (grows to MEMTAP_MODEL_RING) */
     uint32_t ring_cap;
     memtap_model_sites_t sites;
@@ -57,8 +58,9 @@ static inline int memtap_tmodel_referenced(const memtap_tmodel_t *m, uint64_t di
     } while (0)
 
 static inline __attribute__((always_inline)) long
-memtap_tmodel_parse_alloc(const memtap_tmodel_t *m, unsigned max_kind, const uint8_t *p,
-                          const uint8_t *end, memtap_event_t *ev, const char **why) {
+memtap_tmodel_parse_alloc(const memtap_tmodel_t *m, unsigned version, unsigned max_kind,
+                          const uint8_t *p, const uint8_t *end, memtap_event_t *ev,
+                          const char **why) {
     const uint8_t *q = p + 1;
     uint8_t type = *p;
     int modelled = type >= MEMTAP_REC_ALLOC_MODEL;
@@ -114,7 +116,10 @@ memtap_tmodel_parse_alloc(const memtap_tmodel_t *m, unsigned max_kind, const uin
             return -1;
     } else {
         uint64_t delta = (uint64_t)memtap_unzigzag(where);
-        addr = m->last_alloc + (modelled ? delta << 4 : delta);
+        uint64_t base = m->last_alloc;
+        if (modelled && version >= 5) /* from the node's last address */
+            base = memtap_model_site_addr(&m->sites, (uint32_t)node);
+        addr = base + (modelled ? delta << 4 : delta);
     }
     ev->type = MEMTAP_EV_ALLOC;
     ev->u.alloc.kind = kind;
@@ -124,16 +129,24 @@ memtap_tmodel_parse_alloc(const memtap_tmodel_t *m, unsigned max_kind, const uin
     return (long)(q - p);
 }
 
-/* Parses the v4 thread record at p (not a SKIP; bytes up to end) against m. Returns its
- * length with ev filled (offset untouched), 0 when the bytes end inside it, or -1 when it
- * is corrupt, with *why set. Records of other types are corrupt here. Inline, with the
- * helpers above: the reader's hottest path. */
+/* The FREE_UNITS types of a version: 0x22 (v4), 0x22 to 0x25 (v5): the base's number, or
+ * -1 for another type. */
+static inline int memtap_tmodel_free_units_base(unsigned version, uint8_t type) {
+    unsigned c = (unsigned)type - MEMTAP_REC_FREE_UNITS;
+    return c < (version >= 5 ? MEMTAP_MODEL_FREES : 1) ? (int)c : -1;
+}
+
+/* Parses the v4 (v5: `version`) thread record at p (not a SKIP; bytes up to end) against m.
+ * Returns its length with ev filled (offset untouched), 0 when the bytes end inside it, or
+ * -1 when it is corrupt, with *why set. Records of other types are corrupt here. Inline,
+ * with the helpers above: the reader's hottest path. */
 static inline __attribute__((always_inline)) long
-memtap_tmodel_parse(const memtap_tmodel_t *m, unsigned max_kind, const uint8_t *p,
-                    const uint8_t *end, memtap_event_t *ev, const char **why) {
+memtap_tmodel_parse(const memtap_tmodel_t *m, unsigned version, unsigned max_kind,
+                    const uint8_t *p, const uint8_t *end, memtap_event_t *ev, const char **why) {
     uint8_t type = *p;
     if (type >= MEMTAP_REC_ALLOC_MODEL || (type & 0xf0) == MEMTAP_REC_ALLOC)
-        return memtap_tmodel_parse_alloc(m, max_kind, p, end, ev, why);
+        return memtap_tmodel_parse_alloc(m, version, max_kind, p, end, ev, why);
+    int base = memtap_tmodel_free_units_base(version, type);
     const uint8_t *q = p + 1;
     uint64_t v, addr, len = 0;
     if (type >= MEMTAP_REC_FREE_REF) {
@@ -148,11 +161,11 @@ memtap_tmodel_parse(const memtap_tmodel_t *m, unsigned max_kind, const uint8_t *
         }
         if (!memtap_tmodel_referenced(m, v, &addr, why))
             return -1;
-    } else if (type == MEMTAP_REC_FREE_UNITS || type == MEMTAP_REC_FREE ||
-               type == MEMTAP_REC_MUNMAP) {
+    } else if (base >= 0 || type == MEMTAP_REC_FREE || type == MEMTAP_REC_MUNMAP) {
         MEMTAP_TMODEL_GET(v, "address");
         uint64_t delta = (uint64_t)memtap_unzigzag(v);
-        addr = m->last_free + (type == MEMTAP_REC_FREE_UNITS ? delta << 4 : delta);
+        addr = base >= 0 ? memtap_model_free_base(&m->frees, (unsigned)base) + (delta << 4)
+                         : memtap_model_free_base(&m->frees, 0) + delta;
         if (type == MEMTAP_REC_MUNMAP) {
             MEMTAP_TMODEL_GET(len, "length");
             if (len > MAX_BLOCK) {
@@ -189,11 +202,12 @@ static inline __attribute__((always_inline)) int memtap_tmodel_learn(memtap_tmod
     if (!m && !(m = *mp = memtap_tmodel_new()))
         return MEMTAP_ERR_NOMEM;
     if (ev->type == MEMTAP_EV_ALLOC) {
-        memtap_model_learn_alloc(&m->sites, ev->u.alloc.node, ev->u.alloc.kind, ev->u.alloc.size);
+        memtap_model_learn_alloc(&m->sites, ev->u.alloc.node, ev->u.alloc.kind, ev->u.alloc.size,
+                                 ev->u.alloc.addr);
         m->last_alloc = ev->u.alloc.addr;
         return memtap_tmodel_remember(m, ev->u.alloc.addr);
     }
-    m->last_free = ev->u.free.addr;
+    memtap_model_learn_free(&m->frees, ev->u.free.addr);
     return ev->type == MEMTAP_EV_FREE ? memtap_tmodel_remember(m, ev->u.free.addr) : MEMTAP_OK;
 }
 
@@ -203,6 +217,7 @@ typedef struct {
     uint64_t last_pos; /* position of the run's last record (unchanged when none) */
     uint64_t limit;    /* no record positioned above it: another source goes first */
     uint32_t nodes;    /* stack nodes defined: no allocation may name a higher one */
+    unsigned version;  /* of the frame: 4 or 5 */
     unsigned max_kind;
     size_t frees;      /* FREE records in the run */
 } memtap_run_bounds_t;
@@ -236,7 +251,8 @@ memtap_tmodel_run(memtap_tmodel_t *m, const uint8_t **pp, const uint8_t *last,
                   memtap_run_bounds_t *b, memtap_bev_t *out, size_t max, memtap_run_at_t *at_out) {
     const uint8_t *p = *pp, *const run_start = p;
     uint64_t key = b->key, at = b->last_pos;
-    uint64_t seq = m->seq, last_alloc = m->last_alloc, last_free = m->last_free;
+    uint64_t seq = m->seq, last_alloc = m->last_alloc;
+    const int v5 = b->version >= 5;
     uint64_t *ring = m->ring;
     uint64_t ring_mask = m->ring_cap - 1;
     size_t i = 0, frees = 0;
@@ -282,7 +298,8 @@ memtap_tmodel_run(memtap_tmodel_t *m, const uint8_t **pp, const uint8_t *last,
                     break;
                 addr = ring[(seq - where - 1) & ring_mask];
             } else {
-                addr = last_alloc + ((uint64_t)memtap_unzigzag(where) << 4);
+                addr = (v5 ? memtap_model_site_addr(&m->sites, (uint32_t)node) : last_alloc) +
+                       ((uint64_t)memtap_unzigzag(where) << 4);
             }
         } else if ((type & 0xf0) == MEMTAP_REC_ALLOC) {
             if (!fast_varint4(&q, &v) || !fast_varint4(&q, &size) || !fast_varint4(&q, &node) ||
@@ -300,18 +317,22 @@ memtap_tmodel_run(memtap_tmodel_t *m, const uint8_t **pp, const uint8_t *last,
                 if (v == 0 || v > seq || v > MEMTAP_MODEL_RING)
                     break;
                 addr = ring[(seq - v) & ring_mask];
-            } else if (type == MEMTAP_REC_FREE_UNITS || type == MEMTAP_REC_FREE) {
+            } else if ((unsigned)type - MEMTAP_REC_FREE_UNITS < (v5 ? MEMTAP_MODEL_FREES : 1)) {
                 if (!fast_varint4(&q, &v))
                     break;
-                uint64_t delta = (uint64_t)memtap_unzigzag(v);
-                addr = last_free + (type == MEMTAP_REC_FREE_UNITS ? delta << 4 : delta);
+                addr = memtap_model_free_base(&m->frees, (unsigned)type - MEMTAP_REC_FREE_UNITS) +
+                       ((uint64_t)memtap_unzigzag(v) << 4);
+            } else if (type == MEMTAP_REC_FREE) {
+                if (!fast_varint4(&q, &v))
+                    break;
+                addr = memtap_model_free_base(&m->frees, 0) + (uint64_t)memtap_unzigzag(v);
             } else {
                 break;
             }
             uint64_t pos = 2 * k + 1;
             if (pos > b->limit)
                 break;
-            last_free = addr;
+            memtap_model_learn_free(&m->frees, addr);
             ring[seq++ & ring_mask] = addr;
             out[i].type = MEMTAP_EV_FREE;
             out[i].addr = addr;
@@ -328,7 +349,7 @@ memtap_tmodel_run(memtap_tmodel_t *m, const uint8_t **pp, const uint8_t *last,
         uint64_t pos = 2 * k;
         if (kind > b->max_kind || size > MAX_BLOCK || pos > b->limit)
             break;
-        memtap_model_learn_alloc(&m->sites, (uint32_t)node, kind, size);
+        memtap_model_learn_alloc(&m->sites, (uint32_t)node, kind, size, addr);
         last_alloc = addr;
         ring[seq++ & ring_mask] = addr;
         out[i].type = MEMTAP_EV_ALLOC;
@@ -345,7 +366,6 @@ memtap_tmodel_run(memtap_tmodel_t *m, const uint8_t **pp, const uint8_t *last,
     }
     m->seq = seq;
     m->last_alloc = last_alloc;
-    m->last_free = last_free;
     b->key = key;
     b->last_pos = at;
     b->frees = frees;
@@ -360,10 +380,11 @@ static inline int memtap_tmodel_learning_allocates(const memtap_tmodel_t *m) {
     return !m || (m->seq == m->ring_cap && m->ring_cap < MEMTAP_MODEL_RING);
 }
 
-/* Whether a record of this type belongs in a v4 thread's records. */
-static inline int memtap_tmodel_is_record(uint8_t type) {
+/* Whether a record of this type belongs in the thread records of a frame of `version`. */
+static inline int memtap_tmodel_is_record(unsigned version, uint8_t type) {
     return type >= MEMTAP_REC_FREE_REF || (type & 0xf0) == MEMTAP_REC_ALLOC ||
-           type == MEMTAP_REC_FREE || type == MEMTAP_REC_FREE_UNITS || type == MEMTAP_REC_MUNMAP;
+           type == MEMTAP_REC_FREE || memtap_tmodel_free_units_base(version, type) >= 0 ||
+           type == MEMTAP_REC_MUNMAP;
 }
 
 #endif

@@ -16,8 +16,9 @@
  * varint fields (see docs/format.md), then records until the frame ends. */
 #define MEMTAP_MAGIC "MEMTAP"
 #define MEMTAP_MAGIC_LEN 6
-#define MEMTAP_FORMAT_VERSION 4 /* 2: Python records; 3: per-thread chunks (CHUNK, SKIP);
-                                   4: modelled thread records (below) */
+#define MEMTAP_FORMAT_VERSION 5 /* 2: Python records; 3: per-thread chunks (CHUNK, SKIP);
+                                   4: modelled thread records (below); 5: their addresses
+                                   against more of the model (MEMTAP_MODEL_FREES) */
 #define MEMTAP_FORMAT_VERSION_MIN 1 /* oldest version the reader still reads */
 
 /* Header flags. */
@@ -47,7 +48,8 @@ enum memtap_record_type {
     MEMTAP_REC_CHUNK = 0x20, /* v3, top level: records of one source (the process or a thread) */
     MEMTAP_REC_SKIP = 0x21,  /* v3, in a chunk: the source's order key moves on by N */
     MEMTAP_REC_ALLOC_SAME = 0x30, /* v3 only, 0x30..0x3f: ALLOC at the last ALLOC's node */
-    MEMTAP_REC_FREE_UNITS = 0x22, /* v4: FREE, address delta in 16-byte units */
+    MEMTAP_REC_FREE_UNITS = 0x22, /* v4: FREE, address delta in 16-byte units (v5: 0x22..0x25,
+                                     against one of the last MEMTAP_MODEL_FREES frees') */
     MEMTAP_REC_FREE_REF = 0x40,   /* v4, 0x40..0x7f: FREE of an address seen D records ago */
     MEMTAP_REC_ALLOC_MODEL = 0x80, /* v4, 0x80..0xff: ALLOC, flags and address in the type byte */
 };
@@ -68,6 +70,12 @@ enum memtap_record_type {
 #define MEMTAP_MODEL_NEXT 16384u
 #define MEMTAP_FREE_REF_SHORT 32u /* FREE_REF 0x41..0x5f: distance 1..31 in the type byte */
 #define MEMTAP_FREE_REF_MID 0x60u /* 0x60..0x7f: distance's bits 8..12, then a byte */
+
+/* Version 5 changes two bases of address deltas: an ALLOC_MODEL's without a reference is
+ * the last address allocated at its node (not the thread's last allocation), and a FREE_UNITS
+ * record 0x22 + c takes its delta from the address of the thread's c-th last FREE or MUNMAP
+ * (c = 0: the last, as in version 4), c < MEMTAP_MODEL_FREES. */
+#define MEMTAP_MODEL_FREES 4u
 
 /* Version 3 orders records by key, not by file position. The frame's content after the
  * header is a sequence of CHUNK records: source (0: the process's own records; N: thread

@@ -48,13 +48,15 @@ static inline void cb_header_v3(cb_t *c, uint32_t flags) {
     cr_assert_eq(memtap_enc_header(&c->enc, &h), 0);
 }
 
-/* A version 4 header: chunks, and thread records written against a model (cb_source_model). */
-static inline void cb_header_v4(cb_t *c, uint32_t flags) {
+/* A version 4 or 5 header: chunks, and thread records written against a model
+ * (cb_source_model, for the same version). */
+static inline void cb_header_model(cb_t *c, uint32_t flags, unsigned version) {
     static const char cmd[] = "./prog\0arg";
     memtap_header_info_t h = {flags, 1234, 1, 1700000000000000000ull, 4096, "/usr/bin/prog",
-                              cmd, sizeof cmd, 4};
+                              cmd, sizeof cmd, version};
     cr_assert_eq(memtap_enc_header(&c->enc, &h), 0);
 }
+static inline void cb_header_v4(cb_t *c, uint32_t flags) { cb_header_model(c, flags, 4); }
 
 /* One source's records for v3 chunks: its own encoder (delta state kept across chunks). */
 typedef struct {
@@ -70,15 +72,17 @@ static inline void cb_source_init(cb_source_t *s) {
     s->key = 0;
 }
 
-/* A v4 thread's source: its records are written against a model, as the library's are
- * (freed by cb_source_model_free). */
-static inline void cb_source_model(cb_source_t *s) {
+/* A v4 or v5 thread's source: its records are written against a model, as the library's
+ * are (freed by cb_source_model_free). */
+static inline void cb_source_model_version(cb_source_t *s, unsigned version) {
     cb_source_init(s);
     s->enc.same_node_form = 0;
+    s->enc.model_v4 = version == 4;
     s->enc.model = aligned_alloc(4096, sizeof *s->enc.model);
     cr_assert(s->enc.model);
     memtap_enc_reset(&s->enc);
 }
+static inline void cb_source_model(cb_source_t *s) { cb_source_model_version(s, 4); }
 static inline void cb_source_model_free(cb_source_t *s) {
     free(s->enc.model);
     s->enc.model = NULL;

@@ -1,8 +1,9 @@
-/* Format v4: thread records written against a model both halves keep (addresses named by
- * the record that last named them, sizes by node, the node predicted from the previous
- * one). Every event must come back exactly as the writer's encoder was given it, across
- * chunks, threads, the ring's wrap and the writer's table epochs; a damaged model
- * reference is corruption, not a wrong figure. */
+/* Formats v4 and v5: thread records written against a model both halves keep (addresses
+ * named by the record that last named them, sizes by node, the node predicted from the
+ * previous one; v5: deltas from the node's last address and from the nearest of the last
+ * four frees). Every event must come back exactly as the writer's encoder was given it,
+ * across chunks, threads, the ring's wrap and the writer's table epochs, in both versions;
+ * a damaged model reference is corruption, not a wrong figure. */
 #include "capture_builder.h"
 
 static cb_case_t t;
@@ -10,18 +11,24 @@ static cb_source_t s0, t1, t2;
 
 #define NODES 64
 
-static void setup(void) {
+static unsigned version; /* of the captures the suite's tests write */
+
+static void setup_version(unsigned v) {
+    version = v;
     cb_init(&t.c);
     cb_source_init(&s0);
-    cb_source_model(&t1);
-    cb_source_model(&t2);
+    cb_source_model_version(&t1, v);
+    cb_source_model_version(&t2, v);
 }
+static void setup(void) { setup_version(4); }
+static void setup_v5(void) { setup_version(5); }
 static void teardown(void) {
     cb_source_model_free(&t1);
     cb_source_model_free(&t2);
     cb_case_done(&t);
 }
 TestSuite(v4, .init = setup, .fini = teardown);
+TestSuite(v5, .init = setup_v5, .fini = teardown);
 
 typedef struct {
     int type; /* MEMTAP_EV_ALLOC, _FREE, _MUNMAP */
@@ -36,7 +43,7 @@ static uint64_t order; /* every record its own key: release order is generation 
 
 /* Source 0: a module, two threads, NODES stack nodes. */
 static void start(void) {
-    cb_header_v4(&t.c, 0);
+    cb_header_model(&t.c, 0, version);
     cb_module_enc(&s0.enc);
     cr_assert_eq(memtap_enc_thread(&s0.enc, 11, "one"), 0);
     cr_assert_eq(memtap_enc_thread(&s0.enc, 12, "two"), 0);
@@ -207,16 +214,18 @@ static void workload(size_t events, unsigned seed) {
     }
 }
 
-Test(v4, every_event_comes_back_exactly) {
+static void every_event_comes_back_exactly(void) {
     start();
     workload(200000, 1);
     finish();
     expect_events_back();
 }
+Test(v4, every_event_comes_back_exactly) { every_event_comes_back_exactly(); }
+Test(v5, every_event_comes_back_exactly) { every_event_comes_back_exactly(); }
 
 /* 1.2 M records on one thread: the reader's ring wraps many times, and the writer's address
  * table is emptied at each of its epochs (2^19 records). */
-Test(v4, exact_across_the_ring_and_the_table_epochs, .timeout = 60) {
+static void exact_across_the_ring_and_the_table_epochs(void) {
     start();
     uint64_t addr = 0x10000;
     for (uint32_t i = 0; i < 600000; i++) {
@@ -232,11 +241,17 @@ Test(v4, exact_across_the_ring_and_the_table_epochs, .timeout = 60) {
     finish();
     expect_events_back();
 }
+Test(v4, exact_across_the_ring_and_the_table_epochs, .timeout = 60) {
+    exact_across_the_ring_and_the_table_epochs();
+}
+Test(v5, exact_across_the_ring_and_the_table_epochs, .timeout = 60) {
+    exact_across_the_ring_and_the_table_epochs();
+}
 
 /* The writer's address table keeps record numbers modulo 2^20: a block named once, then
  * left alone for more than 2^20 records in a slot nothing else took, must not be named by
  * a distance that wrapped (the table is emptied at each epoch). */
-Test(v4, a_block_freed_after_two_to_the_twenty_records_is_exact, .timeout = 60) {
+static void a_block_freed_after_two_to_the_twenty_records_is_exact(void) {
     start();
     put_alloc(&t1, MEMTAP_KIND_MALLOC, 0x5000, 64, 1);
     for (uint32_t i = 0; i < (1u << 19) + 4; i++) { /* off the grid: kept in no slot */
@@ -249,10 +264,16 @@ Test(v4, a_block_freed_after_two_to_the_twenty_records_is_exact, .timeout = 60) 
     finish();
     expect_events_back();
 }
+Test(v4, a_block_freed_after_two_to_the_twenty_records_is_exact, .timeout = 60) {
+    a_block_freed_after_two_to_the_twenty_records_is_exact();
+}
+Test(v5, a_block_freed_after_two_to_the_twenty_records_is_exact, .timeout = 60) {
+    a_block_freed_after_two_to_the_twenty_records_is_exact();
+}
 
 /* An empty slot of the writer's table holds address 0: a mapping at address 0 (mmap with
  * MAP_FIXED, where allowed) must not be taken for a reference. */
-Test(v4, an_allocation_at_address_zero_is_exact) {
+static void an_allocation_at_address_zero_is_exact(void) {
     start();
     for (uint64_t i = 1; i <= 5; i++) /* the site and kind known: the short form next */
         put_alloc(&t1, MEMTAP_KIND_MMAP, 0x10000 * i, 4096, 2);
@@ -262,6 +283,8 @@ Test(v4, an_allocation_at_address_zero_is_exact) {
     finish();
     expect_events_back();
 }
+Test(v4, an_allocation_at_address_zero_is_exact) { an_allocation_at_address_zero_is_exact(); }
+Test(v5, an_allocation_at_address_zero_is_exact) { an_allocation_at_address_zero_is_exact(); }
 
 /* malloc, free, malloc at the same place and site: a pair takes 2 bytes (the ALLOC's
  * reference and the FREE's in their type bytes). */
@@ -277,6 +300,56 @@ Test(v4, a_repeated_block_costs_two_bytes_a_pair) {
     /* a SKIP before each free: every record here has a key of its own */
     size_t skips = 2 * 1000;
     cr_assert_eq(t1.enc.len - before - skips, 2 * 1000, "%zu bytes", t1.enc.len - before - skips);
+    finish();
+    expect_events_back();
+}
+
+/* v5: old blocks freed in the order they were allocated from two pools, interleaved, as a
+ * program frees a structure it built long ago: no reference reaches them, but each free is
+ * 16 bytes from the free before last (FREE_UNITS against the second base): 2 bytes each,
+ * where version 4's delta from the last free spans the pools. */
+Test(v5, old_blocks_freed_in_order_cost_two_bytes_each) {
+    start();
+    enum { N = 12000 }; /* 24,000 allocations: beyond the ring's 16,384 records */
+    for (uint64_t i = 0; i < N; i++) {
+        put_alloc(&t1, MEMTAP_KIND_MALLOC, 0x100000 + 64 * i, 48, 1);
+        put_alloc(&t1, MEMTAP_KIND_MALLOC, 0x900000 + 32 * i, 24, 2);
+        if (t1.enc.len > 60000)
+            flush(&t1, 1);
+    }
+    flush(&t1, 1);
+    for (uint64_t i = 0; i < N; i++) {
+        put_free(&t1, 0x100000 + 64 * i);
+        put_free(&t1, 0x900000 + 32 * i);
+        if (i == 10)
+            flush(&t1, 1); /* the first frees, the pools' bases being learnt */
+    }
+    cr_assert_leq(t1.enc.len, 2 * (2 * N - 22), "%zu bytes for %d frees", t1.enc.len, 2 * N - 22);
+    finish();
+    expect_events_back();
+}
+
+/* v5: two call sites, each allocating upwards from a pool of its own, interleaved: each
+ * allocation's address is 4 units on from its site's last, in the type byte (with the
+ * node predicted and the size the site's): 1 byte each. */
+Test(v5, allocations_take_their_delta_from_their_site) {
+    start();
+    cb_key(&t1, order); /* one key for them all: no SKIP between */
+    for (uint64_t i = 0; i < 2; i++) { /* the sites' first: full records */
+        memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x100000 + 64 * i, 48, 1);
+        expect((want_t){MEMTAP_EV_ALLOC, MEMTAP_KIND_MALLOC, 0x100000 + 64 * i, 48, 1});
+        memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x900000 + 64 * i, 24, 2);
+        expect((want_t){MEMTAP_EV_ALLOC, MEMTAP_KIND_MALLOC, 0x900000 + 64 * i, 24, 2});
+    }
+    size_t before = t1.enc.len;
+    for (uint64_t i = 2; i < 3000; i++) {
+        memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x100000 + 64 * i, 48, 1);
+        expect((want_t){MEMTAP_EV_ALLOC, MEMTAP_KIND_MALLOC, 0x100000 + 64 * i, 48, 1});
+        memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x900000 + 64 * i, 24, 2);
+        expect((want_t){MEMTAP_EV_ALLOC, MEMTAP_KIND_MALLOC, 0x900000 + 64 * i, 24, 2});
+    }
+    cr_assert_eq(t1.enc.len - before, 2 * 2998, "%zu bytes", t1.enc.len - before);
+    order++;
     finish();
     expect_events_back();
 }
@@ -353,17 +426,35 @@ Test(v4, version_4_records_are_unknown_in_version_3) {
     cb_case_expect_corrupt(&t, "in the records of a thread");
 }
 
+Test(v4, version_5_free_bases_are_corrupt_in_version_4) {
+    const uint8_t recs[] = {MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_REC_FREE_UNITS + 1, 2};
+    thread_bytes(recs, sizeof recs, 1);
+    cb_case_expect_corrupt(&t, "record type 0x23 in the records of a thread");
+}
+
+Test(v5, a_free_base_beyond_the_fourth_is_corrupt) {
+    const uint8_t recs[] = {MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_REC_FREE_UNITS + 4, 2};
+    thread_bytes(recs, sizeof recs, 1);
+    cb_case_expect_corrupt(&t, "record type 0x26 in the records of a thread");
+}
+
 Test(v4, a_record_cut_by_the_frame_end_is_corrupt) {
     const uint8_t recs[] = {MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_FREE_REF_MID};
     thread_bytes(recs, sizeof recs, 1);
     cb_case_expect_corrupt(&t, "cut short");
 }
 
-Test(v4, random_damage_never_crashes, .timeout = 60) {
+static void random_damage_never_crashes(void) {
     start();
     workload(3000, 3);
     finish();
     cb_case_random_damage(&t, 3000, 11);
+}
+Test(v4, random_damage_never_crashes, .timeout = 60) {
+    random_damage_never_crashes();
+}
+Test(v5, random_damage_never_crashes, .timeout = 60) {
+    random_damage_never_crashes();
 }
 
 /* A reader that stops early (out of memory in the replay) stops the decoding thread too,
