@@ -106,6 +106,8 @@ int memtap_stack_of_call(uint64_t *frames, int *known) {
     int lazy = tls_cache_is_last_walk && !python_depth; /* frames[n - same_outer, n) unwritten */
     if (!python_only || !python_depth)
         n = memtap_unwind(frames, max_depth, &same_outer, lazy); /* gates its locking parts */
+    else if (memtap_entry_regs.rsp)
+        frames[n++] = memtap_entry_regs.ip; /* the C function that allocated, for free */
     int python = memtap_pystack_frames(frames + n, MEMTAP_PY_MAX_FRAMES);
     /* Python frames sit at the outer end: then nothing is known */
     if (!python && tls_cache_is_last_walk)

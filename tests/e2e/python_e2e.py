@@ -180,12 +180,18 @@ def tests(h):
             ("callback", line_of("ext_use.py", "EXT-CB")),
             ("use_ext", line_of("ext_use.py", "EXT-VIA-C")),
             ("<module>", line_of("ext_use.py", "use_ext()"))], s["stack"]
-        # --python-only at capture time: the same Python stacks, no unwinding under Python
+        # --python-only at capture time: the same Python stacks, no unwinding under Python,
+        # and innermost the C function that called the allocator (the hook knows it)
         out2 = h.capture_path(f"py-ext-only-{version}")
         p = h.run([h.MEMTAP, "run", "--python-only", "-o", out2, "--", python,
                    os.path.join(HERE, "ext_use.py")], env=env)
         assert p.returncode == 0, p.stderr
         s = [x for x in h.report("leaks", out2)["leaks"] if x["bytes"] == 7777][0]
+        assert where(s["stack"]) == [
+            ("ext_leak", malloc_line, False),
+            ("use_ext", line_of("ext_use.py", "EXT-DIRECT"), True),
+            ("<module>", line_of("ext_use.py", "use_ext()"), True)], s["stack"]
+        s = [x for x in h.report("leaks", out2, "--python-only")["leaks"] if x["bytes"] == 7777][0]
         assert [f["function"] for f in s["stack"]] == ["use_ext", "<module>"], s["stack"]
 
     def allocator_modes(version, python):
