@@ -13,6 +13,7 @@
 #include "fastunwind.h"
 #include "gate.h"
 #include "memtap/format.h"
+#include "stacks.h"
 
 
 static uintptr_t self_lo, self_hi;
@@ -51,10 +52,14 @@ void memtap_unwind_init(void) {
 
 static int with_libunwind(uint64_t *out, int max);
 
-/* MEMTAP_UNWIND=check: a testing aid, far slower. The first differences are described. */
-static int checked_unwind(uint64_t *out, int max, int *same_outer) {
+/* MEMTAP_UNWIND=check: a testing aid, far slower. The first differences are described. A
+ * lazy walk is completed from the thread's stack cache first, as interning would: what is
+ * compared is what the capture gets. */
+static int checked_unwind(uint64_t *out, int max, int *same_outer, int lazy) {
     static int told;
-    int n = memtap_fast_unwind(out, max, self_lo, self_hi, same_outer, 0);
+    int n = memtap_fast_unwind(out, max, self_lo, self_hi, same_outer, lazy);
+    if (n > 0 && lazy && *same_outer)
+        memtap_stack_fill_outer(out, n, *same_outer);
     uint64_t other[MEMTAP_MAX_DEPTH + MEMTAP_OWN_FRAMES_MAX];
     int m = with_libunwind(other, max < MEMTAP_MAX_DEPTH ? max : MEMTAP_MAX_DEPTH);
     if (n < 0) {
@@ -82,7 +87,7 @@ static int checked_unwind(uint64_t *out, int max, int *same_outer) {
 int memtap_unwind(uint64_t *out, int max, int *same_outer, int lazy) {
     *same_outer = 0;
     if (check_both)
-        return checked_unwind(out, max, same_outer);
+        return checked_unwind(out, max, same_outer, lazy);
     if (!libunwind_only) {
         int n = memtap_fast_unwind(out, max, self_lo, self_hi, same_outer, lazy);
         if (n >= 0)
