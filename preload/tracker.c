@@ -1,6 +1,6 @@
 /* Tracker state for libmemtap.so: opening the capture, recording events into the stream,
- * per-thread ids, periodic and idle flushes, fork children, exec hand-over and the end of
- * the capture. Locks, always taken in this order: modules_lock, the trie lock (callstack.c),
+ * per-thread ids, fork children, exec hand-over and the end of the capture (time markers
+ * and flushes: pacing.c). Locks, always taken in this order: modules_lock, the trie lock (callstack.c),
  * the stream's record lock, the stream's sink lock. */
 #include "tracker.h"
 
@@ -26,6 +26,7 @@
 #include "memtap/format.h"
 #include "memtap/varint.h"
 #include "modules.h"
+#include "pacing.h"
 #include "procfs.h"
 #include "pystack.h"
 #include "python.h"
@@ -46,31 +47,12 @@ __attribute__((aligned(64))) int memtap_state;
 static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER; /* guards modules_scratch */
 
 static memtap_enc_t modules_scratch;
-static uint64_t start_ns;
 static pid_t capture_pid; /* a vfork child shares our memory but must not touch the capture */
 
 /* Node and thread ids restart in each capture frame: the generation changes with them.
  * It changes only with the trie lock and the record lock held (or in a fork child). */
 uint32_t memtap_generation = 1;
 static uint32_t threads_seen; /* record lock */
-
-static uint64_t now_ns(clockid_t clock) {
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t elapsed_ms(void) { return (now_ns(CLOCK_MONOTONIC) - start_ns) / 1000000u; }
-
-#define TIME_EVERY_NS (100 * 1000000ull)
-#define FLUSH_EVERY_NS (500 * 1000000ull)
-#define IDLE_FLUSH_GAP_NS (10 * 1000000ull)
-static uint64_t last_time_marker, last_flush; /* coarse ns; written with the record lock */
-static uint64_t last_idle_flush;               /* 0: the next idle point flushes */
-static int dirty; /* records appended since the last flush */
-
-static uint64_t coarse_now(void) { return now_ns(CLOCK_MONOTONIC_COARSE); }
-
 
 static int active(void) {
     return __atomic_load_n(&memtap_state, __ATOMIC_RELAXED) == MEMTAP_STATE_ACTIVE;
@@ -111,7 +93,7 @@ static int begin_capture(int fd, uint32_t flags) {
     h.flags = flags;
     h.pid = (uint64_t)getpid();
     h.ppid = (uint64_t)getppid();
-    h.start_unix_ns = now_ns(CLOCK_REALTIME);
+    h.start_unix_ns = memtap_pace_realtime_ns();
     h.page_size = (uint64_t)sysconf(_SC_PAGESIZE);
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = '\0';
@@ -124,81 +106,9 @@ static int begin_capture(int fd, uint32_t flags) {
     }
     __atomic_store_n(&memtap_generation, memtap_generation + 1, __ATOMIC_RELEASE);
     threads_seen = 0;
-    start_ns = now_ns(CLOCK_MONOTONIC);
-    last_flush = last_time_marker = coarse_now();
-    last_idle_flush = 0; /* the first idle point flushes */
-    dirty = 1;
     capture_pid = getpid();
+    memtap_pace_start();
     return 0;
-}
-
-/* No thread of our own: a helper thread makes the process multi-threaded, which breaks
- * unshare(CLONE_NEWUSER) and makes Python warn at every fork. Instead, the thread that
- * records an event writes a time marker every 100 ms and pushes the data to the file
- * every 500 ms, and blocking calls (idle.c) push pending data before the program waits. */
-static void flush_now(uint64_t now) {
-    __atomic_store_n(&last_flush, now, __ATOMIC_RELAXED);
-    __atomic_store_n(&dirty, 0, __ATOMIC_RELAXED);
-    memtap_stream_flush(1);
-}
-
-/* After appending a record: time markers and periodic flushes. Record lock held. */
-static void after_record(void) {
-    if (!__atomic_load_n(&dirty, __ATOMIC_RELAXED)) /* no store when set: other cores read it */
-        __atomic_store_n(&dirty, 1, __ATOMIC_RELAXED);
-    uint64_t now = coarse_now();
-    if (now - last_time_marker >= TIME_EVERY_NS) {
-        __atomic_store_n(&last_time_marker, now, __ATOMIC_RELAXED);
-        if (memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0)
-            memtap_enc_time(&memtap_stream, elapsed_ms(), memtap_rss_bytes());
-    }
-    if (now - last_flush >= FLUSH_EVERY_NS && active())
-        flush_now(now);
-}
-
-/* Time markers and periodic flushes when due, under the record lock (note_record's slow
- * path, out of line). */
-static __attribute__((noinline, cold)) void note_record_due(void) {
-    memtap_lock(&memtap_stream_lock);
-    if (active())
-        after_record();
-    memtap_unlock(&memtap_stream_lock);
-}
-
-/* After a record in a thread's buffer (no lock held): time markers and periodic flushes
- * when due. Inline in the hooks' path: only the clock read and two compares. */
-static inline __attribute__((always_inline)) void note_record(void) {
-    if (!__atomic_load_n(&dirty, __ATOMIC_RELAXED)) /* no store when set: other cores read it */
-        __atomic_store_n(&dirty, 1, __ATOMIC_RELAXED);
-    uint64_t now = coarse_now();
-    if (__builtin_expect(now - __atomic_load_n(&last_time_marker, __ATOMIC_RELAXED) >=
-                                 TIME_EVERY_NS ||
-                             now - __atomic_load_n(&last_flush, __ATOMIC_RELAXED) >= FLUSH_EVERY_NS,
-                         0))
-        note_record_due();
-}
-
-void memtap_idle(void) {
-    /* cheap checks first (racy reads: the decision is redone under the lock) */
-    if (!__atomic_load_n(&dirty, __ATOMIC_RELAXED))
-        return;
-    uint64_t before = __atomic_load_n(&last_idle_flush, __ATOMIC_RELAXED);
-    if (before && coarse_now() - before < IDLE_FLUSH_GAP_NS)
-        return; /* a busy event loop: at most one idle flush per 10 ms */
-    if (getpid() != capture_pid) /* a vfork child */
-        return;
-    int saved = errno;
-    memtap_guard++;
-    if (memtap_trylock(&memtap_stream_lock) == 0) { /* busy: someone else is active */
-        uint64_t now = coarse_now();
-        if (active() && dirty) {
-            __atomic_store_n(&last_idle_flush, now, __ATOMIC_RELAXED);
-            flush_now(now);
-        }
-        memtap_unlock(&memtap_stream_lock);
-    }
-    memtap_guard--;
-    errno = saved;
 }
 
 /* fork from a signal handler that interrupted this thread inside memtap: our locks may be
@@ -354,7 +264,7 @@ static __attribute__((noinline)) memtap_tbuf_t *thread_buffer_register(memtap_tb
         pthread_setspecific(thread_exit_key, (void *)1); /* runs on_thread_exit at its end */
         memtap_enc_thread(&memtap_stream, (uint64_t)syscall(SYS_gettid), name);
         memtap_stream_register(b, ++threads_seen, memtap_generation);
-        after_record();
+        memtap_pace_after_record();
     }
     memtap_unlock(&memtap_stream_lock);
     return b->generation ? b : NULL;
@@ -432,7 +342,7 @@ void memtap_track_alloc(unsigned kind, void *p, size_t size) {
     memtap_tbuf_stamp(&b->enc, &b->key, memtap_tbuf_read_key());
     memtap_enc_alloc(&b->enc, kind, (uint64_t)(uintptr_t)p, size, node);
     memtap_tbuf_commit(b);
-    note_record();
+    memtap_pace_note_record();
 }
 
 /* FREE or MUNMAP, before the real call: its ticket orders it before any reuse. */
@@ -455,7 +365,7 @@ static void record_free(uint8_t type, void *p, size_t len) {
         memtap_enc_munmap(&b->enc, (uint64_t)(uintptr_t)p, len);
     b->key = ticket + 1;
     memtap_tbuf_commit(b);
-    note_record();
+    memtap_pace_note_record();
 }
 
 void memtap_track_free(void *p) { record_free(MEMTAP_REC_FREE, p, 0); }
@@ -504,7 +414,7 @@ void *memtap_track_realloc_with(unsigned kind, void *p, size_t n, size_t size,
             memtap_enc_alloc(&b->enc, kind, (uint64_t)(uintptr_t)q, bytes, node);
         }
         memtap_tbuf_commit(b);
-        note_record();
+        memtap_pace_note_record();
     }
     errno = saved;
     return q;
@@ -515,8 +425,8 @@ void memtap_track_modules_changed(void) { write_modules(1); }
 void memtap_track_main_done(void) {
     memtap_lock(&memtap_stream_lock);
     if (active() && memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0) {
-        memtap_enc_u64(&memtap_stream, MEMTAP_REC_MAIN_DONE, elapsed_ms());
-        after_record();
+        memtap_enc_u64(&memtap_stream, MEMTAP_REC_MAIN_DONE, memtap_pace_elapsed_ms());
+        memtap_pace_after_record();
     }
     memtap_unlock(&memtap_stream_lock);
 }
@@ -543,8 +453,8 @@ static void end_frame(uint8_t last_type) {
         memtap_stream_stamp_last(); /* after every record the threads wrote */
         memtap_stream.allocations += allocations;
         memtap_stream.frees += frees;
-        memtap_enc_time(&memtap_stream, elapsed_ms(), rss);
-        memtap_enc_u64(&memtap_stream, last_type, elapsed_ms());
+        memtap_enc_time(&memtap_stream, memtap_pace_elapsed_ms(), rss);
+        memtap_enc_u64(&memtap_stream, last_type, memtap_pace_elapsed_ms());
         memtap_enc_trailer(&memtap_stream);
     }
     memtap_stream_end(); /* the trie stays: other threads may be reading it */
