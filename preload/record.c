@@ -201,8 +201,8 @@ static void alloc_modelled(memtap_enc_t *e, unsigned kind, uint64_t addr, uint64
 }
 
 /* The FREE_UNITS base nearest addr on the 16-byte grid: c in [0, MEMTAP_MODEL_FREES), with
- * *delta from it; -1 when none is on the grid. Without a branch a candidate: a free that
- * finds no reference comes here often (old blocks). */
+ * *delta from it; -1 when none is on the grid. No branch per candidate: a free that finds
+ * no reference (an old block) comes here often. */
 static inline int nearest_free_base(const memtap_model_frees_t *f, uint64_t addr, int v4,
                                     uint64_t *delta) {
     if (v4) {
@@ -283,7 +283,8 @@ void memtap_enc_free(memtap_enc_t *e, uint64_t addr) {
 void memtap_enc_munmap(memtap_enc_t *e, uint64_t addr, uint64_t len) {
     put_byte(e, MEMTAP_REC_MUNMAP);
     if (e->model) {
-        put_varint(e, memtap_zigzag((int64_t)(addr - memtap_model_free_base(&e->model->frees, 0))));
+        uint64_t delta = addr - memtap_model_free_base(&e->model->frees, 0);
+        put_varint(e, memtap_zigzag((int64_t)delta));
         memtap_model_learn_free(&e->model->frees, addr);
     } else {
         put_delta(e, addr, &e->last_addr);

@@ -1,7 +1,7 @@
 /* Tracker state for libmemtap.so: opening the capture, recording events into the stream,
  * per-thread ids, fork children, exec hand-over and the end of the capture (time markers
- * and flushes: pacing.c). Locks, always taken in this order: modules_lock, the trie lock (callstack.c),
- * the stream's record lock, the stream's sink lock. */
+ * and flushes: pacing.c). Locks, always taken in this order: modules_lock, the trie lock
+ * (callstack.c), the stream's record lock, the stream's sink lock. */
 #include "tracker.h"
 
 #include <errno.h>

@@ -197,7 +197,8 @@ Test(fastunwind, paths_that_differ_in_one_outer_frame_match_libunwind) {
  * them): what they write, completed with those, is libunwind's answer; when nothing
  * changed, nothing past the innermost frames is written. The walks run from one sample and
  * a fixed RBP, so that a path walked again is the same stack, slot for slot. */
-__attribute__((noinline, optimize("omit-frame-pointer"))) static void path_from_fixed_rbp(sample_t *s) {
+__attribute__((noinline, optimize("omit-frame-pointer"))) static void
+path_from_fixed_rbp(sample_t *s) {
     __asm__ volatile("mov $0x4321, %%rbp" ::: "rbp");
     path(40, s);
     sink++;
