@@ -21,10 +21,6 @@ static memtap_trie_t trie;
 static int max_depth = MEMTAP_DEFAULT_DEPTH;
 static int python_only; /* MEMTAP_PYTHON_ONLY: no native unwinding while Python runs */
 
-static int active(void) {
-    return __atomic_load_n(&memtap_state, __ATOMIC_RELAXED) == MEMTAP_STATE_ACTIVE;
-}
-
 void memtap_callstack_configure(int depth, int python_frames_only) {
     max_depth = depth > MEMTAP_MAX_DEPTH ? MEMTAP_MAX_DEPTH : depth;
     python_only = python_frames_only;
@@ -40,7 +36,7 @@ void memtap_callstack_after_fork(void) { memtap_lock_reset(&trie_lock); }
  * appear in id order and before any allocation can name them. */
 static int emit_node(uint32_t id, uint32_t parent, uint64_t frame) {
     memtap_lock(&memtap_stream_lock);
-    int ok = active() && memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0;
+    int ok = memtap_tracking() && memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0;
     if (ok && memtap_is_py_frame(frame)) {
         /* the code's name and file go first, once per capture frame */
         uint64_t code = memtap_py_frame_code(frame);
@@ -75,9 +71,9 @@ uint32_t memtap_callstack_intern(const uint64_t *frames, int n, int known, uint3
     }
     memtap_lock(&trie_lock);
     *gen = memtap_generation;
-    if (!active() ||
+    if (!memtap_tracking() ||
         memtap_stack_intern(&trie, *gen, frames, n, known, max_depth, emit_node, &leaf) < 0) {
-        if (active())
+        if (memtap_tracking())
             memtap_disable("out of memory for stacks", ENOMEM);
         leaf = 0;
     } else {
@@ -100,14 +96,16 @@ int memtap_callstack_room(void) {
  * outermost frames spares comparing them again, and copying them: the cache has them. */
 
 int memtap_stack_of_call(uint64_t *frames, int *known) {
-    int n = 0, same_outer = 0;
+    int n = 0, same_outer = 0, walked = 0;
     *known = 0;
     int python_depth = memtap_pystack_depth();
     int lazy = tls_cache_is_last_walk && !python_depth; /* frames[n - same_outer, n) unwritten */
-    if (!python_only || !python_depth)
+    if (!python_only || !python_depth) {
         n = memtap_unwind(frames, max_depth, &same_outer, lazy); /* gates its locking parts */
-    else if (memtap_entry_regs.rsp)
+        walked = 1;
+    } else if (memtap_entry_regs.rsp) {
         frames[n++] = memtap_entry_regs.ip; /* the C function that allocated, for free */
+    }
     int python = memtap_pystack_frames(frames + n, MEMTAP_PY_MAX_FRAMES);
     /* Python frames sit at the outer end: then nothing is known */
     if (!python && tls_cache_is_last_walk)
@@ -115,7 +113,8 @@ int memtap_stack_of_call(uint64_t *frames, int *known) {
     else if (lazy && same_outer)
         memtap_stack_fill_outer(frames, n, same_outer);
     tls_cache_is_last_walk = 0; /* until this stack is interned */
-    tls_walk_is_native = n > 0 && !python;
+    /* only a walk's result may stand for the unwinder's last walk (not the one frame above) */
+    tls_walk_is_native = walked && n > 0 && !python;
     return n + python;
 }
 

@@ -17,7 +17,6 @@ uint64_t memtap_pace_last_marker, memtap_pace_last_flush;
 int memtap_pace_dirty;
 static uint64_t last_idle_flush; /* 0: the next idle point flushes */
 static uint64_t start_ns;
-static pid_t capture_pid; /* a vfork child shares our memory but must not touch the capture */
 
 static uint64_t now_ns(clockid_t clock) {
     struct timespec ts;
@@ -29,16 +28,11 @@ uint64_t memtap_pace_coarse_now(void) { return now_ns(CLOCK_MONOTONIC_COARSE); }
 uint64_t memtap_pace_realtime_ns(void) { return now_ns(CLOCK_REALTIME); }
 uint64_t memtap_pace_elapsed_ms(void) { return (now_ns(CLOCK_MONOTONIC) - start_ns) / 1000000u; }
 
-static int active(void) {
-    return __atomic_load_n(&memtap_state, __ATOMIC_RELAXED) == MEMTAP_STATE_ACTIVE;
-}
-
 void memtap_pace_start(void) {
     start_ns = now_ns(CLOCK_MONOTONIC);
     memtap_pace_last_flush = memtap_pace_last_marker = memtap_pace_coarse_now();
     last_idle_flush = 0; /* the first idle point flushes */
     memtap_pace_dirty = 1;
-    capture_pid = getpid();
 }
 
 static void flush_now(uint64_t now) {
@@ -56,13 +50,13 @@ void memtap_pace_after_record(void) {
         if (memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0)
             memtap_enc_time(&memtap_stream, memtap_pace_elapsed_ms(), memtap_rss_bytes());
     }
-    if (now - memtap_pace_last_flush >= MEMTAP_FLUSH_EVERY_NS && active())
+    if (now - memtap_pace_last_flush >= MEMTAP_FLUSH_EVERY_NS && memtap_tracking())
         flush_now(now);
 }
 
 __attribute__((noinline, cold)) void memtap_pace_due(void) {
     memtap_lock(&memtap_stream_lock);
-    if (active())
+    if (memtap_tracking())
         memtap_pace_after_record();
     memtap_unlock(&memtap_stream_lock);
 }
@@ -74,13 +68,13 @@ void memtap_idle(void) {
     uint64_t before = __atomic_load_n(&last_idle_flush, __ATOMIC_RELAXED);
     if (before && memtap_pace_coarse_now() - before < IDLE_FLUSH_GAP_NS)
         return; /* a busy event loop: at most one idle flush per 10 ms */
-    if (getpid() != capture_pid) /* a vfork child */
+    if (getpid() != memtap_capture_pid) /* a vfork child */
         return;
     int saved = errno;
     memtap_guard++;
     if (memtap_trylock(&memtap_stream_lock) == 0) { /* busy: someone else is active */
         uint64_t now = memtap_pace_coarse_now();
-        if (active() && memtap_pace_dirty) {
+        if (memtap_tracking() && memtap_pace_dirty) {
             __atomic_store_n(&last_idle_flush, now, __ATOMIC_RELAXED);
             flush_now(now);
         }

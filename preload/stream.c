@@ -108,7 +108,7 @@ static int drain_source0(void) {
 int memtap_stream_reserve(size_t n) {
     if (memtap_stream.cap - memtap_stream.len < n + MEMTAP_VARINT_MAX + 1 && drain_source0() < 0)
         return -1;
-    if (__atomic_load_n(&memtap_state, __ATOMIC_RELAXED) != MEMTAP_STATE_ACTIVE)
+    if (!memtap_tracking())
         return -1;
     memtap_tbuf_stamp(&memtap_stream, &source0_key, memtap_tbuf_read_key());
     return 0;

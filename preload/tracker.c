@@ -47,16 +47,12 @@ __attribute__((aligned(64))) int memtap_state;
 static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER; /* guards modules_scratch */
 
 static memtap_enc_t modules_scratch;
-static pid_t capture_pid; /* a vfork child shares our memory but must not touch the capture */
+pid_t memtap_capture_pid;
 
 /* Node and thread ids restart in each capture frame: the generation changes with them.
  * It changes only with the trie lock and the record lock held (or in a fork child). */
 uint32_t memtap_generation = 1;
 static uint32_t threads_seen; /* record lock */
-
-static int active(void) {
-    return __atomic_load_n(&memtap_state, __ATOMIC_RELAXED) == MEMTAP_STATE_ACTIVE;
-}
 
 void memtap_disable(const char *what, int err) {
     if (__atomic_exchange_n(&memtap_state, MEMTAP_STATE_OFF, __ATOMIC_ACQ_REL) !=
@@ -73,7 +69,7 @@ static void write_modules(int take_lock) {
         memtap_lock(&memtap_stream_lock);
     if (rc < 0)
         memtap_disable("cannot list the loaded modules", ENOMEM);
-    else if (active())
+    else if (memtap_tracking())
         memtap_stream_append(modules_scratch.buf, modules_scratch.len);
     if (take_lock)
         memtap_unlock(&memtap_stream_lock);
@@ -106,7 +102,7 @@ static int begin_capture(int fd, uint32_t flags) {
     }
     __atomic_store_n(&memtap_generation, memtap_generation + 1, __ATOMIC_RELEASE);
     threads_seen = 0;
-    capture_pid = getpid();
+    memtap_capture_pid = getpid();
     memtap_pace_start();
     return 0;
 }
@@ -172,8 +168,8 @@ static void on_fatal_signal(int sig, siginfo_t *info, void *ctx) {
     (void)ctx;
     int saved = errno;
     memtap_guard++;
-    if (getpid() == capture_pid && memtap_trylock(&memtap_stream_lock) == 0) {
-        if (active())
+    if (getpid() == memtap_capture_pid && memtap_trylock(&memtap_stream_lock) == 0) {
+        if (memtap_tracking())
             memtap_stream_flush(0);
         memtap_state = MEMTAP_STATE_OFF;
         memtap_unlock(&memtap_stream_lock);
@@ -258,7 +254,7 @@ static __attribute__((noinline)) memtap_tbuf_t *thread_buffer_register(memtap_tb
         return NULL;
     }
     memtap_lock(&memtap_stream_lock);
-    if (active() && memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX + 16) == 0) {
+    if (memtap_tracking() && memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX + 16) == 0) {
         char name[17] = "";
         prctl(PR_GET_NAME, name);
         pthread_setspecific(thread_exit_key, (void *)1); /* runs on_thread_exit at its end */
@@ -424,7 +420,7 @@ void memtap_track_modules_changed(void) { write_modules(1); }
 
 void memtap_track_main_done(void) {
     memtap_lock(&memtap_stream_lock);
-    if (active() && memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0) {
+    if (memtap_tracking() && memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0) {
         memtap_enc_u64(&memtap_stream, MEMTAP_REC_MAIN_DONE, memtap_pace_elapsed_ms());
         memtap_pace_after_record();
     }
@@ -435,7 +431,7 @@ void memtap_track_thread_name(const char *name) {
     memtap_tbuf_t *b = memtap_tbuf_peek();
     memtap_lock(&memtap_stream_lock);
     /* a thread not yet seen gets its name with its THREAD record, at its first allocation */
-    if (active() && b && b->generation == memtap_generation &&
+    if (memtap_tracking() && b && b->generation == memtap_generation &&
         memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX + 64) == 0)
         memtap_enc_thread_name(&memtap_stream, b->index, name);
     memtap_unlock(&memtap_stream_lock);
@@ -463,7 +459,7 @@ static void end_frame(uint8_t last_type) {
 extern char **environ;
 
 char **memtap_exec_prepare(char *const envp[]) {
-    if (getpid() != capture_pid)
+    if (getpid() != memtap_capture_pid)
         return NULL;
     memtap_callstack_lock();
     memtap_lock(&memtap_stream_lock);
@@ -472,7 +468,7 @@ char **memtap_exec_prepare(char *const envp[]) {
     while (src && src[n])
         n++;
     static char fdvar[128];
-    char **env = active() ? memtap_real.malloc((n + 2) * sizeof *env) : NULL;
+    char **env = memtap_tracking() ? memtap_real.malloc((n + 2) * sizeof *env) : NULL;
     if (!env || memtap_capture_fd_variable(memtap_stream_fd(), fdvar, sizeof fdvar) != 0) {
         memtap_real.free(env);
         memtap_unlock(&memtap_stream_lock);
@@ -496,18 +492,18 @@ void memtap_exec_failed(char **newenv) {
     int fd = memtap_stream_fd();
     fcntl(fd, F_SETFD, FD_CLOEXEC);
     memtap_callstack_end_frame(); /* its lock is held: no thread reads the trie */
-    if (active() && begin_capture(fd, MEMTAP_HDR_CONTINUED) < 0)
+    if (memtap_tracking() && begin_capture(fd, MEMTAP_HDR_CONTINUED) < 0)
         memtap_state = MEMTAP_STATE_OFF;
     __atomic_store_n(&memtap_frame_closing, 0, __ATOMIC_SEQ_CST); /* records go on */
     memtap_unlock(&memtap_stream_lock);
     memtap_callstack_unlock();
-    if (active())
+    if (memtap_tracking())
         write_modules(1);
     errno = saved;
 }
 
 void memtap_finish(void) {
-    if (getpid() != capture_pid)
+    if (getpid() != memtap_capture_pid)
         return;
     /* exit from a signal handler that interrupted this thread inside memtap: the locks may
      * be this thread's own; the capture stays incomplete, as after a crash */
@@ -515,7 +511,7 @@ void memtap_finish(void) {
         return;
     memtap_guard++;
     memtap_lock(&memtap_stream_lock);
-    if (active()) {
+    if (memtap_tracking()) {
         end_frame(MEMTAP_REC_EXIT);
         close(memtap_stream_fd());
         memtap_state = MEMTAP_STATE_OFF;

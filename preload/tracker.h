@@ -4,6 +4,7 @@
 #define MEMTAP_PRELOAD_TRACKER_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Set while a thread runs tracker code: nested allocator calls pass straight through.
  * volatile: it is read by our malloc when libc calls back into it, which a compiler that
@@ -14,10 +15,17 @@ extern __thread volatile int memtap_guard __attribute__((tls_model("initial-exec
 enum { MEMTAP_STATE_OFF = 0, MEMTAP_STATE_ACTIVE = 1 };
 extern int memtap_state;
 
-/* 1 when the calling hook should record (tracking on, not re-entered). */
-static inline int memtap_should_track(void) {
-    return !memtap_guard && __atomic_load_n(&memtap_state, __ATOMIC_RELAXED) == MEMTAP_STATE_ACTIVE;
+/* 1 while tracking is on. */
+static inline int memtap_tracking(void) {
+    return __atomic_load_n(&memtap_state, __ATOMIC_RELAXED) == MEMTAP_STATE_ACTIVE;
 }
+
+/* 1 when the calling hook should record (tracking on, not re-entered). */
+static inline int memtap_should_track(void) { return !memtap_guard && memtap_tracking(); }
+
+/* The process whose capture this is: a vfork child shares our memory but must not touch
+ * the capture. Set when a capture frame begins. */
+extern pid_t memtap_capture_pid;
 
 /* Says what failed (once), and switches tracking off for good; the program goes on. */
 void memtap_disable(const char *what, int err);

@@ -48,6 +48,20 @@ static inline int memtap_tmodel_referenced(const memtap_tmodel_t *m, uint64_t di
     return 1;
 }
 
+/* The base of an ALLOC_MODEL's address delta: the node's last address in version 5, the
+ * thread's last allocation's (last_alloc) in version 4. */
+static inline uint64_t memtap_tmodel_alloc_base(const memtap_tmodel_t *m, unsigned version,
+                                                uint32_t node, uint64_t last_alloc) {
+    return version >= 5 ? memtap_model_site_addr(&m->sites, node) : last_alloc;
+}
+
+/* The FREE_UNITS types of a version: 0x22 (v4), 0x22 to 0x25 (v5): the base's number, or
+ * -1 for another type. */
+static inline int memtap_tmodel_free_units_base(unsigned version, uint8_t type) {
+    unsigned c = (unsigned)type - MEMTAP_REC_FREE_UNITS;
+    return c < (version >= 5 ? MEMTAP_MODEL_FREES : 1) ? (int)c : -1;
+}
+
 #define MEMTAP_TMODEL_GET(v, what)                                                                 \
     do {                                                                                           \
         int got_ = memtap_tmodel_varint(&q, end, &(v));                                            \
@@ -116,10 +130,11 @@ memtap_tmodel_parse_alloc(const memtap_tmodel_t *m, unsigned version, unsigned m
             return -1;
     } else {
         uint64_t delta = (uint64_t)memtap_unzigzag(where);
-        uint64_t base = m->last_alloc;
-        if (modelled && version >= 5) /* from the node's last address */
-            base = memtap_model_site_addr(&m->sites, (uint32_t)node);
-        addr = base + (modelled ? delta << 4 : delta);
+        if (modelled)
+            addr = memtap_tmodel_alloc_base(m, version, (uint32_t)node, m->last_alloc) +
+                   (delta << 4);
+        else
+            addr = m->last_alloc + delta;
     }
     ev->type = MEMTAP_EV_ALLOC;
     ev->u.alloc.kind = kind;
@@ -127,13 +142,6 @@ memtap_tmodel_parse_alloc(const memtap_tmodel_t *m, unsigned version, unsigned m
     ev->u.alloc.size = size;
     ev->u.alloc.node = (uint32_t)node;
     return (long)(q - p);
-}
-
-/* The FREE_UNITS types of a version: 0x22 (v4), 0x22 to 0x25 (v5): the base's number, or
- * -1 for another type. */
-static inline int memtap_tmodel_free_units_base(unsigned version, uint8_t type) {
-    unsigned c = (unsigned)type - MEMTAP_REC_FREE_UNITS;
-    return c < (version >= 5 ? MEMTAP_MODEL_FREES : 1) ? (int)c : -1;
 }
 
 /* Parses the v4 (v5: `version`) thread record at p (not a SKIP; bytes up to end) against m.
@@ -252,13 +260,13 @@ memtap_tmodel_run(memtap_tmodel_t *m, const uint8_t **pp, const uint8_t *last,
     const uint8_t *p = *pp, *const run_start = p;
     uint64_t key = b->key, at = b->last_pos;
     uint64_t seq = m->seq, last_alloc = m->last_alloc;
-    const int v5 = b->version >= 5;
     uint64_t *ring = m->ring;
     uint64_t ring_mask = m->ring_cap - 1;
     size_t i = 0, frees = 0;
     while (i < max && p <= last) {
         const uint8_t *q = p;
         uint64_t k = key, v, addr, size = 0, node = 0;
+        int base;
         uint8_t type = *q++;
         if (type == MEMTAP_REC_SKIP) {
             if (!fast_varint4(&q, &v) || v > (UINT64_MAX >> 2) - k)
@@ -298,7 +306,7 @@ memtap_tmodel_run(memtap_tmodel_t *m, const uint8_t **pp, const uint8_t *last,
                     break;
                 addr = ring[(seq - where - 1) & ring_mask];
             } else {
-                addr = (v5 ? memtap_model_site_addr(&m->sites, (uint32_t)node) : last_alloc) +
+                addr = memtap_tmodel_alloc_base(m, b->version, (uint32_t)node, last_alloc) +
                        ((uint64_t)memtap_unzigzag(where) << 4);
             }
         } else if ((type & 0xf0) == MEMTAP_REC_ALLOC) {
@@ -317,10 +325,10 @@ memtap_tmodel_run(memtap_tmodel_t *m, const uint8_t **pp, const uint8_t *last,
                 if (v == 0 || v > seq || v > MEMTAP_MODEL_RING)
                     break;
                 addr = ring[(seq - v) & ring_mask];
-            } else if ((unsigned)type - MEMTAP_REC_FREE_UNITS < (v5 ? MEMTAP_MODEL_FREES : 1)) {
+            } else if ((base = memtap_tmodel_free_units_base(b->version, type)) >= 0) {
                 if (!fast_varint4(&q, &v))
                     break;
-                addr = memtap_model_free_base(&m->frees, (unsigned)type - MEMTAP_REC_FREE_UNITS) +
+                addr = memtap_model_free_base(&m->frees, (unsigned)base) +
                        ((uint64_t)memtap_unzigzag(v) << 4);
             } else if (type == MEMTAP_REC_FREE) {
                 if (!fast_varint4(&q, &v))
