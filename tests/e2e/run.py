@@ -212,6 +212,10 @@ def test_threads_fork_and_failing_exec_together():
     assert s["images"] == 1, "a failed exec does not start a new image"
     assert s["frames"] > 1, "failed execs continue the image in new frames"
     assert s["threads"] == 5, s["thread_names"]  # main and 4 workers (the exec loop allocates nothing)
+    # every call recorded: each worker's 20,000 mallocs, 20 realloc(NULL, 100) (malloc's kind)
+    # and 3 leaks; a record lost while a failing exec ends a frame shows here first
+    m = s["by_allocator"]["malloc"]
+    assert m["allocations"] == 4 * (20000 + 20 + 3) and m["frees"] == m["allocations"] - 4 * 3, m
     leaks = report("leaks", out)["leaks"]
     site = site_at(leaks, "stress.c", line_of("stress.c", "LEAK:stress"), "worker")
     assert site["blocks"] == 4 * 3 and site["bytes"] == 4 * 3 * 777, site
