@@ -35,15 +35,18 @@ PRELOAD_CFLAGS := -fPIC -fvisibility=hidden -fno-builtin-malloc -fno-builtin-fre
 PRELOAD_LIBS := -lunwind -lgcc_s -llz4 -ldl -lpthread
 READER_LIBS := -llz4 -ljansson -ldw -lelf -lstdc++ -lm -lpthread
 
-PRELOAD_SRC := $(wildcard preload/*.c)
-READER_SRC := $(wildcard reader/*.c)
-READER_LIB_SRC := $(filter-out reader/main.c,$(READER_SRC))
-UNIT_SRC := $(wildcard tests/unit/test_*.c)
+PRELOAD_SRC := $(wildcard preload/*/*.c)
+READER_SRC := $(wildcard reader/*/*.c)
+READER_LIB_SRC := $(filter-out reader/cli/main.c,$(READER_SRC))
+UNIT_SRC := $(wildcard tests/unit/*/test_*.c tests/unit/*/*/test_*.c)
 
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(BUILD)/%.o)
 READER_OBJ := $(READER_SRC:%.c=$(BUILD)/%.o)
 READER_LIB_OBJ := $(READER_LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# the library's modules the unit tests link (never the preloaded library itself)
+UNIT_PRELOAD_OBJ := $(addprefix $(BUILD)/preload/,output/record.o stack/trie.o output/sink.o \
+	stack/stacks.o stack/gate.o stack/fastunwind.o stack/cfi.o)
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
@@ -62,14 +65,14 @@ $(DEPS_STAMP): tools/install-deps
 
 $(BUILD)/preload/%.o: preload/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(PRELOAD_CFLAGS) $(CFLAGS) $(LTO) $(FRAME_CFLAGS) -c $< -o $@
+	$(CC) $(BASE_CFLAGS) -Ipreload $(PRELOAD_CFLAGS) $(CFLAGS) $(LTO) $(FRAME_CFLAGS) -c $< -o $@
 # the hooks keep frame pointers: they note where the program called them (fastunwind.h)
-$(BUILD)/preload/hooks.o $(BUILD)/preload/pymem.o: FRAME_CFLAGS := -fno-omit-frame-pointer \
+$(BUILD)/preload/hooks/hooks.o $(BUILD)/preload/python/pymem.o: FRAME_CFLAGS := -fno-omit-frame-pointer \
 	-mno-omit-leaf-frame-pointer
 
 $(BUILD)/reader/%.o: reader/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -DMEMTAP_VERSION='"$(VERSION)"' $(CFLAGS) $(LTO) -c $< -o $@
+	$(CC) $(BASE_CFLAGS) -Ireader -DMEMTAP_VERSION='"$(VERSION)"' $(CFLAGS) $(LTO) -c $< -o $@
 
 $(BUILD)/libmemtap.so: $(PRELOAD_OBJ)
 	$(CC) $(CFLAGS) $(LTO) -shared -Wl,-z,defs -Wl,-soname,libmemtap.so -o $@ $^ $(PRELOAD_LIBS)
@@ -78,15 +81,11 @@ $(BUILD)/memtap: $(READER_OBJ)
 	$(CC) $(CFLAGS) $(LTO) $(LDFLAGS) -o $@ $^ $(READER_LIBS)
 
 # Unit tests link module objects directly (never the preloaded library).
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(READER_LIB_OBJ) $(BUILD)/preload/record.o \
-		$(BUILD)/preload/trie.o $(BUILD)/preload/sink.o $(BUILD)/preload/stacks.o \
-		$(BUILD)/preload/gate.o $(BUILD)/preload/fastunwind.o $(BUILD)/preload/cfi.o \
-		tests/unit/capture_builder.h
+$(BUILD)/tests/%: tests/unit/%.c $(READER_LIB_OBJ) $(UNIT_PRELOAD_OBJ) \
+		tests/unit/support/capture_builder.h
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -Ireader -Ipreload $(CFLAGS) $(LTO) -o $@ $< $(READER_LIB_OBJ) \
-		$(BUILD)/preload/record.o $(BUILD)/preload/trie.o $(BUILD)/preload/sink.o \
-		$(BUILD)/preload/stacks.o $(BUILD)/preload/gate.o $(BUILD)/preload/fastunwind.o $(BUILD)/preload/cfi.o \
-		$(READER_LIBS) -lcriterion -lunwind -lgcc_s -lpthread
+	$(CC) $(BASE_CFLAGS) -Ireader -Ipreload -Itests/unit $(CFLAGS) $(LTO) -o $@ $< $(READER_LIB_OBJ) \
+		$(UNIT_PRELOAD_OBJ) $(READER_LIBS) -lcriterion -lunwind -lgcc_s -lpthread
 
 demo: all
 	@$(MAKE) --no-print-directory -s -C examples BUILD=$(BUILD)
@@ -135,8 +134,8 @@ install: all
 
 # libFuzzer on the decoder and replay (clang), seeded with captures the e2e tests leave.
 FUZZ_SECONDS ?= 60
-FUZZ_SRC := reader/batch.c reader/decoder.c reader/decoder_v3.c reader/merge.c reader/thread_model.c \
-	reader/source.c reader/replay.c reader/addrmap.c reader/errors.c
+FUZZ_SRC := $(addprefix reader/,decode/batch.c decode/decoder.c decode/decoder_v3.c decode/merge.c \
+	decode/thread_model.c decode/source.c replay/replay.c replay/addrmap.c common/errors.c)
 fuzz: | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/fuzz/corpus
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude -Ireader -fsanitize=fuzzer,address,undefined \
@@ -151,7 +150,7 @@ compile_commands.json:
 	bear -- $(MAKE) -B all
 
 format:
-	clang-format -i preload/*.[ch] reader/*.[ch] include/memtap/*.h tests/unit/*.[ch] examples/*.c* bench/*.c
+	clang-format -i preload/*/*.[ch] reader/*/*.[ch] include/memtap/*.h $(UNIT_SRC) tests/unit/support/*.h examples/*.c* bench/*.c
 
 clean:
 	rm -rf $(BUILD)

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "memtap/format.h"
-#include "record.h"
-#include "sink.h"
+#include "output/record.h"
+#include "output/sink.h"
 
 #define SLOTS 65536
 #define STACKS 10000

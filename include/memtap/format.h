@@ -2,8 +2,8 @@
  * and the memtap reader.
  *
  * When you change anything here, also update: docs/format.md (byte tables), the encoder
- * (preload/record.c), the decoder (reader/decoder.c, decoder_v3.c, thread_model.c), and the
- * unit tests that build captures by hand (tests/unit/test_decoder.c, test_merge.c,
+ * (preload/output/record.c), the decoder (reader/decode/decoder.c, decoder_v3.c, thread_model.c), and the
+ * unit tests that build captures by hand (tests/unit/reader/decode/test_decoder.c, test_merge.c,
  * test_thread_model.c). Record type values are never renumbered;
  * a change to the meaning of an existing record bumps MEMTAP_FORMAT_VERSION. */
 #ifndef MEMTAP_FORMAT_H

@@ -1,7 +1,7 @@
 /* The v4 thread model's site tables (docs/format.md section 3.4): the allocator kind, size
  * and address of the last allocation at each stack node, the node that followed each node,
  * and the addresses of the last frees.
- * The writer (preload/record.c) and the reader (reader/thread_model.h) must predict and
+ * The writer (preload/output/record.c) and the reader (reader/decode/thread_model.h) must predict and
  * learn exactly alike, so both use these. Header-only and allocation-free: safe inside
  * malloc. */
 #ifndef MEMTAP_MODEL_H

@@ -11,10 +11,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "batch.h"
-#include "decoder.h"
-#include "errors.h"
-#include "replay.h"
+#include "decode/batch.h"
+#include "decode/decoder.h"
+#include "common/errors.h"
+#include "replay/replay.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,0 +1,168 @@
+/* Finding CPython and hooking into it without touching the program: an audit hook
+ * (PySys_AddAuditHook works before the interpreter starts) sees the first event after
+ * Py_Initialize, typically the import of site, with the GIL held on the main thread. There
+ * memtap installs its PyMem wrappers and its C profile function. When the main module starts
+ * (cpython.run_* events) it asks threading to give new threads the profile function too, and
+ * registers an atexit callback that marks the end of the program's main part. */
+#include "python/python.h"
+
+#include <dlfcn.h>
+#include <string.h>
+
+#include "python/pymem.h"
+#include "python/pystack.h"
+#include "python/python_api.h"
+#include "hooks/real.h"
+#include "core/tracker.h"
+
+py_api_t py;
+
+#define RESOLVE(field, name) (py.field = (__typeof__(py.field))dlsym(RTLD_DEFAULT, name))
+
+int memtap_py_resolve(void) {
+    if (!RESOLVE(PySys_AddAuditHook, "PySys_AddAuditHook"))
+        return 0; /* not a Python program: the usual case, one lookup */
+    RESOLVE(Py_IsInitialized, "Py_IsInitialized");
+    RESOLVE(PyMem_GetAllocator, "PyMem_GetAllocator");
+    RESOLVE(PyMem_SetAllocator, "PyMem_SetAllocator");
+    RESOLVE(PyObject_GetArenaAllocator, "PyObject_GetArenaAllocator");
+    RESOLVE(PyObject_SetArenaAllocator, "PyObject_SetArenaAllocator");
+    RESOLVE(PyEval_SetProfile, "PyEval_SetProfile");
+    RESOLVE(PyFrame_GetCode, "PyFrame_GetCode");
+    RESOLVE(PyFrame_GetLasti, "PyFrame_GetLasti");
+    RESOLVE(PyFrame_GetLineNumber, "PyFrame_GetLineNumber");
+    RESOLVE(PyCode_Addr2Line, "PyCode_Addr2Line");
+    if (!RESOLVE(RequestCodeExtraIndex, "PyUnstable_Eval_RequestCodeExtraIndex"))
+        RESOLVE(RequestCodeExtraIndex, "_PyEval_RequestCodeExtraIndex");
+    if (!RESOLVE(Code_GetExtra, "PyUnstable_Code_GetExtra"))
+        RESOLVE(Code_GetExtra, "_PyCode_GetExtra");
+    if (!RESOLVE(Code_SetExtra, "PyUnstable_Code_SetExtra"))
+        RESOLVE(Code_SetExtra, "_PyCode_SetExtra");
+    RESOLVE(Py_DecRef, "Py_DecRef");
+    RESOLVE(Py_IncRef, "Py_IncRef");
+    RESOLVE(PyObject_GetAttrString, "PyObject_GetAttrString");
+    RESOLVE(PyObject_CallMethod, "PyObject_CallMethod");
+    RESOLVE(PyUnicode_AsUTF8AndSize, "PyUnicode_AsUTF8AndSize");
+    RESOLVE(PyLong_AsLong, "PyLong_AsLong");
+    RESOLVE(PyImport_ImportModule, "PyImport_ImportModule");
+    RESOLVE(PyCFunction_NewEx, "PyCFunction_NewEx"); /* PyCFunction_New is a macro in 3.9 */
+    RESOLVE(PyErr_Clear, "PyErr_Clear");
+    RESOLVE(none, "_Py_NoneStruct");
+    /* every pointer but PyFrame_GetLasti (3.11+) is needed */
+    void **slots = (void **)&py;
+    for (size_t i = 0; i < sizeof py / sizeof(void *); i++)
+        if (!slots[i] && &slots[i] != (void **)&py.PyFrame_GetLasti)
+            return 0;
+    return 1;
+}
+
+enum { PY_WAITING, PY_INSTALLED, PY_MAIN_STARTED, PY_FINALIZED };
+static int phase = PY_WAITING;
+static __thread int in_hook __attribute__((tls_model("initial-exec")));
+
+static py_object_t *none_ref(void) {
+    py.Py_IncRef(py.none);
+    return py.none;
+}
+
+/* Threads started by threading call this once (threading.setprofile): it puts the C
+ * profile function in place of itself. The frames already running on the thread are
+ * threading's bootstrap: they are not followed. */
+static py_object_t *thread_hook(py_object_t *self, py_object_t *args) {
+    (void)self;
+    (void)args;
+    memtap_guard++;
+    py.PyEval_SetProfile(memtap_pystack_profile, NULL);
+    memtap_pystack_follow();
+    memtap_guard--;
+    return none_ref();
+}
+
+static py_object_t *main_done(py_object_t *self, py_object_t *args) {
+    (void)self;
+    (void)args;
+    memtap_guard++;
+    memtap_track_main_done();
+    memtap_guard--;
+    return none_ref();
+}
+
+static py_method_def_t thread_hook_def = {"memtap_thread_hook", thread_hook, PY_METH_VARARGS, NULL};
+static py_method_def_t main_done_def = {"memtap_main_done", main_done, PY_METH_VARARGS, NULL};
+
+/* module.function(callable), ignoring failure (the program goes on without it) */
+static void call_with_callable(const char *module, const char *function, py_method_def_t *def) {
+    py_object_t *m = py.PyImport_ImportModule(module);
+    py_object_t *f = m ? py.PyCFunction_NewEx(def, NULL, NULL) : NULL;
+    py_object_t *r = f ? py.PyObject_CallMethod(m, function, "O", f) : NULL;
+    if (!r)
+        py.PyErr_Clear();
+    if (r)
+        py.Py_DecRef(r);
+    if (f)
+        py.Py_DecRef(f);
+    if (m)
+        py.Py_DecRef(m);
+}
+
+static void install(void) {
+    memtap_pymem_install();
+    if (memtap_pystack_init() == 0) {
+        py.PyEval_SetProfile(memtap_pystack_profile, NULL);
+        memtap_pystack_follow();
+    }
+}
+
+static void main_starts(void) {
+    call_with_callable("threading", "setprofile", &thread_hook_def);
+    call_with_callable("atexit", "register", &main_done_def);
+}
+
+static int audit_hook(const char *event, py_object_t *args, void *data) {
+    (void)args;
+    (void)data;
+    if (in_hook || phase == PY_FINALIZED || !memtap_should_track())
+        return 0;
+    in_hook = 1;
+    memtap_guard++;
+    if (phase == PY_WAITING && py.Py_IsInitialized()) {
+        install();
+        phase = PY_INSTALLED;
+    }
+    if (phase == PY_INSTALLED && !strncmp(event, "cpython.run_", 12)) {
+        main_starts();
+        phase = PY_MAIN_STARTED;
+    } else if (!strcmp(event, "sys.setprofile")) {
+        memtap_pystack_forget(); /* someone else's profile function: our frames go stale */
+    } else if (!strcmp(event, "sys._setprofileallthreads")) {
+        memtap_pystack_forget_all();
+    } else if (!strcmp(event, "cpython._PySys_ClearAuditHooks")) {
+        phase = PY_FINALIZED; /* the interpreter is nearly gone: no more API calls */
+    }
+    memtap_guard--;
+    in_hook = 0;
+    return 0;
+}
+
+/* PySys_AddAuditHook allocates its list entry with PyMem_RawMalloc, which is plain malloc
+ * this early; under PYTHONMALLOC=debug the interpreter later frees it with the debug
+ * allocator, which aborts on a block it did not allocate. The entry is noted here so the
+ * RAW wrapper hands it back to libc. */
+static py_mem_allocator_t raw_before;
+static void *noting_malloc(void *ctx, size_t size) {
+    void *p = raw_before.malloc(ctx, size);
+    memtap_pymem_note_hook_entry(p);
+    return p;
+}
+
+void memtap_python_prepare(void) {
+    if (!memtap_py_resolve())
+        return;
+    memtap_pymem_before_start();
+    py.PyMem_GetAllocator(PY_MEM_DOMAIN_RAW, &raw_before);
+    py_mem_allocator_t noting = raw_before;
+    noting.malloc = noting_malloc;
+    py.PyMem_SetAllocator(PY_MEM_DOMAIN_RAW, &noting);
+    py.PySys_AddAuditHook(audit_hook, NULL);
+    py.PyMem_SetAllocator(PY_MEM_DOMAIN_RAW, &raw_before);
+}

@@ -1,0 +1,110 @@
+/* Decoder: turns the decompressed stream into validated events. All validation of capture
+ * contents lives here: lengths, indices, counts, record order. Errors name the byte offset
+ * in the decompressed stream (what `lz4 -dc FILE` prints) or, for LZ4 damage, in the file. */
+#ifndef MEMTAP_READER_DECODER_H
+#define MEMTAP_READER_DECODER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "memtap/format.h"
+#include "decode/source.h"
+
+typedef enum {
+    MEMTAP_EV_HEADER,
+    MEMTAP_EV_MODULES_RESET,
+    MEMTAP_EV_MODULE,
+    MEMTAP_EV_THREAD,
+    MEMTAP_EV_THREAD_SWITCH,
+    MEMTAP_EV_THREAD_NAME,
+    MEMTAP_EV_NODE,
+    MEMTAP_EV_ALLOC,
+    MEMTAP_EV_FREE,
+    MEMTAP_EV_MUNMAP,
+    MEMTAP_EV_TIME,
+    MEMTAP_EV_EXEC,
+    MEMTAP_EV_EXIT,
+    MEMTAP_EV_TRAILER,
+    MEMTAP_EV_PY_CODE,
+    MEMTAP_EV_MAIN_DONE,
+    MEMTAP_EV_END, /* no more events: see complete */
+} memtap_ev_type_t;
+
+typedef struct {
+    uint64_t vaddr, memsz;
+    uint32_t flags;
+} memtap_seg_t;
+
+/* Strings point into the decoder's window: valid until the next memtap_decoder_next. */
+typedef struct {
+    memtap_ev_type_t type;
+    uint64_t offset; /* of the record in the decompressed stream */
+    union {
+        struct {
+            unsigned version;
+            uint32_t flags;
+            uint64_t pid, ppid, start_unix_ns, page_size;
+            const char *exe, *cmdline;
+            size_t exe_len, cmdline_len;
+        } header;
+        struct {
+            const char *path;
+            size_t path_len;
+            uint64_t bias;
+            const uint8_t *build_id;
+            size_t build_id_len;
+            size_t nseg;
+            const memtap_seg_t *segs;
+        } module;
+        struct {
+            uint32_t index; /* THREAD: the index it gets; SWITCH, NAME: the one named */
+            uint64_t tid;
+            const char *name;
+            size_t name_len;
+        } thread;
+        struct {
+            uint32_t id, parent;
+            uint64_t frame; /* a Python frame (PY_NODE) is tagged: memtap_is_py_frame */
+        } node;
+        struct {
+            uint64_t id, firstline;
+            const char *qualname, *filename;
+            size_t qualname_len, filename_len;
+        } py_code;
+        struct {
+            unsigned kind;
+            uint64_t addr, size;
+            uint32_t node;
+        } alloc;
+        struct {
+            uint64_t addr, len; /* len: MUNMAP only */
+        } free;
+        struct {
+            uint64_t ms, rss;
+        } time; /* EXEC, EXIT and MAIN_DONE use ms */
+        struct {
+            uint64_t allocations, frees, nodes;
+        } trailer;
+        struct {
+            int complete; /* 0: the file ends inside a frame (program killed) */
+        } end;
+    } u;
+} memtap_event_t;
+
+typedef struct memtap_decoder memtap_decoder_t;
+
+/* Opens path for decoding. Returns MEMTAP_OK or an error with the message in *dec's
+ * memtap_decoder_error (the decoder must still be freed). */
+int memtap_decoder_open(memtap_decoder_t **dec, const char *path);
+void memtap_decoder_free(memtap_decoder_t *dec);
+
+/* Next event. Returns MEMTAP_OK (ev filled; MEMTAP_EV_END last), or an error code. */
+int memtap_decoder_next(memtap_decoder_t *dec, memtap_event_t *ev);
+
+/* The message of the last error: "corrupt capture at byte N: what". */
+const char *memtap_decoder_error(const memtap_decoder_t *dec);
+
+/* Progress: compressed bytes consumed and the file's size. */
+void memtap_decoder_progress(const memtap_decoder_t *dec, uint64_t *done, uint64_t *total);
+
+#endif

@@ -1,0 +1,134 @@
+/* What the decoder's two files share: the decoder's state, the cursor over its window, and
+ * the parsing helpers of decoder.c that decoder_v3.c (version 3: chunks and keys) uses.
+ * Internal to the reader. */
+#ifndef MEMTAP_READER_DECODER_INTERNAL_H
+#define MEMTAP_READER_DECODER_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "decode/batch.h"
+#include "decode/decoder.h"
+#include "decode/merge.h"
+
+#define WIN_SIZE (1u << 20) /* larger than the largest valid record (~140 KiB) */
+#define MAX_BLOCK (1ull << 57) /* 5-level paging's address space: no block is larger */
+
+enum { EXPECT_HEADER, IN_FRAME, AFTER_TRAILER };
+enum { PARSE_OK = 0, PARSE_MORE = 1, PARSE_BAD = 2 };
+
+struct memtap_decoder {
+    memtap_source_t src;
+    uint8_t *win;
+    size_t pos, len;
+    uint64_t win_offset; /* stream offset of win[0] */
+    int frame_end;       /* the window holds the rest of the current frame */
+    int eof;
+    int state;
+    int done;
+    unsigned frames;
+    uint64_t last_addr, last_frame;
+    uint32_t last_node; /* v3: the source being parsed's last ALLOC node */
+    uint32_t nodes, threads;
+    unsigned version;  /* of the current frame */
+    unsigned max_kind; /* allocator kinds its version knows */
+    uint64_t allocations, frees;
+    memtap_merge_t merge;   /* v3: the sources' records waiting to be put in order */
+    int merge_closed;       /* the frame's chunks are all read */
+    uint32_t merged_thread; /* thread of the last record released (0: none yet) */
+    uint32_t fast_id;       /* that thread's next records below fast_limit need no merge */
+    uint64_t fast_limit;
+    memtap_seg_t segs[MEMTAP_MAX_SEGMENTS];
+    char error[512];
+};
+
+/* A cursor over the window; the first problem met is kept in status/why. */
+typedef struct {
+    const uint8_t *p, *end;
+    int status;
+    const char *why;
+} cursor_t;
+
+uint64_t dec_get_varint(cursor_t *c, const char *what);
+uint8_t dec_get_byte(cursor_t *c);
+const uint8_t *dec_get_bytes(cursor_t *c, size_t *len, size_t max, const char *what);
+void dec_bad(cursor_t *c, const char *why);
+/* Records the error "corrupt capture at byte N: ..." and returns code. */
+int dec_fail(memtap_decoder_t *d, int code, uint64_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Parses one record of versions 1 to 3 (not a CHUNK) at the cursor into ev. */
+void dec_parse_record(memtap_decoder_t *d, cursor_t *c, memtap_event_t *ev);
+/* Applies a parsed event to the decoder's state (counts, order); checks the trailer. */
+int dec_commit(memtap_decoder_t *d, memtap_event_t *ev);
+
+/* decoder_v3.c */
+void dec_parse_chunk(memtap_decoder_t *d, cursor_t *c);
+int dec_merged_event(memtap_decoder_t *d, memtap_event_t *ev);
+int dec_fast_merged(memtap_decoder_t *d, memtap_event_t *ev);
+size_t dec_fast_run(memtap_decoder_t *d, memtap_bev_t *out, size_t max);
+size_t dec_fast_ahead(memtap_decoder_t *d, memtap_bev_t *out, size_t max);
+
+/* A varint from a window known to hold at least 10 more bytes. Returns 0 when it is longer
+ * than 10 bytes or overflows (the general path then reports it). */
+static inline int fast_varint(const uint8_t **p, uint64_t *v) {
+    const uint8_t *q = *p;
+    uint64_t b = q[0];
+    if (b < 0x80) { /* most sizes and nodes */
+        *p = q + 1;
+        *v = b;
+        return 1;
+    }
+    uint64_t r = b & 0x7f;
+    b = q[1];
+    r |= (b & 0x7f) << 7;
+    if (b < 0x80) {
+        *p = q + 2;
+        *v = r;
+        return 1;
+    }
+    b = q[2];
+    r |= (b & 0x7f) << 14;
+    if (b < 0x80) { /* most address deltas */
+        *p = q + 3;
+        *v = r;
+        return 1;
+    }
+    for (unsigned i = 3, shift = 21; i < 10; i++, shift += 7) {
+        b = q[i];
+        if (shift == 63 && b > 1)
+            return 0;
+        r |= (b & 0x7f) << shift;
+        if (b < 0x80) {
+            *p = q + i + 1;
+            *v = r;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A varint read without a branch on its length when it has at most 4 bytes (28 bits: most
+ * sizes, nodes and address deltas), since the lengths of a capture's fields vary at random
+ * and mispredicted branches cost the fast path more than these few instructions; longer
+ * ones go through fast_varint. 1 with *v, 0 when fast_varint refuses it. Reads 4 bytes at
+ * *p, and up to 10 for a longer one. */
+static inline int fast_varint4(const uint8_t **p, uint64_t *v) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t x;
+    memcpy(&x, *p, sizeof x);
+    uint32_t stop = ~x & 0x80808080u; /* the high bit of each last-byte candidate */
+    if (__builtin_expect(!stop, 0))
+        return fast_varint(p, v);
+    x &= (stop ^ (stop - 1)) & 0x7f7f7f7fu; /* the varint's bytes, payload only */
+    x = (x & 0x007f007fu) | (x & 0x7f007f00u) >> 1;
+    x = (x & 0x00003fffu) | (x & 0x3fff0000u) >> 2;
+    *p += ((unsigned)__builtin_ctz(stop) + 1) >> 3;
+    *v = x;
+    return 1;
+#else
+    return fast_varint(p, v);
+#endif
+}
+
+#endif

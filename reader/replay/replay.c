@@ -1,0 +1,559 @@
+/* Replay of capture events into the process model. */
+#include "replay/replay.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "memtap/varint.h"
+
+int memtap_vec_reserve(void **v, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 16;
+    while (c < need)
+        c *= 2;
+    void *p = realloc(*v, c * elem);
+    if (!p)
+        return -1;
+    *v = p;
+    *cap = c;
+    return 0;
+}
+
+int memtap_replay_init(memtap_replay_t *r) {
+    memset(r, 0, sizeof *r);
+    r->node_keys_mask = 1023;
+    r->node_keys = calloc(r->node_keys_mask + 1, sizeof *r->node_keys);
+    if (!r->node_keys || memtap_addrmap_init(&r->live) < 0 || VEC_RESERVE(r->nodes, 1) < 0 ||
+        VEC_RESERVE(r->site_of_node, 1) < 0 || VEC_RESERVE(r->sites, 1) < 0 ||
+        VEC_RESERVE(r->frame_nodes, 1) < 0)
+        return -1;
+    r->frame_nodes.v[r->frame_nodes.n++] = 0; /* local 0 is the root */
+    r->nodes.v[r->nodes.n++] = (memtap_node_t){0, 0, 0};
+    r->site_of_node.v[r->site_of_node.n++] = 0;
+    memset(&r->sites.v[r->sites.n++], 0, sizeof(memtap_site_t));
+    return 0;
+}
+
+void memtap_replay_free(memtap_replay_t *r) {
+    for (size_t i = 0; i < r->images.n; i++) {
+        free(r->images.v[i].exe);
+        free(r->images.v[i].cmdline);
+    }
+    for (size_t i = 0; i < r->modules.n; i++)
+        free(r->modules.v[i].path);
+    free(r->images.v);
+    free(r->modules.v);
+    free(r->nodes.v);
+    free(r->site_of_node.v);
+    free(r->sites.v);
+    free(r->threads.v);
+    free(r->regions.v);
+    free(r->frame_nodes.v);
+    free(r->frame_threads.v);
+    free(r->node_keys);
+    for (size_t i = 0; i < r->py_codes.n; i++) {
+        free(r->py_codes.v[i].qualname);
+        free(r->py_codes.v[i].filename);
+    }
+    free(r->py_codes.v);
+    free(r->py_code_index);
+    memtap_addrmap_free(&r->live);
+}
+
+uint64_t memtap_site_peak_bytes(const memtap_replay_t *r, const memtap_site_t *s) {
+    return s->last_change <= r->peak_seq ? s->live_bytes : s->peak_snap;
+}
+
+/* Changes a site's live bytes, first saving what it held at the peak if this is its first
+ * change since then (so per-site peak figures cost O(1) per event). */
+static inline __attribute__((always_inline)) void
+site_live(memtap_replay_t *r, uint32_t site, int64_t dbytes, int64_t dblocks) {
+    memtap_site_t *s = &r->sites.v[site];
+    if (s->last_change <= r->peak_seq)
+        s->peak_snap = s->live_bytes;
+    s->last_change = r->seq;
+    s->live_bytes += (uint64_t)dbytes;
+    s->live_blocks += (uint64_t)dblocks;
+    r->live_bytes += (uint64_t)dbytes;
+    r->live_blocks += (uint64_t)dblocks;
+}
+
+static memtap_image_t *image(memtap_replay_t *r) { return &r->images.v[r->images.n - 1]; }
+
+static char *dup_bytes(const char *s, size_t n, int nul_to_space) {
+    char *d = malloc(n + 1);
+    if (!d)
+        return NULL;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    if (nul_to_space) {
+        while (n > 0 && d[n - 1] == '\0')
+            n--;
+        d[n] = '\0';
+        for (size_t i = 0; i < n; i++)
+            if (d[i] == '\0')
+                d[i] = ' ';
+    }
+    return d;
+}
+
+static void set_thread_name(memtap_thread_t *t, const char *name, size_t n) {
+    if (n > sizeof t->name - 1)
+        n = sizeof t->name - 1;
+    memcpy(t->name, name, n);
+    t->name[n] = '\0';
+}
+
+/* Everything the image held vanishes with its address space (exec): not a leak. */
+static void drop_live(memtap_replay_t *r) {
+    for (size_t i = 0; i <= r->live.mask; i++) {
+        memtap_block_t *b = &r->live.slots[i];
+        if (b->used)
+            site_live(r, b->site, -(int64_t)b->size, -1);
+        b->used = 0;
+    }
+    r->live.count = 0;
+    for (size_t i = 0; i < r->regions.n; i++)
+        site_live(r, r->regions.v[i].site, -(int64_t)r->regions.v[i].len, -1);
+    r->regions.n = 0;
+}
+
+/* A new frame: a new image, or the same image again after a failed exec (CONTINUED). */
+static int on_header(memtap_replay_t *r, const memtap_event_t *ev) {
+    r->frame_nodes.n = 1;
+    r->frame_threads.n = 0;
+    if (r->frames++ == 0)
+        r->first_start_ns = ev->u.header.start_unix_ns;
+    /* frames keep their own clocks: place each by its wall-clock start */
+    uint64_t start = ev->u.header.start_unix_ns;
+    r->frame_time_base = start > r->first_start_ns ? (start - r->first_start_ns) / 1000000u : 0;
+    if (r->images.n > 0 && (ev->u.header.flags & MEMTAP_HDR_CONTINUED))
+        return 0;
+    if (r->images.n > 0)
+        drop_live(r);
+    if (VEC_RESERVE(r->images, 1) < 0)
+        return -1;
+    memtap_image_t *im = &r->images.v[r->images.n++];
+    memset(im, 0, sizeof *im);
+    im->pid = ev->u.header.pid;
+    im->ppid = ev->u.header.ppid;
+    im->start_unix_ns = ev->u.header.start_unix_ns;
+    im->flags = ev->u.header.flags;
+    im->exe = dup_bytes(ev->u.header.exe, ev->u.header.exe_len, 0);
+    im->cmdline = dup_bytes(ev->u.header.cmdline, ev->u.header.cmdline_len, 1);
+    im->first_thread = (uint32_t)r->threads.n;
+    return im->exe && im->cmdline ? 0 : -1;
+}
+
+static size_t key_slot(uint32_t image, uint32_t parent, uint64_t frame, size_t mask) {
+    return (size_t)memtap_hash2(frame, (uint64_t)image << 32 | parent) & mask;
+}
+
+static int grow_keys(memtap_replay_t *r) {
+    size_t cap = (r->node_keys_mask + 1) * 2;
+    memtap_node_key_t *k = calloc(cap, sizeof *k);
+    if (!k)
+        return -1;
+    for (size_t i = 0; i <= r->node_keys_mask; i++) {
+        const memtap_node_key_t *o = &r->node_keys[i];
+        if (!o->id)
+            continue;
+        size_t j = key_slot(o->image, o->parent, o->frame, cap - 1);
+        while (k[j].id)
+            j = (j + 1) & (cap - 1);
+        k[j] = *o;
+    }
+    free(r->node_keys);
+    r->node_keys = k;
+    r->node_keys_mask = cap - 1;
+    return 0;
+}
+
+/* NODE: the frame's next local id names the global node for (image, parent, frame). */
+static int on_node(memtap_replay_t *r, const memtap_event_t *ev) {
+    uint32_t img = (uint32_t)r->images.n - 1;
+    uint32_t parent = r->frame_nodes.v[ev->u.node.parent];
+    uint64_t frame = ev->u.node.frame;
+    size_t i = key_slot(img, parent, frame, r->node_keys_mask);
+    while (r->node_keys[i].id) {
+        const memtap_node_key_t *k = &r->node_keys[i];
+        if (k->frame == frame && k->parent == parent && k->image == img)
+            break;
+        i = (i + 1) & r->node_keys_mask;
+    }
+    uint32_t id = r->node_keys[i].id;
+    if (!id) {
+        if (VEC_RESERVE(r->nodes, 1) < 0 || VEC_RESERVE(r->site_of_node, 1) < 0)
+            return -1;
+        id = (uint32_t)r->nodes.n;
+        r->nodes.v[r->nodes.n++] = (memtap_node_t){frame, parent, img};
+        r->site_of_node.v[r->site_of_node.n++] = 0;
+        r->node_keys[i] = (memtap_node_key_t){frame, img, parent, id};
+        if ((r->nodes.n + 1) * 4 > (r->node_keys_mask + 1) * 3 && grow_keys(r) < 0)
+            return -1;
+    }
+    if (VEC_RESERVE(r->frame_nodes, 1) < 0)
+        return -1;
+    r->frame_nodes.v[r->frame_nodes.n++] = id;
+    return 0;
+}
+
+static size_t code_slot(uint32_t image, uint64_t id, size_t mask) {
+    return (size_t)((id * 0x9e3779b97f4a7c15ull) ^ (image * 0x85ebca6bu)) & mask;
+}
+
+static uint32_t *code_find(const memtap_replay_t *r, uint32_t image, uint64_t id) {
+    size_t i = code_slot(image, id, r->py_code_mask);
+    for (;;) {
+        uint32_t *e = &r->py_code_index[i];
+        if (!*e)
+            return e;
+        const memtap_py_code_t *c = &r->py_codes.v[*e - 1];
+        if (c->id == id && c->image == image)
+            return e;
+        i = (i + 1) & r->py_code_mask;
+    }
+}
+
+const memtap_py_code_t *memtap_replay_py_code(const memtap_replay_t *r, uint32_t image,
+                                              uint64_t id) {
+    if (!r->py_code_index)
+        return NULL;
+    uint32_t e = *code_find(r, image, id);
+    return e ? &r->py_codes.v[e - 1] : NULL;
+}
+
+static int grow_code_index(memtap_replay_t *r) {
+    size_t cap = r->py_code_index ? (r->py_code_mask + 1) * 2 : 1024;
+    uint32_t *index = calloc(cap, sizeof *index);
+    if (!index)
+        return -1;
+    free(r->py_code_index);
+    r->py_code_index = index;
+    r->py_code_mask = cap - 1;
+    for (size_t k = 0; k < r->py_codes.n; k++)
+        *code_find(r, r->py_codes.v[k].image, r->py_codes.v[k].id) = (uint32_t)k + 1;
+    return 0;
+}
+
+/* PY_CODE: every capture frame defines the codes it uses; the same id in one image is the
+ * same code, so a repeated definition changes nothing. */
+static int on_py_code(memtap_replay_t *r, const memtap_event_t *ev) {
+    uint32_t img = (uint32_t)r->images.n - 1;
+    if ((r->py_codes.n + 1) * 4 > (r->py_code_mask + 1) * 3 || !r->py_code_index)
+        if (grow_code_index(r) < 0)
+            return -1;
+    uint32_t *e = code_find(r, img, ev->u.py_code.id);
+    if (*e)
+        return 0;
+    if (VEC_RESERVE(r->py_codes, 1) < 0)
+        return -1;
+    memtap_py_code_t *c = &r->py_codes.v[r->py_codes.n];
+    c->image = img;
+    c->id = ev->u.py_code.id;
+    c->firstline = (uint32_t)ev->u.py_code.firstline;
+    c->qualname = dup_bytes(ev->u.py_code.qualname, ev->u.py_code.qualname_len, 1);
+    c->filename = dup_bytes(ev->u.py_code.filename, ev->u.py_code.filename_len, 1);
+    if (!c->qualname || !c->filename) {
+        free(c->qualname);
+        free(c->filename);
+        return -1;
+    }
+    *e = (uint32_t)++r->py_codes.n;
+    return 0;
+}
+
+/* MAIN_DONE: what each site of this image holds now is its "held when main finished". */
+static void on_main_done(memtap_replay_t *r, uint64_t ms) {
+    uint32_t img = (uint32_t)r->images.n - 1;
+    memtap_image_t *im = image(r);
+    if (im->main_done)
+        return;
+    im->main_done = 1;
+    im->main_done_ms = r->frame_time_base + ms;
+    r->main_done = 1;
+    for (size_t i = 1; i < r->sites.n; i++) {
+        memtap_site_t *s = &r->sites.v[i];
+        if (s->image == img) {
+            s->held_bytes = s->live_bytes;
+            s->held_blocks = s->live_blocks;
+            s->held_set = 1;
+        }
+    }
+}
+
+/* THREAD: a thread already seen in an earlier frame of the image keeps its entry. */
+static int on_thread(memtap_replay_t *r, const memtap_event_t *ev) {
+    const memtap_image_t *im = image(r);
+    uint32_t found = UINT32_MAX;
+    for (size_t i = im->first_thread; i < r->threads.n; i++)
+        if (r->threads.v[i].tid == ev->u.thread.tid)
+            found = (uint32_t)i;
+    if (found == UINT32_MAX) {
+        if (VEC_RESERVE(r->threads, 1) < 0)
+            return -1;
+        found = (uint32_t)r->threads.n++;
+        r->threads.v[found].image = (uint32_t)r->images.n - 1;
+        r->threads.v[found].tid = ev->u.thread.tid;
+    }
+    if (VEC_RESERVE(r->frame_threads, 1) < 0)
+        return -1;
+    r->frame_threads.v[r->frame_threads.n++] = found;
+    set_thread_name(&r->threads.v[found], ev->u.thread.name, ev->u.thread.name_len);
+    return 0;
+}
+
+static int on_module(memtap_replay_t *r, const memtap_event_t *ev) {
+    uint32_t img = (uint32_t)r->images.n - 1;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (size_t i = 0; i < ev->u.module.nseg; i++) {
+        const memtap_seg_t *s = &ev->u.module.segs[i];
+        uint64_t a = ev->u.module.bias + s->vaddr;
+        if (a < lo)
+            lo = a;
+        if (a + s->memsz > hi)
+            hi = a + s->memsz;
+    }
+    for (size_t i = r->modules.n; i-- > 0 && r->modules.v[i].image == img;) {
+        memtap_module_t *m = &r->modules.v[i];
+        if (m->bias == ev->u.module.bias && m->lo == lo && strlen(m->path) == ev->u.module.path_len &&
+            !memcmp(m->path, ev->u.module.path, ev->u.module.path_len))
+            return 0; /* the same module listed again after a dlopen */
+    }
+    if (VEC_RESERVE(r->modules, 1) < 0)
+        return -1;
+    memtap_module_t *m = &r->modules.v[r->modules.n];
+    m->path = dup_bytes(ev->u.module.path, ev->u.module.path_len, 0);
+    if (!m->path)
+        return -1;
+    m->bias = ev->u.module.bias;
+    m->build_id_len = ev->u.module.build_id_len;
+    if (m->build_id_len)
+        memcpy(m->build_id, ev->u.module.build_id, m->build_id_len);
+    m->lo = lo;
+    m->hi = hi;
+    m->image = img;
+    r->modules.n++;
+    return 0;
+}
+
+const memtap_module_t *memtap_replay_module(const memtap_replay_t *r, uint32_t img, uint64_t ip) {
+    for (size_t i = r->modules.n; i-- > 0;) {
+        const memtap_module_t *m = &r->modules.v[i];
+        if (m->image == img && ip >= m->lo && ip < m->hi)
+            return m;
+    }
+    return NULL;
+}
+
+/* Inline into the batch loop, like on_free and site_live: calls cost a sixth of an event. */
+static inline __attribute__((always_inline)) int
+on_alloc(memtap_replay_t *r, uint64_t addr, uint64_t size, uint32_t local, unsigned kind) {
+    uint32_t node = r->frame_nodes.v[local];
+    uint32_t site = r->site_of_node.v[node];
+    if (!site) {
+        if (VEC_RESERVE(r->sites, 1) < 0)
+            return -1;
+        site = (uint32_t)r->sites.n++;
+        memset(&r->sites.v[site], 0, sizeof(memtap_site_t));
+        r->sites.v[site].node = node;
+        r->sites.v[site].image = (uint32_t)r->images.n - 1;
+        r->site_of_node.v[node] = site;
+    }
+    memtap_site_t *s = &r->sites.v[site];
+    s->total_bytes += size;
+    s->count++;
+    s->kinds |= 1u << kind;
+    r->allocations++;
+    r->bytes_allocated += size;
+    r->kinds[kind].count++;
+    r->kinds[kind].bytes += size;
+
+    if (kind == MEMTAP_KIND_MMAP) {
+        if (VEC_RESERVE(r->regions, 1) < 0)
+            return -1;
+        r->regions.v[r->regions.n++] = (memtap_region_t){addr, size, site};
+    } else {
+        int existed;
+        memtap_block_t *b = memtap_addrmap_upsert(&r->live, addr, &existed);
+        if (!b)
+            return -1;
+        if (existed) /* the block there was never freed to us */
+            site_live(r, b->site, -(int64_t)b->size, -1);
+        b->size = size;
+        b->site = site;
+        b->kind = (uint8_t)kind;
+    }
+    site_live(r, site, (int64_t)size, 1);
+    r->last_alloc_addr = addr;
+    r->last_alloc_site = site;
+    if (r->live_bytes > r->peak_bytes) {
+        r->peak_bytes = r->live_bytes;
+        r->peak_blocks = r->live_blocks;
+        r->peak_seq = r->seq;
+        r->peak_ms = r->now_ms;
+    }
+    return 0;
+}
+
+static inline __attribute__((always_inline)) void on_free(memtap_replay_t *r, uint64_t addr) {
+    memtap_block_t b;
+    if (!memtap_addrmap_take(&r->live, addr, &b)) {
+        r->unknown_frees++; /* allocated before tracking started, or by another image */
+        return;
+    }
+    site_live(r, b.site, -(int64_t)b.size, -1);
+    r->frees++;
+    r->kinds[b.kind].frees++;
+    if (r->last_alloc_site == b.site && r->last_alloc_addr == addr) {
+        r->temporary++; /* freed before anything else was allocated: a temporary */
+        r->sites.v[b.site].temporary++;
+        r->last_alloc_site = 0;
+    }
+}
+
+/* munmap may cover several mappings, or part of one (which may split it in two). */
+static int on_munmap(memtap_replay_t *r, uint64_t addr, uint64_t len) {
+    uint64_t end = addr + len;
+    int touched = 0;
+    for (size_t i = 0; i < r->regions.n;) {
+        memtap_region_t *g = &r->regions.v[i];
+        uint64_t gend = g->addr + g->len;
+        if (gend <= addr || g->addr >= end) {
+            i++;
+            continue;
+        }
+        touched = 1;
+        uint32_t site = g->site;
+        if (addr <= g->addr && end >= gend) { /* whole mapping */
+            site_live(r, site, -(int64_t)g->len, -1);
+            r->kinds[MEMTAP_KIND_MMAP].frees++;
+            r->regions.v[i] = r->regions.v[--r->regions.n];
+            continue;
+        }
+        uint64_t cut_lo = addr > g->addr ? addr : g->addr, cut_hi = end < gend ? end : gend;
+        site_live(r, site, -(int64_t)(cut_hi - cut_lo), 0);
+        if (cut_lo > g->addr && cut_hi < gend) { /* a hole in the middle: two mappings */
+            if (VEC_RESERVE(r->regions, 1) < 0)
+                return -1;
+            g = &r->regions.v[i];
+            r->regions.v[r->regions.n++] = (memtap_region_t){cut_hi, gend - cut_hi, site};
+            g->len = cut_lo - g->addr;
+            site_live(r, site, 0, 1);
+        } else if (cut_lo > g->addr) {
+            g->len = cut_lo - g->addr;
+        } else {
+            g->addr = cut_hi;
+            g->len = gend - cut_hi;
+        }
+        i++;
+    }
+    if (touched)
+        r->frees++;
+    else
+        r->unknown_frees++;
+    return 0;
+}
+
+int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev) {
+    r->seq++;
+    switch (ev->type) {
+    case MEMTAP_EV_HEADER:
+        return on_header(r, ev);
+    case MEMTAP_EV_MODULE:
+        return on_module(r, ev);
+    case MEMTAP_EV_NODE:
+        return on_node(r, ev);
+    case MEMTAP_EV_ALLOC:
+        return on_alloc(r, ev->u.alloc.addr, ev->u.alloc.size, ev->u.alloc.node,
+                        ev->u.alloc.kind);
+    case MEMTAP_EV_FREE:
+        on_free(r, ev->u.free.addr);
+        return 0;
+    case MEMTAP_EV_MUNMAP:
+        return on_munmap(r, ev->u.free.addr, ev->u.free.len);
+    case MEMTAP_EV_THREAD:
+        return on_thread(r, ev);
+    case MEMTAP_EV_THREAD_NAME: {
+        const char *name = ev->u.thread.name;
+        set_thread_name(&r->threads.v[r->frame_threads.v[ev->u.thread.index - 1]], name,
+                        ev->u.thread.name_len);
+        return 0;
+    }
+    case MEMTAP_EV_TIME:
+    case MEMTAP_EV_EXEC:
+    case MEMTAP_EV_EXIT: {
+        uint64_t t = r->frame_time_base + ev->u.time.ms;
+        if (t > r->now_ms)
+            r->now_ms = t;
+        if (ev->u.time.rss > r->max_rss)
+            r->max_rss = ev->u.time.rss;
+        if (ev->type != MEMTAP_EV_TIME)
+            image(r)->ended = ev->type == MEMTAP_EV_EXIT ? 1 : 2;
+        return 0;
+    }
+    case MEMTAP_EV_PY_CODE:
+        return on_py_code(r, ev);
+    case MEMTAP_EV_MAIN_DONE:
+        on_main_done(r, ev->u.time.ms);
+        return 0;
+    case MEMTAP_EV_END:
+        r->complete = ev->u.end.complete;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+int memtap_replay_batch(memtap_replay_t *r, const memtap_batch_t *b) {
+    for (size_t i = 0, n = b->n; i < n; i++) {
+        const memtap_bev_t *e = &b->ev[i];
+        int rc;
+        if (e->type == MEMTAP_EV_ALLOC) {
+            r->seq++;
+            rc = on_alloc(r, e->addr, e->size, e->node, e->kind);
+        } else if (e->type == MEMTAP_EV_FREE) {
+            r->seq++;
+            on_free(r, e->addr);
+            rc = 0;
+        } else if (e->type == MEMTAP_EV_MUNMAP) {
+            r->seq++;
+            rc = on_munmap(r, e->addr, e->size);
+        } else {
+            rc = memtap_replay_event(r, &b->others[e->addr]);
+        }
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+void memtap_replay_finish(memtap_replay_t *r) {
+    r->leaked_bytes = r->live_bytes;
+    r->leaked_blocks = r->live_blocks;
+    /* an image without MAIN_DONE holds at the end what it held when its main part ended;
+     * a site an image created after its MAIN_DONE held nothing then */
+    r->held_bytes = r->held_blocks = 0;
+    for (size_t i = 1; i < r->sites.n; i++) {
+        memtap_site_t *s = &r->sites.v[i];
+        if (!s->held_set) {
+            int done = s->image < r->images.n && r->images.v[s->image].main_done;
+            s->held_bytes = done ? 0 : s->live_bytes;
+            s->held_blocks = done ? 0 : s->live_blocks;
+        }
+        r->held_bytes += s->held_bytes;
+        r->held_blocks += s->held_blocks;
+    }
+    for (size_t i = 0; i <= r->live.mask; i++) {
+        const memtap_block_t *b = &r->live.slots[i];
+        if (b->used) {
+            r->kinds[b->kind].leaked_blocks++;
+            r->kinds[b->kind].leaked_bytes += b->size;
+        }
+    }
+    for (size_t i = 0; i < r->regions.n; i++) {
+        r->kinds[MEMTAP_KIND_MMAP].leaked_blocks++;
+        r->kinds[MEMTAP_KIND_MMAP].leaked_bytes += r->regions.v[i].len;
+    }
+}

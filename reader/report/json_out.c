@@ -1,0 +1,152 @@
+/* jansson-based JSON writer for summary, leaks and top. */
+#include "report/json_out.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+
+#include "report/output.h"
+#include "symbolize/stack_view.h"
+
+static json_t *u64(uint64_t v) { return json_integer((json_int_t)v); }
+
+static int dump(FILE *out, json_t *root) {
+    if (!root)
+        return -1;
+    int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', out);
+    json_decref(root);
+    return rc;
+}
+
+static json_t *common(const char *path, const memtap_replay_t *r) {
+    json_t *o = json_object();
+    json_object_set_new(o, "capture", json_string(path));
+    json_object_set_new(o, "complete", json_boolean(r->complete));
+    return o;
+}
+
+int memtap_json_summary(FILE *out, const char *path, const memtap_replay_t *r) {
+    json_t *o = common(path, r);
+    const memtap_image_t *first = r->images.n ? &r->images.v[0] : NULL;
+    const memtap_image_t *last = r->images.n ? &r->images.v[r->images.n - 1] : NULL;
+    json_object_set_new(o, "command", json_string(last ? last->cmdline : ""));
+    json_object_set_new(o, "executable", json_string(last ? last->exe : ""));
+    json_object_set_new(o, "pid", u64(first ? first->pid : 0));
+    json_object_set_new(o, "ppid", u64(first ? first->ppid : 0));
+    json_object_set_new(o, "images", u64(r->images.n));
+    json_object_set_new(o, "frames", u64(r->frames));
+    json_object_set_new(o, "threads", u64(r->threads.n));
+    json_t *names = json_array();
+    for (size_t i = 0; i < r->threads.n; i++)
+        json_array_append_new(names, json_string(r->threads.v[i].name));
+    json_object_set_new(o, "thread_names", names);
+    json_object_set_new(o, "duration_ms", u64(r->now_ms));
+    json_object_set_new(o, "allocations", u64(r->allocations));
+    json_object_set_new(o, "frees", u64(r->frees));
+    json_object_set_new(o, "bytes_allocated", u64(r->bytes_allocated));
+    json_object_set_new(o, "peak_bytes", u64(r->peak_bytes));
+    json_object_set_new(o, "peak_blocks", u64(r->peak_blocks));
+    json_object_set_new(o, "peak_time_ms", u64(r->peak_ms));
+    json_object_set_new(o, "leaked_bytes", u64(r->leaked_bytes));
+    json_object_set_new(o, "leaked_blocks", u64(r->leaked_blocks));
+    json_object_set_new(o, "unmatched_frees", u64(r->unknown_frees));
+    json_object_set_new(o, "main_done", json_boolean(r->main_done));
+    if (r->main_done) {
+        json_object_set_new(o, "held_at_main_end_bytes", u64(r->held_bytes));
+        json_object_set_new(o, "held_at_main_end_blocks", u64(r->held_blocks));
+    }
+    json_object_set_new(o, "python_functions", u64(r->py_codes.n));
+    json_object_set_new(o, "temporary_allocations", u64(r->temporary));
+    json_object_set_new(o, "max_rss_bytes", u64(r->max_rss));
+    json_object_set_new(o, "stacks", u64(r->sites.n - 1));
+    json_t *kinds = json_object();
+    for (unsigned k = 0; k < MEMTAP_KIND_COUNT; k++) {
+        const memtap_kind_stats_t *s = &r->kinds[k];
+        if (!s->count && !s->frees)
+            continue;
+        json_t *ko = json_object();
+        json_object_set_new(ko, "allocations", u64(s->count));
+        json_object_set_new(ko, "bytes_allocated", u64(s->bytes));
+        json_object_set_new(ko, "frees", u64(s->frees));
+        json_object_set_new(ko, "leaked_blocks", u64(s->leaked_blocks));
+        json_object_set_new(ko, "leaked_bytes", u64(s->leaked_bytes));
+        json_object_set_new(kinds, memtap_kind_name(k), ko);
+    }
+    json_object_set_new(o, "by_allocator", kinds);
+    return dump(out, o);
+}
+
+static json_t *stack_json(memtap_symbolizer_t *sym, const memtap_replay_t *r, uint32_t node,
+                          int python_only) {
+    static memtap_stack_view_t view;
+    json_t *a = json_array();
+    if (!node || memtap_stack_view(sym, r, node, python_only, &view) < 0)
+        return a;
+    for (size_t i = 0; i < view.n; i++) {
+        const memtap_frame_t *f = &view.v[i];
+        char addr[32];
+        json_t *fo = json_object();
+        json_object_set_new(fo, "function", json_string(f->function));
+        json_object_set_new(fo, "file", f->file ? json_string(f->file) : json_null());
+        json_object_set_new(fo, "line", f->line ? json_integer(f->line) : json_null());
+        if (f->python) {
+            json_object_set_new(fo, "python", json_true());
+        } else {
+            snprintf(addr, sizeof addr, "0x%" PRIx64, f->address);
+            json_object_set_new(fo, "module", f->module ? json_string(f->module) : json_null());
+            json_object_set_new(fo, "address", json_string(addr));
+        }
+        if (f->inlined)
+            json_object_set_new(fo, "inlined", json_true());
+        json_array_append_new(a, fo);
+    }
+    return a;
+}
+
+static json_t *kinds_json(uint32_t mask) {
+    json_t *a = json_array();
+    for (unsigned k = 0; k < MEMTAP_KIND_COUNT; k++)
+        if (mask & (1u << k))
+            json_array_append_new(a, json_string(memtap_kind_name(k)));
+    return a;
+}
+
+int memtap_json_sites(FILE *out, const char *key, const char *path, const memtap_replay_t *r,
+                      memtap_symbolizer_t *sym, const memtap_site_t *view, const uint32_t *sites,
+                      size_t n, int python_only) {
+    json_t *o = common(path, r);
+    int leaks = key[0] == 'l', held = key[0] == 'h';
+    if (leaks) {
+        json_object_set_new(o, "leaked_bytes", u64(r->leaked_bytes));
+        json_object_set_new(o, "leaked_blocks", u64(r->leaked_blocks));
+    }
+    if (held) {
+        json_object_set_new(o, "main_done", json_boolean(r->main_done));
+        json_object_set_new(o, "held_bytes", u64(r->held_bytes));
+        json_object_set_new(o, "held_blocks", u64(r->held_blocks));
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const memtap_site_t *s = &view[sites[i]];
+        json_t *e = json_object();
+        if (leaks) {
+            json_object_set_new(e, "blocks", u64(s->live_blocks));
+            json_object_set_new(e, "bytes", u64(s->live_bytes));
+        } else if (held) {
+            json_object_set_new(e, "blocks", u64(s->held_blocks));
+            json_object_set_new(e, "bytes", u64(s->held_bytes));
+        } else {
+            json_object_set_new(e, "peak_bytes", u64(memtap_site_peak_bytes(r, s)));
+            json_object_set_new(e, "total_bytes", u64(s->total_bytes));
+            json_object_set_new(e, "count", u64(s->count));
+            json_object_set_new(e, "temporary", u64(s->temporary));
+            json_object_set_new(e, "leaked_bytes", u64(s->live_bytes));
+            json_object_set_new(e, "leaked_blocks", u64(s->live_blocks));
+        }
+        json_object_set_new(e, "allocators", kinds_json(s->kinds));
+        json_object_set_new(e, "stack", stack_json(sym, r, s->node, python_only));
+        json_array_append_new(arr, e);
+    }
+    json_object_set_new(o, key, arr);
+    return dump(out, o);
+}

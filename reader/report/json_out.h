@@ -1,0 +1,23 @@
+/* JSON output of the reports (the only user of jansson). Sizes are exact byte counts,
+ * addresses are hex strings. */
+#ifndef MEMTAP_READER_JSON_OUT_H
+#define MEMTAP_READER_JSON_OUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "replay/replay.h"
+#include "symbolize/symbolize.h"
+
+/* {"allocations", "frees", "bytes_allocated", "peak_bytes", "leaked_bytes", ...} */
+int memtap_json_summary(FILE *out, const char *path, const memtap_replay_t *r);
+
+/* {"<key>": [{figures..., "stack": [{"function", "file", "line", "module", "address"}]}]}
+ * for view[sites[0..n)]; key is "leaks" or "held" (blocks, bytes) or "sites" (peak, total,
+ * count). Python frames have "python": true instead of module and address. */
+int memtap_json_sites(FILE *out, const char *key, const char *path, const memtap_replay_t *r,
+                      memtap_symbolizer_t *sym, const memtap_site_t *view, const uint32_t *sites,
+                      size_t n, int python_only);
+
+#endif

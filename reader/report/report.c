@@ -1,0 +1,325 @@
+/* Shared parts of the report commands. */
+#include "report/report.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "decode/decoder.h"
+#include "common/errors.h"
+#include "report/output.h"
+#include "decode/pipeline.h"
+#include "symbolize/stack_view.h"
+#include "symbolize/symbolize.h"
+
+int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usage, int allow_by,
+                        memtap_report_opts_t *o) {
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},         {"limit", required_argument, NULL, 'n'},
+        {"by", required_argument, NULL, 'b'},     {"help", no_argument, NULL, 'h'},
+        {"python-only", no_argument, NULL, 'p'},  {"before-teardown", no_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof *o);
+    o->limit = -1; /* not given: the command picks its default */
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":n:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            o->json = 1;
+            break;
+        case 'n': {
+            char *end;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || *end || v < 0) {
+                fprintf(stderr, "memtap %s: --limit takes a whole number >= 0, not '%s'\n", cmd, optarg);
+                return MEMTAP_EXIT_USAGE;
+            }
+            o->limit = v;
+            break;
+        }
+        case 'b':
+            if (!allow_by)
+                goto unknown;
+            if (!strcmp(optarg, "peak"))
+                o->by = MEMTAP_BY_PEAK;
+            else if (!strcmp(optarg, "total"))
+                o->by = MEMTAP_BY_TOTAL;
+            else if (!strcmp(optarg, "count"))
+                o->by = MEMTAP_BY_COUNT;
+            else if (!strcmp(optarg, "leaked"))
+                o->by = MEMTAP_BY_LEAKED;
+            else if (!strcmp(optarg, "temporary"))
+                o->by = MEMTAP_BY_TEMPORARY;
+            else {
+                fprintf(stderr,
+                        "memtap %s: --by takes peak, total, count, leaked or temporary, not '%s'\n",
+                        cmd, optarg);
+                return MEMTAP_EXIT_USAGE;
+            }
+            break;
+        case 'p':
+            o->python_only = 1;
+            break;
+        case 't':
+            if (allow_by)
+                goto unknown;
+            o->before_teardown = 1;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return MEMTAP_EXIT_OK;
+        case ':':
+            fprintf(stderr, "memtap %s: option '%s' needs a value (see memtap %s --help)\n", cmd,
+                    argv[optind - 1], cmd);
+            return MEMTAP_EXIT_USAGE;
+        default:
+        unknown:
+            fprintf(stderr, "memtap %s: unknown option '%s' (see memtap %s --help)\n", cmd,
+                    argv[optind - 1], cmd);
+            return MEMTAP_EXIT_USAGE;
+        }
+    }
+    if (optind + 1 != argc) {
+        fprintf(stderr, "memtap %s: %s (see memtap %s --help)\n", cmd,
+                optind == argc ? "which capture? give one FILE" : "give exactly one FILE", cmd);
+        return MEMTAP_EXIT_USAGE;
+    }
+    o->path = argv[optind];
+    return -1;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int load_capture(const char *path, memtap_replay_t *r, int symbols) {
+    if (memtap_replay_init(r) < 0) {
+        fprintf(stderr, "memtap: out of memory\n");
+        return MEMTAP_EXIT_BAD_INPUT;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "memtap: %s: %s\n", path, strerror(errno));
+        return MEMTAP_EXIT_USAGE;
+    }
+    memtap_decoder_t *dec;
+    int rc = memtap_decoder_open(&dec, path);
+    if (rc != MEMTAP_OK) {
+        fprintf(stderr, "memtap: %s: %s\n", path, dec ? memtap_decoder_error(dec) : "out of memory");
+        memtap_decoder_free(dec);
+        return rc == MEMTAP_ERR_IO ? MEMTAP_EXIT_USAGE : MEMTAP_EXIT_BAD_INPUT;
+    }
+    int tty = isatty(STDERR_FILENO);
+    double start = now_s(), last = start;
+    int shown = 0;
+    memtap_pipeline_t *pipe;
+    rc = memtap_pipeline_start(&pipe, dec);
+    while (rc == MEMTAP_OK) {
+        memtap_batch_t *b = memtap_pipeline_take(pipe);
+        rc = b->rc;
+        int end = b->end;
+        if (memtap_replay_batch(r, b) < 0)
+            rc = MEMTAP_ERR_NOMEM;
+        if (symbols && r->modules.n > 0) { /* the first batch lists the program's modules */
+            memtap_symbols_warm_up(r);
+            symbols = 0;
+        }
+        if (tty && rc == MEMTAP_OK && !end) {
+            double t = now_s();
+            if (t - start > 1.0 && t - last > 0.25) {
+                fprintf(stderr, "\rmemtap: reading %s: %3.0f%%", path,
+                        b->total ? 100.0 * (double)b->done / (double)b->total : 0.0);
+                last = t;
+                shown = 1;
+            }
+        }
+        memtap_pipeline_give(pipe, b);
+        if (end)
+            break;
+    }
+    memtap_pipeline_stop(pipe);
+    if (shown)
+        fprintf(stderr, "\r\033[K");
+    if (rc != MEMTAP_OK) {
+        fprintf(stderr, "memtap: %s: %s\n", path,
+                rc == MEMTAP_ERR_NOMEM ? "out of memory" : memtap_decoder_error(dec));
+        memtap_decoder_free(dec);
+        return MEMTAP_EXIT_BAD_INPUT;
+    }
+    memtap_decoder_free(dec);
+    memtap_replay_finish(r);
+    return MEMTAP_EXIT_OK;
+}
+
+int memtap_report_load(const char *path, memtap_replay_t *r, int symbols) {
+    int rc = load_capture(path, r, symbols);
+    if (rc != MEMTAP_EXIT_OK)
+        memtap_replay_free(r);
+    else if (!r->complete)
+        fprintf(stderr,
+                "memtap: %s: incomplete capture (the program was killed or is still running); "
+                "figures cover what was written\n",
+                path);
+    return rc;
+}
+
+typedef struct {
+    uint64_t key, blocks;
+    uint32_t site;
+} ranked_t;
+
+static int by_rank(const void *a, const void *b) {
+    const ranked_t *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? 1 : -1;
+    if (x->blocks != y->blocks)
+        return x->blocks < y->blocks ? 1 : -1;
+    return x->site < y->site ? -1 : x->site > y->site;
+}
+
+/* Python-only stacks, hash-consed: (image, parent key, frame) -> key. */
+typedef struct {
+    uint64_t frame;
+    uint32_t image, parent, key; /* key 0: empty slot */
+} py_key_t;
+
+typedef struct {
+    py_key_t *slots;
+    size_t mask, count;
+} py_keys_t;
+
+static size_t py_slot(uint32_t image, uint32_t parent, uint64_t frame, size_t mask) {
+    uint64_t h = frame * 0x9e3779b97f4a7c15ull ^ ((uint64_t)parent << 20) ^ image;
+    return (size_t)(h ^ (h >> 29)) & mask;
+}
+
+static uint32_t py_intern(py_keys_t *t, uint32_t image, uint32_t parent, uint64_t frame) {
+    if ((t->count + 1) * 4 > (t->mask + 1) * 3) {
+        size_t cap = (t->mask + 1) * 2;
+        py_key_t *grown = calloc(cap, sizeof *grown);
+        if (!grown)
+            return 0;
+        for (size_t i = 0; i <= t->mask; i++) {
+            py_key_t *e = &t->slots[i];
+            if (!e->key)
+                continue;
+            size_t j = py_slot(e->image, e->parent, e->frame, cap - 1);
+            while (grown[j].key)
+                j = (j + 1) & (cap - 1);
+            grown[j] = *e;
+        }
+        free(t->slots);
+        t->slots = grown;
+        t->mask = cap - 1;
+    }
+    size_t i = py_slot(image, parent, frame, t->mask);
+    for (; t->slots[i].key; i = (i + 1) & t->mask)
+        if (t->slots[i].frame == frame && t->slots[i].parent == parent && t->slots[i].image == image)
+            return t->slots[i].key;
+    t->slots[i] = (py_key_t){frame, image, parent, (uint32_t)++t->count};
+    return t->slots[i].key;
+}
+
+/* The key of the Python frames of node's stack (0: none, or out of memory). */
+static uint32_t python_key(const memtap_replay_t *r, py_keys_t *t, uint32_t node) {
+    uint64_t frames[MEMTAP_MAX_DEPTH + 1024];
+    size_t n = 0;
+    uint32_t image = r->nodes.v[node].image;
+    for (; node && n < sizeof frames / sizeof frames[0]; node = r->nodes.v[node].parent)
+        if (memtap_is_py_frame(r->nodes.v[node].frame))
+            frames[n++] = r->nodes.v[node].frame & ~MEMTAP_PY_ENTRY_BIT; /* where the loop ran it: not part of a Python-only stack */
+    uint32_t key = 0;
+    while (n > 0 && (key = py_intern(t, image, key, frames[--n])) != 0)
+        ;
+    return key;
+}
+
+memtap_site_t *memtap_view_sites(const memtap_replay_t *r, int python_only, size_t *n) {
+    memtap_site_t *out = malloc(r->sites.n * sizeof *out);
+    if (!out)
+        return NULL;
+    if (!python_only) {
+        memcpy(out, r->sites.v, r->sites.n * sizeof *out);
+        *n = r->sites.n;
+        return out;
+    }
+    py_keys_t keys = {calloc(1024, sizeof(py_key_t)), 1023, 0};
+    uint32_t *merged = calloc(r->nodes.n + 1, sizeof *merged); /* key -> index in out */
+    if (!merged || !keys.slots) {
+        free(merged);
+        free(keys.slots);
+        free(out);
+        return NULL;
+    }
+    size_t k = 1;
+    memset(&out[0], 0, sizeof out[0]);
+    for (size_t i = 1; i < r->sites.n; i++) {
+        const memtap_site_t *s = &r->sites.v[i];
+        uint32_t key = python_key(r, &keys, s->node);
+        if (!key || !merged[key]) {
+            out[k] = *s;
+            out[k].peak_snap = memtap_site_peak_bytes(r, s);
+            out[k].last_change = UINT64_MAX; /* the peak figure is peak_snap from now on */
+            if (key)
+                merged[key] = (uint32_t)k;
+            k++;
+            continue;
+        }
+        memtap_site_t *m = &out[merged[key]];
+        m->total_bytes += s->total_bytes;
+        m->count += s->count;
+        m->live_bytes += s->live_bytes;
+        m->live_blocks += s->live_blocks;
+        m->held_bytes += s->held_bytes;
+        m->held_blocks += s->held_blocks;
+        m->peak_snap += memtap_site_peak_bytes(r, s);
+        m->kinds |= s->kinds;
+        m->temporary += s->temporary;
+    }
+    free(merged);
+    free(keys.slots);
+    *n = k;
+    return out;
+}
+
+uint32_t *memtap_sites_sorted(const memtap_replay_t *r, const memtap_site_t *sites,
+                              size_t nsites, memtap_order_t by, size_t *n) {
+    *n = 0;
+    ranked_t *rank = malloc(nsites * sizeof *rank);
+    if (!rank)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 1; i < nsites; i++) {
+        const memtap_site_t *s = &sites[i];
+        uint64_t key = by == MEMTAP_BY_PEAK    ? memtap_site_peak_bytes(r, s)
+                       : by == MEMTAP_BY_TOTAL ? s->total_bytes
+                       : by == MEMTAP_BY_COUNT ? s->count
+                       : by == MEMTAP_BY_TEMPORARY ? s->temporary
+                       : by == MEMTAP_BY_HELD      ? s->held_bytes
+                                                   : s->live_bytes;
+        uint64_t blocks = by == MEMTAP_BY_LEAKED ? s->live_blocks
+                          : by == MEMTAP_BY_HELD ? s->held_blocks
+                                                 : s->count;
+        if (key || ((by == MEMTAP_BY_LEAKED || by == MEMTAP_BY_HELD) && blocks))
+            rank[k++] = (ranked_t){key, blocks, (uint32_t)i};
+    }
+    qsort(rank, k, sizeof *rank, by_rank);
+    uint32_t *out = malloc((k ? k : 1) * sizeof *out);
+    if (out)
+        for (size_t i = 0; i < k; i++)
+            out[i] = rank[i].site;
+    free(rank);
+    *n = out ? k : 0;
+    return out;
+}

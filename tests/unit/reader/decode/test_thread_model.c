@@ -1,0 +1,477 @@
+/* Formats v4 and v5: thread records written against a model both halves keep (addresses
+ * named by the record that last named them, sizes by node, the node predicted from the
+ * previous one; v5: deltas from the node's last address and from the nearest of the last
+ * four frees). Every event must come back exactly as the writer's encoder was given it,
+ * across chunks, threads, the ring's wrap and the writer's table epochs, in both versions;
+ * a damaged model reference is corruption, not a wrong figure. */
+#include "support/capture_builder.h"
+
+static cb_case_t t;
+static cb_source_t s0, t1, t2;
+
+#define NODES 64
+
+static unsigned version; /* of the captures the suite's tests write */
+
+static void setup_version(unsigned v) {
+    version = v;
+    cb_init(&t.c);
+    cb_source_init(&s0);
+    cb_source_model_version(&t1, v);
+    cb_source_model_version(&t2, v);
+}
+static void setup(void) { setup_version(4); }
+static void setup_v5(void) { setup_version(5); }
+static void teardown(void) {
+    cb_source_model_free(&t1);
+    cb_source_model_free(&t2);
+    cb_case_done(&t);
+}
+TestSuite(v4, .init = setup, .fini = teardown);
+TestSuite(v5, .init = setup_v5, .fini = teardown);
+
+typedef struct {
+    int type; /* MEMTAP_EV_ALLOC, _FREE, _MUNMAP */
+    unsigned kind;
+    uint64_t addr, size; /* size: an unmapping's length */
+    uint32_t node;
+} want_t;
+
+static want_t *want;
+static size_t nwant, capwant;
+static uint64_t order; /* every record its own key: release order is generation order */
+
+/* Source 0: a module, two threads, NODES stack nodes. */
+static void start(void) {
+    cb_header_model(&t.c, 0, version);
+    cb_module_enc(&s0.enc);
+    cr_assert_eq(memtap_enc_thread(&s0.enc, 11, "one"), 0);
+    cr_assert_eq(memtap_enc_thread(&s0.enc, 12, "two"), 0);
+    for (uint32_t id = 1; id <= NODES; id++)
+        memtap_enc_node(&s0.enc, id, id > 1 && id % 8 ? id - 1 : 0, 0x401000 + id * 16);
+    cb_chunk(&t.c, 0, 0, &s0);
+    order = 1;
+    nwant = 0;
+}
+
+static void expect(want_t w) {
+    if (nwant == capwant) {
+        capwant = capwant ? 2 * capwant : 1024;
+        want = realloc(want, capwant * sizeof *want);
+        cr_assert(want);
+    }
+    want[nwant++] = w;
+}
+
+static void put_alloc(cb_source_t *s, unsigned kind, uint64_t addr, uint64_t size, uint32_t node) {
+    cb_key(s, order++);
+    memtap_enc_alloc(&s->enc, kind, addr, size, node);
+    expect((want_t){MEMTAP_EV_ALLOC, kind, addr, size, node});
+}
+
+static void put_free(cb_source_t *s, uint64_t addr) {
+    cb_free_at(s, order++, addr);
+    expect((want_t){MEMTAP_EV_FREE, 0, addr, 0, 0});
+}
+
+static void put_munmap(cb_source_t *s, uint64_t addr, uint64_t len) {
+    cb_key(s, order++);
+    memtap_enc_munmap(&s->enc, addr, len);
+    s->key++;
+    expect((want_t){MEMTAP_EV_MUNMAP, 0, addr, len, 0});
+}
+
+/* Writes the thread's records so far as a chunk (all of them below its watermark). */
+static void flush(cb_source_t *s, uint32_t source) {
+    cb_chunk(&t.c, source, 2 * order, s);
+}
+
+static void finish(void) {
+    cb_chunk(&t.c, 1, MEMTAP_WATERMARK_CLOSED, &t1);
+    cb_chunk(&t.c, 2, MEMTAP_WATERMARK_CLOSED, &t2);
+    cb_key(&s0, order);
+    s0.enc.allocations = t1.enc.allocations + t2.enc.allocations;
+    s0.enc.frees = t1.enc.frees + t2.enc.frees;
+    memtap_enc_u64(&s0.enc, MEMTAP_REC_EXIT, 5);
+    memtap_enc_trailer(&s0.enc);
+    cb_chunk(&t.c, 0, MEMTAP_WATERMARK_CLOSED, &s0);
+}
+
+/* The same through batches (the fast decoding loop and the general path both). */
+static void expect_batches_back(const char *path) {
+    memtap_decoder_t *d;
+    int rc = memtap_decoder_open(&d, path);
+    memtap_batch_t *b = memtap_batch_new();
+    cr_assert(b);
+    size_t i = 0;
+    int end = 0;
+    while (rc == MEMTAP_OK && !end) {
+        rc = memtap_decoder_fill(d, b);
+        end = b->end;
+        for (size_t k = 0; k < b->n; k++) {
+            const memtap_bev_t *e = &b->ev[k];
+            if (e->type != MEMTAP_EV_ALLOC && e->type != MEMTAP_EV_FREE &&
+                e->type != MEMTAP_EV_MUNMAP)
+                continue;
+            cr_assert(i < nwant, "more events than were written");
+            const want_t *w = &want[i];
+            cr_assert_eq(e->type, w->type, "batched event %zu: type", i);
+            cr_assert_eq(e->addr, w->addr, "batched event %zu: address %#lx, want %#lx", i,
+                         (unsigned long)e->addr, (unsigned long)w->addr);
+            cr_assert_eq(e->size, w->size, "batched event %zu: size or length", i);
+            if (w->type == MEMTAP_EV_ALLOC) {
+                cr_assert_eq(e->node, w->node, "batched event %zu: node", i);
+                cr_assert_eq(e->kind, w->kind, "batched event %zu: kind", i);
+            }
+            i++;
+        }
+    }
+    cr_assert_eq(rc, MEMTAP_OK, "%s", memtap_decoder_error(d));
+    cr_assert_eq(i, nwant, "%zu batched events back of %zu", i, nwant);
+    memtap_batch_free(b);
+    memtap_decoder_free(d);
+}
+
+/* Decodes the capture and requires exactly the events put, in order. */
+static void expect_events_back(void) {
+    memtap_decoder_t *d;
+    const char *path = cb_file(&t.c, 1);
+    int rc = memtap_decoder_open(&d, path);
+    size_t i = 0;
+    memtap_event_t ev;
+    while (rc == MEMTAP_OK && (rc = memtap_decoder_next(d, &ev)) == MEMTAP_OK &&
+           ev.type != MEMTAP_EV_END) {
+        if (ev.type != MEMTAP_EV_ALLOC && ev.type != MEMTAP_EV_FREE && ev.type != MEMTAP_EV_MUNMAP)
+            continue;
+        cr_assert(i < nwant, "more events than were written");
+        const want_t *w = &want[i];
+        cr_assert_eq(ev.type, w->type, "event %zu: type", i);
+        if (w->type == MEMTAP_EV_ALLOC) {
+            cr_assert_eq(ev.u.alloc.addr, w->addr, "event %zu: address %#lx, want %#lx", i,
+                         (unsigned long)ev.u.alloc.addr, (unsigned long)w->addr);
+            cr_assert_eq(ev.u.alloc.size, w->size, "event %zu: size", i);
+            cr_assert_eq(ev.u.alloc.node, w->node, "event %zu: node", i);
+            cr_assert_eq(ev.u.alloc.kind, w->kind, "event %zu: kind", i);
+        } else {
+            cr_assert_eq(ev.u.free.addr, w->addr, "event %zu: address %#lx, want %#lx", i,
+                         (unsigned long)ev.u.free.addr, (unsigned long)w->addr);
+            cr_assert_eq(ev.u.free.len, w->size, "event %zu: length", i);
+        }
+        i++;
+    }
+    cr_assert_eq(rc, MEMTAP_OK, "%s", memtap_decoder_error(d));
+    cr_assert(ev.u.end.complete);
+    cr_assert_eq(i, nwant, "%zu events back of %zu", i, nwant);
+    memtap_decoder_free(d);
+    expect_batches_back(path);
+}
+
+/* A program-like mix on two threads: blocks freed soon or late, addresses handed out again,
+ * sites that repeat their sizes and follow each other, odd addresses, huge sizes, every
+ * kind, unmappings; chunks cut at random places. */
+static void workload(size_t events, unsigned seed) {
+    enum { LIVE = 700 };
+    static uint64_t live[2][LIVE], freed[2][8];
+    size_t nlive[2] = {0, 0};
+    uint64_t bump[2] = {0x7f0000000000ull, 0x560000000000ull};
+    uint32_t node[2] = {1, 1};
+    srand(seed);
+    for (size_t e = 0; e < events; e++) {
+        int th = rand() % 5 == 0;
+        cb_source_t *s = th ? &t2 : &t1;
+        int r = rand() % 100;
+        if (r < 48 || nlive[th] == 0) {
+            node[th] = rand() % 4 ? node[th] % NODES + 1 : 1 + (uint32_t)rand() % NODES;
+            uint64_t size = rand() % 3 ? node[th] * 24 : (uint64_t)rand() % 5000;
+            if (rand() % 200 == 0)
+                size = (5ull << 30) + (uint64_t)rand(); /* beyond the size table's 32 bits */
+            uint64_t addr;
+            if (rand() % 5 < 3 && freed[th][0])
+                addr = freed[th][rand() % 8];
+            else if (rand() % 20 == 0)
+                addr = bump[th] + 1 + (uint64_t)(rand() % 15); /* off the 16-byte grid */
+            else
+                addr = bump[th] += 16 * (1 + (uint64_t)rand() % 300);
+            if (!addr)
+                addr = bump[th] += 16;
+            put_alloc(s, (unsigned)rand() % (MEMTAP_KIND_PYMEM_OBJ + 1), addr, size, node[th]);
+            if (nlive[th] < LIVE)
+                live[th][nlive[th]++] = addr;
+            else
+                live[th][(size_t)rand() % LIVE] = addr;
+        } else if (r < 97) {
+            size_t i = rand() % 2 ? nlive[th] - 1 : (size_t)rand() % nlive[th];
+            uint64_t addr = live[th][i];
+            live[th][i] = live[th][--nlive[th]];
+            put_free(s, addr);
+            freed[th][rand() % 8] = addr;
+        } else {
+            put_munmap(s, bump[th] + 4096 * (uint64_t)(rand() % 64),
+                       4096 * (1 + (uint64_t)rand() % 8));
+        }
+        if (s->enc.len > 3000 + (size_t)(rand() % 40000))
+            flush(s, th ? 2 : 1);
+    }
+}
+
+static void every_event_comes_back_exactly(void) {
+    start();
+    workload(200000, 1);
+    finish();
+    expect_events_back();
+}
+Test(v4, every_event_comes_back_exactly) { every_event_comes_back_exactly(); }
+Test(v5, every_event_comes_back_exactly) { every_event_comes_back_exactly(); }
+
+/* 1.2 M records on one thread: the reader's ring wraps many times, and the writer's address
+ * table is emptied at each of its epochs (2^19 records). */
+static void exact_across_the_ring_and_the_table_epochs(void) {
+    start();
+    uint64_t addr = 0x10000;
+    for (uint32_t i = 0; i < 600000; i++) {
+        /* freed MEMTAP_MODEL_RING +- a few records later: some by reference, some not */
+        uint64_t a = addr + 16 * (i % (MEMTAP_MODEL_RING / 2 + 3));
+        put_alloc(&t1, MEMTAP_KIND_MALLOC, a, 32 + i % 7, 1 + i % 3);
+        if (i >= MEMTAP_MODEL_RING / 2 + 2)
+            put_free(&t1,
+                     addr + 16 * ((i - MEMTAP_MODEL_RING / 2 - 2) % (MEMTAP_MODEL_RING / 2 + 3)));
+        if (t1.enc.len > 60000)
+            flush(&t1, 1);
+    }
+    finish();
+    expect_events_back();
+}
+Test(v4, exact_across_the_ring_and_the_table_epochs, .timeout = 60) {
+    exact_across_the_ring_and_the_table_epochs();
+}
+Test(v5, exact_across_the_ring_and_the_table_epochs, .timeout = 60) {
+    exact_across_the_ring_and_the_table_epochs();
+}
+
+/* The writer's address table keeps record numbers modulo 2^20: a block named once, then
+ * left alone for more than 2^20 records in a slot nothing else took, must not be named by
+ * a distance that wrapped (the table is emptied at each epoch). */
+static void a_block_freed_after_two_to_the_twenty_records_is_exact(void) {
+    start();
+    put_alloc(&t1, MEMTAP_KIND_MALLOC, 0x5000, 64, 1);
+    for (uint32_t i = 0; i < (1u << 19) + 4; i++) { /* off the grid: kept in no slot */
+        put_alloc(&t1, MEMTAP_KIND_MALLOC, 0x9001, 8, 2);
+        put_free(&t1, 0x9001);
+        if (t1.enc.len > 60000)
+            flush(&t1, 1);
+    }
+    put_free(&t1, 0x5000);
+    finish();
+    expect_events_back();
+}
+Test(v4, a_block_freed_after_two_to_the_twenty_records_is_exact, .timeout = 60) {
+    a_block_freed_after_two_to_the_twenty_records_is_exact();
+}
+Test(v5, a_block_freed_after_two_to_the_twenty_records_is_exact, .timeout = 60) {
+    a_block_freed_after_two_to_the_twenty_records_is_exact();
+}
+
+/* An empty slot of the writer's table holds address 0: a mapping at address 0 (mmap with
+ * MAP_FIXED, where allowed) must not be taken for a reference. */
+static void an_allocation_at_address_zero_is_exact(void) {
+    start();
+    for (uint64_t i = 1; i <= 5; i++) /* the site and kind known: the short form next */
+        put_alloc(&t1, MEMTAP_KIND_MMAP, 0x10000 * i, 4096, 2);
+    put_alloc(&t1, MEMTAP_KIND_MMAP, 0, 4096, 2);
+    put_munmap(&t1, 0, 4096);
+    put_alloc(&t1, MEMTAP_KIND_MMAP, 0, 4096, 2);
+    finish();
+    expect_events_back();
+}
+Test(v4, an_allocation_at_address_zero_is_exact) { an_allocation_at_address_zero_is_exact(); }
+Test(v5, an_allocation_at_address_zero_is_exact) { an_allocation_at_address_zero_is_exact(); }
+
+/* malloc, free, malloc at the same place and site: a pair takes 2 bytes (the ALLOC's
+ * reference and the FREE's in their type bytes). */
+Test(v4, a_repeated_block_costs_two_bytes_a_pair) {
+    start();
+    put_alloc(&t1, MEMTAP_KIND_MALLOC, 0x5000, 64, 7);
+    put_free(&t1, 0x5000);
+    size_t before = t1.enc.len;
+    for (int i = 0; i < 1000; i++) {
+        put_alloc(&t1, MEMTAP_KIND_MALLOC, 0x5000, 64, 7);
+        put_free(&t1, 0x5000);
+    }
+    /* a SKIP before each free: every record here has a key of its own */
+    size_t skips = 2 * 1000;
+    cr_assert_eq(t1.enc.len - before - skips, 2 * 1000, "%zu bytes", t1.enc.len - before - skips);
+    finish();
+    expect_events_back();
+}
+
+/* v5: old blocks freed in the order they were allocated from two pools, interleaved, as a
+ * program frees a structure it built long ago: no reference reaches them, but each free is
+ * 16 bytes from the free before last (FREE_UNITS against the second base): 2 bytes each,
+ * where version 4's delta from the last free spans the pools. */
+Test(v5, old_blocks_freed_in_order_cost_two_bytes_each) {
+    start();
+    enum { N = 12000 }; /* 24,000 allocations: beyond the ring's 16,384 records */
+    for (uint64_t i = 0; i < N; i++) {
+        put_alloc(&t1, MEMTAP_KIND_MALLOC, 0x100000 + 64 * i, 48, 1);
+        put_alloc(&t1, MEMTAP_KIND_MALLOC, 0x900000 + 32 * i, 24, 2);
+        if (t1.enc.len > 60000)
+            flush(&t1, 1);
+    }
+    flush(&t1, 1);
+    for (uint64_t i = 0; i < N; i++) {
+        put_free(&t1, 0x100000 + 64 * i);
+        put_free(&t1, 0x900000 + 32 * i);
+        if (i == 10)
+            flush(&t1, 1); /* the first frees, the pools' bases being learnt */
+    }
+    cr_assert_leq(t1.enc.len, 2 * (2 * N - 22), "%zu bytes for %d frees", t1.enc.len, 2 * N - 22);
+    finish();
+    expect_events_back();
+}
+
+/* v5: two call sites, each allocating upwards from a pool of its own, interleaved: each
+ * allocation's address is 4 units on from its site's last, in the type byte (with the
+ * node predicted and the size the site's): 1 byte each. */
+Test(v5, allocations_take_their_delta_from_their_site) {
+    start();
+    cb_key(&t1, order); /* one key for them all: no SKIP between */
+    for (uint64_t i = 0; i < 2; i++) { /* the sites' first: full records */
+        memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x100000 + 64 * i, 48, 1);
+        expect((want_t){MEMTAP_EV_ALLOC, MEMTAP_KIND_MALLOC, 0x100000 + 64 * i, 48, 1});
+        memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x900000 + 64 * i, 24, 2);
+        expect((want_t){MEMTAP_EV_ALLOC, MEMTAP_KIND_MALLOC, 0x900000 + 64 * i, 24, 2});
+    }
+    size_t before = t1.enc.len;
+    for (uint64_t i = 2; i < 3000; i++) {
+        memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x100000 + 64 * i, 48, 1);
+        expect((want_t){MEMTAP_EV_ALLOC, MEMTAP_KIND_MALLOC, 0x100000 + 64 * i, 48, 1});
+        memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x900000 + 64 * i, 24, 2);
+        expect((want_t){MEMTAP_EV_ALLOC, MEMTAP_KIND_MALLOC, 0x900000 + 64 * i, 24, 2});
+    }
+    cr_assert_eq(t1.enc.len - before, 2 * 2998, "%zu bytes", t1.enc.len - before);
+    order++;
+    finish();
+    expect_events_back();
+}
+
+/* A capture whose thread 1 wrote the bytes p (holding `allocations` ALLOCs). */
+static void thread_bytes(const uint8_t *p, size_t n, uint64_t allocations) {
+    start();
+    memcpy(t1.enc.buf, p, n);
+    t1.enc.len = n;
+    cb_chunk(&t.c, 1, MEMTAP_WATERMARK_CLOSED, &t1);
+    cb_chunk(&t.c, 2, MEMTAP_WATERMARK_CLOSED, &t2);
+    cb_key(&s0, 10);
+    s0.enc.allocations = allocations;
+    memtap_enc_u64(&s0.enc, MEMTAP_REC_EXIT, 5);
+    memtap_enc_trailer(&s0.enc);
+    cb_chunk(&t.c, 0, MEMTAP_WATERMARK_CLOSED, &s0);
+}
+
+Test(v4, an_address_reference_before_the_first_record_is_corrupt) {
+    /* a full ALLOC (the site's first), then one naming the address 2 records back */
+    const uint8_t recs[] = {
+        MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_REC_ALLOC_MODEL | MEMTAP_MODEL_REF | 1, 16, 1};
+    thread_bytes(recs, sizeof recs, 2);
+    cb_case_expect_corrupt(&t, "refers to a record the thread never wrote");
+}
+
+Test(v4, a_free_reference_beyond_the_records_is_corrupt) {
+    const uint8_t recs[] = {MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_REC_FREE_REF | 2};
+    thread_bytes(recs, sizeof recs, 1);
+    cb_case_expect_corrupt(&t, "refers to a record the thread never wrote");
+}
+
+Test(v4, a_short_allocation_at_a_new_site_is_corrupt) {
+    /* its kind and size would come from the site's last allocation: there is none */
+    const uint8_t recs[] = {
+        MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_REC_ALLOC_MODEL | MEMTAP_MODEL_SIZE | 1, 5};
+    thread_bytes(recs, sizeof recs, 2);
+    cb_case_expect_corrupt(&t, "allocation at a stack node the thread never allocated at");
+}
+
+Test(v4, a_size_the_site_did_not_keep_is_corrupt) {
+    /* 2^28 bytes at node 1: too large for the table, so "the same size" means nothing */
+    const uint8_t recs[] = {MEMTAP_REC_ALLOC,
+                            2,
+                            0x80,
+                            0x80,
+                            0x80,
+                            0x80,
+                            0x01,
+                            1,
+                            MEMTAP_REC_ALLOC_MODEL | MEMTAP_MODEL_SIZE | 1,
+                            1};
+    thread_bytes(recs, sizeof recs, 2);
+    cb_case_expect_corrupt(&t, "size refers to an allocation the thread never made");
+}
+
+Test(v4, the_version_3_short_form_is_not_a_version_4_record) {
+    const uint8_t recs[] = {MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_REC_ALLOC_SAME, 2, 16};
+    thread_bytes(recs, sizeof recs, 1);
+    cb_case_expect_corrupt(&t, "record type 0x30 in the records of a thread");
+}
+
+Test(v4, version_4_records_are_unknown_in_version_3) {
+    cb_header_v3(&t.c, 0);
+    cr_assert_eq(memtap_enc_thread(&s0.enc, 11, "one"), 0);
+    memtap_enc_node(&s0.enc, 1, 0, 0x401000);
+    cb_chunk(&t.c, 0, 0, &s0);
+    memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x5000, 10, 1); /* written with a model: */
+    memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x5010, 10, 1); /* the site's second */
+    cb_chunk(&t.c, 1, MEMTAP_WATERMARK_CLOSED, &t1);
+    cb_key(&s0, 10); /* after the thread's records */
+    memtap_enc_trailer(&s0.enc);
+    cb_chunk(&t.c, 0, MEMTAP_WATERMARK_CLOSED, &s0);
+    cb_case_expect_corrupt(&t, "in the records of a thread");
+}
+
+Test(v4, version_5_free_bases_are_corrupt_in_version_4) {
+    const uint8_t recs[] = {MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_REC_FREE_UNITS + 1, 2};
+    thread_bytes(recs, sizeof recs, 1);
+    cb_case_expect_corrupt(&t, "record type 0x23 in the records of a thread");
+}
+
+Test(v5, a_free_base_beyond_the_fourth_is_corrupt) {
+    const uint8_t recs[] = {MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_REC_FREE_UNITS + 4, 2};
+    thread_bytes(recs, sizeof recs, 1);
+    cb_case_expect_corrupt(&t, "record type 0x26 in the records of a thread");
+}
+
+Test(v4, a_record_cut_by_the_frame_end_is_corrupt) {
+    const uint8_t recs[] = {MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_FREE_REF_MID};
+    thread_bytes(recs, sizeof recs, 1);
+    cb_case_expect_corrupt(&t, "cut short");
+}
+
+static void random_damage_never_crashes(void) {
+    start();
+    workload(3000, 3);
+    finish();
+    cb_case_random_damage(&t, 3000, 11);
+}
+Test(v4, random_damage_never_crashes, .timeout = 60) {
+    random_damage_never_crashes();
+}
+Test(v5, random_damage_never_crashes, .timeout = 60) {
+    random_damage_never_crashes();
+}
+
+/* A reader that stops early (out of memory in the replay) stops the decoding thread too,
+ * while it waits for a batch to fill. */
+Test(v4, stopping_the_pipeline_early_does_not_hang) {
+    start();
+    workload(200000, 4);
+    finish();
+    memtap_decoder_t *d;
+    cr_assert_eq(memtap_decoder_open(&d, cb_file(&t.c, 1)), MEMTAP_OK);
+    memtap_pipeline_t *p;
+    cr_assert_eq(memtap_pipeline_start(&p, d), MEMTAP_OK);
+    memtap_batch_t *b = memtap_pipeline_take(p);
+    cr_assert_eq(b->rc, MEMTAP_OK);
+    cr_assert_not(b->end, "the capture is many batches long");
+    memtap_pipeline_give(p, b);
+    usleep(100000); /* the decoding thread fills the free batches and waits */
+    memtap_pipeline_stop(p);
+    memtap_decoder_free(d);
+}

@@ -1,0 +1,314 @@
+/* Test helper: builds captures by hand with the real encoder, compresses them into a
+ * temporary file, and decodes files back to a status. Header-only, for unit tests. */
+#ifndef MEMTAP_TEST_CAPTURE_BUILDER_H
+#define MEMTAP_TEST_CAPTURE_BUILDER_H
+
+#include <criterion/criterion.h>
+#include <lz4frame.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "decode/decoder.h"
+#include "common/errors.h"
+#include "memtap/format.h"
+#include "memtap/varint.h"
+#include "decode/pipeline.h"
+#include "output/record.h"
+#include "replay/replay.h"
+
+#define CB_CAP (32 << 20)
+
+typedef struct {
+    uint8_t *buf;
+    memtap_enc_t enc;
+} cb_t;
+
+static inline void cb_init(cb_t *c) {
+    c->buf = malloc(CB_CAP);
+    c->enc = (memtap_enc_t){.buf = c->buf, .cap = CB_CAP};
+    memtap_enc_reset(&c->enc);
+}
+
+/* A version 2 header: one stream of records, in order (the layout before per-thread
+ * chunks, which the reader still reads). */
+static inline void cb_header(cb_t *c, uint32_t flags) {
+    static const char cmd[] = "./prog\0arg";
+    memtap_header_info_t h = {flags, 1234, 1, 1700000000000000000ull, 4096, "/usr/bin/prog",
+                              cmd, sizeof cmd, 2};
+    cr_assert_eq(memtap_enc_header(&c->enc, &h), 0);
+}
+
+/* A version 3 header: the records that follow must be CHUNKs (cb_chunk). */
+static inline void cb_header_v3(cb_t *c, uint32_t flags) {
+    static const char cmd[] = "./prog\0arg";
+    memtap_header_info_t h = {flags, 1234, 1, 1700000000000000000ull, 4096, "/usr/bin/prog",
+                              cmd, sizeof cmd, 3};
+    cr_assert_eq(memtap_enc_header(&c->enc, &h), 0);
+}
+
+/* A version 4 or 5 header: chunks, and thread records written against a model
+ * (cb_source_model, for the same version). */
+static inline void cb_header_model(cb_t *c, uint32_t flags, unsigned version) {
+    static const char cmd[] = "./prog\0arg";
+    memtap_header_info_t h = {flags, 1234, 1, 1700000000000000000ull, 4096, "/usr/bin/prog",
+                              cmd, sizeof cmd, version};
+    cr_assert_eq(memtap_enc_header(&c->enc, &h), 0);
+}
+static inline void cb_header_v4(cb_t *c, uint32_t flags) { cb_header_model(c, flags, 4); }
+
+/* One source's records for v3 chunks: its own encoder (delta state kept across chunks). */
+typedef struct {
+    uint8_t buf[1 << 16];
+    memtap_enc_t enc;
+    uint64_t key;
+} cb_source_t;
+
+static inline void cb_source_init(cb_source_t *s) {
+    s->enc = (memtap_enc_t){.buf = s->buf, .cap = sizeof s->buf};
+    memtap_enc_reset(&s->enc);
+    s->enc.same_node_form = 1; /* as the library's thread buffers */
+    s->key = 0;
+}
+
+/* A v4 or v5 thread's source: its records are written against a model, as the library's
+ * are (freed by cb_source_model_free). */
+static inline void cb_source_model_version(cb_source_t *s, unsigned version) {
+    cb_source_init(s);
+    s->enc.same_node_form = 0;
+    s->enc.model_v4 = version == 4;
+    s->enc.model = aligned_alloc(4096, sizeof *s->enc.model);
+    cr_assert(s->enc.model);
+    memtap_enc_reset(&s->enc);
+}
+static inline void cb_source_model(cb_source_t *s) { cb_source_model_version(s, 4); }
+static inline void cb_source_model_free(cb_source_t *s) {
+    free(s->enc.model);
+    s->enc.model = NULL;
+}
+
+/* Moves the source's key to k (a SKIP) before its next record. */
+static inline void cb_key(cb_source_t *s, uint64_t k) {
+    cr_assert(k >= s->key);
+    if (k > s->key)
+        memtap_enc_skip(&s->enc, k - s->key);
+    s->key = k;
+}
+
+/* A FREE with ticket k. */
+static inline void cb_free_at(cb_source_t *s, uint64_t k, uint64_t addr) {
+    cb_key(s, k);
+    memtap_enc_free(&s->enc, addr);
+    s->key = k + 1;
+}
+
+/* Appends what the source encoded since its last chunk as a CHUNK. */
+static inline void cb_chunk(cb_t *c, uint32_t source, uint64_t watermark, cb_source_t *s) {
+    uint8_t h[MEMTAP_CHUNK_HEADER_MAX];
+    size_t n = memtap_enc_chunk_header(h, source, watermark, s->enc.len);
+    cr_assert(c->enc.len + n + s->enc.len <= CB_CAP, "the test's capture outgrew CB_CAP");
+    memcpy(c->buf + c->enc.len, h, n);
+    memcpy(c->buf + c->enc.len + n, s->enc.buf, s->enc.len);
+    c->enc.len += n + s->enc.len;
+    s->enc.len = 0;
+}
+
+/* A module covering [0x400000, 0x500000) named /nonexistent/prog. */
+static inline void cb_module_enc(memtap_enc_t *e) {
+    memtap_segment_t seg = {0x400000, 0x100000, 5};
+    const uint8_t id[4] = {1, 2, 3, 4};
+    memtap_enc_simple(e, MEMTAP_REC_MODULES_RESET);
+    cr_assert_eq(memtap_enc_module(e, "/nonexistent/prog", 0, id, 4, &seg, 1), 0);
+}
+static inline void cb_module(cb_t *c) { cb_module_enc(&c->enc); }
+
+static inline void cb_end(cb_t *c) {
+    memtap_enc_u64(&c->enc, MEMTAP_REC_EXIT, 5);
+    memtap_enc_trailer(&c->enc);
+}
+
+/* Compresses raw into one LZ4 frame (appended to fp), without its end mark if !whole. */
+static inline void cb_frame(FILE *fp, const uint8_t *raw, size_t n, int whole) {
+    LZ4F_cctx *cctx;
+    LZ4F_createCompressionContext(&cctx, LZ4F_VERSION);
+    size_t cap = LZ4F_compressBound(n, NULL) + 64;
+    uint8_t *out = malloc(cap);
+    size_t k = LZ4F_compressBegin(cctx, out, cap, NULL);
+    fwrite(out, 1, k, fp);
+    k = LZ4F_compressUpdate(cctx, out, cap, raw, n, NULL);
+    fwrite(out, 1, k, fp);
+    k = whole ? LZ4F_compressEnd(cctx, out, cap, NULL) : LZ4F_flush(cctx, out, cap, NULL);
+    fwrite(out, 1, k, fp);
+    free(out);
+    LZ4F_freeCompressionContext(cctx);
+}
+
+/* Writes the builder's stream as a capture file; returns its path (static buffer). */
+static inline const char *cb_file(cb_t *c, int whole) {
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/memtap-unit-%d.memtap", (int)getpid());
+    FILE *fp = fopen(path, "wb");
+    cr_assert(fp);
+    cb_frame(fp, c->buf, c->enc.len, whole);
+    fclose(fp);
+    return path;
+}
+
+/* Decodes path event by event into r (initialised here), the way the reader did before
+ * batches. Returns the decoder's status; err gets the message. */
+static inline int cb_replay_events(const char *path, memtap_replay_t *r, char *err, size_t cap) {
+    memtap_decoder_t *d;
+    cr_assert_eq(memtap_replay_init(r), 0);
+    int rc = memtap_decoder_open(&d, path);
+    memtap_event_t ev;
+    while (rc == MEMTAP_OK) {
+        rc = memtap_decoder_next(d, &ev);
+        if (rc != MEMTAP_OK)
+            break;
+        cr_assert_eq(memtap_replay_event(r, &ev), 0);
+        if (ev.type == MEMTAP_EV_END)
+            break;
+    }
+    snprintf(err, cap, "%s", rc == MEMTAP_OK ? "" : memtap_decoder_error(d));
+    memtap_decoder_free(d);
+    memtap_replay_finish(r);
+    return rc;
+}
+
+/* The same through the reader's own path: batches filled on the pipeline's thread. */
+static inline int cb_replay_batches(const char *path, memtap_replay_t *r, char *err, size_t cap) {
+    memtap_decoder_t *d;
+    cr_assert_eq(memtap_replay_init(r), 0);
+    int rc = memtap_decoder_open(&d, path);
+    if (rc == MEMTAP_OK) {
+        memtap_pipeline_t *p;
+        cr_assert_eq(memtap_pipeline_start(&p, d), MEMTAP_OK);
+        for (int end = 0; rc == MEMTAP_OK && !end;) {
+            memtap_batch_t *b = memtap_pipeline_take(p);
+            rc = b->rc;
+            end = b->end;
+            cr_assert_eq(memtap_replay_batch(r, b), 0);
+            memtap_pipeline_give(p, b);
+        }
+        memtap_pipeline_stop(p);
+    }
+    snprintf(err, cap, "%s", rc == MEMTAP_OK ? "" : memtap_decoder_error(d));
+    memtap_decoder_free(d);
+    memtap_replay_finish(r);
+    return rc;
+}
+
+/* Both replays must hold the same figures, down to every site. */
+static inline void cb_same_replay(const memtap_replay_t *a, const memtap_replay_t *b) {
+#define CB_SAME(f) cr_assert_eq(a->f, b->f, "batches and events disagree on " #f)
+    CB_SAME(allocations);
+    CB_SAME(frees);
+    CB_SAME(bytes_allocated);
+    CB_SAME(unknown_frees);
+    CB_SAME(live_bytes);
+    CB_SAME(live_blocks);
+    CB_SAME(peak_bytes);
+    CB_SAME(peak_blocks);
+    CB_SAME(peak_ms);
+    CB_SAME(peak_seq);
+    CB_SAME(leaked_bytes);
+    CB_SAME(leaked_blocks);
+    CB_SAME(temporary);
+    CB_SAME(held_bytes);
+    CB_SAME(seq);
+    CB_SAME(now_ms);
+    CB_SAME(max_rss);
+    CB_SAME(complete);
+    CB_SAME(nodes.n);
+    CB_SAME(sites.n);
+    CB_SAME(images.n);
+    CB_SAME(threads.n);
+    CB_SAME(modules.n);
+    CB_SAME(py_codes.n);
+    CB_SAME(regions.n);
+    CB_SAME(live.count);
+#undef CB_SAME
+    cr_assert_eq(memcmp(a->kinds, b->kinds, sizeof a->kinds), 0, "per-kind figures differ");
+    for (size_t i = 0; i < a->sites.n; i++)
+        cr_assert_eq(memcmp(&a->sites.v[i], &b->sites.v[i], sizeof a->sites.v[i]), 0,
+                     "site %zu differs", i);
+    for (size_t i = 0; i < a->nodes.n; i++)
+        cr_assert_eq(memcmp(&a->nodes.v[i], &b->nodes.v[i], sizeof a->nodes.v[i]), 0,
+                     "node %zu differs", i);
+    for (size_t i = 0; i < a->threads.n; i++)
+        cr_assert_str_eq(a->threads.v[i].name, b->threads.v[i].name);
+    for (size_t i = 0; i < a->modules.n; i++)
+        cr_assert_str_eq(a->modules.v[i].path, b->modules.v[i].path);
+    for (size_t i = 0; i < a->py_codes.n; i++)
+        cr_assert_str_eq(a->py_codes.v[i].qualname, b->py_codes.v[i].qualname);
+    for (size_t i = 0; i < a->images.n; i++)
+        cr_assert_str_eq(a->images.v[i].cmdline, b->images.v[i].cmdline);
+}
+
+/* Decodes path into r (initialised here) both ways, batches and events, and requires the
+ * same status, message and figures. Returns the status; err gets the message. */
+static inline int cb_replay(const char *path, memtap_replay_t *r, char *err, size_t cap) {
+    memtap_replay_t by_events;
+    char events_err[512];
+    int rc_events = cb_replay_events(path, &by_events, events_err, sizeof events_err);
+    int rc = cb_replay_batches(path, r, err, cap);
+    cr_assert_eq(rc, rc_events, "batches: %d (%s), events: %d (%s)", rc, err, rc_events,
+                 events_err);
+    cr_assert_str_eq(err, events_err);
+    if (rc == MEMTAP_OK)
+        cb_same_replay(r, &by_events);
+    memtap_replay_free(&by_events);
+    return rc;
+}
+
+/* The state of a test that decodes one capture at a time (test_decoder.c, test_merge.c):
+ * the builder, the replay, the last error, and the file cb_file writes. */
+typedef struct {
+    cb_t c;
+    memtap_replay_t r;
+    char err[512];
+} cb_case_t;
+
+static inline void cb_case_done(cb_case_t *t) {
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/memtap-unit-%d.memtap", (int)getpid());
+    unlink(path);
+    free(t->c.buf);
+    memtap_replay_free(&t->r);
+}
+
+static inline int cb_case_decode(cb_case_t *t, int whole) {
+    return cb_replay(cb_file(&t->c, whole), &t->r, t->err, sizeof t->err);
+}
+
+/* The capture must decode as corrupt, with a message naming the offset and `what`. */
+static inline void cb_case_expect_corrupt(cb_case_t *t, const char *what) {
+    cr_assert_eq(cb_case_decode(t, 1), MEMTAP_ERR_CORRUPT, "expected corruption: %s", what);
+    cr_assert(strstr(t->err, "corrupt capture at byte ") == t->err, "message: %s", t->err);
+    cr_assert(strstr(t->err, what), "message '%s' should say '%s'", t->err, what);
+}
+
+/* Damages the case's capture at random `rounds` times (flipped bytes, cut ends, whole or
+ * not): every decode must end in success or a clear error, never a crash. */
+static inline void cb_case_random_damage(cb_case_t *t, int rounds, unsigned seed) {
+    size_t n = t->c.enc.len;
+    uint8_t *orig = malloc(n);
+    memcpy(orig, t->c.buf, n);
+    srand(seed);
+    for (int round = 0; round < rounds; round++) {
+        memcpy(t->c.buf, orig, n);
+        for (int k = 0; k < 1 + rand() % 4; k++)
+            t->c.buf[(size_t)rand() % n] ^= (uint8_t)(1 + rand() % 255);
+        t->c.enc.len = round % 3 == 0 ? (size_t)rand() % n : n;
+        memtap_replay_free(&t->r);
+        int rc = cb_case_decode(t, round % 2);
+        cr_assert(rc == MEMTAP_OK || rc == MEMTAP_ERR_CORRUPT || rc == MEMTAP_ERR_VERSION,
+                  "rc %d: %s", rc, t->err);
+    }
+    memcpy(t->c.buf, orig, n);
+    t->c.enc.len = n;
+    free(orig);
+}
+
+#endif
