@@ -102,7 +102,8 @@ static int start_image(memtap_region_t *r, memtap_piece_file_t *f) {
     if (memtap_piece_stream_open(f, &r->stream, (uint64_t)r->pid, r->root) < 0)
         return broke(r, "out of memory");
     r->stream_open = 1;
-    r->image++;
+    /* the writer numbers an image before its IMAGE item goes into the ring */
+    r->image = __atomic_load_n(&r->ctl->image, __ATOMIC_ACQUIRE);
     if (r->received)
         memset(r->received, 0, r->nreceived * sizeof *r->received);
     return 0;

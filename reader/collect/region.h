@@ -20,7 +20,7 @@ typedef struct {
     int root;                     /* the process memtap run started */
     memtap_piece_stream_t stream; /* the current image's */
     int stream_open;              /* an image started and its last piece is not written */
-    uint32_t image;               /* images started in this region */
+    uint32_t image;               /* the writer's number of the image under way */
     uint64_t *received;           /* per source: bytes in the current image's CHUNKs */
     uint32_t nreceived;
     int broken;       /* the ring held garbage: nothing more is read */
