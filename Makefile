@@ -97,8 +97,14 @@ demo: all
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 2 || exit 1; done
 
-e2e: all e2e-progs
-	@python3 tests/e2e/run.py $(BUILD)
+# pytest under Debian's own interpreter, which has python3-pytest (`python3` on PATH may be a
+# pyenv shim without it); -B and no cache provider: nothing is written into the source tree.
+# Each test's files are in its tmp_path under $(BUILD)/e2e-tmp (kept until the next run).
+# PYTEST_ARGS: more options, e.g. PYTEST_ARGS='-k python -x'.
+PYTEST := /usr/bin/python3 -B -m pytest -p no:cacheprovider -q -rs
+e2e: all e2e-progs | $(DEPS_STAMP)
+	$(PYTEST) tests/e2e --build=$(BUILD) --basetemp=$(BUILD)/e2e-tmp \
+		--junitxml=$(BUILD)/e2e-junit.xml $(PYTEST_ARGS)
 
 e2e-progs:
 	@$(MAKE) --no-print-directory -s -C tests/e2e/progs BUILD=$(abspath $(BUILD))
@@ -111,7 +117,8 @@ asan: all
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CFLAGS="$(ASAN_FLAGS)" LTO= \
 		LDFLAGS="-fsanitize=address,undefined" $(BUILD)/asan/memtap asan-unit
 	@$(MAKE) --no-print-directory e2e-progs
-	@MEMTAP_READER=$(BUILD)/asan/memtap python3 tests/e2e/run.py $(BUILD)
+	MEMTAP_READER=$(BUILD)/asan/memtap $(PYTEST) tests/e2e --build=$(BUILD) \
+		--basetemp=$(BUILD)/asan/e2e-tmp --junitxml=$(BUILD)/asan/e2e-junit.xml $(PYTEST_ARGS)
 
 asan-unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t --jobs 2 || exit 1; done

@@ -150,8 +150,8 @@ static void exec_child(char **argv, const char *lib, const char *output, int for
         struct stat st;
         fstat(fd, &st);
         char v[128], d[16], pre[PATH_MAX * 2];
-        snprintf(v, sizeof v, "%d:%ld:%llu:%llu", fd, (long)getpid(),
-                 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+        snprintf(v, sizeof v, "%d:%ld:%llu:%llu", fd, (long)getpid(), (unsigned long long)st.st_dev,
+                 (unsigned long long)st.st_ino);
         setenv(MEMTAP_ENV_FD, v, 1);
         setenv(MEMTAP_ENV_OUTPUT, abs, 1);
         snprintf(d, sizeof d, "%d", depth);
@@ -167,24 +167,37 @@ static void exec_child(char **argv, const char *lib, const char *output, int for
     _exit(errno == ENOENT ? 127 : 126);
 }
 
-int memtap_cmd_run(int argc, char **argv) {
+/* What the command line asked for. */
+typedef struct {
+    const char *output; /* NULL: memtap-PROGRAM.PID.memtap */
+    int force;
+    int depth;
+    char **prog_argv;
+} run_opts_t;
+
+/* Parses memtap run's options into o (--python-only and --no-children go straight to the
+ * environment the program inherits). Returns -1 to go on, else the exit status. */
+static int parse_options(int argc, char **argv, run_opts_t *o) {
     static const struct option longopts[] = {
-        {"output", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
-        {"max-depth", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'},
-        {"python-only", no_argument, NULL, 'p'},  {"no-children", no_argument, NULL, 'c'},
+        {"output", required_argument, NULL, 'o'},
+        {"force", no_argument, NULL, 'f'},
+        {"max-depth", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {"python-only", no_argument, NULL, 'p'},
+        {"no-children", no_argument, NULL, 'c'},
         {NULL, 0, NULL, 0},
     };
-    const char *output = getenv(MEMTAP_ENV_OUTPUT);
-    int force = 0, depth = MEMTAP_DEFAULT_DEPTH, c;
+    *o = (run_opts_t){getenv(MEMTAP_ENV_OUTPUT), 0, MEMTAP_DEFAULT_DEPTH, NULL};
+    int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+:o:fh", longopts, NULL)) != -1) {
         switch (c) {
         case 'o':
-            output = optarg;
+            o->output = optarg;
             break;
         case 'f':
-            force = 1;
+            o->force = 1;
             break;
         case 'd': {
             char *end;
@@ -194,7 +207,7 @@ int memtap_cmd_run(int argc, char **argv) {
                         MEMTAP_MAX_DEPTH, optarg);
                 return MEMTAP_EXIT_USAGE;
             }
-            depth = (int)v;
+            o->depth = (int)v;
             break;
         }
         case 'p':
@@ -217,58 +230,80 @@ int memtap_cmd_run(int argc, char **argv) {
         }
     }
     if (optind >= argc) {
-        fprintf(stderr, "memtap run: which program? usage: memtap run [options] -- PROGRAM [ARGS...]\n");
+        fprintf(stderr,
+                "memtap run: which program? usage: memtap run [options] -- PROGRAM [ARGS...]\n");
         return MEMTAP_EXIT_USAGE;
     }
-    char **prog_argv = argv + optind;
-    char lib[PATH_MAX], found[PATH_MAX];
-    if (find_program(prog_argv[0], found, sizeof found) != 0) {
-        fprintf(stderr, "memtap: %s: %s\n", prog_argv[0],
-                strchr(prog_argv[0], '/') ? strerror(errno) : "command not found");
+    o->prog_argv = argv + optind;
+    return -1;
+}
+
+/* Checks, before anything runs, that the program and libmemtap.so exist (lib gets the
+ * library's path) and that the capture may be written where asked. Returns -1 to go on,
+ * else the exit status. */
+static int check_prerequisites(const run_opts_t *o, char *lib, size_t cap) {
+    char found[PATH_MAX];
+    if (find_program(o->prog_argv[0], found, sizeof found) != 0) {
+        fprintf(stderr, "memtap: %s: %s\n", o->prog_argv[0],
+                strchr(o->prog_argv[0], '/') ? strerror(errno) : "command not found");
         return 127;
     }
-    if (find_library(lib, sizeof lib) != 0) {
+    if (find_library(lib, cap) != 0) {
         fprintf(stderr, "memtap: cannot find libmemtap.so (set MEMTAP_LIBRARY to its path)\n");
         return MEMTAP_EXIT_BAD_INPUT;
     }
     struct stat st;
-    if (output && !force && lstat(output, &st) == 0) {
-        fprintf(stderr, "memtap: %s already exists; choose another -o FILE or add --force\n", output);
+    if (o->output && !o->force && lstat(o->output, &st) == 0) {
+        fprintf(stderr, "memtap: %s already exists; choose another -o FILE or add --force\n",
+                o->output);
         return MEMTAP_EXIT_USAGE;
     }
-    if (output && force && lstat(output, &st) == 0 && S_ISLNK(st.st_mode)) {
-        fprintf(stderr, "memtap: %s is a symbolic link; memtap never writes through one\n", output);
+    if (o->output && o->force && lstat(o->output, &st) == 0 && S_ISLNK(st.st_mode)) {
+        fprintf(stderr, "memtap: %s is a symbolic link; memtap never writes through one\n",
+                o->output);
         return MEMTAP_EXIT_USAGE;
     }
+    return -1;
+}
 
+/* How the program ran: where its capture is and whether it was tracked. */
+typedef struct {
+    char path[PATH_MAX];
+    char tracked; /* 'T': the capture was opened for it; 'U': it ran untracked */
+    int status;   /* from waitpid */
+    time_t started;
+} run_result_t;
+
+/* Forks the program (exec_child), waits for it while forwarding SIGTERM and SIGHUP, and
+ * fills res. Returns -1 when it ran, else the exit status (it could not be started). */
+static int spawn_and_wait(const run_opts_t *o, const char *lib, run_result_t *res) {
     int status_pipe[2];
     if (pipe2(status_pipe, O_CLOEXEC) != 0) {
         fprintf(stderr, "memtap: cannot create a pipe: %s\n", strerror(errno));
         return MEMTAP_EXIT_BAD_INPUT;
     }
     fflush(NULL);
-    time_t started = time(NULL);
+    res->started = time(NULL);
     child = fork();
     if (child < 0) {
         fprintf(stderr, "memtap: cannot fork: %s\n", strerror(errno));
         return MEMTAP_EXIT_BAD_INPUT;
     }
-    char path[PATH_MAX];
-    if (output)
-        snprintf(path, sizeof path, "%s", output);
+    if (o->output)
+        snprintf(res->path, sizeof res->path, "%s", o->output);
     else {
-        const char *base = strrchr(prog_argv[0], '/');
-        snprintf(path, sizeof path, "memtap-%s.%ld.memtap", base ? base + 1 : prog_argv[0],
-                 (long)(child ? child : getpid()));
+        const char *base = strrchr(o->prog_argv[0], '/');
+        snprintf(res->path, sizeof res->path, "memtap-%s.%ld.memtap",
+                 base ? base + 1 : o->prog_argv[0], (long)(child ? child : getpid()));
     }
     if (child == 0) {
         close(status_pipe[0]);
-        exec_child(prog_argv, lib, path, force, depth, status_pipe[1]);
+        exec_child(o->prog_argv, lib, res->path, o->force, o->depth, status_pipe[1]);
     }
     close(status_pipe[1]);
-    char tracked = 'U';
-    if (read(status_pipe[0], &tracked, 1) != 1)
-        tracked = 'U';
+    res->tracked = 'U';
+    if (read(status_pipe[0], &res->tracked, 1) != 1)
+        res->tracked = 'U';
     close(status_pipe[0]);
 
     /* The terminal sends ^C and ^\ to the program too: let it decide, and report after. */
@@ -276,25 +311,47 @@ int memtap_cmd_run(int argc, char **argv) {
     signal(SIGQUIT, SIG_IGN);
     signal(SIGTERM, forward);
     signal(SIGHUP, forward);
-    int status;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+    while (waitpid(child, &res->status, 0) < 0 && errno == EINTR)
         ;
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (tracked == 'T' && stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
+    return -1;
+}
+
+/* Says on stderr where the capture is (and which children wrote their own), or why the
+ * program left none; removes the empty file of a program the library never ran in. */
+static void final_message(const char *prog, const run_result_t *res) {
+    struct stat st;
+    if (res->tracked == 'T' && stat(res->path, &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_size == 0) {
         /* nothing was written: the library never ran in the program */
-        unlink(path);
+        unlink(res->path);
         fprintf(stderr,
                 "memtap: %s wrote no capture: it is statically linked or cleared LD_PRELOAD, "
                 "so libmemtap.so could not be loaded into it\n",
-                prog_argv[0]);
-    } else if (tracked == 'T' && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+                prog);
+    } else if (res->tracked == 'T' && stat(res->path, &st) == 0 && S_ISREG(st.st_mode)) {
         char sz[64];
-        fprintf(stderr, "memtap: capture written to %s (%s)%s\n", path,
+        fprintf(stderr, "memtap: capture written to %s (%s)%s\n", res->path,
                 memtap_fmt_size((uint64_t)st.st_size, sz, sizeof sz),
-                WIFSIGNALED(status) ? ", incomplete: the program was killed" : "");
-        report_children(path, started);
-        fprintf(stderr, "memtap: read it with: memtap summary %s   (or: memtap leaks %s)\n", path,
-                path);
+                WIFSIGNALED(res->status) ? ", incomplete: the program was killed" : "");
+        report_children(res->path, res->started);
+        fprintf(stderr, "memtap: read it with: memtap summary %s   (or: memtap leaks %s)\n",
+                res->path, res->path);
     }
-    return code;
+}
+
+int memtap_cmd_run(int argc, char **argv) {
+    run_opts_t o;
+    int rc = parse_options(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    char lib[PATH_MAX];
+    rc = check_prerequisites(&o, lib, sizeof lib);
+    if (rc >= 0)
+        return rc;
+    run_result_t res;
+    rc = spawn_and_wait(&o, lib, &res);
+    if (rc >= 0)
+        return rc;
+    final_message(o.prog_argv[0], &res);
+    return WIFEXITED(res.status) ? WEXITSTATUS(res.status) : 128 + WTERMSIG(res.status);
 }

@@ -1,5 +1,5 @@
 /* A C extension for the Python tests: leak(n) mallocs n bytes from C and keeps them;
- * call(f) calls a Python function from C. Built by tests/e2e/python_e2e.py against each
+ * call(f) calls a Python function from C. Built by tests/e2e/test_python.py against each
  * interpreter's headers, without optimisation so every C frame stays. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

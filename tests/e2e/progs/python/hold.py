@@ -1,5 +1,5 @@
 """Holds COUNT bytearrays of SIZE bytes until the end of the main module; frees a second
-batch at once. Figures checked by tests/e2e/python_e2e.py."""
+batch at once. Figures checked by tests/e2e/test_python.py."""
 import sys
 
 COUNT = 50

@@ -1,0 +1,221 @@
+"""Python programs under `memtap run`, on each interpreter the `python` fixture gives:
+Debian's /usr/bin/python3.11 (libpython inside the executable) and pyenv's shared-library
+3.12.1 and 3.13.0 (one not installed is skipped, and says so). Python stacks merged with
+native ones, the PyMem allocator domains counted once, every PYTHONMALLOC mode.
+
+The reports read here avoid the native view of every site where the check allows: a
+Python capture has some 7,000 sites of ~50 frames each, and symbolizing them all takes the
+reader 2 to 5 s and 17 to 68 MB of JSON a report; `--python-only` merges sites with the
+same Python stack (their figures summed, their allocators joined), which keeps every
+check below exact."""
+import os
+import shutil
+
+import pytest
+
+from memtap_e2e import PY_SRC, innermost_python, py_eval, py_line_of, sites_at
+
+HOLD = os.path.join(PY_SRC, "hold.py")
+COUNT, SIZE = 50, 123_457  # hold.py's
+PYTHON_DOMAINS = {"pymem", "pyobject"}
+
+
+def bytearray_size(python):
+    """sys.getsizeof(bytearray()): the object's own bytes, beside its buffer."""
+    return int(py_eval(python, "__import__('sys').getsizeof(bytearray())"))
+
+
+def held_at_fill(report, out):
+    """The one --python-only site held when the main module ended whose innermost frame
+    is hold.py's HOLD line in fill()."""
+    held = report("leaks", out, "--before-teardown", "--python-only")["held"]
+    found = sites_at(held, "hold.py", py_line_of("hold.py", "HOLD"), "fill")
+    assert len(found) == 1, f"{len(found)} sites at hold.py:{py_line_of('hold.py', 'HOLD')}"
+    return found[0]
+
+
+def test_python_interpreter_found(pythons):
+    assert pythons, "no Python interpreter found at all"
+
+
+def test_python_through_python3_on_path(memtap_run, report):
+    """`python3` from PATH as users type it: here a pyenv shim, a bash script that execs
+    the interpreter."""
+    python = shutil.which("python3")
+    assert python, "no python3 on PATH"
+    out, p = memtap_run("py-path", ["python3", HOLD])
+    assert p.returncode == 0 and p.stdout == "hold done 50\n", p.stderr
+    site = held_at_fill(report, out)
+    assert site["blocks"] == 100, (python, site["blocks"])
+
+
+def test_python_held_bytearrays_exact(python, memtap_run, report):
+    out, p = memtap_run("py-hold", [python, HOLD])
+    assert p.returncode == 0 and p.stdout == "hold done 50\n", (p.returncode, p.stdout, p.stderr)
+    obj = bytearray_size(python)
+    line = py_line_of("hold.py", "HOLD")
+    site = held_at_fill(report, out)
+    # each bytearray: its object and its buffer (size + 1 for the trailing NUL)
+    assert site["blocks"] == 2 * COUNT, site["blocks"]
+    assert site["bytes"] == COUNT * (SIZE + 1 + obj), (site["bytes"], COUNT * (SIZE + 1 + obj))
+    assert [f["function"] for f in site["stack"]] == ["fill", "<module>"], site["stack"]
+    assert site["stack"][1]["line"] == py_line_of("hold.py", "fill(held)"), site["stack"][1]
+    assert set(site["allocators"]) <= PYTHON_DOMAINS, site["allocators"]
+    # counted once: no malloc or mmap site has the same Python line (merged per Python
+    # stack, such a site would add its allocator to the merged one's)
+    top = report("top", out, "--by", "total", "--limit", "0", "--python-only")
+    at_hold = sites_at(top["sites"], "hold.py", line)
+    assert at_hold, "no site at the HOLD line in top"
+    for s in at_hold:
+        assert set(s["allocators"]) <= PYTHON_DOMAINS, s["allocators"]
+    # the temporaries are all freed at once, and at their own line
+    tmp = sites_at(top["sites"], "hold.py", py_line_of("hold.py", "TEMP"), "churn")
+    assert sum(s["count"] for s in tmp) == 2 * COUNT, [s["count"] for s in tmp]
+    assert sum(s["total_bytes"] for s in tmp) == COUNT * (SIZE // 2 + 1 + obj)
+    assert sum(s["leaked_bytes"] for s in tmp) == 0
+    # the teardown frees them: not leaks, but held when the main module finished
+    s = report("summary", out)
+    assert s["main_done"] is True
+    assert s["held_at_main_end_bytes"] >= COUNT * (SIZE + 1 + obj)
+    leaks = report("leaks", out)
+    assert not sites_at(leaks["leaks"], "hold.py", line), "held bytearrays reported as leaked"
+    assert s["python_functions"] > 0
+
+
+def test_python_ctypes_leak_shows_python_line(python, memtap_run, reader, run, report):
+    out, p = memtap_run("py-ctypes", [python, os.path.join(PY_SRC, "ctypes_leak.py")])
+    assert p.returncode == 0, p.stderr
+    leaks = report("leaks", out)
+    found = [s for s in leaks["leaks"] if s["bytes"] == 54321]
+    assert len(found) == 1, [s["bytes"] for s in leaks["leaks"]][:10]
+    site = found[0]
+    assert site["blocks"] == 1 and site["allocators"] == ["malloc"], site
+    i = innermost_python(site["stack"])
+    assert i is not None and i > 0, "no Python frame below the native ones"
+    f = site["stack"][i]
+    assert (f["function"], f["line"]) == \
+        ("leak_from_ctypes", py_line_of("ctypes_leak.py", "CTYPES")), f
+    assert site["stack"][i + 1]["function"] == "<module>", site["stack"][i + 1]
+    text = run([reader, "leaks", out]).stdout
+    assert f"ctypes_leak.py:{py_line_of('ctypes_leak.py', 'CTYPES')} [py]" in text, text[:2000]
+
+
+def test_python_thread_frames(python, memtap_run, report):
+    out, p = memtap_run("py-thread", [python, os.path.join(PY_SRC, "thread_alloc.py")])
+    assert p.returncode == 0, p.stderr
+    obj = bytearray_size(python)
+    held = report("leaks", out, "--before-teardown", "--python-only")
+    found = sites_at(held["held"], "thread_alloc.py", py_line_of("thread_alloc.py", "THREAD"),
+                     "worker")
+    assert len(found) == 1, len(found)
+    assert found[0]["bytes"] == 7 * (77_777 + 1 + obj), found[0]["bytes"]
+    assert report("summary", out)["threads"] >= 2
+
+
+@pytest.fixture
+def extension(python, run, tmp_path):
+    """The test extension (progs/python/ext.c) built against python's headers: the
+    environment to import it with."""
+    include = py_eval(python, "__import__('sysconfig').get_paths()['include']")
+    suffix = py_eval(python, "__import__('sysconfig').get_config_var('EXT_SUFFIX')")
+    if not os.path.exists(os.path.join(include, "Python.h")):
+        pytest.skip(f"no Python.h in {include} (Debian: apt-get install python3-dev)")
+    ext_dir = tmp_path / "ext"
+    ext_dir.mkdir()
+    build = run(["cc", "-O0", "-g", "-fno-optimize-sibling-calls", "-shared", "-fPIC",
+                 f"-I{include}", os.path.join(PY_SRC, "ext.c"), "-o",
+                 str(ext_dir / ("memtap_ext" + suffix))])
+    assert build.returncode == 0, build.stderr
+    return dict(os.environ, PYTHONPATH=str(ext_dir))
+
+
+def where(frames):
+    return [(f["function"], f["line"], bool(f.get("python"))) for f in frames]
+
+
+def test_python_c_extension_merged_stacks(python, extension, memtap_run, report):
+    out, p = memtap_run("py-ext", [python, os.path.join(PY_SRC, "ext_use.py")], env=extension)
+    assert p.returncode == 0, p.stderr
+    leaks = report("leaks", out)
+    by_size = {s["bytes"]: s for s in leaks["leaks"] if s["bytes"] in (7777, 8888)}
+    assert set(by_size) == {7777, 8888}, sorted(s["bytes"] for s in leaks["leaks"])[:20]
+    malloc_line = py_line_of("ext.c", "EXT-MALLOC")
+    call_line = py_line_of("ext.c", "EXT-CALL")
+    direct = where(by_size[7777]["stack"])
+    assert direct[0] == ("ext_leak", malloc_line, False), direct[:3]
+    py = [x for x in direct if x[2]]
+    assert py[:2] == [("use_ext", py_line_of("ext_use.py", "EXT-DIRECT"), True),
+                      ("<module>", py_line_of("ext_use.py", "use_ext()"), True)], py
+    # C -> Python -> C: each Python frame sits where its interpreter loop ran
+    via = where(by_size[8888]["stack"])
+    names = [x[0] for x in via]
+    assert via[0] == ("ext_leak", malloc_line, False), via[:3]
+    cb = names.index("callback")
+    assert via[cb] == ("callback", py_line_of("ext_use.py", "EXT-CB"), True), via[cb]
+    ext_call = names.index("ext_call")
+    assert cb < ext_call and via[ext_call][1] == call_line, via
+    use = names.index("use_ext")
+    assert ext_call < use and \
+        via[use] == ("use_ext", py_line_of("ext_use.py", "EXT-VIA-C"), True), via
+    # --python-only at report time: only Python frames, merged per Python stack
+    only = report("leaks", out, "--python-only")
+    s = [x for x in only["leaks"] if x["bytes"] == 8888][0]
+    assert [(f["function"], f["line"]) for f in s["stack"]] == [
+        ("callback", py_line_of("ext_use.py", "EXT-CB")),
+        ("use_ext", py_line_of("ext_use.py", "EXT-VIA-C")),
+        ("<module>", py_line_of("ext_use.py", "use_ext()"))], s["stack"]
+
+
+def test_python_only_capture_keeps_the_calling_c_function(python, extension, memtap_run,
+                                                           report):
+    """--python-only at capture time: the same Python stacks, no unwinding under Python,
+    and innermost the C function that called the allocator (the hook knows it)."""
+    out, p = memtap_run("py-ext-only", [python, os.path.join(PY_SRC, "ext_use.py")],
+                        "--python-only", env=extension)
+    assert p.returncode == 0, p.stderr
+    s = [x for x in report("leaks", out)["leaks"] if x["bytes"] == 7777][0]
+    assert where(s["stack"]) == [
+        ("ext_leak", py_line_of("ext.c", "EXT-MALLOC"), False),
+        ("use_ext", py_line_of("ext_use.py", "EXT-DIRECT"), True),
+        ("<module>", py_line_of("ext_use.py", "use_ext()"), True)], s["stack"]
+    s = [x for x in report("leaks", out, "--python-only")["leaks"] if x["bytes"] == 7777][0]
+    assert [f["function"] for f in s["stack"]] == ["use_ext", "<module>"], s["stack"]
+
+
+@pytest.mark.parametrize("var,value", [("PYTHONMALLOC", "debug"), ("PYTHONMALLOC", "malloc"),
+                                       ("PYTHONDEVMODE", "1"), ("PYTHONTRACEMALLOC", "1")],
+                         ids=lambda x: x)
+def test_python_allocator_modes(python, memtap_run, report, var, value):
+    """Every allocator mode: the held bytearrays counted once, in Python's domains."""
+    obj = bytearray_size(python)
+    out, p = memtap_run("py-mode", [python, HOLD], env=dict(os.environ, **{var: value}))
+    assert p.returncode == 0 and "Fatal" not in p.stderr, (p.returncode, p.stderr[-500:])
+    if var != "PYTHONTRACEMALLOC":
+        site = held_at_fill(report, out)  # merged: no malloc may hide in it
+        assert set(site["allocators"]) <= PYTHON_DOMAINS, site["allocators"]
+        assert site["blocks"] == 2 * COUNT, site["blocks"]
+        assert site["bytes"] == COUNT * (SIZE + 1 + obj), site["bytes"]
+        return
+    # tracemalloc's own tables grow at the same line (malloc): count Python's blocks in
+    # the native view, where each allocator's sites stand apart
+    held = report("leaks", out, "--before-teardown")
+    found = [x for x in sites_at(held["held"], "hold.py", py_line_of("hold.py", "HOLD"), "fill")
+             if set(x["allocators"]) <= PYTHON_DOMAINS]
+    assert sum(x["bytes"] for x in found) == COUNT * (SIZE + 1 + obj), \
+        [(x["bytes"], x["allocators"]) for x in found]
+
+
+def test_python_module_and_shebang(python, memtap_run, report, tmp_path):
+    # python -m module
+    out, p = memtap_run("py-m", [python, "-m", "hold"], env=dict(os.environ, PYTHONPATH=PY_SRC))
+    assert p.returncode == 0 and p.stdout == "hold done 50\n", p.stderr
+    held_at_fill(report, out)
+    # a script whose shebang runs the interpreter
+    script = tmp_path / "shebang.py"
+    with open(HOLD) as src:
+        script.write_text(f"#!{python}\n" + src.read())
+    script.chmod(0o755)
+    out, p = memtap_run("py-shebang", [str(script)])
+    assert p.returncode == 0 and p.stdout == "hold done 50\n", p.stderr
+    held = report("leaks", out, "--before-teardown", "--python-only")
+    assert len(sites_at(held["held"], "shebang.py", py_line_of("hold.py", "HOLD") + 1, "fill")) == 1
