@@ -112,15 +112,20 @@
     const s = data.sites, nFrames = frameKind.length;
     const disp = new Int32Array(nodeParent.length).fill(-1);
     disp[0] = 0;
-    const dFrame = [-1], dParent = [-1], dSelf = [0], dSecond = [0], dKinds = [0];
+    // display nodes, columnar: each comes from at least one tree node, so there are no more
+    // of them than tree nodes (typed arrays sized once: less garbage to collect)
+    const cap = nodeParent.length, dFrame = new Int32Array(cap), dParent = new Int32Array(cap);
+    const dSelf = new Float64Array(cap), dSecond = new Float64Array(cap), dKinds = new Int32Array(cap);
+    dFrame[0] = -1; dParent[0] = -1;
+    let n = 1;
     const childOf = new Map(); // parent display node * (nFrames + 1) + frame -> display node
     const child = (parent, frame) => {
       const key = parent * (nFrames + 1) + frame;
       let d = childOf.get(key);
       if (d === undefined) {
-        d = dFrame.length;
+        d = n++;
         childOf.set(key, d);
-        dFrame.push(frame); dParent.push(parent); dSelf.push(0); dSecond.push(0); dKinds.push(0);
+        dFrame[d] = frame; dParent[d] = parent;
       }
       return d;
     };
@@ -145,8 +150,7 @@
       dSelf[d] += v; dSecond[d] += seconds[i]; dKinds[d] |= s.kinds[i];
     }
     // Totals and kinds bottom-up (display nodes were made parents first), then the objects.
-    const n = dFrame.length, total = Float64Array.from(dSelf), second = Float64Array.from(dSecond);
-    const kinds = Int32Array.from(dKinds);
+    const total = dSelf.slice(0, n), second = dSecond.slice(0, n), kinds = dKinds.slice(0, n);
     for (let d = n - 1; d > 0; d--) {
       total[dParent[d]] += total[d]; second[dParent[d]] += second[d]; kinds[dParent[d]] |= kinds[d];
     }
@@ -244,7 +248,7 @@
       if (!a) sum += d.data.total;
     }
     const v = currentView();
-    out.text(`${results.length} frame${results.length === 1 ? '' : 's'} match: ` +
+    out.text(`${results.length} ${results.length === 1 ? 'frame matches' : 'frames match'}: ` +
       `${fmtValue(sum, v.bytes)}, ${fmtPct(sum, tree.total)} of the view`);
   }
 
@@ -272,6 +276,8 @@
     drawBreadcrumb(null);
     drawViewText();
     if (!empty) {
+      // animating thousands of frames costs more than it shows: big trees switch at once
+      chart.transitionDuration(timings.display_nodes > 20000 ? 0 : 250);
       chart.inverted(state.inverted);
       const sel = d3.select('#chart').datum(tree);
       if (sel.select('svg').empty()) sel.call(chart); else chart.update(tree);

@@ -33,7 +33,7 @@ function timeline(nMoments, stepMs, temporal, nSites) {
     tl.t_ms.push(m * stepMs);
     tl.heap_bytes.push(heap);
     tl.heap_blocks.push(count);
-    tl.rss_bytes.push(m < 3 ? null : 1048576 + Math.round(heap * 1.5));
+    tl.rss_bytes.push(m < 3 ? null : 24576 + Math.round(heap * 1.25));
     if (heap > tl.heap_bytes[tl.peak_index]) tl.peak_index = m;
   }
   return tl;
