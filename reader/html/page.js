@@ -182,7 +182,7 @@
     if (kind === 1) return `hsl(${195 + 35 * h}, 65%, ${62 + 12 * h}%)`;
     if (kind === 2) return `hsl(${260 + 20 * h}, 18%, ${74 + 8 * h}%)`;
     if (kind === 3) return '#d4d4d4';
-    return `hsl(${5 + 40 * h}, 85%, ${58 + 10 * h}%)`;
+    return `hsl(${4 + 30 * h}, 85%, ${60 + 10 * h}%)`;
   }
   // A stable number in [0, 1) from a name's first letters, so a function keeps its shade.
   function hash(name) {
@@ -206,8 +206,28 @@
     return lines.join('\n');
   }
 
+  // The tooltip, in the shape d3-flame-graph calls (tip(svg), tip.show(event, d), tip.hide()):
+  // its text through .text(), and placed after it is shown, when its size is known (the
+  // library's own measures it while hidden, and so runs off the window's right edge).
+  function makeTooltip() {
+    let div = null;
+    const tip = () => { div = d3.select('body').append('div').attr('class', 'd3-flame-graph-tip'); };
+    tip.show = (event, d) => {
+      div.text(tooltipText(d)).style('display', 'block');
+      const w = div.node().offsetWidth, h = div.node().offsetHeight;
+      let left = event.pageX + 12, top = event.pageY + 12;
+      if (left + w > window.scrollX + window.innerWidth) left = Math.max(window.scrollX, event.pageX - w - 12);
+      if (top + h > window.scrollY + window.innerHeight) top = Math.max(window.scrollY, event.pageY - h - 12);
+      div.style('left', `${left}px`).style('top', `${top}px`);
+      return tip;
+    };
+    tip.hide = () => { if (div) div.style('display', 'none'); return tip; };
+    tip.destroy = () => { if (div) div.remove(); };
+    return tip;
+  }
+
   function makeChart() {
-    const tip = flamegraph.tooltip.defaultFlamegraphTooltip().text(tooltipText);
+    const tip = makeTooltip();
     chart = flamegraph.default()
       .width(chartWidth())
       .cellHeight(18)
@@ -361,7 +381,7 @@
       s.append('span').attr('class', 'swatch').style('background', color);
       s.append('span').text(label);
     };
-    swatch('native', 'hsl(25, 85%, 62%)');
+    swatch('native', 'hsl(15, 85%, 64%)');
     swatch('Python', 'hsl(210, 65%, 68%)');
     swatch('interpreter (native, inside Python)', 'hsl(270, 18%, 78%)');
     swatch('[other]: merged small stacks', '#d4d4d4');
