@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { join } from 'node:path';
-import { ROOT, chartWidth, frames, launch, open, settle, writePage } from './harness.mjs';
+import { pathToFileURL } from 'node:url';
+import { ROOT, TEMPLATE, chartWidth, frames, launch, open, settle, writePage } from './harness.mjs';
 import { small } from './fixtures.mjs';
 
 const PY = { module: '<module> (app.py:1)', load: 'load_data (app.py:20)', parse: 'parse (app.py:35)',
@@ -279,6 +280,18 @@ describe('flamegraph page (small capture)', () => {
     await page.click('#views button[data-view="leaked"]');
     await expectFrames(page, LEAKED, 'leaked after a moment');
     clean(p);
+  });
+
+  it('a page without data, or of another schema, says so', async () => {
+    for (const [file, message] of [[TEMPLATE, 'memtap: this page has no data (template only)'],
+      [writePage('schema2', { schema: 2 }), 'memtap: unknown data schema 2 (this page reads 1)']]) {
+      const page = await browser.context.newPage(), errors = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(pathToFileURL(file).href);
+      await page.waitForSelector('#view-note.error');
+      assert.equal(await text(page, '#view-note'), message);
+      assert.deepEqual(errors, []);
+    }
   });
 
   it('writes the screenshots into docs/ when MEMTAP_SCREENSHOTS is set', async (t) => {
