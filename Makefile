@@ -1,7 +1,8 @@
 # memtap: one non-recursive Makefile. Outputs go to build/.
 #   make            build build/libmemtap.so and build/memtap (installs missing packages)
 #   make demo       run the leaky example under memtap and print its leak report
-#   make test       unit tests (Criterion) and end-to-end tests
+#   make test       unit tests (Criterion), end-to-end tests and browser tests
+#   make browser    the HTML flamegraph page in Chromium (tests/browser/)
 #   make asan       reader and unit tests under AddressSanitizer + UBSan
 #   make bench      overhead benchmark against the untracked program and heaptrack
 #   make bench-huge a 1 G-event synthetic capture through the reader
@@ -50,11 +51,23 @@ UNIT_PRELOAD_OBJ := $(addprefix $(BUILD)/preload/,output/record.o stack/trie.o o
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all deps demo test unit e2e e2e-progs asan asan-unit bench bench-huge fuzz install clean format help
+# The HTML flamegraph page (reader/html/): d3 and d3-flame-graph from npm, pinned by
+# package-lock.json and installed by `npm ci` into node_modules/ (again only when the lock
+# changes), inlined by build-page.mjs into one template that template.S embeds into memtap.
+NPM_STAMP := node_modules/.memtap-npm-ci
+PAGE_HTML := $(BUILD)/reader/html/page.html
+PAGE_OBJ := $(BUILD)/reader/html/template.o
+READER_OBJ += $(PAGE_OBJ)
+READER_LIB_OBJ += $(PAGE_OBJ)
+BROWSER_STAMP := $(BUILD)/.browser-deps-ok
+BROWSER_TESTS := $(wildcard tests/browser/*.test.mjs)
+
+.PHONY: all deps demo test unit e2e e2e-progs browser asan asan-unit bench bench-huge fuzz install clean \
+	format help
 all: $(BUILD)/libmemtap.so $(BUILD)/memtap
 
 help:
-	@sed -n '2,10p' Makefile | sed 's/^# //'
+	@sed -n '2,11p' Makefile | sed 's/^# //'
 
 # Missing libraries are installed with apt-get when we are root, otherwise we stop and say
 # the exact command.
@@ -73,6 +86,19 @@ $(BUILD)/preload/hooks/hooks.o $(BUILD)/preload/python/pymem.o: FRAME_CFLAGS := 
 $(BUILD)/reader/%.o: reader/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -Ireader -DMEMTAP_VERSION='"$(VERSION)"' $(CFLAGS) $(LTO) -c $< -o $@
+
+$(NPM_STAMP): package.json package-lock.json | $(DEPS_STAMP)
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(PAGE_HTML): reader/html/build-page.mjs reader/html/page.html reader/html/page.js \
+		reader/html/page.css $(NPM_STAMP)
+	@mkdir -p $(dir $@)
+	node reader/html/build-page.mjs $@
+
+$(PAGE_OBJ): reader/html/template.S $(PAGE_HTML)
+	@mkdir -p $(dir $@)
+	$(CC) -c -DMEMTAP_PAGE_FILE='"$(PAGE_HTML)"' $< -o $@
 
 $(BUILD)/libmemtap.so: $(PRELOAD_OBJ)
 	$(CC) $(CFLAGS) $(LTO) -shared -Wl,-z,defs -Wl,-soname,libmemtap.so -o $@ $^ $(PRELOAD_LIBS)
@@ -109,7 +135,20 @@ e2e: all e2e-progs | $(DEPS_STAMP)
 e2e-progs:
 	@$(MAKE) --no-print-directory -s -C tests/e2e/progs BUILD=$(abspath $(BUILD))
 
-test: unit e2e
+test: unit e2e browser
+
+# The page in Debian's chromium (playwright-core, no browser download); fill-page is the C
+# page writer (page.c) on its own, so the tests see the page as memtap writes it.
+$(BROWSER_STAMP): tools/install-deps
+	@tools/install-deps --browser
+	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/tests/browser/fill-page: tests/browser/fill_page.c $(BUILD)/reader/html/page.o $(PAGE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -Ireader $(CFLAGS) $(LTO) -o $@ $^
+
+browser: $(PAGE_HTML) $(BUILD)/tests/browser/fill-page | $(BROWSER_STAMP)
+	MEMTAP_BUILD=$(BUILD) node --test --test-concurrency=1 $(BROWSER_TESTS)
 
 # ASan interposes malloc itself, so it covers the reader and unit tests, not the library.
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
