@@ -27,7 +27,7 @@ CFLAGS ?= -O2 -g
 # across files (-7 % instructions a tracked malloc+free pair). With the whole library in
 # view GCC trusts glibc's leaf declarations (dlsym, strdup...) not to call back into it: a
 # state such a call may change through our hooks must be volatile or atomic, as the
-# reentrancy guard is (tracker.h); the hooks change nothing else while it is set.
+# reentrancy guard is (core/lifecycle.h); the hooks change nothing else while it is set.
 LTO ?= -flto=auto
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -MMD -MP
 PRELOAD_CFLAGS := -fPIC -fvisibility=hidden -fno-builtin-malloc -fno-builtin-free \

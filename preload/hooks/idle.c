@@ -16,7 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/tracker.h"
+#include "core/lifecycle.h"
+#include "output/pacing.h"
 
 #define EXPORT __attribute__((visibility("default")))
 

@@ -58,7 +58,6 @@ int memtap_real_resolve(void) {
     RESOLVE(execve, "execve");
     RESOLVE(execvpe, "execvpe");
     RESOLVE(exit_, "_exit");
-    RESOLVE(Exit, "_Exit");
     void *f = dlsym(RTLD_NEXT, "free");
     resolving = 0;
     if (!memtap_real.malloc || !memtap_real.calloc || !memtap_real.realloc || !f)

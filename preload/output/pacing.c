@@ -9,7 +9,7 @@
 #include "base/procfs.h"
 #include "output/record.h"
 #include "output/stream.h"
-#include "core/tracker.h"
+#include "core/lifecycle.h"
 
 #define IDLE_FLUSH_GAP_NS (10 * 1000000ull)
 

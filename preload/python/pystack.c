@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "core/tracker.h"
+#include "core/lifecycle.h"
 
 /* A frame entered by a new run of the interpreter loop (a C function calling Python) has
  * its profile callback deeper on the C stack than its caller's by at least one
@@ -123,7 +123,7 @@ static uint32_t intern_code(py_object_t *code) {
         e->qualname = keep(q, qlen, &e->qualname_len);
         e->filename = keep(f, flen, &e->filename_len);
         e->firstline = (uint32_t)first;
-        e->emitted_generation = 0;
+        e->emitted_image = 0;
         if (e->qualname && e->filename) {
             id = (uint32_t)(n + 1);
             __atomic_store_n(&code_count, n + 1, __ATOMIC_RELEASE);

@@ -13,7 +13,7 @@
 #include "python/pystack.h"
 #include "python/python_api.h"
 #include "hooks/real.h"
-#include "core/tracker.h"
+#include "core/lifecycle.h"
 
 py_api_t py;
 
