@@ -132,12 +132,9 @@ static uint32_t intern_code(py_object_t *code) {
     pthread_mutex_unlock(&code_lock);
     if (id && py.Code_SetExtra(code, extra_index, (void *)(uintptr_t)id) < 0)
         py.PyErr_Clear();
-    if (qref)
-        py.Py_DecRef(qref);
-    if (fref)
-        py.Py_DecRef(fref);
-    if (lref)
-        py.Py_DecRef(lref);
+    py.Py_DecRef(qref); /* NULL is nothing (python_api.h) */
+    py.Py_DecRef(fref);
+    py.Py_DecRef(lref);
     memtap_guard--;
     return id;
 }
