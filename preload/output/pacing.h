@@ -7,6 +7,7 @@
 #define MEMTAP_PRELOAD_PACING_H
 
 #include <stdint.h>
+#include <time.h>
 
 #define MEMTAP_TIME_EVERY_NS (100 * 1000000ull)
 #define MEMTAP_FLUSH_EVERY_NS (500 * 1000000ull)
@@ -15,6 +16,11 @@
 extern uint64_t memtap_pace_last_marker, memtap_pace_last_flush;
 /* records appended since the last flush */
 extern int memtap_pace_dirty;
+
+/* Test seam: every clock read here goes through it (clock_gettime; only tests change it).
+ * Calling through it costs what calling clock_gettime through the PLT did. */
+typedef int (*memtap_gettime_fn)(clockid_t clock, struct timespec *ts);
+extern memtap_gettime_fn memtap_pace_gettime;
 
 /* CLOCK_MONOTONIC_COARSE, in ns: cheap enough for every record. */
 uint64_t memtap_pace_coarse_now(void);

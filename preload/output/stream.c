@@ -8,7 +8,6 @@
 
 #include "memtap/format.h"
 #include "memtap/varint.h"
-#include "output/sink.h"
 #include "core/lifecycle.h"
 
 /* Each on a cache line of its own: the record lock and source 0's encoder are written by
@@ -23,6 +22,7 @@ static LINE memtap_lock_t sink_lock = MEMTAP_LOCK_INIT;
 static uint8_t *staging; /* CHUNKs on their way to the compressor; sink lock */
 static size_t staged;
 static memtap_sink_t sink;
+memtap_write_fn memtap_stream_write;
 
 int memtap_stream_init(void) {
     uint8_t *p[2];
@@ -84,7 +84,7 @@ int memtap_stream_open(int fd, const memtap_header_info_t *h, int *err) {
     source0_key = source0_watermark = 0;
     staged = 0;
     memtap_tbuf_reset_totals();
-    if (memtap_sink_open(&sink, fd, NULL) < 0) {
+    if (memtap_sink_open(&sink, fd, memtap_stream_write) < 0) {
         *err = sink.error;
         return -1;
     }

@@ -11,10 +11,15 @@
 
 #include "base/lock.h"
 #include "output/record.h"
+#include "output/sink.h"
 #include "output/tbuf.h"
 
 extern memtap_lock_t memtap_stream_lock;
 extern memtap_enc_t memtap_stream; /* the encoder of source 0's records; lock held */
+
+/* Test seam: the write(2) of the sinks memtap_stream_open starts from then on (NULL:
+ * write). Only tests set it, to make a disk fill up. */
+extern memtap_write_fn memtap_stream_write;
 
 /* Maps the buffers. Returns 0, or -1 (errno set). Called once, at init. */
 int memtap_stream_init(void);

@@ -99,17 +99,32 @@ int memtap_tbuf_flush(memtap_tbuf_t *b, int own, int final, memtap_chunk_put_fn 
     return rc;
 }
 
+static uint64_t monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 void memtap_tbuf_wait_idle(void) {
+    /* one deadline for all: a record takes well under a microsecond, so a thread still busy
+     * after a second is stopped (a counted 100,000 sleeps of 10 us took 9.7 s: each sleep
+     * lasts the timer slack, 50 us or more) */
+    uint64_t deadline = 0;
     for (memtap_tbuf_t *b = registered; b; b = b->next) {
         if (b == tls_tbuf)
             continue; /* the caller: not inside a record (or interrupted in one by a signal) */
-        for (int i = 0; i < 100000 && __atomic_load_n(&b->busy, __ATOMIC_SEQ_CST); i++) {
+        for (int i = 0; __atomic_load_n(&b->busy, __ATOMIC_SEQ_CST); i++) {
             if (i < 100) {
                 sched_yield();
-            } else {
-                struct timespec ts = {0, 10000};
-                nanosleep(&ts, NULL);
+                continue;
             }
+            uint64_t now = monotonic_ns();
+            if (!deadline)
+                deadline = now + MEMTAP_TBUF_WAIT_NS;
+            if (now >= deadline)
+                break;
+            struct timespec ts = {0, 10000};
+            nanosleep(&ts, NULL);
         }
     }
 }

@@ -97,7 +97,9 @@ typedef int (*memtap_chunk_put_fn)(uint32_t source, uint64_t watermark, const ui
 int memtap_tbuf_flush(memtap_tbuf_t *b, int own, int final, memtap_chunk_put_fn put);
 
 /* Waits until no registered thread but the caller is inside a record (memtap_image_closing
- * set first); gives up on a thread after about a second (stopped by a debugger, say). */
+ * set first); gives up on the threads still busy MEMTAP_TBUF_WAIT_NS after it first had
+ * to sleep (stopped by a debugger, say). */
+#define MEMTAP_TBUF_WAIT_NS 1000000000ull
 void memtap_tbuf_wait_idle(void);
 
 /* Flushes every registered buffer; final also unregisters them all (end of an image). */
