@@ -6,6 +6,7 @@
 #define MEMTAP_TESTS_LIVE_CAPTURE_H
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <lz4frame.h>
 #include <stdio.h>
@@ -16,7 +17,9 @@
 
 #include "common/errors.h"
 #include "core/lifecycle.h"
+#include "core/threads.h"
 #include "decode/decoder.h"
+#include "hooks/real.h"
 #include "output/stream.h"
 
 /* A new empty file under /tmp; path gets its name (64 bytes). Returns its descriptor. */
@@ -25,6 +28,13 @@ static inline int live_temp(char *path) {
     int fd = mkstemp(path);
     cr_assert_geq(fd, 0);
     return fd;
+}
+
+/* What the library's constructor prepares for recording: the real allocator functions
+ * (realloc, exec's environment) and the thread-exit key. */
+static inline void live_prepare(void) {
+    cr_assert(memtap_real_resolve());
+    memtap_threads_init();
 }
 
 /* The stream's buffers mapped, an image begun on a new file, tracking on. */
@@ -65,19 +75,48 @@ static inline uint8_t *live_raw(const char *path, size_t *n, int *ended) {
     return out;
 }
 
-/* Every event of the capture, in the reader's order (strings cleared: they do not outlive
- * the decoder). Returns how many, END included; asserts the capture decodes. */
+/* Strings of events copied out of the decoder's window. */
+static char live_pool[1 << 16];
+static size_t live_pool_used;
+static inline const char *live_keep(const char *s, size_t n) {
+    if (!s)
+        return NULL;
+    cr_assert_lt(live_pool_used + n + 1, sizeof live_pool);
+    char *d = live_pool + live_pool_used;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    live_pool_used += n + 1;
+    return d;
+}
+
+/* Every event of the capture, in the reader's order, its strings (header exe, module path,
+ * thread name) NUL-terminated copies valid until the next call. Returns how many, END
+ * included; asserts the capture decodes. */
 static inline size_t live_events(const char *path, memtap_event_t *out, size_t cap) {
     memtap_decoder_t *dec;
     int rc = memtap_decoder_open(&dec, path);
     cr_assert_eq(rc, MEMTAP_OK, "%s", memtap_decoder_error(dec));
     size_t n = 0;
+    live_pool_used = 0;
     for (;;) {
         cr_assert_lt(n, cap, "more events than expected");
-        rc = memtap_decoder_next(dec, &out[n]);
+        memtap_event_t *e = &out[n++];
+        rc = memtap_decoder_next(dec, e);
         cr_assert_eq(rc, MEMTAP_OK, "%s", memtap_decoder_error(dec));
-        if (out[n++].type == MEMTAP_EV_END)
+        if (e->type == MEMTAP_EV_HEADER) {
+            e->u.header.exe = live_keep(e->u.header.exe, e->u.header.exe_len);
+            e->u.header.cmdline = NULL;
+        } else if (e->type == MEMTAP_EV_MODULE) {
+            e->u.module.path = live_keep(e->u.module.path, e->u.module.path_len);
+            e->u.module.build_id = NULL;
+            e->u.module.segs = NULL;
+        } else if (e->type == MEMTAP_EV_THREAD || e->type == MEMTAP_EV_THREAD_NAME) {
+            e->u.thread.name = live_keep(e->u.thread.name, e->u.thread.name_len);
+        } else if (e->type == MEMTAP_EV_PY_CODE) {
+            e->u.py_code.qualname = e->u.py_code.filename = NULL;
+        } else if (e->type == MEMTAP_EV_END) {
             break;
+        }
     }
     memtap_decoder_free(dec);
     return n;
@@ -94,6 +133,17 @@ static inline size_t live_count(const memtap_event_t *ev, size_t n, memtap_ev_ty
                 *first = i - 1;
         }
     return k;
+}
+
+/* A write(2) for the seams (memtap_sink_open's, memtap_stream_write): live_writes_left
+ * calls go through, then the disk is full. */
+static int live_writes_left;
+static inline ssize_t live_filling_disk(int fd, const void *p, size_t n) {
+    if (live_writes_left-- <= 0) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return write(fd, p, n);
 }
 
 /* stderr (fd 2) into a new file until live_stderr_text, which returns what was written
