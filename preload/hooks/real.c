@@ -29,7 +29,8 @@ int memtap_bootstrap_owns(const void *p) {
 }
 
 size_t memtap_bootstrap_extent(const void *p) {
-    return (size_t)(arena + __atomic_load_n(&arena_used, __ATOMIC_RELAXED) - (const unsigned char *)p);
+    size_t used = __atomic_load_n(&arena_used, __ATOMIC_RELAXED);
+    return (size_t)(arena + used - (const unsigned char *)p);
 }
 
 static __thread int resolving __attribute__((tls_model("initial-exec")));

@@ -93,7 +93,7 @@ int memtap_capture_open(uint32_t *flags) {
     if (fd >= 0) {
         struct stat st;
         if (memtap_capture_sys.fstat(fd, &st) == 0 && st.st_size > 0)
-            *flags |= MEMTAP_HDR_AFTER_EXEC; /* the image before us wrote its frame already */
+            *flags |= MEMTAP_HDR_AFTER_EXEC; /* the image before us wrote its records already */
         return fd;
     }
     if (for_me)
@@ -107,7 +107,7 @@ int memtap_capture_open(uint32_t *flags) {
     char var[128];
     if (fd < 0)
         memtap_log("cannot create the capture", output_base, errno);
-    else if (memtap_capture_fd_variable(fd, var, sizeof var) == 0) /* descendants know it is taken */
+    else if (memtap_capture_fd_variable(fd, var, sizeof var) == 0) /* taken, descendants know */
         setenv(MEMTAP_ENV_FD, strchr(var, '=') + 1, 1);
     return fd;
 }

@@ -272,7 +272,8 @@ int memtap_pystack_frames(uint64_t *out, int room) {
             f->line = line_of(s, f);
             f->line_valid = !top; /* a caller's line stays until its callee returns */
         }
-        uint64_t line = f->line < (1u << MEMTAP_PY_LINE_BITS) ? f->line : (1u << MEMTAP_PY_LINE_BITS) - 1;
+        uint32_t line_max = (1u << MEMTAP_PY_LINE_BITS) - 1;
+        uint64_t line = f->line < line_max ? f->line : line_max;
         out[n++] = memtap_py_frame(f->code_id, (uint32_t)line, f->entry);
     }
     return n;

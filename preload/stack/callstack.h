@@ -18,8 +18,8 @@ int memtap_callstack_room(void);
 int memtap_stack_of_call(uint64_t *frames, int *known);
 
 /* The node of frames[0..n) in the current image's trie, *image set to that image's
- * number (memtap_image_seq); new nodes are written as records. 0 for the empty stack, or when tracking
- * went off. A stack the thread's cache holds whole needs no lock. `known` is
+ * number (memtap_image_seq); new nodes are written as records. 0 for the empty stack, or
+ * when tracking went off. A stack the thread's cache holds whole needs no lock. `known` is
  * memtap_stack_of_call's, also when called again for the same stack. */
 uint32_t memtap_callstack_intern(const uint64_t *frames, int n, int known, uint32_t *image);
 

@@ -39,7 +39,7 @@ Test(gate, close_waits_for_every_thread_inside, .timeout = 60) {
     for (int round = 0; round < 2000; round++) {
         memtap_gate_close();
         __atomic_store_n(&gate_is_closed, 1, __ATOMIC_SEQ_CST);
-        cr_assert_eq(__atomic_load_n(&inside, __ATOMIC_SEQ_CST), 0, "a thread inside a closed gate");
+        cr_assert_eq(__atomic_load_n(&inside, __ATOMIC_SEQ_CST), 0, "inside a closed gate");
         /* the threads get the cores whatever else the machine runs (50 sched_yields did not) */
         struct timespec ts = {0, 50000};
         nanosleep(&ts, NULL);
