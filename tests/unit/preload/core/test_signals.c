@@ -25,7 +25,7 @@ Test(signals, only_default_actions_are_taken_over, .timeout = 10) {
     struct sigaction sa;
     sigaction(SIGTERM, NULL, &sa);
     cr_assert(sa.sa_flags & SA_SIGINFO, "ours");
-    sigaction(SIGSEGV, NULL, &sa);
+    sigaction(SIGQUIT, NULL, &sa);
     cr_assert(sa.sa_flags & SA_SIGINFO);
     sigaction(SIGHUP, NULL, &sa);
     cr_assert_eq(sa.sa_handler, programs_handler, "the program's handler stays");
@@ -71,6 +71,10 @@ Test(signals, a_signal_sent_flushes_then_kills, .timeout = 10) {
 }
 
 Test(signals, a_fault_flushes_then_kills, .timeout = 10) {
+    struct sigaction sa;
+    sigaction(SIGSEGV, NULL, &sa);
+    if (sa.sa_handler != SIG_DFL) /* AddressSanitizer's: ours would not be installed */
+        cr_skip_test("SIGSEGV is handled already (a sanitizer)");
     int status = die_after_a_record(SIGSEGV);
     cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
     assert_record_kept();
