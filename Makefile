@@ -28,7 +28,7 @@ CFLAGS ?= -O2 -g
 # across files (-7 % instructions a tracked malloc+free pair). With the whole library in
 # view GCC trusts glibc's leaf declarations (dlsym, strdup...) not to call back into it: a
 # state such a call may change through our hooks must be volatile or atomic, as the
-# reentrancy guard is (tracker.h); the hooks change nothing else while it is set.
+# reentrancy guard is (core/lifecycle.h); the hooks change nothing else while it is set.
 LTO ?= -flto=auto
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude -MMD -MP
 PRELOAD_CFLAGS := -fPIC -fvisibility=hidden -fno-builtin-malloc -fno-builtin-free \
@@ -45,9 +45,11 @@ PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(BUILD)/%.o)
 READER_OBJ := $(READER_SRC:%.c=$(BUILD)/%.o)
 READER_LIB_OBJ := $(READER_LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-# the library's modules the unit tests link (never the preloaded library itself)
-UNIT_PRELOAD_OBJ := $(addprefix $(BUILD)/preload/,output/record.o stack/trie.o output/sink.o \
-	stack/stacks.o stack/gate.o stack/fastunwind.o stack/cfi.o)
+# the library's modules the unit tests link (never the preloaded library itself): all but
+# its constructor (core/init.c would start tracking the test runner) and the interposed
+# functions (hooks/hooks.c and hooks/idle.c would replace the runner's malloc, read...)
+UNIT_PRELOAD_OBJ := $(filter-out $(addprefix $(BUILD)/preload/,core/init.o hooks/hooks.o \
+	hooks/idle.o),$(PRELOAD_OBJ))
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 

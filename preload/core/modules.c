@@ -1,13 +1,22 @@
-/* Module map snapshots with dl_iterate_phdr. */
+/* Module map snapshots with dl_iterate_phdr, encoded into a scratch buffer of their own and
+ * appended to source 0's records. May call output/ (record, stream) and lifecycle.c. */
 #include "core/modules.h"
 
 #include <elf.h>
+#include <errno.h>
 #include <link.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "core/lifecycle.h"
 #include "memtap/format.h"
+#include "output/record.h"
+#include "output/stream.h"
+
+static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER; /* guards modules_scratch */
+static memtap_enc_t modules_scratch; /* grows, never shrinks: a map is written again often */
 
 typedef struct {
     memtap_enc_t *enc;
@@ -79,8 +88,10 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *data) {
     return 0;
 }
 
-int memtap_modules_encode(memtap_enc_t *scratch) {
-    static walk_t w; /* 4 KiB: kept off the stack of the allocating thread; callers lock */
+/* Encodes MODULES_RESET followed by one MODULE record per loaded object into scratch, whose
+ * buffer comes from mmap and grows as needed. Returns 0, or -1 when memory runs out. */
+static int encode_modules(memtap_enc_t *scratch) {
+    static walk_t w; /* 4 KiB: kept off the stack of the allocating thread; modules_lock */
     scratch->len = 0;
     if (scratch->cap < MEMTAP_ENC_FIXED_MAX && grow(scratch) < 0)
         return -1;
@@ -93,9 +104,22 @@ int memtap_modules_encode(memtap_enc_t *scratch) {
     return w.failed ? -1 : 0;
 }
 
-void memtap_modules_scratch_free(memtap_enc_t *scratch) {
-    if (scratch->buf)
-        munmap(scratch->buf, scratch->cap);
-    scratch->buf = NULL;
-    scratch->cap = scratch->len = 0;
+void memtap_modules_write(int take_record_lock) {
+    pthread_mutex_lock(&modules_lock);
+    int rc = encode_modules(&modules_scratch);
+    if (take_record_lock)
+        memtap_lock(&memtap_stream_lock);
+    if (rc < 0)
+        memtap_disable("cannot list the loaded modules", ENOMEM);
+    else if (memtap_tracking())
+        memtap_stream_append(modules_scratch.buf, modules_scratch.len);
+    if (take_record_lock)
+        memtap_unlock(&memtap_stream_lock);
+    pthread_mutex_unlock(&modules_lock);
 }
+
+void memtap_track_modules_changed(void) { memtap_modules_write(1); }
+
+void memtap_modules_lock(void) { pthread_mutex_lock(&modules_lock); }
+void memtap_modules_unlock(void) { pthread_mutex_unlock(&modules_lock); }
+void memtap_modules_after_fork(void) { pthread_mutex_init(&modules_lock, NULL); }

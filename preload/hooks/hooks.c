@@ -16,7 +16,11 @@
 #include "stack/fastunwind.h"
 #include "memtap/format.h"
 #include "hooks/real.h"
-#include "core/tracker.h"
+#include "core/exec.h"
+#include "core/lifecycle.h"
+#include "core/modules.h"
+#include "core/threads.h"
+#include "core/track.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -243,10 +247,11 @@ EXPORT int pthread_setname_np(pthread_t thread, const char *name) {
     return rc;
 }
 
-/* exec: the capture descriptor is handed to the new image (see tracker.h). */
+/* exec: the capture descriptor is handed to the new image (see core/exec.h). */
 static int exec_hook(const char *file, char *const argv[], char *const envp[], int search) {
     if (!have_real() || memtap_guard)
-        return search ? memtap_real.execvpe(file, argv, envp) : memtap_real.execve(file, argv, envp);
+        return search ? memtap_real.execvpe(file, argv, envp)
+                      : memtap_real.execve(file, argv, envp);
     memtap_guard = 1;
     char **env = memtap_exec_prepare(envp);
     char *const *use = env ? env : envp;
@@ -266,7 +271,9 @@ EXPORT int execv(const char *path, char *const argv[]) { return exec_hook(path, 
 EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]) {
     return exec_hook(file, argv, envp, 1);
 }
-EXPORT int execvp(const char *file, char *const argv[]) { return exec_hook(file, argv, environ, 1); }
+EXPORT int execvp(const char *file, char *const argv[]) {
+    return exec_hook(file, argv, environ, 1);
+}
 
 /* execl, execlp, execle: glibc's versions call its internal execve, so gather the
  * arguments here and go through the hook. */

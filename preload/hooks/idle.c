@@ -1,8 +1,9 @@
 /* Blocking calls: before the program waits (sleeps, polls, waits for a child or a
  * condition, reads), pending records are pushed to the file, so a program killed while
  * idle leaves them behind. (Not pthread_cond_wait: glibc has two versions of it, and an
- * unversioned wrapper would serve old binaries the new one.) Each wrapper calls the real function with the same arguments
- * and returns what it returned; errno is untouched. */
+ * unversioned wrapper would serve old binaries the new one.) Each wrapper calls the real
+ * function with the same arguments and returns what it returned; errno is untouched.
+ * May call output/pacing (memtap_idle) and core/lifecycle (the guard). */
 #include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
@@ -16,7 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/tracker.h"
+#include "core/lifecycle.h"
+#include "output/pacing.h"
 
 #define EXPORT __attribute__((visibility("default")))
 

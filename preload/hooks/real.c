@@ -29,7 +29,8 @@ int memtap_bootstrap_owns(const void *p) {
 }
 
 size_t memtap_bootstrap_extent(const void *p) {
-    return (size_t)(arena + __atomic_load_n(&arena_used, __ATOMIC_RELAXED) - (const unsigned char *)p);
+    size_t used = __atomic_load_n(&arena_used, __ATOMIC_RELAXED);
+    return (size_t)(arena + used - (const unsigned char *)p);
 }
 
 static __thread int resolving __attribute__((tls_model("initial-exec")));
@@ -58,7 +59,6 @@ int memtap_real_resolve(void) {
     RESOLVE(execve, "execve");
     RESOLVE(execvpe, "execvpe");
     RESOLVE(exit_, "_exit");
-    RESOLVE(Exit, "_Exit");
     void *f = dlsym(RTLD_NEXT, "free");
     resolving = 0;
     if (!memtap_real.malloc || !memtap_real.calloc || !memtap_real.realloc || !f)

@@ -25,7 +25,6 @@ typedef struct {
     int (*execve)(const char *, char *const[], char *const[]);
     int (*execvpe)(const char *, char *const[], char *const[]);
     void (*exit_)(int);
-    void (*Exit)(int);
 } memtap_real_t;
 
 extern memtap_real_t memtap_real;

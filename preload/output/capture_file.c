@@ -15,6 +15,9 @@
 #include "base/log.h"
 #include "memtap/format.h"
 
+static int sys_open(const char *path, int flags, mode_t mode) { return open(path, flags, mode); }
+memtap_capture_sys_t memtap_capture_sys = {sys_open, fstat};
+
 static int force;
 static char output_base[PATH_MAX];
 
@@ -28,7 +31,7 @@ int memtap_capture_children(void) {
 /* Opens path for a new capture: exclusive, never through a symlink. Returns fd or -1. */
 static int open_capture(const char *path) {
     int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
-    return open(path, flags, 0644);
+    return memtap_capture_sys.open(path, flags, 0644);
 }
 
 /* A fork child or a process started without our exec hook: <output>.<pid>. */
@@ -53,8 +56,8 @@ static int inherited_fd(const char *v, int *for_me) {
         return -1;
     *for_me = 1;
     struct stat st;
-    if (fd < 0 || fd > INT_MAX || fstat((int)fd, &st) != 0 || st.st_dev != (dev_t)dev ||
-        st.st_ino != (ino_t)ino)
+    if (fd < 0 || fd > INT_MAX || memtap_capture_sys.fstat((int)fd, &st) != 0 ||
+        st.st_dev != (dev_t)dev || st.st_ino != (ino_t)ino)
         return -1;
     fcntl((int)fd, F_SETFD, FD_CLOEXEC);
     return (int)fd;
@@ -62,7 +65,7 @@ static int inherited_fd(const char *v, int *for_me) {
 
 int memtap_capture_fd_variable(int fd, char *buf, size_t cap) {
     struct stat st;
-    if (fstat(fd, &st) != 0)
+    if (memtap_capture_sys.fstat(fd, &st) != 0)
         return -1;
     snprintf(buf, cap, "%s=%d:%ld:%llu:%llu", MEMTAP_ENV_FD, fd, (long)getpid(),
              (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
@@ -89,8 +92,8 @@ int memtap_capture_open(uint32_t *flags) {
     *flags = 0;
     if (fd >= 0) {
         struct stat st;
-        if (fstat(fd, &st) == 0 && st.st_size > 0)
-            *flags |= MEMTAP_HDR_AFTER_EXEC; /* the image before us wrote its frame already */
+        if (memtap_capture_sys.fstat(fd, &st) == 0 && st.st_size > 0)
+            *flags |= MEMTAP_HDR_AFTER_EXEC; /* the image before us wrote its records already */
         return fd;
     }
     if (for_me)
@@ -104,7 +107,7 @@ int memtap_capture_open(uint32_t *flags) {
     char var[128];
     if (fd < 0)
         memtap_log("cannot create the capture", output_base, errno);
-    else if (memtap_capture_fd_variable(fd, var, sizeof var) == 0) /* descendants know it is taken */
+    else if (memtap_capture_fd_variable(fd, var, sizeof var) == 0) /* taken, descendants know */
         setenv(MEMTAP_ENV_FD, strchr(var, '=') + 1, 1);
     return fd;
 }

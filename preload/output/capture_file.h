@@ -4,6 +4,16 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+/* Test seams: the open(2) and fstat(2) this file makes (libc's unless a test replaced
+ * them, to see what is asked for or to fail). */
+typedef struct {
+    int (*open)(const char *path, int flags, mode_t mode);
+    int (*fstat)(int fd, struct stat *st);
+} memtap_capture_sys_t;
+extern memtap_capture_sys_t memtap_capture_sys;
 
 /* Opens the capture of this process image from MEMTAP_FD / MEMTAP_OUTPUT / MEMTAP_FORCE.
  * Returns the fd, or -1 after saying why on stderr; *flags gets the header flags. */

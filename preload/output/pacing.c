@@ -9,7 +9,7 @@
 #include "base/procfs.h"
 #include "output/record.h"
 #include "output/stream.h"
-#include "core/tracker.h"
+#include "core/lifecycle.h"
 
 #define IDLE_FLUSH_GAP_NS (10 * 1000000ull)
 
@@ -18,9 +18,11 @@ int memtap_pace_dirty;
 static uint64_t last_idle_flush; /* 0: the next idle point flushes */
 static uint64_t start_ns;
 
+memtap_gettime_fn memtap_pace_gettime = clock_gettime;
+
 static uint64_t now_ns(clockid_t clock) {
     struct timespec ts;
-    clock_gettime(clock, &ts);
+    memtap_pace_gettime(clock, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 

@@ -35,7 +35,6 @@ static int write_all(memtap_sink_t *s, const uint8_t *p, size_t n) {
             return fail(s, w < 0 ? errno : ENOSPC);
         p += w;
         n -= (size_t)w;
-        s->bytes += (uint64_t)w;
     }
     return 0;
 }
@@ -51,7 +50,6 @@ int memtap_sink_open(memtap_sink_t *s, int fd, memtap_write_fn write_fn) {
     s->fd = fd;
     s->write = write_fn ? write_fn : write;
     s->error = 0;
-    s->bytes = 0;
     s->cctx = NULL;
     if (fstat(fd, &st) != 0)
         return fail(s, errno);

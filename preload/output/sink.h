@@ -1,5 +1,5 @@
 /* The LZ4 frame sink: compresses the record stream and writes it to the capture file.
- * One frame per process image. A write error is sticky: once set, nothing more is written.
+ * One LZ4 frame per image. A write error is sticky: once set, nothing more is written.
  * Writes go through a replaceable function pointer so tests can inject a full disk. */
 #ifndef MEMTAP_PRELOAD_SINK_H
 #define MEMTAP_PRELOAD_SINK_H
@@ -21,8 +21,7 @@ typedef struct {
     uint8_t *out;
     size_t out_cap;
     memtap_write_fn write;
-    int error;     /* sticky errno of the first failure, 0 while healthy */
-    uint64_t bytes; /* compressed bytes written so far */
+    int error; /* sticky errno of the first failure, 0 while healthy */
 } memtap_sink_t;
 
 /* Takes over fd and writes an LZ4 frame header. Returns 0, or -1 with sink->error set. */
@@ -34,7 +33,7 @@ int memtap_sink_put(memtap_sink_t *s, const void *data, size_t len);
 /* Writes out everything given so far as a (possibly short) block. */
 int memtap_sink_flush(memtap_sink_t *s);
 
-/* Ends the frame (end mark and content checksum). The fd stays open. */
+/* Ends the LZ4 frame (end mark and content checksum). The fd stays open. */
 int memtap_sink_end(memtap_sink_t *s);
 
 /* Releases the compression context and buffer; does not close the fd. */

@@ -8,8 +8,7 @@
 
 #include "memtap/format.h"
 #include "memtap/varint.h"
-#include "output/sink.h"
-#include "core/tracker.h"
+#include "core/lifecycle.h"
 
 /* Each on a cache line of its own: the record lock and source 0's encoder are written by
  * whichever thread records a stack node; nothing that others only read may share them. */
@@ -23,6 +22,7 @@ static LINE memtap_lock_t sink_lock = MEMTAP_LOCK_INIT;
 static uint8_t *staging; /* CHUNKs on their way to the compressor; sink lock */
 static size_t staged;
 static memtap_sink_t sink;
+memtap_write_fn memtap_stream_write;
 
 int memtap_stream_init(void) {
     uint8_t *p[2];
@@ -84,11 +84,11 @@ int memtap_stream_open(int fd, const memtap_header_info_t *h, int *err) {
     source0_key = source0_watermark = 0;
     staged = 0;
     memtap_tbuf_reset_totals();
-    if (memtap_sink_open(&sink, fd, NULL) < 0) {
+    if (memtap_sink_open(&sink, fd, memtap_stream_write) < 0) {
         *err = sink.error;
         return -1;
     }
-    /* the header is the frame's first bytes, outside any chunk */
+    /* the header is the LZ4 frame's first bytes, outside any chunk */
     memtap_enc_header(&memtap_stream, h);
     stage(memtap_stream.buf, memtap_stream.len);
     memtap_stream.len = 0;
@@ -154,9 +154,9 @@ int memtap_stream_flush(int wait) {
     return rc;
 }
 
-void memtap_stream_register(memtap_tbuf_t *b, uint32_t index, uint32_t generation) {
+void memtap_stream_register(memtap_tbuf_t *b, uint32_t index, uint32_t image) {
     memtap_lock(&sink_lock);
-    memtap_tbuf_register(b, index, generation);
+    memtap_tbuf_register(b, index, image);
     memtap_unlock(&sink_lock);
 }
 
@@ -169,9 +169,9 @@ int memtap_stream_flush_own(memtap_tbuf_t *b) {
         rc = flush_source0(0);
         memtap_unlock(&memtap_stream_lock);
     }
-    if (rc == 0 && b->generation)
+    if (rc == 0 && b->image)
         rc = memtap_tbuf_flush(b, 1, 0, put_chunk);
-    if (!b->generation) /* dropped by the end of a frame: its records have nowhere to go */
+    if (!b->image) /* dropped by the end of an image: its records have nowhere to go */
         b->enc.len = 0;
     /* the others' watermarks move on too, so the reader need not hold this chunk long */
     if (rc == 0 && memtap_tbuf_flush_all(0, put_chunk) < 0)
@@ -184,7 +184,7 @@ int memtap_stream_flush_own(memtap_tbuf_t *b) {
 
 void memtap_stream_thread_done(memtap_tbuf_t *b) {
     memtap_lock(&sink_lock);
-    if (b->generation) {
+    if (b->image) {
         if (memtap_tbuf_flush(b, 1, 1, put_chunk) < 0)
             write_failed();
         memtap_tbuf_unregister(b);
@@ -194,7 +194,7 @@ void memtap_stream_thread_done(memtap_tbuf_t *b) {
 
 void memtap_stream_close_threads(uint64_t *allocations, uint64_t *frees) {
     memtap_lock(&sink_lock);
-    memtap_tbuf_wait_idle(); /* memtap_frame_closing is set: records under way finish */
+    memtap_tbuf_wait_idle(); /* memtap_image_closing is set: records under way finish */
     if (memtap_tbuf_flush_all(1, put_chunk) < 0)
         write_failed();
     memtap_tbuf_totals(allocations, frees);

@@ -1,4 +1,4 @@
-/* The record stream of the current capture frame (format v3): the process's own records
+/* The record stream of the current image (format v3): the process's own records
  * (source 0: modules, threads, stack nodes, time markers...) appended under the record lock,
  * the threads' buffers (tbuf.h), and the staging buffer where both become CHUNKs for the LZ4
  * sink, under the sink lock. Lock order: record lock, then sink lock; a thread flushing its
@@ -11,10 +11,15 @@
 
 #include "base/lock.h"
 #include "output/record.h"
+#include "output/sink.h"
 #include "output/tbuf.h"
 
 extern memtap_lock_t memtap_stream_lock;
 extern memtap_enc_t memtap_stream; /* the encoder of source 0's records; lock held */
+
+/* Test seam: the write(2) of the sinks memtap_stream_open starts from then on (NULL:
+ * write). Only tests set it, to make a disk fill up. */
+extern memtap_write_fn memtap_stream_write;
 
 /* Maps the buffers. Returns 0, or -1 (errno set). Called once, at init. */
 int memtap_stream_init(void);
@@ -31,7 +36,7 @@ int memtap_stream_fd(void);
 int memtap_stream_reserve(size_t n);
 
 /* Gives source 0's next record a key above every record already written by any thread
- * (the end of a frame). Room reserved. */
+ * (the end of an image). Room reserved. */
 void memtap_stream_stamp_last(void);
 
 /* Appends encoded records of source 0 (module maps), any length. Lock held. */
@@ -43,11 +48,11 @@ int memtap_stream_flush(int wait);
 
 /* The calling thread's buffer: registered as thread `index` (record lock held); written
  * out because it is full (no lock held); written out for good as the thread ends. */
-void memtap_stream_register(memtap_tbuf_t *b, uint32_t index, uint32_t generation);
+void memtap_stream_register(memtap_tbuf_t *b, uint32_t index, uint32_t image);
 int memtap_stream_flush_own(memtap_tbuf_t *b);
 void memtap_stream_thread_done(memtap_tbuf_t *b);
 
-/* Ends the frame: the threads' buffers are written a last time (their later records are
+/* Ends the image: the threads' buffers are written a last time (their later records are
  * dropped), then the caller appends its last records of source 0 (it may read the totals),
  * then memtap_stream_end compresses the rest. Record lock held throughout. */
 void memtap_stream_close_threads(uint64_t *allocations, uint64_t *frees);

@@ -9,7 +9,7 @@
 #include "memtap/format.h"
 
 __attribute__((aligned(64))) uint64_t memtap_order;
-__attribute__((aligned(64))) int memtap_frame_closing;
+__attribute__((aligned(64))) int memtap_image_closing;
 
 static memtap_tbuf_t *registered; /* list; sink lock held */
 static uint64_t total_allocations, total_frees;
@@ -22,7 +22,7 @@ memtap_tbuf_t *memtap_tbuf_mine(void) {
     void *p = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
-    b = p; /* zeroed: generation 0, not registered */
+    b = p; /* zeroed: image 0, not registered */
     b->enc.buf = b->data;
     b->enc.cap = MEMTAP_TBUF_SIZE;
     b->enc.model = &b->model;
@@ -38,13 +38,13 @@ void memtap_tbuf_release_mine(void) {
         munmap(b, sizeof *b);
 }
 
-void memtap_tbuf_register(memtap_tbuf_t *b, uint32_t index, uint32_t generation) {
-    if (b->generation)
+void memtap_tbuf_register(memtap_tbuf_t *b, uint32_t index, uint32_t image) {
+    if (b->image)
         memtap_tbuf_unregister(b);
-    memtap_enc_reset(&b->enc); /* records of an older frame not written are dropped */
+    memtap_enc_reset(&b->enc); /* records of an older image not written are dropped */
     b->key = 0;
     b->index = index;
-    b->generation = generation;
+    b->image = image;
     b->committed = 0;
     b->key_published = 0;
     b->tail = 0;
@@ -58,7 +58,7 @@ void memtap_tbuf_register(memtap_tbuf_t *b, uint32_t index, uint32_t generation)
 }
 
 void memtap_tbuf_unregister(memtap_tbuf_t *b) {
-    if (!b->generation)
+    if (!b->image)
         return;
     if (b->prev)
         b->prev->next = b->next;
@@ -67,7 +67,7 @@ void memtap_tbuf_unregister(memtap_tbuf_t *b) {
     if (b->next)
         b->next->prev = b->prev;
     b->next = b->prev = NULL;
-    __atomic_store_n(&b->generation, 0, __ATOMIC_RELAXED); /* read by its owner */
+    __atomic_store_n(&b->image, 0, __ATOMIC_RELAXED); /* read by its owner */
 }
 
 int memtap_tbuf_flush(memtap_tbuf_t *b, int own, int final, memtap_chunk_put_fn put) {
@@ -99,17 +99,32 @@ int memtap_tbuf_flush(memtap_tbuf_t *b, int own, int final, memtap_chunk_put_fn 
     return rc;
 }
 
+static uint64_t monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 void memtap_tbuf_wait_idle(void) {
+    /* one deadline for all: a record takes well under a microsecond, so a thread still busy
+     * after a second is stopped (a counted 100,000 sleeps of 10 us took 9.7 s: each sleep
+     * lasts the timer slack, 50 us or more) */
+    uint64_t deadline = 0;
     for (memtap_tbuf_t *b = registered; b; b = b->next) {
         if (b == tls_tbuf)
             continue; /* the caller: not inside a record (or interrupted in one by a signal) */
-        for (int i = 0; i < 100000 && __atomic_load_n(&b->busy, __ATOMIC_SEQ_CST); i++) {
+        for (int i = 0; __atomic_load_n(&b->busy, __ATOMIC_SEQ_CST); i++) {
             if (i < 100) {
                 sched_yield();
-            } else {
-                struct timespec ts = {0, 10000};
-                nanosleep(&ts, NULL);
+                continue;
             }
+            uint64_t now = monotonic_ns();
+            if (!deadline)
+                deadline = now + MEMTAP_TBUF_WAIT_NS;
+            if (now >= deadline)
+                break;
+            struct timespec ts = {0, 10000};
+            nanosleep(&ts, NULL);
         }
     }
 }
@@ -136,11 +151,11 @@ void memtap_tbuf_reset_totals(void) { total_allocations = total_frees = 0; }
 void memtap_tbuf_after_fork(void) {
     for (memtap_tbuf_t *b = registered, *next; b; b = next) {
         next = b->next;
-        b->generation = 0;
+        b->image = 0;
         if (b != tls_tbuf)
             munmap(b, sizeof *b); /* its thread does not exist here */
     }
     registered = NULL;
     if (tls_tbuf)
-        tls_tbuf->generation = 0;
+        tls_tbuf->image = 0;
 }

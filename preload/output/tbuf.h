@@ -20,8 +20,8 @@ typedef struct memtap_tbuf {
     /* the owner's: its encoder writes at data + enc.len; delta state and counts per thread */
     memtap_enc_t enc;
     uint64_t key;        /* the order key after the last record encoded */
-    uint32_t index;      /* the thread's index in the capture frame (its CHUNK source) */
-    uint32_t generation; /* the capture frame it is registered in (0: none) */
+    uint32_t index; /* the thread's index in the image (its CHUNK source) */
+    uint32_t image; /* the image (memtap_image_seq) it is registered in (0: none) */
     /* published by the owner, read by flushers */
     _Alignas(64) uint64_t committed; /* position | allocations << 32 | frees << 48 (mod 2^16) */
     uint64_t key_published;          /* key after the last committed record */
@@ -38,9 +38,9 @@ typedef struct memtap_tbuf {
 /* The order counter: frees take tickets from it. On a cache line of its own. */
 extern uint64_t memtap_order;
 
-/* Set while a capture frame ends (exit, exec): no record may start, so none is lost between
- * the last flush and the next frame (a failed exec goes on). Read after busy is set. */
-extern int memtap_frame_closing;
+/* Set while an image ends (exit, exec): no record may start, so none is lost between the
+ * last flush and the next image (a failed exec goes on). Read after busy is set. */
+extern int memtap_image_closing;
 
 /* The calling thread's buffer (mapped on first use), or NULL when memory ran out. */
 memtap_tbuf_t *memtap_tbuf_mine(void);
@@ -86,8 +86,8 @@ static inline void memtap_tbuf_commit(memtap_tbuf_t *b) {
 
 /* --- sink lock held --- */
 
-/* Starts b afresh as thread `index` of capture frame `generation` and registers it. */
-void memtap_tbuf_register(memtap_tbuf_t *b, uint32_t index, uint32_t generation);
+/* Starts b afresh as thread `index` of image `image` and registers it. */
+void memtap_tbuf_register(memtap_tbuf_t *b, uint32_t index, uint32_t image);
 void memtap_tbuf_unregister(memtap_tbuf_t *b);
 
 /* Writes b's committed records as a CHUNK through put (final: the thread writes no more).
@@ -96,14 +96,16 @@ typedef int (*memtap_chunk_put_fn)(uint32_t source, uint64_t watermark, const ui
                                    size_t n);
 int memtap_tbuf_flush(memtap_tbuf_t *b, int own, int final, memtap_chunk_put_fn put);
 
-/* Waits until no registered thread but the caller is inside a record (memtap_frame_closing
- * set first); gives up on a thread after about a second (stopped by a debugger, say). */
+/* Waits until no registered thread but the caller is inside a record (memtap_image_closing
+ * set first); gives up on the threads still busy MEMTAP_TBUF_WAIT_NS after it first had
+ * to sleep (stopped by a debugger, say). */
+#define MEMTAP_TBUF_WAIT_NS 1000000000ull
 void memtap_tbuf_wait_idle(void);
 
-/* Flushes every registered buffer; final also unregisters them all (end of a frame). */
+/* Flushes every registered buffer; final also unregisters them all (end of an image). */
 int memtap_tbuf_flush_all(int final, memtap_chunk_put_fn put);
 
-/* ALLOC and FREE/MUNMAP records written to the file since the frame began. */
+/* ALLOC and FREE/MUNMAP records written to the file since the image began. */
 void memtap_tbuf_totals(uint64_t *allocations, uint64_t *frees);
 void memtap_tbuf_reset_totals(void);
 

@@ -7,7 +7,8 @@
 #include "memtap/format.h"
 #include "python/python_api.h"
 #include "hooks/real.h"
-#include "core/tracker.h"
+#include "core/lifecycle.h"
+#include "core/track.h"
 
 typedef struct {
     py_mem_allocator_t old;

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "core/tracker.h"
+#include "core/lifecycle.h"
 
 /* A frame entered by a new run of the interpreter loop (a C function calling Python) has
  * its profile callback deeper on the C stack than its caller's by at least one
@@ -123,7 +123,7 @@ static uint32_t intern_code(py_object_t *code) {
         e->qualname = keep(q, qlen, &e->qualname_len);
         e->filename = keep(f, flen, &e->filename_len);
         e->firstline = (uint32_t)first;
-        e->emitted_generation = 0;
+        e->emitted_image = 0;
         if (e->qualname && e->filename) {
             id = (uint32_t)(n + 1);
             __atomic_store_n(&code_count, n + 1, __ATOMIC_RELEASE);
@@ -132,12 +132,9 @@ static uint32_t intern_code(py_object_t *code) {
     pthread_mutex_unlock(&code_lock);
     if (id && py.Code_SetExtra(code, extra_index, (void *)(uintptr_t)id) < 0)
         py.PyErr_Clear();
-    if (qref)
-        py.Py_DecRef(qref);
-    if (fref)
-        py.Py_DecRef(fref);
-    if (lref)
-        py.Py_DecRef(lref);
+    py.Py_DecRef(qref); /* NULL is nothing (python_api.h) */
+    py.Py_DecRef(fref);
+    py.Py_DecRef(lref);
     memtap_guard--;
     return id;
 }
@@ -275,7 +272,8 @@ int memtap_pystack_frames(uint64_t *out, int room) {
             f->line = line_of(s, f);
             f->line_valid = !top; /* a caller's line stays until its callee returns */
         }
-        uint64_t line = f->line < (1u << MEMTAP_PY_LINE_BITS) ? f->line : (1u << MEMTAP_PY_LINE_BITS) - 1;
+        uint32_t line_max = (1u << MEMTAP_PY_LINE_BITS) - 1;
+        uint64_t line = f->line < line_max ? f->line : line_max;
         out[n++] = memtap_py_frame(f->code_id, (uint32_t)line, f->entry);
     }
     return n;

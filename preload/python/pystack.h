@@ -36,7 +36,7 @@ int memtap_pystack_depth(void);
 typedef struct {
     const char *qualname, *filename;
     uint32_t qualname_len, filename_len, firstline;
-    uint32_t emitted_generation; /* capture generation whose stream has its PY_CODE record */
+    uint32_t emitted_image; /* the image (memtap_image_seq) whose stream has its PY_CODE */
 } memtap_py_code_t;
 memtap_py_code_t *memtap_pystack_code(uint64_t id);
 

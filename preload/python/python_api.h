@@ -56,7 +56,7 @@ typedef struct {
     ssize_t (*RequestCodeExtraIndex)(py_freefunc_t free_extra);
     int (*Code_GetExtra)(py_object_t *code, ssize_t index, void **extra);
     int (*Code_SetExtra)(py_object_t *code, ssize_t index, void *extra);
-    void (*Py_DecRef)(py_object_t *o);
+    void (*Py_DecRef)(py_object_t *o); /* Py_XDECREF: NULL is nothing */
     void (*Py_IncRef)(py_object_t *o);
     py_object_t *(*PyObject_GetAttrString)(py_object_t *o, const char *name);
     py_object_t *(*PyObject_CallMethod)(py_object_t *o, const char *name, const char *fmt, ...);
@@ -68,7 +68,7 @@ typedef struct {
     py_object_t *none; /* _Py_NoneStruct */
 } py_api_t;
 
-extern py_api_t py;
+extern py_api_t py; /* python_api.c */
 
 /* Looks the API up in the loaded program. Returns 1 when every function memtap needs is
  * there (the program embeds CPython 3.8 or newer), else 0. */

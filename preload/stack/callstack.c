@@ -1,5 +1,5 @@
 /* The stack of an allocating call: the native frames (fastunwind.c, or libunwind), the
- * thread's Python frames, and their node in the capture frame's stack trie, whose new nodes
+ * thread's Python frames, and their node in the image's stack trie, whose new nodes
  * are written as NODE and PY_NODE records (source 0). */
 #include "stack/callstack.h"
 
@@ -11,7 +11,7 @@
 #include "output/record.h"
 #include "stack/stacks.h"
 #include "output/stream.h"
-#include "core/tracker.h"
+#include "core/lifecycle.h"
 #include "stack/trie.h"
 #include "stack/unwind.h"
 
@@ -26,8 +26,8 @@ void memtap_callstack_configure(int depth, int python_frames_only) {
     python_only = python_frames_only;
 }
 
-int memtap_callstack_begin_frame(void) { return memtap_trie_init(&trie); }
-void memtap_callstack_end_frame(void) { memtap_trie_destroy(&trie); }
+int memtap_callstack_begin_image(void) { return memtap_trie_init(&trie); }
+void memtap_callstack_end_image(void) { memtap_trie_destroy(&trie); }
 void memtap_callstack_lock(void) { memtap_lock(&trie_lock); }
 void memtap_callstack_unlock(void) { memtap_unlock(&trie_lock); }
 void memtap_callstack_after_fork(void) { memtap_lock_reset(&trie_lock); }
@@ -38,16 +38,16 @@ static int emit_node(uint32_t id, uint32_t parent, uint64_t frame) {
     memtap_lock(&memtap_stream_lock);
     int ok = memtap_tracking() && memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0;
     if (ok && memtap_is_py_frame(frame)) {
-        /* the code's name and file go first, once per capture frame */
+        /* the code's name and file go first, once per image */
         uint64_t code = memtap_py_frame_code(frame);
         memtap_py_code_t *c = memtap_pystack_code(code);
-        if (c && c->emitted_generation != memtap_generation) {
+        if (c && c->emitted_image != memtap_image_seq) {
             size_t need = MEMTAP_ENC_FIXED_MAX + c->qualname_len + c->filename_len;
             ok = memtap_stream_reserve(need) == 0 &&
                  memtap_enc_py_code(&memtap_stream, code, c->firstline, c->qualname,
                                     c->qualname_len, c->filename, c->filename_len) == 0 &&
                  memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0;
-            c->emitted_generation = memtap_generation;
+            c->emitted_image = memtap_image_seq;
         }
         if (ok)
             memtap_enc_py_node(&memtap_stream, id, parent, code, memtap_py_frame_line(frame),
@@ -62,17 +62,17 @@ static int emit_node(uint32_t id, uint32_t parent, uint64_t frame) {
 static __thread int tls_cache_is_last_walk __attribute__((tls_model("initial-exec")));
 static __thread int tls_walk_is_native __attribute__((tls_model("initial-exec")));
 
-uint32_t memtap_callstack_intern(const uint64_t *frames, int n, int known, uint32_t *gen) {
+uint32_t memtap_callstack_intern(const uint64_t *frames, int n, int known, uint32_t *image) {
     uint32_t leaf;
-    *gen = __atomic_load_n(&memtap_generation, __ATOMIC_ACQUIRE);
-    if (memtap_stack_lookup(*gen, frames, n, known, &leaf)) {
+    *image = __atomic_load_n(&memtap_image_seq, __ATOMIC_ACQUIRE);
+    if (memtap_stack_lookup(*image, frames, n, known, &leaf)) {
         tls_cache_is_last_walk = tls_walk_is_native; /* the cache holds frames */
         return leaf;
     }
     memtap_lock(&trie_lock);
-    *gen = memtap_generation;
+    *image = memtap_image_seq;
     if (!memtap_tracking() ||
-        memtap_stack_intern(&trie, *gen, frames, n, known, max_depth, emit_node, &leaf) < 0) {
+        memtap_stack_intern(&trie, *image, frames, n, known, max_depth, emit_node, &leaf) < 0) {
         if (memtap_tracking())
             memtap_disable("out of memory for stacks", ENOMEM);
         leaf = 0;

@@ -1,12 +1,8 @@
-/* The stack of an allocating call and its node in the capture's stack trie (callstack.c). */
+/* The stack of an allocating call and its node in the image's stack trie (callstack.c). */
 #ifndef MEMTAP_PRELOAD_CALLSTACK_H
 #define MEMTAP_PRELOAD_CALLSTACK_H
 
 #include <stdint.h>
-
-/* The capture frame's generation: node and thread ids restart with each frame (tracker.c
- * changes it with the trie lock and the record lock held). */
-extern uint32_t memtap_generation;
 
 /* Frames kept per stack (MEMTAP_MAX_DEPTH at most), and whether a thread running Python
  * records its Python frames only. At init. */
@@ -21,16 +17,16 @@ int memtap_callstack_room(void);
  * thread's stack cache, which holds them. */
 int memtap_stack_of_call(uint64_t *frames, int *known);
 
-/* The node of frames[0..n) in the current frame's trie, *gen set to that frame's
- * generation; new nodes are written as records. 0 for the empty stack, or when tracking
- * went off. A stack the thread's cache holds whole needs no lock. `known` is
+/* The node of frames[0..n) in the current image's trie, *image set to that image's
+ * number (memtap_image_seq); new nodes are written as records. 0 for the empty stack, or
+ * when tracking went off. A stack the thread's cache holds whole needs no lock. `known` is
  * memtap_stack_of_call's, also when called again for the same stack. */
-uint32_t memtap_callstack_intern(const uint64_t *frames, int n, int known, uint32_t *gen);
+uint32_t memtap_callstack_intern(const uint64_t *frames, int n, int known, uint32_t *image);
 
-/* A capture frame starts (empty trie; -1: out of memory) or ends; the trie lock, taken
+/* An image starts (empty trie; -1: out of memory) or ends; the trie lock, taken
  * around fork and exec (after modules_lock, before the record lock); reset in a fork child. */
-int memtap_callstack_begin_frame(void);
-void memtap_callstack_end_frame(void);
+int memtap_callstack_begin_image(void);
+void memtap_callstack_end_image(void);
 void memtap_callstack_lock(void);
 void memtap_callstack_unlock(void);
 void memtap_callstack_after_fork(void);

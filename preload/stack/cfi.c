@@ -228,7 +228,11 @@ static int run_cfi(reader_t *c, const cie_t *cie, cfi_state_t *s, const cfi_stat
             *s = stack[--depth];
             break;
         case 0x0c: s->cfa_reg = (int)uleb(c); s->cfa_off = (int64_t)uleb(c); s->cfa_expr = 0; break;
-        case 0x12: s->cfa_reg = (int)uleb(c); s->cfa_off = sleb(c) * cie->data_align; s->cfa_expr = 0; break;
+        case 0x12: /* def_cfa_sf */
+            s->cfa_reg = (int)uleb(c);
+            s->cfa_off = sleb(c) * cie->data_align;
+            s->cfa_expr = 0;
+            break;
         case 0x0d: s->cfa_reg = (int)uleb(c); break;
         case 0x0e: s->cfa_off = (int64_t)uleb(c); break;
         case 0x13: s->cfa_off = sleb(c) * cie->data_align; break;
@@ -248,7 +252,10 @@ static int run_cfi(reader_t *c, const cie_t *cie, cfi_state_t *s, const cfi_stat
         case 0x14: reg = uleb(c); uleb(c); set_rule(s, reg, R_OTHER, 0); break; /* val_offset */
         case 0x15: reg = uleb(c); sleb(c); set_rule(s, reg, R_OTHER, 0); break;
         case 0x2e: uleb(c); break;                                            /* GNU_args_size */
-        case 0x2f: reg = uleb(c); set_rule(s, reg, R_OFFSET, -(int64_t)uleb(c) * cie->data_align); break;
+        case 0x2f: /* GNU_negative_offset_extended */
+            reg = uleb(c);
+            set_rule(s, reg, R_OFFSET, -(int64_t)uleb(c) * cie->data_align);
+            break;
         default:
             return -1;
         }

@@ -6,7 +6,7 @@
 #include <sys/mman.h>
 
 typedef struct {
-    uint32_t generation;
+    uint32_t image; /* memtap_image_seq of the stack cached */
     int depth;      /* frames cached, outermost first */
     int cap;
     size_t bytes;   /* of the mapping */
@@ -26,7 +26,7 @@ static cache_t *thread_cache(int max_depth) {
         return NULL;
     cache_t *old = c;
     c = p;
-    c->generation = old ? old->generation : 0;
+    c->image = old ? old->image : 0;
     c->depth = old ? old->depth : 0;
     c->cap = max_depth;
     c->bytes = bytes;
@@ -54,10 +54,10 @@ void memtap_stack_cache_release(void) {
         munmap(c, c->bytes);
 }
 
-int memtap_stack_lookup(uint32_t generation, const uint64_t *frames, int n, int known,
+int memtap_stack_lookup(uint32_t image, const uint64_t *frames, int n, int known,
                         uint32_t *leaf) {
     const cache_t *c = tls_cache;
-    if (!c || c->generation != generation || c->depth != n)
+    if (!c || c->image != image || c->depth != n)
         return 0;
     for (int j = 0; j < n - known; j++) /* innermost frames differ most often: first */
         if (c->frames[n - 1 - j] != frames[j])
@@ -66,14 +66,14 @@ int memtap_stack_lookup(uint32_t generation, const uint64_t *frames, int n, int 
     return 1;
 }
 
-int memtap_stack_intern(memtap_trie_t *trie, uint32_t generation, const uint64_t *frames, int n,
+int memtap_stack_intern(memtap_trie_t *trie, uint32_t image, const uint64_t *frames, int n,
                         int known, int max_depth, memtap_node_emit_fn emit, uint32_t *leaf) {
     cache_t *c = thread_cache(n > max_depth ? n : max_depth);
     if (known && (!c || known > c->depth || known > n))
         return -1; /* the known frames are not in the cache: never so when callers keep to
                       memtap_stack_of_call's contract */
     int common = 0;
-    if (c && c->generation == generation) {
+    if (c && c->image == image) {
         int lim = n < c->depth ? n : c->depth;
         common = known < lim ? known : lim;
         while (common < lim && c->frames[common] == frames[n - 1 - common])
@@ -82,7 +82,7 @@ int memtap_stack_intern(memtap_trie_t *trie, uint32_t generation, const uint64_t
     uint32_t node = common ? c->nodes[common - 1] : 0;
     for (int j = common; j < n; j++) { /* j counts from the outermost frame */
         /* the known frames may be unwritten in frames: the cache has them (another
-         * generation's cache gives its frames, not its nodes) */
+         * image's cache gives its frames, not its nodes) */
         uint64_t frame = j < known ? c->frames[j] : frames[n - 1 - j];
         int created;
         uint32_t parent = node;
@@ -99,7 +99,7 @@ int memtap_stack_intern(memtap_trie_t *trie, uint32_t generation, const uint64_t
     }
     if (c) {
         c->depth = n;
-        c->generation = generation;
+        c->image = image;
     }
     *leaf = node;
     return 0;

@@ -13,18 +13,18 @@
 typedef int (*memtap_node_emit_fn)(uint32_t id, uint32_t parent, uint64_t frame);
 
 /* Interns frames[0..n) (innermost first) into trie and sets *leaf to the innermost node
- * (0 for an empty stack). generation identifies the trie's lifetime: a cache filled for
- * another generation gives no nodes. `known`: how many outermost frames the caller knows
+ * (0 for an empty stack). image identifies the trie's lifetime (memtap_image_seq): a cache
+ * filled in another image gives no nodes. `known`: how many outermost frames the caller knows
  * to be those of the thread's last stack interned (they are neither compared nor read:
  * frames[n - known, n) may be unwritten). Returns 0, or -1 when memory runs out or emit
  * fails. Called with the trie's lock held; the cache is the calling thread's own. */
-int memtap_stack_intern(memtap_trie_t *trie, uint32_t generation, const uint64_t *frames, int n,
+int memtap_stack_intern(memtap_trie_t *trie, uint32_t image, const uint64_t *frames, int n,
                         int known, int max_depth, memtap_node_emit_fn emit, uint32_t *leaf);
 
-/* 1 when the calling thread's last stack of this generation is frames[0..n) exactly (its
+/* 1 when the calling thread's last stack of this image is frames[0..n) exactly (its
  * `known` outermost frames are known to be); *leaf then gets its node. Touches only the
  * thread's own cache: no lock needed. */
-int memtap_stack_lookup(uint32_t generation, const uint64_t *frames, int n, int known,
+int memtap_stack_lookup(uint32_t image, const uint64_t *frames, int n, int known,
                         uint32_t *leaf);
 
 /* Writes frames[n - known, n), the outermost `known` frames of the thread's last stack

@@ -2,7 +2,6 @@
 #define UNW_LOCAL_ONLY
 #include "stack/unwind.h"
 
-#include <dlfcn.h>
 #include <libunwind.h>
 #include <link.h>
 #include <stdlib.h>
@@ -14,7 +13,6 @@
 #include "stack/gate.h"
 #include "memtap/format.h"
 #include "stack/stacks.h"
-
 
 static uintptr_t self_lo, self_hi;
 static int libunwind_only; /* MEMTAP_UNWIND=libunwind: no fast path (comparisons, A/B) */

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 
 #include "stack/gate.h"
 
@@ -18,8 +19,14 @@ static void *unwinder(void *arg) {
         if (__atomic_load_n(&gate_is_closed, __ATOMIC_SEQ_CST))
             __atomic_add_fetch(&violations, 1, __ATOMIC_SEQ_CST);
         __atomic_add_fetch(&entries, 1, __ATOMIC_RELAXED);
+        for (int k = 0; k < 100; k++) /* a while inside, as an unwind is */
+            __builtin_ia32_pause();
         __atomic_sub_fetch(&inside, 1, __ATOMIC_SEQ_CST);
         memtap_gate_leave();
+        /* then a while outside: four threads spinning on two busy cores made each round
+         * wait for the scheduler, and the test take a minute */
+        struct timespec ts = {0, 10000};
+        nanosleep(&ts, NULL);
     }
     memtap_gate_thread_exit();
     return NULL;
@@ -32,9 +39,10 @@ Test(gate, close_waits_for_every_thread_inside, .timeout = 60) {
     for (int round = 0; round < 2000; round++) {
         memtap_gate_close();
         __atomic_store_n(&gate_is_closed, 1, __ATOMIC_SEQ_CST);
-        cr_assert_eq(__atomic_load_n(&inside, __ATOMIC_SEQ_CST), 0, "a thread inside a closed gate");
-        for (int k = 0; k < 50; k++)
-            sched_yield();
+        cr_assert_eq(__atomic_load_n(&inside, __ATOMIC_SEQ_CST), 0, "inside a closed gate");
+        /* the threads get the cores whatever else the machine runs (50 sched_yields did not) */
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
         cr_assert_eq(__atomic_load_n(&inside, __ATOMIC_SEQ_CST), 0);
         __atomic_store_n(&gate_is_closed, 0, __ATOMIC_SEQ_CST);
         memtap_gate_open();
