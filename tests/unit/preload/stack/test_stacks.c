@@ -24,7 +24,7 @@ static uint32_t plain(memtap_trie_t *t, const uint64_t *frames, int n) {
     return node;
 }
 
-Test(stacks, cached_equals_plain_on_random_stacks) {
+Test(stacks, cached_equals_plain_on_random_stacks, .timeout = 30) {
     memtap_trie_t cached, reference;
     cr_assert_eq(memtap_trie_init(&cached), 0);
     cr_assert_eq(memtap_trie_init(&reference), 0);
@@ -53,7 +53,7 @@ Test(stacks, cached_equals_plain_on_random_stacks) {
     memtap_stack_cache_release();
 }
 
-Test(stacks, a_new_generation_ignores_the_cache) {
+Test(stacks, a_new_generation_ignores_the_cache, .timeout = 30) {
     memtap_trie_t a, b;
     cr_assert_eq(memtap_trie_init(&a), 0);
     cr_assert_eq(memtap_trie_init(&b), 0);
@@ -76,7 +76,7 @@ Test(stacks, a_new_generation_ignores_the_cache) {
 /* memtap_stack_of_call may leave the `known` outermost frames unwritten: interning takes
  * them from the cache, also in a new generation (a new trie) and after the cache grew, and
  * memtap_stack_fill_outer writes them back. */
-Test(stacks, known_frames_come_from_the_cache) {
+Test(stacks, known_frames_come_from_the_cache, .timeout = 30) {
     memtap_trie_t cached, reference;
     cr_assert_eq(memtap_trie_init(&cached), 0);
     cr_assert_eq(memtap_trie_init(&reference), 0);

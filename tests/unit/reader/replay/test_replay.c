@@ -54,7 +54,7 @@ static void header(uint32_t flags) {
 }
 static const memtap_site_t *site(uint32_t node) { return &r.sites.v[r.site_of_node.v[node]]; }
 
-Test(replay, totals_and_leaks) {
+Test(replay, totals_and_leaks, .timeout = 30) {
     alloc(MEMTAP_KIND_MALLOC, 0x100, 10, 1);
     alloc(MEMTAP_KIND_MALLOC, 0x200, 20, 1);
     alloc(MEMTAP_KIND_CALLOC, 0x300, 30, 2);
@@ -74,7 +74,7 @@ Test(replay, totals_and_leaks) {
     cr_assert_eq(site(1)->live_bytes, 10);
 }
 
-Test(replay, peak_per_site_is_the_state_at_the_global_peak) {
+Test(replay, peak_per_site_is_the_state_at_the_global_peak, .timeout = 30) {
     alloc(MEMTAP_KIND_MALLOC, 0x100, 100, 1); /* 100 */
     alloc(MEMTAP_KIND_MALLOC, 0x200, 50, 2);  /* 150: peak so far */
     release(0x100);                           /* 50 */
@@ -92,7 +92,7 @@ Test(replay, peak_per_site_is_the_state_at_the_global_peak) {
     cr_assert_eq(sum, r.peak_bytes);
 }
 
-Test(replay, realloc_moves_a_block) {
+Test(replay, realloc_moves_a_block, .timeout = 30) {
     alloc(MEMTAP_KIND_MALLOC, 0x100, 10, 1);
     release(0x100); /* realloc's old block */
     alloc(MEMTAP_KIND_REALLOC, 0x500, 1000, 2);
@@ -102,7 +102,7 @@ Test(replay, realloc_moves_a_block) {
     cr_assert_eq(r.kinds[MEMTAP_KIND_REALLOC].leaked_blocks, 1);
 }
 
-Test(replay, partial_munmap_splits_and_shrinks) {
+Test(replay, partial_munmap_splits_and_shrinks, .timeout = 30) {
     alloc(MEMTAP_KIND_MMAP, 0x10000, 0x4000, 1); /* four pages */
     unmap(0x11000, 0x1000);                      /* a hole: two mappings left */
     cr_assert_eq(r.regions.n, 2);
@@ -118,7 +118,7 @@ Test(replay, partial_munmap_splits_and_shrinks) {
     cr_assert_eq(r.unknown_frees, 1);
 }
 
-Test(replay, exec_drops_the_old_image) {
+Test(replay, exec_drops_the_old_image, .timeout = 30) {
     alloc(MEMTAP_KIND_MALLOC, 0x100, 10, 1);
     alloc(MEMTAP_KIND_MMAP, 0x10000, 0x1000, 2);
     header(MEMTAP_HDR_AFTER_EXEC);
@@ -128,7 +128,7 @@ Test(replay, exec_drops_the_old_image) {
     cr_assert_eq(r.images.n, 2);
 }
 
-Test(replay, continued_frame_keeps_blocks) {
+Test(replay, continued_frame_keeps_blocks, .timeout = 30) {
     alloc(MEMTAP_KIND_MALLOC, 0x100, 10, 1);
     header(MEMTAP_HDR_CONTINUED);
     release(0x100);
@@ -137,7 +137,7 @@ Test(replay, continued_frame_keeps_blocks) {
     cr_assert_eq(r.unknown_frees, 0);
 }
 
-Test(replay, address_reused_without_free_replaces_the_block) {
+Test(replay, address_reused_without_free_replaces_the_block, .timeout = 30) {
     alloc(MEMTAP_KIND_MALLOC, 0x100, 10, 1);
     alloc(MEMTAP_KIND_MALLOC, 0x100, 30, 2);
     memtap_replay_finish(&r);
@@ -146,7 +146,7 @@ Test(replay, address_reused_without_free_replaces_the_block) {
     cr_assert_eq(site(1)->live_bytes, 0);
 }
 
-Test(replay, temporaries_are_freed_before_any_other_allocation) {
+Test(replay, temporaries_are_freed_before_any_other_allocation, .timeout = 30) {
     alloc(MEMTAP_KIND_MALLOC, 0x100, 10, 1);
     release(0x100); /* temporary */
     alloc(MEMTAP_KIND_MALLOC, 0x200, 10, 1);
