@@ -18,6 +18,8 @@
  *   MEMTAP_HT_MATCH(s, k)    whether slot *s, not empty, holds key k
  * optional:
  *   MEMTAP_HT_SLOT_HASH(s)   MEMTAP_HT_HASH of the key slot *s holds: to grow and to remove
+ *   MEMTAP_HT_CLEAR(s)       makes slot *s empty after a remove, where storing zero in the
+ *                            whole slot would cost more than need be (default: all zero)
  *   MEMTAP_HT_ALLOC(bytes)   zeroed memory, or NULL; with MEMTAP_HT_FREE(p, bytes): to
  *                            init, destroy and grow, and so for upsert
  *   MEMTAP_HT_LOAD_NUM, MEMTAP_HT_LOAD_DEN  upsert grows the table rather than fill more
@@ -28,8 +30,9 @@
  * Generated, N standing for MEMTAP_HT_NAME, T for the table, S for the slot and K for the key:
  *   S *N_find_in(S *slots, size_t mask, K k)   the slot holding k, or NULL
  *   S *N_find(const T *t, K k)                 the same in t
- *   S *N_probe(S *slots, size_t mask, K k)     the slot holding k, or the empty slot
- *                                              where k would go (not with MAX_PROBES)
+ *   S *N_probe(S *slots, size_t mask, K k, int *found)   the slot holding k (*found = 1),
+ *                                              or the empty one where k would go (0); not
+ *                                              with MAX_PROBES
  *   void N_remove(T *t, S *s)                  empties s, an entry's slot; backward-shift
  *                                              deletion keeps probe chains unbroken with
  *                                              no tombstones (needs SLOT_HASH)
@@ -75,19 +78,28 @@
 #define MEMTAP_HT_FN(suffix) MEMTAP_HT_CAT(MEMTAP_HT_NAME, suffix)
 
 #ifndef MEMTAP_HT_MAX_PROBES
-/* The slot holding k, or the empty slot that ends its probe chain (there is one: a table
- * is never full). */
+/* The slot holding k (*found = 1), or the empty slot that ends its probe chain (*found = 0;
+ * there is one: a table is never full). */
 static inline MEMTAP_HT_SLOT *MEMTAP_HT_FN(_probe)(MEMTAP_HT_SLOT *slots, size_t mask,
-                                                   MEMTAP_HT_KEY k) {
-    for (size_t i = (size_t)(MEMTAP_HT_HASH(k)) & mask;; i = (i + 1) & mask)
-        if (MEMTAP_HT_EMPTY(&slots[i]) || MEMTAP_HT_MATCH(&slots[i], k))
-            return &slots[i];
+                                                   MEMTAP_HT_KEY k, int *found) {
+    for (size_t i = (size_t)(MEMTAP_HT_HASH(k)) & mask;; i = (i + 1) & mask) {
+        MEMTAP_HT_SLOT *s = &slots[i];
+        if (MEMTAP_HT_EMPTY(s)) {
+            *found = 0;
+            return s;
+        }
+        if (MEMTAP_HT_MATCH(s, k)) {
+            *found = 1;
+            return s;
+        }
+    }
 }
 
 static inline MEMTAP_HT_SLOT *MEMTAP_HT_FN(_find_in)(MEMTAP_HT_SLOT *slots, size_t mask,
                                                      MEMTAP_HT_KEY k) {
-    MEMTAP_HT_SLOT *s = MEMTAP_HT_FN(_probe)(slots, mask, k);
-    return MEMTAP_HT_EMPTY(s) ? NULL : s;
+    int found;
+    MEMTAP_HT_SLOT *s = MEMTAP_HT_FN(_probe)(slots, mask, k, &found);
+    return found ? s : NULL;
 }
 #else
 static inline MEMTAP_HT_SLOT *MEMTAP_HT_FN(_find_in)(MEMTAP_HT_SLOT *slots, size_t mask,
@@ -123,7 +135,11 @@ static inline void MEMTAP_HT_FN(_remove)(MEMTAP_HT_TABLE *t, MEMTAP_HT_SLOT *s) 
             hole = j;
         }
     }
+#ifdef MEMTAP_HT_CLEAR
+    MEMTAP_HT_CLEAR(&t->slots[hole]);
+#else
     t->slots[hole] = (MEMTAP_HT_SLOT){0};
+#endif
     t->count--;
 }
 #endif
@@ -148,8 +164,9 @@ static inline void MEMTAP_HT_FN(_destroy)(MEMTAP_HT_TABLE *t) {
     t->slots = NULL;
 }
 
-/* Out of line and cold: the probe loops it sits beside stay small. */
-static __attribute__((noinline, cold, unused)) int MEMTAP_HT_FN(_grow)(MEMTAP_HT_TABLE *t) {
+/* Out of line: the probe loops it sits beside stay small. (Not marked cold: GCC would then
+ * move the loop that calls upsert into its cold section.) */
+static __attribute__((noinline, unused)) int MEMTAP_HT_FN(_grow)(MEMTAP_HT_TABLE *t) {
     size_t cap = (t->mask + 1) * 2;
     MEMTAP_HT_SLOT *slots = MEMTAP_HT_ALLOC(cap * sizeof(MEMTAP_HT_SLOT));
     if (!slots)
@@ -171,14 +188,13 @@ static __attribute__((noinline, cold, unused)) int MEMTAP_HT_FN(_grow)(MEMTAP_HT
 
 static inline MEMTAP_HT_SLOT *MEMTAP_HT_FN(_upsert)(MEMTAP_HT_TABLE *t, MEMTAP_HT_KEY k,
                                                     int *found) {
-    MEMTAP_HT_SLOT *s = MEMTAP_HT_FN(_probe)(t->slots, t->mask, k);
-    *found = !MEMTAP_HT_EMPTY(s);
+    MEMTAP_HT_SLOT *s = MEMTAP_HT_FN(_probe)(t->slots, t->mask, k, found);
     if (*found)
         return s;
     if ((t->count + 1) * (MEMTAP_HT_LOAD_DEN) > (t->mask + 1) * (MEMTAP_HT_LOAD_NUM)) {
         if (MEMTAP_HT_FN(_grow)(t) < 0)
             return NULL;
-        s = MEMTAP_HT_FN(_probe)(t->slots, t->mask, k);
+        s = MEMTAP_HT_FN(_probe)(t->slots, t->mask, k, found);
     }
     t->count++;
     return s;
@@ -195,6 +211,7 @@ static inline MEMTAP_HT_SLOT *MEMTAP_HT_FN(_upsert)(MEMTAP_HT_TABLE *t, MEMTAP_H
 #undef MEMTAP_HT_EMPTY
 #undef MEMTAP_HT_MATCH
 #undef MEMTAP_HT_SLOT_HASH
+#undef MEMTAP_HT_CLEAR
 #undef MEMTAP_HT_ALLOC
 #undef MEMTAP_HT_FREE
 #undef MEMTAP_HT_MAX_PROBES
