@@ -6,6 +6,43 @@
 
 #include "memtap/varint.h"
 
+/* (image, parent, frame) -> global node id */
+typedef struct {
+    uint64_t frame;
+    uint32_t image, parent;
+} node_key_t;
+
+#define MEMTAP_HT_NAME node_keys
+#define MEMTAP_HT_TABLE memtap_node_keys_t
+#define MEMTAP_HT_SLOT memtap_node_key_t
+#define MEMTAP_HT_KEY node_key_t
+#define MEMTAP_HT_HASH(k) memtap_hash2((k).frame, (uint64_t)(k).image << 32 | (k).parent)
+#define MEMTAP_HT_SLOT_HASH(s) memtap_hash2((s)->frame, (uint64_t)(s)->image << 32 | (s)->parent)
+#define MEMTAP_HT_EMPTY(s) ((s)->id == 0)
+#define MEMTAP_HT_MATCH(s, k)                                                                 \
+    ((s)->frame == (k).frame && (s)->parent == (k).parent && (s)->image == (k).image)
+#define MEMTAP_HT_ALLOC(bytes) calloc(1, (bytes))
+#define MEMTAP_HT_FREE(p, bytes) free(p)
+#include "memtap/hashtab.h"
+
+/* (image, code object id) -> index in py_codes */
+typedef struct {
+    uint64_t id;
+    uint32_t image;
+} code_key_t;
+
+#define MEMTAP_HT_NAME code_index
+#define MEMTAP_HT_TABLE memtap_py_code_index_t
+#define MEMTAP_HT_SLOT memtap_py_code_slot_t
+#define MEMTAP_HT_KEY code_key_t
+#define MEMTAP_HT_HASH(k) memtap_hash2((k).id, (k).image)
+#define MEMTAP_HT_SLOT_HASH(s) memtap_hash2((s)->id, (s)->image)
+#define MEMTAP_HT_EMPTY(s) ((s)->index1 == 0)
+#define MEMTAP_HT_MATCH(s, k) ((s)->id == (k).id && (s)->image == (k).image)
+#define MEMTAP_HT_ALLOC(bytes) calloc(1, (bytes))
+#define MEMTAP_HT_FREE(p, bytes) free(p)
+#include "memtap/hashtab.h"
+
 int memtap_vec_reserve(void **v, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap)
         return 0;
@@ -22,9 +59,8 @@ int memtap_vec_reserve(void **v, size_t *cap, size_t need, size_t elem) {
 
 int memtap_replay_init(memtap_replay_t *r) {
     memset(r, 0, sizeof *r);
-    r->node_keys_mask = 1023;
-    r->node_keys = calloc(r->node_keys_mask + 1, sizeof *r->node_keys);
-    if (!r->node_keys || memtap_addrmap_init(&r->live) < 0 || VEC_RESERVE(r->nodes, 1) < 0 ||
+    if (node_keys_init(&r->node_keys, 1024) < 0 || code_index_init(&r->py_code_index, 256) < 0 ||
+        memtap_addrmap_init(&r->live) < 0 || VEC_RESERVE(r->nodes, 1) < 0 ||
         VEC_RESERVE(r->site_of_node, 1) < 0 || VEC_RESERVE(r->sites, 1) < 0 ||
         VEC_RESERVE(r->frame_nodes, 1) < 0)
         return -1;
@@ -51,13 +87,13 @@ void memtap_replay_free(memtap_replay_t *r) {
     free(r->regions.v);
     free(r->frame_nodes.v);
     free(r->frame_threads.v);
-    free(r->node_keys);
+    node_keys_destroy(&r->node_keys);
     for (size_t i = 0; i < r->py_codes.n; i++) {
         free(r->py_codes.v[i].qualname);
         free(r->py_codes.v[i].filename);
     }
     free(r->py_codes.v);
-    free(r->py_code_index);
+    code_index_destroy(&r->py_code_index);
     memtap_addrmap_free(&r->live);
 }
 
@@ -146,121 +182,56 @@ static int on_header(memtap_replay_t *r, const memtap_event_t *ev) {
     return im->exe && im->cmdline ? 0 : -1;
 }
 
-static size_t key_slot(uint32_t image, uint32_t parent, uint64_t frame, size_t mask) {
-    return (size_t)memtap_hash2(frame, (uint64_t)image << 32 | parent) & mask;
-}
-
-static int grow_keys(memtap_replay_t *r) {
-    size_t cap = (r->node_keys_mask + 1) * 2;
-    memtap_node_key_t *k = calloc(cap, sizeof *k);
-    if (!k)
-        return -1;
-    for (size_t i = 0; i <= r->node_keys_mask; i++) {
-        const memtap_node_key_t *o = &r->node_keys[i];
-        if (!o->id)
-            continue;
-        size_t j = key_slot(o->image, o->parent, o->frame, cap - 1);
-        while (k[j].id)
-            j = (j + 1) & (cap - 1);
-        k[j] = *o;
-    }
-    free(r->node_keys);
-    r->node_keys = k;
-    r->node_keys_mask = cap - 1;
-    return 0;
-}
-
 /* NODE: the frame's next local id names the global node for (image, parent, frame). */
-static int on_node(memtap_replay_t *r, const memtap_event_t *ev) {
+__attribute__((noinline)) static int on_node(memtap_replay_t *r, const memtap_event_t *ev) {
     uint32_t img = (uint32_t)r->images.n - 1;
     uint32_t parent = r->frame_nodes.v[ev->u.node.parent];
     uint64_t frame = ev->u.node.frame;
-    size_t i = key_slot(img, parent, frame, r->node_keys_mask);
-    while (r->node_keys[i].id) {
-        const memtap_node_key_t *k = &r->node_keys[i];
-        if (k->frame == frame && k->parent == parent && k->image == img)
-            break;
-        i = (i + 1) & r->node_keys_mask;
-    }
-    uint32_t id = r->node_keys[i].id;
-    if (!id) {
-        if (VEC_RESERVE(r->nodes, 1) < 0 || VEC_RESERVE(r->site_of_node, 1) < 0)
-            return -1;
-        id = (uint32_t)r->nodes.n;
+    if (VEC_RESERVE(r->nodes, 1) < 0 || VEC_RESERVE(r->site_of_node, 1) < 0 ||
+        VEC_RESERVE(r->frame_nodes, 1) < 0)
+        return -1;
+    int found;
+    memtap_node_key_t *k = node_keys_upsert(&r->node_keys, (node_key_t){frame, img, parent}, &found);
+    if (!k)
+        return -1;
+    if (!found) {
+        *k = (memtap_node_key_t){frame, img, parent, (uint32_t)r->nodes.n};
         r->nodes.v[r->nodes.n++] = (memtap_node_t){frame, parent, img};
         r->site_of_node.v[r->site_of_node.n++] = 0;
-        r->node_keys[i] = (memtap_node_key_t){frame, img, parent, id};
-        if ((r->nodes.n + 1) * 4 > (r->node_keys_mask + 1) * 3 && grow_keys(r) < 0)
-            return -1;
     }
-    if (VEC_RESERVE(r->frame_nodes, 1) < 0)
-        return -1;
-    r->frame_nodes.v[r->frame_nodes.n++] = id;
+    r->frame_nodes.v[r->frame_nodes.n++] = k->id;
     return 0;
-}
-
-static size_t code_slot(uint32_t image, uint64_t id, size_t mask) {
-    return (size_t)((id * 0x9e3779b97f4a7c15ull) ^ (image * 0x85ebca6bu)) & mask;
-}
-
-static uint32_t *code_find(const memtap_replay_t *r, uint32_t image, uint64_t id) {
-    size_t i = code_slot(image, id, r->py_code_mask);
-    for (;;) {
-        uint32_t *e = &r->py_code_index[i];
-        if (!*e)
-            return e;
-        const memtap_py_code_t *c = &r->py_codes.v[*e - 1];
-        if (c->id == id && c->image == image)
-            return e;
-        i = (i + 1) & r->py_code_mask;
-    }
 }
 
 const memtap_py_code_t *memtap_replay_py_code(const memtap_replay_t *r, uint32_t image,
                                               uint64_t id) {
-    if (!r->py_code_index)
-        return NULL;
-    uint32_t e = *code_find(r, image, id);
-    return e ? &r->py_codes.v[e - 1] : NULL;
-}
-
-static int grow_code_index(memtap_replay_t *r) {
-    size_t cap = r->py_code_index ? (r->py_code_mask + 1) * 2 : 1024;
-    uint32_t *index = calloc(cap, sizeof *index);
-    if (!index)
-        return -1;
-    free(r->py_code_index);
-    r->py_code_index = index;
-    r->py_code_mask = cap - 1;
-    for (size_t k = 0; k < r->py_codes.n; k++)
-        *code_find(r, r->py_codes.v[k].image, r->py_codes.v[k].id) = (uint32_t)k + 1;
-    return 0;
+    const memtap_py_code_slot_t *c = code_index_find(&r->py_code_index, (code_key_t){id, image});
+    return c ? &r->py_codes.v[c->index1 - 1] : NULL;
 }
 
 /* PY_CODE: every capture frame defines the codes it uses; the same id in one image is the
  * same code, so a repeated definition changes nothing. */
-static int on_py_code(memtap_replay_t *r, const memtap_event_t *ev) {
-    uint32_t img = (uint32_t)r->images.n - 1;
-    if ((r->py_codes.n + 1) * 4 > (r->py_code_mask + 1) * 3 || !r->py_code_index)
-        if (grow_code_index(r) < 0)
-            return -1;
-    uint32_t *e = code_find(r, img, ev->u.py_code.id);
-    if (*e)
+__attribute__((noinline)) static int on_py_code(memtap_replay_t *r, const memtap_event_t *ev) {
+    code_key_t key = {ev->u.py_code.id, (uint32_t)r->images.n - 1};
+    if (code_index_find(&r->py_code_index, key))
         return 0;
     if (VEC_RESERVE(r->py_codes, 1) < 0)
         return -1;
     memtap_py_code_t *c = &r->py_codes.v[r->py_codes.n];
-    c->image = img;
-    c->id = ev->u.py_code.id;
+    c->image = key.image;
+    c->id = key.id;
     c->firstline = (uint32_t)ev->u.py_code.firstline;
     c->qualname = dup_bytes(ev->u.py_code.qualname, ev->u.py_code.qualname_len, 1);
     c->filename = dup_bytes(ev->u.py_code.filename, ev->u.py_code.filename_len, 1);
-    if (!c->qualname || !c->filename) {
+    int found;
+    memtap_py_code_slot_t *e =
+        c->qualname && c->filename ? code_index_upsert(&r->py_code_index, key, &found) : NULL;
+    if (!e) {
         free(c->qualname);
         free(c->filename);
         return -1;
     }
-    *e = (uint32_t)++r->py_codes.n;
+    *e = (memtap_py_code_slot_t){key.id, key.image, (uint32_t)++r->py_codes.n};
     return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "decode/batch.h"
 #include "decode/decoder.h"
 #include "memtap/format.h"
+#include "memtap/hashtab.h"
 #include "common/vec.h"
 
 typedef struct {
@@ -75,6 +76,14 @@ typedef struct {
     uint64_t frame;
     uint32_t image, parent, id; /* id 0: empty slot */
 } memtap_node_key_t;
+typedef MEMTAP_HASHTAB(memtap_node_key_t) memtap_node_keys_t;
+
+/* (image, code object id) -> index in py_codes. */
+typedef struct {
+    uint64_t id;
+    uint32_t image, index1; /* index + 1; 0: empty slot */
+} memtap_py_code_slot_t;
+typedef MEMTAP_HASHTAB(memtap_py_code_slot_t) memtap_py_code_index_t;
 
 typedef struct {
     uint64_t addr, len;
@@ -109,8 +118,7 @@ typedef struct {
     MEMTAP_VEC(memtap_thread_t) threads;
     MEMTAP_VEC(memtap_region_t) regions; /* live anonymous mappings */
     MEMTAP_VEC(memtap_py_code_t) py_codes;
-    uint32_t *py_code_index; /* open addressing over py_codes: index + 1, 0 empty */
-    size_t py_code_mask;
+    memtap_py_code_index_t py_code_index;
     memtap_addrmap_t live;
     /* the current frame's ids: local node id -> global node, thread index -> thread */
     MEMTAP_VEC(uint32_t) frame_nodes;
@@ -118,8 +126,7 @@ typedef struct {
     uint64_t frame_time_base; /* ms of the whole run when the current frame started */
     uint64_t first_start_ns;  /* wall-clock start of the first frame */
     uint64_t frames;          /* capture frames read (images and continued frames) */
-    memtap_node_key_t *node_keys;
-    size_t node_keys_mask;
+    memtap_node_keys_t node_keys;
 } memtap_replay_t;
 
 /* Returns 0, or -1 when out of memory. */
