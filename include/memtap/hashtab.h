@@ -26,6 +26,9 @@
  *                            than NUM/DEN of its slots (default 3/4)
  *   MEMTAP_HT_MAX_PROBES     find gives up after this many slots (a fixed-size table that
  *                            is left to crowd instead of growing)
+ *   MEMTAP_HT_MATCH_FIRST    with MAX_PROBES: no key matches an empty slot, so find tests
+ *                            for the key first (one read of a slot's key where it is found,
+ *                            where reads are atomic loads that cannot be merged)
  *
  * Generated, N standing for MEMTAP_HT_NAME, T for the table, S for the slot and K for the key:
  *   S *N_find_in(S *slots, size_t mask, K k)   the slot holding k, or NULL
@@ -107,10 +110,17 @@ static inline MEMTAP_HT_SLOT *MEMTAP_HT_FN(_find_in)(MEMTAP_HT_SLOT *slots, size
     size_t i = (size_t)(MEMTAP_HT_HASH(k)) & mask;
     for (unsigned probes = 0; probes < (MEMTAP_HT_MAX_PROBES); probes++, i = (i + 1) & mask) {
         MEMTAP_HT_SLOT *s = &slots[i];
+#ifdef MEMTAP_HT_MATCH_FIRST
+        if (MEMTAP_HT_MATCH(s, k))
+            return s;
+        if (MEMTAP_HT_EMPTY(s))
+            return NULL;
+#else
         if (MEMTAP_HT_EMPTY(s))
             return NULL;
         if (MEMTAP_HT_MATCH(s, k))
             return s;
+#endif
     }
     return NULL;
 }
@@ -165,7 +175,7 @@ static inline void MEMTAP_HT_FN(_destroy)(MEMTAP_HT_TABLE *t) {
 }
 
 /* Out of line: the probe loops it sits beside stay small. (Not marked cold: GCC would then
- * move the loop that calls upsert into its cold section.) */
+ * place a loop that calls upsert in the cold section; upsert says the branch is unlikely.) */
 static __attribute__((noinline, unused)) int MEMTAP_HT_FN(_grow)(MEMTAP_HT_TABLE *t) {
     size_t cap = (t->mask + 1) * 2;
     MEMTAP_HT_SLOT *slots = MEMTAP_HT_ALLOC(cap * sizeof(MEMTAP_HT_SLOT));
@@ -191,7 +201,8 @@ static inline MEMTAP_HT_SLOT *MEMTAP_HT_FN(_upsert)(MEMTAP_HT_TABLE *t, MEMTAP_H
     MEMTAP_HT_SLOT *s = MEMTAP_HT_FN(_probe)(t->slots, t->mask, k, found);
     if (*found)
         return s;
-    if ((t->count + 1) * (MEMTAP_HT_LOAD_DEN) > (t->mask + 1) * (MEMTAP_HT_LOAD_NUM)) {
+    size_t limit = (t->mask + 1) * (MEMTAP_HT_LOAD_NUM);
+    if (__builtin_expect((t->count + 1) * (MEMTAP_HT_LOAD_DEN) > limit, 0)) {
         if (MEMTAP_HT_FN(_grow)(t) < 0)
             return NULL;
         s = MEMTAP_HT_FN(_probe)(t->slots, t->mask, k, found);
@@ -215,5 +226,6 @@ static inline MEMTAP_HT_SLOT *MEMTAP_HT_FN(_upsert)(MEMTAP_HT_TABLE *t, MEMTAP_H
 #undef MEMTAP_HT_ALLOC
 #undef MEMTAP_HT_FREE
 #undef MEMTAP_HT_MAX_PROBES
+#undef MEMTAP_HT_MATCH_FIRST
 #undef MEMTAP_HT_LOAD_NUM
 #undef MEMTAP_HT_LOAD_DEN

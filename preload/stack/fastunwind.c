@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "memtap/hashtab.h"
 #include "stack/cfi.h"
 #include "stack/gate.h"
 
@@ -29,34 +30,42 @@ __attribute__((noinline, cold)) static int rule_from_cfi(uint64_t ip, memtap_rul
     return rc;
 }
 
-static struct {
-    uint64_t ip;   /* 0: free; set once, never changed */
+/* The rules by return address: a fixed table (memtap/hashtab.h) that threads fill as they
+ * meet new addresses, without a lock. A slot's ip is set once (compare-and-swap) and never
+ * changed; its rule is 0 until published. A neighbourhood crowded past MAX_PROBES slots
+ * leaves a rule unkept: it is computed again next time. */
+typedef struct {
+    uint64_t ip;   /* 0: free */
     uint64_t rule; /* 0 until published */
-} table[TABLE_SIZE];
+} rule_slot_t;
+typedef MEMTAP_HASHTAB(rule_slot_t) rule_table_t;
+static rule_slot_t table[TABLE_SIZE];
 
-static size_t slot_of(uint64_t ip) {
-    return (size_t)((ip * 0x9e3779b97f4a7c15ull) >> (64 - TABLE_BITS));
-}
+#define HOME(ip) (((ip) * 0x9e3779b97f4a7c15ull) >> (64 - TABLE_BITS))
+#define MEMTAP_HT_NAME rules
+#define MEMTAP_HT_TABLE rule_table_t
+#define MEMTAP_HT_SLOT rule_slot_t
+#define MEMTAP_HT_KEY uint64_t
+#define MEMTAP_HT_HASH(ip) HOME(ip)
+#define MEMTAP_HT_EMPTY(s) (__atomic_load_n(&(s)->ip, __ATOMIC_ACQUIRE) == 0)
+#define MEMTAP_HT_MATCH(s, k) (__atomic_load_n(&(s)->ip, __ATOMIC_ACQUIRE) == (k))
+#define MEMTAP_HT_MAX_PROBES MAX_PROBES
+#define MEMTAP_HT_MATCH_FIRST /* ip 0 is never looked up: a walk ends there */
+#include "memtap/hashtab.h"
 
 static int lookup(uint64_t ip, memtap_rule_t *r) {
-    size_t i = slot_of(ip);
-    for (int k = 0; k < MAX_PROBES; k++, i = (i + 1) & (TABLE_SIZE - 1)) {
-        uint64_t key = __atomic_load_n(&table[i].ip, __ATOMIC_ACQUIRE);
-        if (key == ip) {
-            uint64_t w = __atomic_load_n(&table[i].rule, __ATOMIC_ACQUIRE);
-            memcpy(r, &w, sizeof w);
-            return w != 0;
-        }
-        if (key == 0)
-            return 0;
-    }
-    return 0;
+    const rule_slot_t *s = rules_find_in(table, TABLE_SIZE - 1, ip);
+    if (!s)
+        return 0;
+    uint64_t w = __atomic_load_n(&s->rule, __ATOMIC_ACQUIRE);
+    memcpy(r, &w, sizeof w);
+    return w != 0;
 }
 
 __attribute__((noinline, cold)) static void publish(uint64_t ip, const memtap_rule_t *r) {
     uint64_t w;
     memcpy(&w, r, sizeof w);
-    size_t i = slot_of(ip);
+    size_t i = HOME(ip);
     for (int k = 0; k < MAX_PROBES; k++, i = (i + 1) & (TABLE_SIZE - 1)) {
         uint64_t expected = 0;
         if (__atomic_compare_exchange_n(&table[i].ip, &expected, ip, 0, __ATOMIC_ACQ_REL,
@@ -66,7 +75,6 @@ __attribute__((noinline, cold)) static void publish(uint64_t ip, const memtap_ru
             return;
         }
     }
-    /* a crowded neighbourhood: the rule is computed again next time */
 }
 
 /* --- the walk ---------------------------------------------------------------------- */
