@@ -44,9 +44,10 @@ PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(BUILD)/%.o)
 READER_OBJ := $(READER_SRC:%.c=$(BUILD)/%.o)
 READER_LIB_OBJ := $(READER_LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-# the library's modules the unit tests link (never the preloaded library itself)
-UNIT_PRELOAD_OBJ := $(addprefix $(BUILD)/preload/,output/record.o stack/trie.o output/sink.o \
-	stack/stacks.o stack/gate.o stack/fastunwind.o stack/cfi.o)
+# the library's modules the unit tests link (never the preloaded library itself); the
+# encoder as the tests build it, with its test seam (-DMEMTAP_TEST_SEAMS: record.h)
+UNIT_PRELOAD_OBJ := $(addprefix $(BUILD)/preload/,stack/trie.o output/sink.o \
+	stack/stacks.o stack/gate.o stack/fastunwind.o stack/cfi.o) $(BUILD)/seams/output/record.o
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
@@ -70,6 +71,10 @@ $(BUILD)/preload/%.o: preload/%.c | $(DEPS_STAMP)
 $(BUILD)/preload/hooks/hooks.o $(BUILD)/preload/python/pymem.o: FRAME_CFLAGS := -fno-omit-frame-pointer \
 	-mno-omit-leaf-frame-pointer
 
+$(BUILD)/seams/%.o: preload/%.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -DMEMTAP_TEST_SEAMS -Ipreload $(PRELOAD_CFLAGS) $(CFLAGS) $(LTO) -c $< -o $@
+
 $(BUILD)/reader/%.o: reader/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -Ireader -DMEMTAP_VERSION='"$(VERSION)"' $(CFLAGS) $(LTO) -c $< -o $@
@@ -84,7 +89,8 @@ $(BUILD)/memtap: $(READER_OBJ)
 $(BUILD)/tests/%: tests/unit/%.c $(READER_LIB_OBJ) $(UNIT_PRELOAD_OBJ) \
 		tests/unit/support/capture_builder.h
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -Ireader -Ipreload -Itests/unit $(CFLAGS) $(LTO) -o $@ $< $(READER_LIB_OBJ) \
+	$(CC) $(BASE_CFLAGS) -DMEMTAP_TEST_SEAMS -Ireader -Ipreload -Itests/unit $(CFLAGS) $(LTO) -o $@ $< \
+		$(READER_LIB_OBJ) \
 		$(UNIT_PRELOAD_OBJ) $(READER_LIBS) -lcriterion -lunwind -lgcc_s -lpthread
 
 demo: all
@@ -155,4 +161,4 @@ format:
 clean:
 	rm -rf $(BUILD)
 
--include $(PRELOAD_OBJ:.o=.d) $(READER_OBJ:.o=.d)
+-include $(PRELOAD_OBJ:.o=.d) $(READER_OBJ:.o=.d) $(BUILD)/seams/output/record.d

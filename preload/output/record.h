@@ -36,10 +36,15 @@ typedef struct {
     size_t len, cap;
     uint64_t last_addr, last_frame;
     uint64_t allocations, frees, nodes; /* written to the trailer */
-    uint32_t last_node;     /* of the last ALLOC */
-    int same_node_form;     /* v3 layout (tests write it): ALLOC_SAME when the node repeats */
+    uint32_t last_node;    /* of the last ALLOC */
     memtap_model_t *model; /* v4 thread buffers: ALLOC, FREE and MUNMAP use the model */
-    int model_v4;          /* tests: the model's records as version 4 writes them (not 5) */
+#ifdef MEMTAP_TEST_SEAMS
+    /* Test seam: layouts of older versions, which the reader still reads and so the tests
+     * write. Only the unit tests' build of record.c (make: -DMEMTAP_TEST_SEAMS) has these
+     * fields and their branches; the library writes the current layout and tests nothing. */
+    int same_node_form; /* v3: ALLOC_SAME when the node repeats */
+    int model_v4;       /* the model's records as version 4 writes them (not 5) */
+#endif
 } memtap_enc_t;
 
 typedef struct {
