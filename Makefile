@@ -161,4 +161,5 @@ format:
 clean:
 	rm -rf $(BUILD)
 
--include $(PRELOAD_OBJ:.o=.d) $(READER_OBJ:.o=.d) $(BUILD)/seams/output/record.d
+# (the unit tests' too: a test binary is rebuilt when a header it includes changes)
+-include $(PRELOAD_OBJ:.o=.d) $(READER_OBJ:.o=.d) $(BUILD)/seams/output/record.d $(UNIT_BIN:=.d)
