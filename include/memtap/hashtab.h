@@ -58,10 +58,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MEMTAP_HASHTAB(slot_type)                                                            \
-    struct {                                                                                 \
-        slot_type *slots;                                                                    \
-        size_t mask, count;                                                                  \
+#define MEMTAP_HASHTAB(slot_type)                                                                  \
+    struct {                                                                                       \
+        slot_type *slots;                                                                          \
+        size_t mask, count;                                                                        \
     }
 
 #define MEMTAP_HT_CAT2(a, b) a##b
@@ -72,10 +72,9 @@
 /* ---- one table's functions: this part runs at every inclusion with MEMTAP_HT_NAME --- */
 
 #ifdef MEMTAP_HT_NAME /* (included only for MEMTAP_HASHTAB: nothing more) */
-#if !defined(MEMTAP_HT_TABLE) || !defined(MEMTAP_HT_SLOT) ||       \
-    !defined(MEMTAP_HT_KEY) || !defined(MEMTAP_HT_HASH) || !defined(MEMTAP_HT_EMPTY) ||        \
-    !defined(MEMTAP_HT_MATCH)
-#error "memtap/hashtab.h: with MEMTAP_HT_NAME define MEMTAP_HT_TABLE, _SLOT, _KEY, _HASH, _EMPTY, _MATCH"
+#if !defined(MEMTAP_HT_TABLE) || !defined(MEMTAP_HT_SLOT) || !defined(MEMTAP_HT_KEY) ||            \
+    !defined(MEMTAP_HT_HASH) || !defined(MEMTAP_HT_EMPTY) || !defined(MEMTAP_HT_MATCH)
+#error "memtap/hashtab.h: MEMTAP_HT_NAME needs MEMTAP_HT_TABLE, _SLOT, _KEY, _HASH, _EMPTY, _MATCH"
 #endif
 
 #define MEMTAP_HT_FN(suffix) MEMTAP_HT_CAT(MEMTAP_HT_NAME, suffix)
@@ -154,7 +153,7 @@ static inline void MEMTAP_HT_FN(_remove)(MEMTAP_HT_TABLE *t, MEMTAP_HT_SLOT *s) 
 }
 #endif
 
-#if defined(MEMTAP_HT_ALLOC) && defined(MEMTAP_HT_FREE) && defined(MEMTAP_HT_SLOT_HASH) &&   \
+#if defined(MEMTAP_HT_ALLOC) && defined(MEMTAP_HT_FREE) && defined(MEMTAP_HT_SLOT_HASH) &&         \
     !defined(MEMTAP_HT_MAX_PROBES)
 #ifndef MEMTAP_HT_LOAD_NUM
 #define MEMTAP_HT_LOAD_NUM 3

@@ -41,7 +41,7 @@ typedef struct {
 typedef MEMTAP_HASHTAB(rule_slot_t) rule_table_t;
 static rule_slot_t table[TABLE_SIZE];
 
-#define HOME(ip) (((ip) * 0x9e3779b97f4a7c15ull) >> (64 - TABLE_BITS))
+#define HOME(ip) (((ip)*0x9e3779b97f4a7c15ull) >> (64 - TABLE_BITS))
 #define MEMTAP_HT_NAME rules
 #define MEMTAP_HT_TABLE rule_table_t
 #define MEMTAP_HT_SLOT rule_slot_t
@@ -150,8 +150,8 @@ typedef struct {
 #define KEEP_CAP 1100 /* frames of one walk: MEMTAP_MAX_DEPTH and some */
 
 typedef struct {
-    int n;           /* kept[0] outermost .. kept[n-1] innermost */
-    int ended;       /* the kept walk reached the outermost frame */
+    int n;            /* kept[0] outermost .. kept[n-1] innermost */
+    int ended;        /* the kept walk reached the outermost frame */
     int returned_all; /* the last result held every kept frame (it was not cut at max) */
     kept_t kept[KEEP_CAP];
     kept_t fresh[KEEP_CAP]; /* the current walk's frames, innermost first */
@@ -193,7 +193,6 @@ static inline int still_steps(const kept_t *inner, const kept_t *outer) {
     return *(const uint64_t *)(uintptr_t)(outer->rsp - 8) == outer->ip &&
            (!inner->rbp_slot || *(const uint64_t *)(uintptr_t)inner->rbp_slot == outer->rbp);
 }
-
 
 /* Lists the checks of kept[checks_upto..to). */
 static void list_checks(last_t *l, int to) {

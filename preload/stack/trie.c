@@ -30,9 +30,13 @@ typedef struct {
 #define MEMTAP_HT_FREE(p, bytes) munmap((p), (bytes))
 #include "memtap/hashtab.h"
 
-int memtap_trie_init(memtap_trie_t *t) { return trie_table_init(t, INITIAL_CAPACITY); }
+int memtap_trie_init(memtap_trie_t *t) {
+    return trie_table_init(t, INITIAL_CAPACITY);
+}
 
-void memtap_trie_destroy(memtap_trie_t *t) { trie_table_destroy(t); }
+void memtap_trie_destroy(memtap_trie_t *t) {
+    trie_table_destroy(t);
+}
 
 uint32_t memtap_trie_intern(memtap_trie_t *t, uint32_t parent, uint64_t frame, int *created) {
     int found;

@@ -19,7 +19,7 @@ typedef struct {
 #define MEMTAP_HT_HASH(k) memtap_hash2((k).frame, (uint64_t)(k).image << 32 | (k).parent)
 #define MEMTAP_HT_SLOT_HASH(s) memtap_hash2((s)->frame, (uint64_t)(s)->image << 32 | (s)->parent)
 #define MEMTAP_HT_EMPTY(s) ((s)->id == 0)
-#define MEMTAP_HT_MATCH(s, k)                                                                 \
+#define MEMTAP_HT_MATCH(s, k)                                                                      \
     ((s)->frame == (k).frame && (s)->parent == (k).parent && (s)->image == (k).image)
 #define MEMTAP_HT_ALLOC(bytes) calloc(1, (bytes))
 #define MEMTAP_HT_FREE(p, bytes) free(p)
@@ -43,18 +43,23 @@ typedef struct {
 #define MEMTAP_HT_FREE(p, bytes) free(p)
 #include "memtap/hashtab.h"
 
-int memtap_vec_reserve(void **v, size_t *cap, size_t need, size_t elem) {
+int memtap_vec_reserve_by(void *(*realloc_fn)(void *, size_t), void **v, size_t *cap, size_t need,
+                          size_t elem) {
     if (need <= *cap)
         return 0;
     size_t c = *cap ? *cap : 16;
     while (c < need)
         c *= 2;
-    void *p = realloc(*v, c * elem);
+    void *p = realloc_fn(*v, c * elem);
     if (!p)
-        return -1;
+        return -1; /* *cap stays what *v holds */
     *v = p;
     *cap = c;
     return 0;
+}
+
+int memtap_vec_reserve(void **v, size_t *cap, size_t need, size_t elem) {
+    return memtap_vec_reserve_by(realloc, v, cap, need, elem);
 }
 
 int memtap_replay_init(memtap_replay_t *r) {
@@ -191,7 +196,8 @@ __attribute__((noinline)) static int on_node(memtap_replay_t *r, const memtap_ev
         VEC_RESERVE(r->frame_nodes, 1) < 0)
         return -1;
     int found;
-    memtap_node_key_t *k = node_keys_upsert(&r->node_keys, (node_key_t){frame, img, parent}, &found);
+    memtap_node_key_t *k =
+        node_keys_upsert(&r->node_keys, (node_key_t){frame, img, parent}, &found);
     if (!k)
         return -1;
     if (!found) {

@@ -205,7 +205,7 @@ typedef MEMTAP_HASHTAB(py_key_t) py_keys_t;
 #define MEMTAP_HT_HASH(k) PY_HASH((k).image, (k).parent, (k).frame)
 #define MEMTAP_HT_SLOT_HASH(s) PY_HASH((s)->image, (s)->parent, (s)->frame)
 #define MEMTAP_HT_EMPTY(s) ((s)->key == 0)
-#define MEMTAP_HT_MATCH(s, k)                                                                 \
+#define MEMTAP_HT_MATCH(s, k)                                                                      \
     ((s)->frame == (k).frame && (s)->parent == (k).parent && (s)->image == (k).image)
 #define MEMTAP_HT_ALLOC(bytes) calloc(1, (bytes))
 #define MEMTAP_HT_FREE(p, bytes) free(p)

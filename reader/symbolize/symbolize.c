@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/vec.h"
 #include "memtap/hashtab.h"
 #include "symbolize/modules.h"
 
@@ -28,17 +29,7 @@ static void *zalloc(size_t n) {
 }
 
 int memtap_symbolize_reserve(void **v, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 16;
-    while (c < need)
-        c *= 2;
-    void *p = memtap_symbolize_realloc(*v, c * elem);
-    if (!p)
-        return -1; /* *cap stays what *v holds */
-    *v = p;
-    *cap = c;
-    return 0;
+    return memtap_vec_reserve_by(memtap_symbolize_realloc, v, cap, need, elem);
 }
 #define RESERVE(v, cap, need) memtap_symbolize_reserve((void **)&(v), &(cap), (need), sizeof *(v))
 
@@ -53,7 +44,7 @@ typedef MEMTAP_HASHTAB(node_entry_t) node_cache_t;
 #define MEMTAP_HT_TABLE node_cache_t
 #define MEMTAP_HT_SLOT node_entry_t
 #define MEMTAP_HT_KEY uint32_t
-#define MEMTAP_HT_HASH(node) ((node) * 2654435761u)
+#define MEMTAP_HT_HASH(node) ((node)*2654435761u)
 #define MEMTAP_HT_SLOT_HASH(e) ((e)->node * 2654435761u)
 #define MEMTAP_HT_EMPTY(e) ((e)->node == 0)
 #define MEMTAP_HT_MATCH(e, k) ((e)->node == (k))
@@ -329,8 +320,14 @@ static int scopes_of(memtap_symbolizer_t *s, Dwarf_Die *cu, Dwarf_Addr pc, Dwarf
 
 static void resolve_python(memtap_symbolizer_t *s, uint32_t image, uint64_t frame) {
     const memtap_py_code_t *c = memtap_replay_py_code(s->r, image, memtap_py_frame_code(frame));
-    memtap_frame_t f = {c ? c->qualname : "<unknown Python code>", c ? c->filename : NULL,
-                        memtap_py_frame_line(frame), NULL, frame, 0, c != NULL, 1};
+    memtap_frame_t f = {c ? c->qualname : "<unknown Python code>",
+                        c ? c->filename : NULL,
+                        memtap_py_frame_line(frame),
+                        NULL,
+                        frame,
+                        0,
+                        c != NULL,
+                        1};
     push(s, &f);
 }
 
@@ -376,8 +373,7 @@ static int is_cplusplus(Dwarf_Die *cu) {
 /* Pushes a frame per inlined call holding addr, innermost first, and one for the function
  * holding them, from the unit's DWARF scopes; f holds addr's own position. Returns whether
  * DWARF named any function there. */
-static int push_scopes(memtap_symbolizer_t *s, Dwfl_Module *mod, uint64_t addr,
-                       memtap_frame_t f) {
+static int push_scopes(memtap_symbolizer_t *s, Dwfl_Module *mod, uint64_t addr, memtap_frame_t f) {
     Dwarf_Addr bias = 0;
     Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias), *scopes = NULL;
     int n = cu ? scopes_of(s, cu, addr - bias, &scopes) : 0, named = 0;
@@ -446,8 +442,8 @@ static void resolve(memtap_symbolizer_t *s, uint32_t image, uint64_t ip) {
         return;
     }
     /* no module maps ip, or its file is missing or changed */
-    memtap_frame_t f = {m ? module_offset(s, m, ip) : "??", NULL, 0, m ? m->path : NULL, ip, 0,
-                        0, 0};
+    memtap_frame_t f = {
+        m ? module_offset(s, m, ip) : "??", NULL, 0, m ? m->path : NULL, ip, 0, 0, 0};
     push(s, &f);
 }
 

@@ -13,7 +13,7 @@ typedef struct {
 } slot_t;
 typedef MEMTAP_HASHTAB(slot_t) table_t;
 
-static unsigned hash_shift;    /* hash = key >> hash_shift: crowds keys when large */
+static unsigned hash_shift;       /* hash = key >> hash_shift: crowds keys when large */
 static int allocations_left = -1; /* -1: no limit */
 static size_t live_bytes;
 
@@ -85,7 +85,7 @@ Test(hashtab, finds_what_it_holds_after_growing, .timeout = 30) {
  * removal every key still held is found, and none removed is. */
 Test(hashtab, removal_keeps_every_probe_chain, .timeout = 60) {
     enum { GROUPS = 120, N = 420 }; /* N: the sum of 1 + g % 6 */
-    hash_shift = 4; /* a key's home: key >> 4 */
+    hash_shift = 4;                 /* a key's home: key >> 4 */
     table_t t;
     cr_assert_eq(tab_init(&t, 2048), 0);
     static uint64_t keys[N];

@@ -21,7 +21,9 @@ static void setup(void) {
     cr_assert(model);
     memset(model, 0, sizeof *model);
 }
-static void teardown(void) { free(model); }
+static void teardown(void) {
+    free(model);
+}
 TestSuite(record, .init = setup, .fini = teardown);
 
 static void use_model(void) {
@@ -45,10 +47,9 @@ Test(record, node_and_plain_records, .timeout = 10) {
     memtap_enc_node(&e, 2, 1, 0x30); /* frame delta -0x10: zigzag 0x1f */
     expect_bytes(&at, (const uint8_t[]){MEMTAP_REC_NODE, 1, 0x1f}, 3);
     memtap_enc_alloc(&e, MEMTAP_KIND_CALLOC, 0x1000, 300, 2);
-    expect_bytes(&at,
-                 (const uint8_t[]){MEMTAP_REC_ALLOC | MEMTAP_KIND_CALLOC, 0x80, 0x40, 0xac, 0x02,
-                                   2},
-                 6);
+    expect_bytes(
+        &at, (const uint8_t[]){MEMTAP_REC_ALLOC | MEMTAP_KIND_CALLOC, 0x80, 0x40, 0xac, 0x02, 2},
+        6);
     memtap_enc_free(&e, 0xff0); /* delta -0x10 from the last address */
     expect_bytes(&at, (const uint8_t[]){MEMTAP_REC_FREE, 0x1f}, 2);
     memtap_enc_trailer(&e);
@@ -64,10 +65,9 @@ Test(record, modelled_allocations_and_frees, .timeout = 10) {
     /* the same node again, same size, 16 bytes on from the node's last address: the node
      * is the predicted one, the size known, the place zigzag(1) = 2 inline */
     memtap_enc_alloc(&e, MEMTAP_KIND_MALLOC, 0x110, 32, 7);
-    expect_bytes(&at,
-                 (const uint8_t[]){MEMTAP_REC_ALLOC_MODEL | MEMTAP_MODEL_NODE | MEMTAP_MODEL_SIZE |
-                                   2},
-                 1);
+    expect_bytes(
+        &at, (const uint8_t[]){MEMTAP_REC_ALLOC_MODEL | MEMTAP_MODEL_NODE | MEMTAP_MODEL_SIZE | 2},
+        1);
     /* freeing the block named one record ago: a one-byte reference */
     memtap_enc_free(&e, 0x110);
     expect_bytes(&at, (const uint8_t[]){MEMTAP_REC_FREE_REF | 1}, 1);

@@ -15,6 +15,16 @@ static int emit(uint32_t id, uint32_t parent, uint64_t frame) {
     return 0;
 }
 
+/* Two tries per test: one behind the cache, one interned plainly for reference. */
+static memtap_trie_t cached, reference;
+static void setup(void) {
+    cr_assert_eq(memtap_trie_init(&cached), 0);
+    cr_assert_eq(memtap_trie_init(&reference), 0);
+}
+static void teardown(void) {
+}
+TestSuite(stacks, .init = setup, .fini = teardown);
+
 static uint32_t plain(memtap_trie_t *t, const uint64_t *frames, int n) {
     uint32_t node = 0;
     for (int i = n - 1; i >= 0; i--) {
@@ -25,9 +35,6 @@ static uint32_t plain(memtap_trie_t *t, const uint64_t *frames, int n) {
 }
 
 Test(stacks, cached_equals_plain_on_random_stacks, .timeout = 30) {
-    memtap_trie_t cached, reference;
-    cr_assert_eq(memtap_trie_init(&cached), 0);
-    cr_assert_eq(memtap_trie_init(&reference), 0);
     srand(7);
     uint64_t frames[64];
     int n = 10;
@@ -48,38 +55,27 @@ Test(stacks, cached_equals_plain_on_random_stacks, .timeout = 30) {
         cr_assert_eq(leaf, plain(&reference, frames, n), "round %d", round);
     }
     cr_assert_eq(cached.count, reference.count);
-    memtap_trie_destroy(&cached);
-    memtap_trie_destroy(&reference);
-    memtap_stack_cache_release();
 }
 
 Test(stacks, a_new_generation_ignores_the_cache, .timeout = 30) {
-    memtap_trie_t a, b;
-    cr_assert_eq(memtap_trie_init(&a), 0);
-    cr_assert_eq(memtap_trie_init(&b), 0);
+    memtap_trie_t *a = &cached, *b = &reference; /* one capture's trie, then the next's */
     uint64_t frames[3] = {0x30, 0x20, 0x10};
     uint32_t leaf;
     emitted = 0;
-    cr_assert_eq(memtap_stack_intern(&a, 1, frames, 3, 0, 8, emit, &leaf), 0);
+    cr_assert_eq(memtap_stack_intern(a, 1, frames, 3, 0, 8, emit, &leaf), 0);
     cr_assert_eq(leaf, 3);
     emitted = 0; /* a fresh capture (fork child): every node is new again */
-    cr_assert_eq(memtap_stack_intern(&b, 2, frames, 3, 0, 8, emit, &leaf), 0);
+    cr_assert_eq(memtap_stack_intern(b, 2, frames, 3, 0, 8, emit, &leaf), 0);
     cr_assert_eq(leaf, 3);
     cr_assert_eq(emitted, 3, "all three nodes written again for the new capture");
-    cr_assert_eq(memtap_stack_intern(&b, 2, frames, 0, 0, 8, emit, &leaf), 0);
+    cr_assert_eq(memtap_stack_intern(b, 2, frames, 0, 0, 8, emit, &leaf), 0);
     cr_assert_eq(leaf, 0, "an empty stack is the root");
-    memtap_trie_destroy(&a);
-    memtap_trie_destroy(&b);
-    memtap_stack_cache_release();
 }
 
 /* memtap_stack_of_call may leave the `known` outermost frames unwritten: interning takes
  * them from the cache, also in a new generation (a new trie) and after the cache grew, and
  * memtap_stack_fill_outer writes them back. */
 Test(stacks, known_frames_come_from_the_cache, .timeout = 30) {
-    memtap_trie_t cached, reference;
-    cr_assert_eq(memtap_trie_init(&cached), 0);
-    cr_assert_eq(memtap_trie_init(&reference), 0);
     const uint64_t poison = 0xdeadbeefdeadbeefull;
     uint64_t frames[200], last[200], given[200];
     int n = 12, last_n = 0, depth_cap = 32;
@@ -97,8 +93,7 @@ Test(stacks, known_frames_come_from_the_cache, .timeout = 30) {
         if ((round % 997 == 0 && round) || round == 15000) { /* a new capture frame: new tries */
             memtap_trie_destroy(&cached);
             memtap_trie_destroy(&reference);
-            cr_assert_eq(memtap_trie_init(&cached), 0);
-            cr_assert_eq(memtap_trie_init(&reference), 0);
+            setup();
             generation++;
             emitted = 0;
         }
@@ -122,7 +117,4 @@ Test(stacks, known_frames_come_from_the_cache, .timeout = 30) {
         last_n = n;
     }
     cr_assert_eq(cached.count, reference.count);
-    memtap_trie_destroy(&cached);
-    memtap_trie_destroy(&reference);
-    memtap_stack_cache_release();
 }

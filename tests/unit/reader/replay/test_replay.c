@@ -4,54 +4,25 @@
 #include <string.h>
 
 #include "replay/replay.h"
+#include "support/replay_events.h"
 
 static memtap_replay_t r;
 static void setup(void) {
     cr_assert_eq(memtap_replay_init(&r), 0);
-    memtap_event_t h = {.type = MEMTAP_EV_HEADER};
-    h.u.header.exe = "/bin/x";
-    h.u.header.exe_len = 6;
-    h.u.header.cmdline = "x";
-    h.u.header.cmdline_len = 1;
-    cr_assert_eq(memtap_replay_event(&r, &h), 0);
-    for (uint32_t id = 1; id <= 3; id++) { /* three one-frame stacks */
-        memtap_event_t n = {.type = MEMTAP_EV_NODE};
-        n.u.node.id = id;
-        n.u.node.parent = 0;
-        n.u.node.frame = 0x1000 * id;
-        cr_assert_eq(memtap_replay_event(&r, &n), 0);
-    }
+    re_header(&r, "/bin/x", "x", 0);
+    for (uint32_t id = 1; id <= 3; id++) /* three one-frame stacks */
+        re_node(&r, 0, 0x1000 * id);
 }
 static void teardown(void) { memtap_replay_free(&r); }
 TestSuite(replay, .init = setup, .fini = teardown);
 
 static void alloc(unsigned kind, uint64_t addr, uint64_t size, uint32_t node) {
-    memtap_event_t e = {.type = MEMTAP_EV_ALLOC};
-    e.u.alloc.kind = kind;
-    e.u.alloc.addr = addr;
-    e.u.alloc.size = size;
-    e.u.alloc.node = node;
-    cr_assert_eq(memtap_replay_event(&r, &e), 0);
+    re_alloc(&r, kind, addr, size, node);
 }
-static void release(uint64_t addr) {
-    memtap_event_t e = {.type = MEMTAP_EV_FREE};
-    e.u.free.addr = addr;
-    cr_assert_eq(memtap_replay_event(&r, &e), 0);
-}
-static void unmap(uint64_t addr, uint64_t len) {
-    memtap_event_t e = {.type = MEMTAP_EV_MUNMAP};
-    e.u.free.addr = addr;
-    e.u.free.len = len;
-    cr_assert_eq(memtap_replay_event(&r, &e), 0);
-}
+static void release(uint64_t addr) { re_free(&r, addr); }
+static void unmap(uint64_t addr, uint64_t len) { re_munmap(&r, addr, len); }
 /* A frame header: a new image (AFTER_EXEC) or the same one again (CONTINUED). */
-static void header(uint32_t flags) {
-    memtap_event_t h = {.type = MEMTAP_EV_HEADER};
-    h.u.header.flags = flags;
-    h.u.header.exe = "";
-    h.u.header.cmdline = "";
-    cr_assert_eq(memtap_replay_event(&r, &h), 0);
-}
+static void header(uint32_t flags) { re_header(&r, "", "", flags); }
 static const memtap_site_t *site(uint32_t node) { return &r.sites.v[r.site_of_node.v[node]]; }
 
 Test(replay, totals_and_leaks, .timeout = 30) {
@@ -160,4 +131,60 @@ Test(replay, temporaries_are_freed_before_any_other_allocation, .timeout = 30) {
     cr_assert_eq(site(1)->temporary, 1);
     cr_assert_eq(site(2)->temporary, 1);
     cr_assert_eq(site(3)->temporary, 1);
+}
+
+/* A node is one per (image, parent, frame): a continued frame names the same nodes again
+ * with ids of its own; a new image has nodes of its own. Past the key table's first slots. */
+Test(replay, nodes_are_shared_within_an_image_only, .timeout = 30) {
+    enum { N = 3000 };
+    uint32_t first[N];
+    for (uint32_t i = 0; i < N; i++) {
+        uint32_t local = re_node(&r, i % 2 ? (uint32_t)r.frame_nodes.n - 1 : 0, 0x5000 + 16 * i);
+        first[i] = r.frame_nodes.v[local];
+    }
+    size_t nodes = r.nodes.n;
+    cr_assert_eq(nodes, 4 + N, "the root, three, and the new ones");
+    header(MEMTAP_HDR_CONTINUED);
+    for (uint32_t i = 0; i < N; i++) {
+        uint32_t local = re_node(&r, i % 2 ? (uint32_t)r.frame_nodes.n - 1 : 0, 0x5000 + 16 * i);
+        cr_assert_eq(r.frame_nodes.v[local], first[i], "node %u", i);
+    }
+    cr_assert_eq(r.nodes.n, nodes, "no node is new");
+    header(MEMTAP_HDR_AFTER_EXEC);
+    uint32_t local = re_node(&r, 0, 0x5000);
+    cr_assert_eq(r.frame_nodes.v[local], nodes, "a new image: a new node");
+    cr_assert_eq(r.nodes.v[nodes].image, 1);
+}
+
+static void py_code(uint64_t id, const char *qualname) {
+    memtap_event_t c = {.type = MEMTAP_EV_PY_CODE};
+    c.u.py_code.id = id;
+    c.u.py_code.firstline = 1;
+    c.u.py_code.qualname = qualname;
+    c.u.py_code.qualname_len = strlen(qualname);
+    c.u.py_code.filename = "app.py";
+    c.u.py_code.filename_len = 6;
+    re_event(&r, c);
+}
+
+Test(replay, python_code_objects_by_image_and_id, .timeout = 30) {
+    char name[32];
+    for (uint64_t id = 1; id <= 1000; id++) { /* past the index's first slots */
+        snprintf(name, sizeof name, "f%llu", (unsigned long long)id);
+        py_code(id * 0x1000, name);
+    }
+    header(MEMTAP_HDR_CONTINUED);
+    py_code(5 * 0x1000, "f5"); /* defined again by the next frame: the same code */
+    cr_assert_eq(r.py_codes.n, 1000);
+    header(MEMTAP_HDR_AFTER_EXEC);
+    py_code(5 * 0x1000, "other"); /* the same id in a new image: another code */
+    cr_assert_eq(r.py_codes.n, 1001);
+    for (uint64_t id = 1; id <= 1000; id++) {
+        const memtap_py_code_t *c = memtap_replay_py_code(&r, 0, id * 0x1000);
+        snprintf(name, sizeof name, "f%llu", (unsigned long long)id);
+        cr_assert(c && !strcmp(c->qualname, name), "code %llu", (unsigned long long)id);
+    }
+    cr_assert_str_eq(memtap_replay_py_code(&r, 1, 5 * 0x1000)->qualname, "other");
+    cr_assert_null(memtap_replay_py_code(&r, 1, 6 * 0x1000));
+    cr_assert_null(memtap_replay_py_code(&r, 0, 7));
 }

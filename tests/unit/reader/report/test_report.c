@@ -7,6 +7,7 @@
 
 #include "report/output.h"
 #include "report/report.h"
+#include "support/replay_events.h"
 
 static const char *size_text(uint64_t bytes) {
     static char buf[64];
@@ -59,46 +60,29 @@ Test(output, allocator_names, .timeout = 10) {
 
 static memtap_replay_t r;
 
-static void event(memtap_event_t ev) { cr_assert_eq(memtap_replay_event(&r, &ev), 0); }
-
-static uint32_t node(uint32_t parent_local, uint64_t frame) {
-    memtap_event_t n = {.type = MEMTAP_EV_NODE};
-    n.u.node.id = (uint32_t)r.frame_nodes.n;
-    n.u.node.parent = parent_local;
-    n.u.node.frame = frame;
-    event(n);
-    return n.u.node.id; /* local id (the first image: also the global one) */
+static uint32_t node(uint32_t parent, uint64_t frame) {
+    return re_node(&r, parent, frame);
 }
-
 static void alloc(uint64_t addr, uint64_t size, uint32_t node_id) {
-    memtap_event_t e = {.type = MEMTAP_EV_ALLOC};
-    e.u.alloc.kind = MEMTAP_KIND_MALLOC;
-    e.u.alloc.addr = addr;
-    e.u.alloc.size = size;
-    e.u.alloc.node = node_id;
-    event(e);
+    re_alloc(&r, MEMTAP_KIND_MALLOC, addr, size, node_id);
 }
-
 static void release(uint64_t addr) {
-    memtap_event_t e = {.type = MEMTAP_EV_FREE};
-    e.u.free.addr = addr;
-    event(e);
+    re_free(&r, addr);
 }
 
 static void setup(void) {
     cr_assert_eq(memtap_replay_init(&r), 0);
-    memtap_event_t h = {.type = MEMTAP_EV_HEADER};
-    h.u.header.exe = "/bin/x";
-    h.u.header.exe_len = 6;
-    h.u.header.cmdline = "x";
-    h.u.header.cmdline_len = 1;
-    event(h);
+    re_header(&r, "/bin/x", "x", 0); /* (the first image: local node ids are global) */
 }
-static void teardown(void) { memtap_replay_free(&r); }
+static void teardown(void) {
+    memtap_replay_free(&r);
+}
 TestSuite(sites, .init = setup, .fini = teardown);
 
 /* The site of a node (sites are numbered as their first allocation came). */
-static uint32_t site_of(uint32_t node_id) { return r.site_of_node.v[node_id]; }
+static uint32_t site_of(uint32_t node_id) {
+    return r.site_of_node.v[node_id];
+}
 
 /* Sorted site indexes must be want[0..n). */
 static void expect_order(memtap_order_t by, const uint32_t *want, size_t n) {

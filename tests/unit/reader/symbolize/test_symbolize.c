@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "replay/replay.h"
+#include "support/replay_events.h"
 #include "symbolize/symbolize.h"
 
 /* ---- return addresses with known callers ---------------------------------------------- */
@@ -82,17 +83,12 @@ static int note_self(struct dl_phdr_info *info, size_t size, void *arg) {
 
 static self_t self;
 static memtap_replay_t r;
-
-static void event(memtap_event_t ev) { cr_assert_eq(memtap_replay_event(&r, &ev), 0); }
+static memtap_symbolizer_t *sym; /* for r, made by setup */
 
 /* A new image (header) with one module. */
 static void image_with_module(const char *path, uint64_t bias, const uint8_t *build_id,
                               size_t build_id_len, const memtap_seg_t *segs, size_t nseg) {
-    memtap_event_t h = {.type = MEMTAP_EV_HEADER};
-    h.u.header.exe = path;
-    h.u.header.exe_len = strlen(path);
-    h.u.header.cmdline = "";
-    event(h);
+    re_header(&r, path, "", 0);
     memtap_event_t m = {.type = MEMTAP_EV_MODULE};
     m.u.module.path = path;
     m.u.module.path_len = strlen(path);
@@ -101,21 +97,16 @@ static void image_with_module(const char *path, uint64_t bias, const uint8_t *bu
     m.u.module.build_id_len = build_id_len;
     m.u.module.segs = segs;
     m.u.module.nseg = nseg;
-    event(m);
+    re_event(&r, m);
 }
 
 /* A one-frame stack in the current image; returns its global node id. */
 static uint32_t node(uint64_t frame) {
-    memtap_event_t n = {.type = MEMTAP_EV_NODE};
-    n.u.node.id = (uint32_t)r.frame_nodes.n;
-    n.u.node.parent = 0;
-    n.u.node.frame = frame;
-    event(n);
-    return r.frame_nodes.v[r.frame_nodes.n - 1];
+    uint32_t local = re_node(&r, 0, frame); /* (first: it may move frame_nodes.v) */
+    return r.frame_nodes.v[local];
 }
 
-static uint32_t plain_node, inlined_node, python_node, unknown_python_node, gone_node,
-    changed_node;
+static uint32_t plain_node, inlined_node, python_node, unknown_python_node, gone_node, changed_node;
 static uint64_t plain_ra, changed_ra;
 static const uint64_t gone_bias = 0x7f0000000000ull;
 
@@ -125,8 +116,7 @@ static void setup(void) {
     cr_assert(self.nseg > 0 && self.build_id_len > 0, "the test program has a build-id");
     cr_assert_eq(memtap_replay_init(&r), 0);
 
-    image_with_module(self.path, self.bias, self.build_id, self.build_id_len, self.segs,
-                      self.nseg);
+    image_with_module(self.path, self.bias, self.build_id, self.build_id_len, self.segs, self.nseg);
     plain_ra = plain_caller();
     plain_node = node(plain_ra);
     inlined_node = node(calls_inlined());
@@ -137,24 +127,26 @@ static void setup(void) {
     c.u.py_code.qualname_len = strlen(c.u.py_code.qualname);
     c.u.py_code.filename = "shop.py";
     c.u.py_code.filename_len = strlen(c.u.py_code.filename);
-    event(c);
+    re_event(&r, c);
     python_node = node(memtap_py_frame(7, 12, 0));
     unknown_python_node = node(memtap_py_frame(8, 3, 0));
 
     /* this program again, recorded with another build-id: a binary changed since */
-    image_with_module(self.path, self.bias, (const uint8_t[]){1, 2, 3, 4}, 4, self.segs,
-                      self.nseg);
+    image_with_module(self.path, self.bias, (const uint8_t[]){1, 2, 3, 4}, 4, self.segs, self.nseg);
     changed_ra = plain_ra;
     changed_node = node(changed_ra);
 
     static const memtap_seg_t gone_seg = {0, 0x10000, PF_R | PF_X};
-    image_with_module("/nonexistent/libgone.so", gone_bias, (const uint8_t[]){9, 9}, 2,
-                      &gone_seg, 1);
+    image_with_module("/nonexistent/libgone.so", gone_bias, (const uint8_t[]){9, 9}, 2, &gone_seg,
+                      1);
     gone_node = node(gone_bias + 0x1234);
     memtap_replay_finish(&r);
+    sym = memtap_symbolizer_new(&r);
+    cr_assert(sym);
 }
 static void teardown(void) {
     memtap_symbolize_realloc = realloc;
+    memtap_symbolizer_free(sym);
     memtap_replay_free(&r);
 }
 TestSuite(symbolize, .init = setup, .fini = teardown);
@@ -165,10 +157,8 @@ static const char *base_name(const char *p) {
 }
 
 Test(symbolize, a_plain_call_has_function_file_and_line, .timeout = 60) {
-    memtap_symbolizer_t *s = memtap_symbolizer_new(&r);
-    cr_assert(s);
     const memtap_frame_t *f;
-    cr_assert_eq(memtap_symbolize_node(s, plain_node, &f), 1);
+    cr_assert_eq(memtap_symbolize_node(sym, plain_node, &f), 1);
     cr_assert_str_eq(f[0].function, "plain_caller");
     cr_assert(f[0].file && !strcmp(base_name(f[0].file), "test_symbolize.c"), "file %s",
               f[0].file ? f[0].file : "(none)");
@@ -176,14 +166,11 @@ Test(symbolize, a_plain_call_has_function_file_and_line, .timeout = 60) {
     cr_assert_str_eq(f[0].module, self.path);
     cr_assert_eq(f[0].address, plain_ra);
     cr_assert(f[0].known && !f[0].inlined && !f[0].python);
-    memtap_symbolizer_free(s);
 }
 
 Test(symbolize, an_inlined_call_gives_a_frame_per_function, .timeout = 60) {
-    memtap_symbolizer_t *s = memtap_symbolizer_new(&r);
-    cr_assert(s);
     const memtap_frame_t *f;
-    cr_assert_eq(memtap_symbolize_node(s, inlined_node, &f), 2);
+    cr_assert_eq(memtap_symbolize_node(sym, inlined_node, &f), 2);
     cr_assert_str_eq(f[0].function, "inlined_part");
     cr_assert(f[0].inlined);
     cr_assert_eq(f[0].line, inner_line);
@@ -192,57 +179,45 @@ Test(symbolize, an_inlined_call_gives_a_frame_per_function, .timeout = 60) {
     cr_assert_eq(f[1].line, outer_line, "where inlined_part was called: line %u, not %u",
                  outer_line, f[1].line);
     cr_assert(f[1].file && !strcmp(base_name(f[1].file), "test_symbolize.c"));
-    memtap_symbolizer_free(s);
 }
 
 Test(symbolize, python_frames_name_the_code_object, .timeout = 60) {
-    memtap_symbolizer_t *s = memtap_symbolizer_new(&r);
-    cr_assert(s);
     const memtap_frame_t *f;
-    cr_assert_eq(memtap_symbolize_node(s, python_node, &f), 1);
+    cr_assert_eq(memtap_symbolize_node(sym, python_node, &f), 1);
     cr_assert_str_eq(f[0].function, "Shop.checkout");
     cr_assert_str_eq(f[0].file, "shop.py");
     cr_assert_eq(f[0].line, 12);
     cr_assert(f[0].python && f[0].known);
-    cr_assert_eq(memtap_symbolize_node(s, unknown_python_node, &f), 1);
+    cr_assert_eq(memtap_symbolize_node(sym, unknown_python_node, &f), 1);
     cr_assert_str_eq(f[0].function, "<unknown Python code>");
     cr_assert(f[0].python && !f[0].known);
-    memtap_symbolizer_free(s);
 }
 
 Test(symbolize, a_missing_module_degrades_to_module_and_offset, .timeout = 60) {
-    memtap_symbolizer_t *s = memtap_symbolizer_new(&r);
-    cr_assert(s);
     const memtap_frame_t *f;
-    cr_assert_eq(memtap_symbolize_node(s, gone_node, &f), 1);
+    cr_assert_eq(memtap_symbolize_node(sym, gone_node, &f), 1);
     cr_assert_str_eq(f[0].function, "libgone.so+0x1234");
     cr_assert_str_eq(f[0].module, "/nonexistent/libgone.so");
     cr_assert_null(f[0].file);
     cr_assert_eq(f[0].line, 0);
     cr_assert_not(f[0].known);
-    memtap_symbolizer_free(s);
 }
 
 Test(symbolize, a_changed_binary_degrades_to_module_and_offset, .timeout = 60) {
-    memtap_symbolizer_t *s = memtap_symbolizer_new(&r);
-    cr_assert(s);
     const memtap_frame_t *f;
     char want[4200];
     snprintf(want, sizeof want, "%s+0x%llx", base_name(self.path),
              (unsigned long long)(changed_ra - self.bias));
-    cr_assert_eq(memtap_symbolize_node(s, changed_node, &f), 1);
+    cr_assert_eq(memtap_symbolize_node(sym, changed_node, &f), 1);
     cr_assert_str_eq(f[0].function, want, "its symbols would lie: %s", f[0].function);
     cr_assert_null(f[0].file);
     cr_assert_not(f[0].known);
     /* the same file with the build-id it has is still read (another image) */
-    cr_assert_eq(memtap_symbolize_node(s, plain_node, &f), 1);
+    cr_assert_eq(memtap_symbolize_node(sym, plain_node, &f), 1);
     cr_assert_str_eq(f[0].function, "plain_caller");
-    memtap_symbolizer_free(s);
 }
 
 Test(symbolize, answers_are_cached_across_a_growing_cache, .timeout = 60) {
-    memtap_symbolizer_t *s = memtap_symbolizer_new(&r);
-    cr_assert(s);
     enum { N = 3000 }; /* past the cache's first 1,024 slots */
     static uint32_t ids[N];
     for (int i = 0; i < N; i++)
@@ -251,16 +226,15 @@ Test(symbolize, answers_are_cached_across_a_growing_cache, .timeout = 60) {
         const memtap_frame_t *f;
         char want[64];
         snprintf(want, sizeof want, "libgone.so+0x%x", 16 * i);
-        cr_assert_eq(memtap_symbolize_node(s, ids[i], &f), 1);
+        cr_assert_eq(memtap_symbolize_node(sym, ids[i], &f), 1);
         cr_assert_str_eq(f[0].function, want);
     }
     const memtap_frame_t *first, *again;
-    memtap_symbolize_node(s, ids[0], &first);
-    memtap_symbolize_node(s, ids[N - 1], &again);
+    memtap_symbolize_node(sym, ids[0], &first);
+    memtap_symbolize_node(sym, ids[N - 1], &again);
     cr_assert_str_eq(again[0].function, "libgone.so+0xbb70");
-    memtap_symbolize_node(s, ids[0], &again);
+    memtap_symbolize_node(sym, ids[0], &again);
     cr_assert_eq(again, first, "a cached node is not resolved again");
-    memtap_symbolizer_free(s);
 }
 
 /* ---- allocation failures ---------------------------------------------------------- */
@@ -277,7 +251,7 @@ static void *failing_realloc(void *p, size_t n) {
 /* Every frame of every node: a valid string for a name, within the frames returned. */
 static void symbolize_all_checked(memtap_symbolizer_t *s) {
     const uint32_t nodes[] = {plain_node, inlined_node, python_node, unknown_python_node,
-                              gone_node, changed_node, plain_node};
+                              gone_node,  changed_node, plain_node};
     for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
         const memtap_frame_t *f;
         size_t n = memtap_symbolize_node(s, nodes[i], &f);
@@ -314,14 +288,9 @@ Test(symbolize, every_failed_allocation_degrades_cleanly, .timeout = 120) {
 }
 
 Test(symbolize, no_memory_at_all_gives_unknown_frames, .timeout = 60) {
-    memtap_symbolize_realloc = realloc;
-    memtap_symbolizer_t *s = memtap_symbolizer_new(&r);
-    cr_assert(s);
     memtap_symbolize_realloc = failing_realloc;
     allowed = made = 0;
     const memtap_frame_t *f;
-    cr_assert_eq(memtap_symbolize_node(s, plain_node, &f), 1);
+    cr_assert_eq(memtap_symbolize_node(sym, plain_node, &f), 1);
     cr_assert_str_eq(f[0].function, "??");
-    memtap_symbolize_realloc = realloc;
-    memtap_symbolizer_free(s);
 }
