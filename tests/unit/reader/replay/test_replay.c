@@ -11,13 +11,13 @@ static void setup(void) {
     cr_assert_eq(memtap_replay_init(&r), 0);
     re_header(&r, "/bin/x", "x", 0);
     for (uint32_t id = 1; id <= 3; id++) /* three one-frame stacks */
-        re_node(&r, 0, 0x1000 * id);
+        re_next_node(&r, 0, 0x1000 * id);
 }
 static void teardown(void) { memtap_replay_free(&r); }
 TestSuite(replay, .init = setup, .fini = teardown);
 
 static void alloc(unsigned kind, uint64_t addr, uint64_t size, uint32_t node) {
-    re_alloc(&r, kind, addr, size, node);
+    re_alloc_kind(&r, kind, addr, size, node);
 }
 static void release(uint64_t addr) { re_free(&r, addr); }
 static void unmap(uint64_t addr, uint64_t len) { re_munmap(&r, addr, len); }
@@ -139,32 +139,25 @@ Test(replay, nodes_are_shared_within_an_image_only, .timeout = 30) {
     enum { N = 3000 };
     uint32_t first[N];
     for (uint32_t i = 0; i < N; i++) {
-        uint32_t local = re_node(&r, i % 2 ? (uint32_t)r.frame_nodes.n - 1 : 0, 0x5000 + 16 * i);
+        uint32_t local = re_next_node(&r, i % 2 ? (uint32_t)r.frame_nodes.n - 1 : 0, 0x5000 + 16 * i);
         first[i] = r.frame_nodes.v[local];
     }
     size_t nodes = r.nodes.n;
     cr_assert_eq(nodes, 4 + N, "the root, three, and the new ones");
     header(MEMTAP_HDR_CONTINUED);
     for (uint32_t i = 0; i < N; i++) {
-        uint32_t local = re_node(&r, i % 2 ? (uint32_t)r.frame_nodes.n - 1 : 0, 0x5000 + 16 * i);
+        uint32_t local = re_next_node(&r, i % 2 ? (uint32_t)r.frame_nodes.n - 1 : 0, 0x5000 + 16 * i);
         cr_assert_eq(r.frame_nodes.v[local], first[i], "node %u", i);
     }
     cr_assert_eq(r.nodes.n, nodes, "no node is new");
     header(MEMTAP_HDR_AFTER_EXEC);
-    uint32_t local = re_node(&r, 0, 0x5000);
+    uint32_t local = re_next_node(&r, 0, 0x5000);
     cr_assert_eq(r.frame_nodes.v[local], nodes, "a new image: a new node");
     cr_assert_eq(r.nodes.v[nodes].image, 1);
 }
 
 static void py_code(uint64_t id, const char *qualname) {
-    memtap_event_t c = {.type = MEMTAP_EV_PY_CODE};
-    c.u.py_code.id = id;
-    c.u.py_code.firstline = 1;
-    c.u.py_code.qualname = qualname;
-    c.u.py_code.qualname_len = strlen(qualname);
-    c.u.py_code.filename = "app.py";
-    c.u.py_code.filename_len = 6;
-    re_event(&r, c);
+    re_code(&r, id, qualname);
 }
 
 Test(replay, python_code_objects_by_image_and_id, .timeout = 30) {

@@ -61,10 +61,10 @@ Test(output, allocator_names, .timeout = 10) {
 static memtap_replay_t r;
 
 static uint32_t node(uint32_t parent, uint64_t frame) {
-    return re_node(&r, parent, frame);
+    return re_next_node(&r, parent, frame);
 }
 static void alloc(uint64_t addr, uint64_t size, uint32_t node_id) {
-    re_alloc(&r, MEMTAP_KIND_MALLOC, addr, size, node_id);
+    re_alloc_kind(&r, MEMTAP_KIND_MALLOC, addr, size, node_id);
 }
 static void release(uint64_t addr) {
     re_free(&r, addr);

@@ -89,20 +89,12 @@ static memtap_symbolizer_t *sym; /* for r, made by setup */
 static void image_with_module(const char *path, uint64_t bias, const uint8_t *build_id,
                               size_t build_id_len, const memtap_seg_t *segs, size_t nseg) {
     re_header(&r, path, "", 0);
-    memtap_event_t m = {.type = MEMTAP_EV_MODULE};
-    m.u.module.path = path;
-    m.u.module.path_len = strlen(path);
-    m.u.module.bias = bias;
-    m.u.module.build_id = build_id;
-    m.u.module.build_id_len = build_id_len;
-    m.u.module.segs = segs;
-    m.u.module.nseg = nseg;
-    re_event(&r, m);
+    re_module(&r, path, bias, build_id, build_id_len, segs, nseg);
 }
 
 /* A one-frame stack in the current image; returns its global node id. */
 static uint32_t node(uint64_t frame) {
-    uint32_t local = re_node(&r, 0, frame); /* (first: it may move frame_nodes.v) */
+    uint32_t local = re_next_node(&r, 0, frame); /* (first: it may move frame_nodes.v) */
     return r.frame_nodes.v[local];
 }
 
@@ -120,14 +112,7 @@ static void setup(void) {
     plain_ra = plain_caller();
     plain_node = node(plain_ra);
     inlined_node = node(calls_inlined());
-    memtap_event_t c = {.type = MEMTAP_EV_PY_CODE};
-    c.u.py_code.id = 7;
-    c.u.py_code.firstline = 10;
-    c.u.py_code.qualname = "Shop.checkout";
-    c.u.py_code.qualname_len = strlen(c.u.py_code.qualname);
-    c.u.py_code.filename = "shop.py";
-    c.u.py_code.filename_len = strlen(c.u.py_code.filename);
-    re_event(&r, c);
+    re_code(&r, 7, "Shop.checkout"); /* in /app/main.py */
     python_node = node(memtap_py_frame(7, 12, 0));
     unknown_python_node = node(memtap_py_frame(8, 3, 0));
 
@@ -185,7 +170,7 @@ Test(symbolize, python_frames_name_the_code_object, .timeout = 60) {
     const memtap_frame_t *f;
     cr_assert_eq(memtap_symbolize_node(sym, python_node, &f), 1);
     cr_assert_str_eq(f[0].function, "Shop.checkout");
-    cr_assert_str_eq(f[0].file, "shop.py");
+    cr_assert_str_eq(f[0].file, "/app/main.py");
     cr_assert_eq(f[0].line, 12);
     cr_assert(f[0].python && f[0].known);
     cr_assert_eq(memtap_symbolize_node(sym, unknown_python_node, &f), 1);
