@@ -15,15 +15,15 @@ static int emit(uint32_t id, uint32_t parent, uint64_t frame) {
     return 0;
 }
 
-/* Two tries per test: one behind the cache, one interned plainly for reference. */
-static memtap_trie_t cached, reference;
-static void setup(void) {
-    cr_assert_eq(memtap_trie_init(&cached), 0);
-    cr_assert_eq(memtap_trie_init(&reference), 0);
+/* Two empty tries (one image's), and their end. */
+static void two_tries(memtap_trie_t *a, memtap_trie_t *b) {
+    cr_assert_eq(memtap_trie_init(a), 0);
+    cr_assert_eq(memtap_trie_init(b), 0);
 }
-static void teardown(void) {
+static void tries_done(memtap_trie_t *a, memtap_trie_t *b) {
+    memtap_trie_destroy(a);
+    memtap_trie_destroy(b);
 }
-TestSuite(stacks, .init = setup, .fini = teardown);
 
 static uint32_t plain(memtap_trie_t *t, const uint64_t *frames, int n) {
     uint32_t node = 0;
@@ -35,6 +35,8 @@ static uint32_t plain(memtap_trie_t *t, const uint64_t *frames, int n) {
 }
 
 Test(stacks, cached_equals_plain_on_random_stacks, .timeout = 30) {
+    memtap_trie_t cached, reference;
+    two_tries(&cached, &reference);
     srand(7);
     uint64_t frames[64];
     int n = 10;
@@ -55,31 +57,38 @@ Test(stacks, cached_equals_plain_on_random_stacks, .timeout = 30) {
         cr_assert_eq(leaf, plain(&reference, frames, n), "round %d", round);
     }
     cr_assert_eq(cached.count, reference.count);
+    tries_done(&cached, &reference);
+    memtap_stack_cache_release();
 }
 
-Test(stacks, a_new_generation_ignores_the_cache, .timeout = 30) {
-    memtap_trie_t *a = &cached, *b = &reference; /* one capture's trie, then the next's */
+Test(stacks, a_new_image_ignores_the_cache, .timeout = 10) {
+    memtap_trie_t a, b;
+    two_tries(&a, &b);
     uint64_t frames[3] = {0x30, 0x20, 0x10};
     uint32_t leaf;
     emitted = 0;
-    cr_assert_eq(memtap_stack_intern(a, 1, frames, 3, 0, 8, emit, &leaf), 0);
+    cr_assert_eq(memtap_stack_intern(&a, 1, frames, 3, 0, 8, emit, &leaf), 0);
     cr_assert_eq(leaf, 3);
-    emitted = 0; /* a fresh capture (fork child): every node is new again */
-    cr_assert_eq(memtap_stack_intern(b, 2, frames, 3, 0, 8, emit, &leaf), 0);
+    emitted = 0; /* a new image (fork child, failed exec): every node is new again */
+    cr_assert_eq(memtap_stack_intern(&b, 2, frames, 3, 0, 8, emit, &leaf), 0);
     cr_assert_eq(leaf, 3);
-    cr_assert_eq(emitted, 3, "all three nodes written again for the new capture");
-    cr_assert_eq(memtap_stack_intern(b, 2, frames, 0, 0, 8, emit, &leaf), 0);
+    cr_assert_eq(emitted, 3, "all three nodes written again in the new image");
+    cr_assert_eq(memtap_stack_intern(&b, 2, frames, 0, 0, 8, emit, &leaf), 0);
     cr_assert_eq(leaf, 0, "an empty stack is the root");
+    tries_done(&a, &b);
+    memtap_stack_cache_release();
 }
 
 /* memtap_stack_of_call may leave the `known` outermost frames unwritten: interning takes
- * them from the cache, also in a new generation (a new trie) and after the cache grew, and
+ * them from the cache, also in a new image (a new trie) and after the cache grew, and
  * memtap_stack_fill_outer writes them back. */
 Test(stacks, known_frames_come_from_the_cache, .timeout = 30) {
+    memtap_trie_t cached, reference;
+    two_tries(&cached, &reference);
     const uint64_t poison = 0xdeadbeefdeadbeefull;
     uint64_t frames[200], last[200], given[200];
     int n = 12, last_n = 0, depth_cap = 32;
-    uint32_t generation = 1;
+    uint32_t image = 1;
     srand(11);
     for (int i = 0; i < 200; i++)
         frames[i] = 0x400000 + (uint64_t)i * 0x10;
@@ -90,15 +99,14 @@ Test(stacks, known_frames_come_from_the_cache, .timeout = 30) {
             n = 1 + rand() % 30;
         if (rand() % 40 == 0)
             frames[n - 1 - rand() % n] ^= 0x2000; /* anywhere, outer frames too */
-        if ((round % 997 == 0 && round) || round == 15000) { /* a new capture frame: new tries */
-            memtap_trie_destroy(&cached);
-            memtap_trie_destroy(&reference);
-            setup();
-            generation++;
+        if ((round % 997 == 0 && round) || round == 15000) { /* a new image: new tries */
+            tries_done(&cached, &reference);
+            two_tries(&cached, &reference);
+            image++;
             emitted = 0;
         }
         if (round == 15000)
-            depth_cap = 200; /* the cache grows, in a new generation too */
+            depth_cap = 200; /* the cache grows, in a new image too */
         int known = 0; /* outermost frames equal to the last stack's */
         while (known < n && known < last_n && frames[n - 1 - known] == last[last_n - 1 - known])
             known++;
@@ -108,7 +116,7 @@ Test(stacks, known_frames_come_from_the_cache, .timeout = 30) {
         for (int k = 0; k < known; k++)
             given[n - 1 - k] = poison;
         uint32_t leaf;
-        cr_assert_eq(memtap_stack_intern(&cached, generation, given, n, known, depth_cap, emit,
+        cr_assert_eq(memtap_stack_intern(&cached, image, given, n, known, depth_cap, emit,
                                          &leaf), 0);
         cr_assert_eq(leaf, plain(&reference, frames, n), "round %d", round);
         memtap_stack_fill_outer(given, n, known);
@@ -117,4 +125,6 @@ Test(stacks, known_frames_come_from_the_cache, .timeout = 30) {
         last_n = n;
     }
     cr_assert_eq(cached.count, reference.count);
+    tries_done(&cached, &reference);
+    memtap_stack_cache_release();
 }
