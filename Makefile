@@ -45,7 +45,8 @@ READER_OBJ := $(READER_SRC:%.c=$(BUILD)/%.o)
 READER_LIB_OBJ := $(READER_LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # the library's modules the unit tests link (never the preloaded library itself); the
-# encoder as the tests build it, with its test seam (-DMEMTAP_TEST_SEAMS: record.h)
+# encoder as the tests build it, with its test seam (-DMEMTAP_TEST_SEAMS: record.h), in
+# place of the library's output/record.o (the encoder's layout is the same in both)
 UNIT_PRELOAD_OBJ := $(addprefix $(BUILD)/preload/,stack/trie.o output/sink.o \
 	stack/stacks.o stack/gate.o stack/fastunwind.o stack/cfi.o) $(BUILD)/seams/output/record.o
 

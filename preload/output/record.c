@@ -33,8 +33,36 @@
 
 /* The writer forms only tests ask for (record.h): constant 0 in the library. */
 #ifdef MEMTAP_TEST_SEAMS
-#define SAME_NODE_FORM(e) ((e)->same_node_form)
-#define MODEL_V4(e) ((e)->model_v4)
+#define TEST_ENCODERS 64
+static struct {
+    const memtap_enc_t *e;
+    unsigned forms;
+} test_forms[TEST_ENCODERS];
+
+void memtap_enc_test_form(const memtap_enc_t *e, unsigned forms) {
+    int free_slot = -1;
+    for (int i = 0; i < TEST_ENCODERS; i++) {
+        if (test_forms[i].e == e) {
+            test_forms[i].forms = forms;
+            return;
+        }
+        if (!test_forms[i].e && free_slot < 0)
+            free_slot = i;
+    }
+    if (forms && free_slot >= 0) {
+        test_forms[free_slot].e = e;
+        test_forms[free_slot].forms = forms;
+    }
+}
+
+static unsigned forms_of(const memtap_enc_t *e) {
+    for (int i = 0; i < TEST_ENCODERS; i++)
+        if (test_forms[i].e == e)
+            return test_forms[i].forms;
+    return 0;
+}
+#define SAME_NODE_FORM(e) (forms_of(e) & MEMTAP_ENC_SAME_NODE)
+#define MODEL_V4(e) ((forms_of(e) & MEMTAP_ENC_MODEL_V4) != 0)
 #else
 #define SAME_NODE_FORM(e) 0
 #define MODEL_V4(e) 0

@@ -67,9 +67,9 @@ int memtap_replay_init(memtap_replay_t *r) {
     if (node_keys_init(&r->node_keys, 1024) < 0 || code_index_init(&r->py_code_index, 256) < 0 ||
         memtap_addrmap_init(&r->live) < 0 || VEC_RESERVE(r->nodes, 1) < 0 ||
         VEC_RESERVE(r->site_of_node, 1) < 0 || VEC_RESERVE(r->sites, 1) < 0 ||
-        VEC_RESERVE(r->frame_nodes, 1) < 0)
+        VEC_RESERVE(r->local_nodes, 1) < 0)
         return -1;
-    r->frame_nodes.v[r->frame_nodes.n++] = 0; /* local 0 is the root */
+    r->local_nodes.v[r->local_nodes.n++] = 0; /* local 0 is the root */
     r->nodes.v[r->nodes.n++] = (memtap_node_t){0, 0, 0};
     r->site_of_node.v[r->site_of_node.n++] = 0;
     memset(&r->sites.v[r->sites.n++], 0, sizeof(memtap_site_t));
@@ -90,8 +90,8 @@ void memtap_replay_free(memtap_replay_t *r) {
     free(r->sites.v);
     free(r->threads.v);
     free(r->regions.v);
-    free(r->frame_nodes.v);
-    free(r->frame_threads.v);
+    free(r->local_nodes.v);
+    free(r->local_threads.v);
     node_keys_destroy(&r->node_keys);
     for (size_t i = 0; i < r->py_codes.n; i++) {
         free(r->py_codes.v[i].qualname);
@@ -160,15 +160,16 @@ static void drop_live(memtap_replay_t *r) {
     r->regions.n = 0;
 }
 
-/* A new frame: a new image, or the same image again after a failed exec (CONTINUED). */
+/* A header (a new LZ4 frame): a new image, or the same image again after a failed exec
+ * (CONTINUED). */
 static int on_header(memtap_replay_t *r, const memtap_event_t *ev) {
-    r->frame_nodes.n = 1;
-    r->frame_threads.n = 0;
-    if (r->frames++ == 0)
+    r->local_nodes.n = 1;
+    r->local_threads.n = 0;
+    if (r->headers++ == 0)
         r->first_start_ns = ev->u.header.start_unix_ns;
-    /* frames keep their own clocks: place each by its wall-clock start */
+    /* each LZ4 frame keeps its own clock: place each by its wall-clock start */
     uint64_t start = ev->u.header.start_unix_ns;
-    r->frame_time_base = start > r->first_start_ns ? (start - r->first_start_ns) / 1000000u : 0;
+    r->time_base = start > r->first_start_ns ? (start - r->first_start_ns) / 1000000u : 0;
     if (r->images.n > 0 && (ev->u.header.flags & MEMTAP_HDR_CONTINUED))
         return 0;
     if (r->images.n > 0)
@@ -187,13 +188,13 @@ static int on_header(memtap_replay_t *r, const memtap_event_t *ev) {
     return im->exe && im->cmdline ? 0 : -1;
 }
 
-/* NODE: the frame's next local id names the global node for (image, parent, frame). */
+/* NODE: the next local id names the global node for (image, parent, frame). */
 __attribute__((noinline)) static int on_node(memtap_replay_t *r, const memtap_event_t *ev) {
     uint32_t img = (uint32_t)r->images.n - 1;
-    uint32_t parent = r->frame_nodes.v[ev->u.node.parent];
+    uint32_t parent = r->local_nodes.v[ev->u.node.parent];
     uint64_t frame = ev->u.node.frame;
     if (VEC_RESERVE(r->nodes, 1) < 0 || VEC_RESERVE(r->site_of_node, 1) < 0 ||
-        VEC_RESERVE(r->frame_nodes, 1) < 0)
+        VEC_RESERVE(r->local_nodes, 1) < 0)
         return -1;
     int found;
     memtap_node_key_t *k =
@@ -205,7 +206,7 @@ __attribute__((noinline)) static int on_node(memtap_replay_t *r, const memtap_ev
         r->nodes.v[r->nodes.n++] = (memtap_node_t){frame, parent, img};
         r->site_of_node.v[r->site_of_node.n++] = 0;
     }
-    r->frame_nodes.v[r->frame_nodes.n++] = k->id;
+    r->local_nodes.v[r->local_nodes.n++] = k->id;
     return 0;
 }
 
@@ -215,8 +216,8 @@ const memtap_py_code_t *memtap_replay_py_code(const memtap_replay_t *r, uint32_t
     return c ? &r->py_codes.v[c->index1 - 1] : NULL;
 }
 
-/* PY_CODE: every capture frame defines the codes it uses; the same id in one image is the
- * same code, so a repeated definition changes nothing. */
+/* PY_CODE: every LZ4 frame of an image defines the codes it uses; the same id in one image
+ * is the same code, so a repeated definition changes nothing. */
 __attribute__((noinline)) static int on_py_code(memtap_replay_t *r, const memtap_event_t *ev) {
     code_key_t key = {ev->u.py_code.id, (uint32_t)r->images.n - 1};
     if (code_index_find(&r->py_code_index, key))
@@ -248,7 +249,7 @@ static void on_main_done(memtap_replay_t *r, uint64_t ms) {
     if (im->main_done)
         return;
     im->main_done = 1;
-    im->main_done_ms = r->frame_time_base + ms;
+    im->main_done_ms = r->time_base + ms;
     r->main_done = 1;
     for (size_t i = 1; i < r->sites.n; i++) {
         memtap_site_t *s = &r->sites.v[i];
@@ -260,7 +261,7 @@ static void on_main_done(memtap_replay_t *r, uint64_t ms) {
     }
 }
 
-/* THREAD: a thread already seen in an earlier frame of the image keeps its entry. */
+/* THREAD: a thread already seen in an earlier LZ4 frame of the image keeps its entry. */
 static int on_thread(memtap_replay_t *r, const memtap_event_t *ev) {
     const memtap_image_t *im = image(r);
     uint32_t found = UINT32_MAX;
@@ -274,9 +275,9 @@ static int on_thread(memtap_replay_t *r, const memtap_event_t *ev) {
         r->threads.v[found].image = (uint32_t)r->images.n - 1;
         r->threads.v[found].tid = ev->u.thread.tid;
     }
-    if (VEC_RESERVE(r->frame_threads, 1) < 0)
+    if (VEC_RESERVE(r->local_threads, 1) < 0)
         return -1;
-    r->frame_threads.v[r->frame_threads.n++] = found;
+    r->local_threads.v[r->local_threads.n++] = found;
     set_thread_name(&r->threads.v[found], ev->u.thread.name, ev->u.thread.name_len);
     return 0;
 }
@@ -327,7 +328,7 @@ const memtap_module_t *memtap_replay_module(const memtap_replay_t *r, uint32_t i
 /* Inline into the batch loop, like on_free and site_live: calls cost a sixth of an event. */
 static inline __attribute__((always_inline)) int
 on_alloc(memtap_replay_t *r, uint64_t addr, uint64_t size, uint32_t local, unsigned kind) {
-    uint32_t node = r->frame_nodes.v[local];
+    uint32_t node = r->local_nodes.v[local];
     uint32_t site = r->site_of_node.v[node];
     if (!site) {
         if (VEC_RESERVE(r->sites, 1) < 0)
@@ -454,14 +455,14 @@ int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev) {
         return on_thread(r, ev);
     case MEMTAP_EV_THREAD_NAME: {
         const char *name = ev->u.thread.name;
-        set_thread_name(&r->threads.v[r->frame_threads.v[ev->u.thread.index - 1]], name,
+        set_thread_name(&r->threads.v[r->local_threads.v[ev->u.thread.index - 1]], name,
                         ev->u.thread.name_len);
         return 0;
     }
     case MEMTAP_EV_TIME:
     case MEMTAP_EV_EXEC:
     case MEMTAP_EV_EXIT: {
-        uint64_t t = r->frame_time_base + ev->u.time.ms;
+        uint64_t t = r->time_base + ev->u.time.ms;
         if (t > r->now_ms)
             r->now_ms = t;
         if (ev->u.time.rss > r->max_rss)

@@ -49,7 +49,7 @@ int memtap_json_summary(FILE *out, const char *path, const memtap_replay_t *r) {
     json_object_set_new(o, "pid", u64(first ? first->pid : 0));
     json_object_set_new(o, "ppid", u64(first ? first->ppid : 0));
     json_object_set_new(o, "images", u64(r->images.n));
-    json_object_set_new(o, "frames", u64(r->frames));
+    json_object_set_new(o, "frames", u64(r->headers)); /* (key kept: read by scripts) */
     json_object_set_new(o, "threads", u64(r->threads.n));
     json_t *names = json_array();
     for (size_t i = 0; i < r->threads.n; i++)

@@ -67,9 +67,9 @@ static inline void re_header(memtap_replay_t *r, const char *exe, const char *cm
 }
 
 /* The next stack node under parent (0: the root), ids as the capture gives them since its
- * last header. Returns its id there; r->frame_nodes.v[id] is the replay's own id. */
+ * last header. Returns its id there; r->local_nodes.v[id] is the replay's own id. */
 static inline uint32_t re_next_node(memtap_replay_t *r, uint32_t parent, uint64_t frame) {
-    uint32_t id = (uint32_t)r->frame_nodes.n;
+    uint32_t id = (uint32_t)r->local_nodes.n;
     re_node(r, id, parent, frame);
     return id;
 }

@@ -145,17 +145,17 @@ Test(record, the_plain_form_writes_the_same_bytes, .timeout = 30) {
 /* The forms only tests write (captures of older versions, which the reader still reads). */
 Test(record, the_version_4_model_form_writes_the_same_bytes, .timeout = 30) {
     use_model();
-    e.model_v4 = 1;
+    memtap_enc_test_form(&e, MEMTAP_ENC_MODEL_V4);
     expect_run(988496, 0x09e3103d2a6ca674ull);
 }
 
 Test(record, the_version_3_same_node_form_writes_the_same_bytes, .timeout = 30) {
-    e.same_node_form = 1;
+    memtap_enc_test_form(&e, MEMTAP_ENC_SAME_NODE);
     expect_run(1370218, 0x8cb30f98afe24631ull);
 }
 
 Test(record, the_version_3_same_node_form_in_bytes, .timeout = 10) {
-    e.same_node_form = 1;
+    memtap_enc_test_form(&e, MEMTAP_ENC_SAME_NODE);
     size_t at = 0;
     memtap_enc_alloc(&e, MEMTAP_KIND_MALLOC, 0x20, 5, 3);
     expect_bytes(&at, (const uint8_t[]){MEMTAP_REC_ALLOC, 0x40, 5, 3}, 4);

@@ -139,20 +139,20 @@ Test(replay, nodes_are_shared_within_an_image_only, .timeout = 30) {
     enum { N = 3000 };
     uint32_t first[N];
     for (uint32_t i = 0; i < N; i++) {
-        uint32_t local = re_next_node(&r, i % 2 ? (uint32_t)r.frame_nodes.n - 1 : 0, 0x5000 + 16 * i);
-        first[i] = r.frame_nodes.v[local];
+        uint32_t local = re_next_node(&r, i % 2 ? (uint32_t)r.local_nodes.n - 1 : 0, 0x5000 + 16 * i);
+        first[i] = r.local_nodes.v[local];
     }
     size_t nodes = r.nodes.n;
     cr_assert_eq(nodes, 4 + N, "the root, three, and the new ones");
     header(MEMTAP_HDR_CONTINUED);
     for (uint32_t i = 0; i < N; i++) {
-        uint32_t local = re_next_node(&r, i % 2 ? (uint32_t)r.frame_nodes.n - 1 : 0, 0x5000 + 16 * i);
-        cr_assert_eq(r.frame_nodes.v[local], first[i], "node %u", i);
+        uint32_t local = re_next_node(&r, i % 2 ? (uint32_t)r.local_nodes.n - 1 : 0, 0x5000 + 16 * i);
+        cr_assert_eq(r.local_nodes.v[local], first[i], "node %u", i);
     }
     cr_assert_eq(r.nodes.n, nodes, "no node is new");
     header(MEMTAP_HDR_AFTER_EXEC);
     uint32_t local = re_next_node(&r, 0, 0x5000);
-    cr_assert_eq(r.frame_nodes.v[local], nodes, "a new image: a new node");
+    cr_assert_eq(r.local_nodes.v[local], nodes, "a new image: a new node");
     cr_assert_eq(r.nodes.v[nodes].image, 1);
 }
 

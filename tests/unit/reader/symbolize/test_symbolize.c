@@ -94,8 +94,8 @@ static void image_with_module(const char *path, uint64_t bias, const uint8_t *bu
 
 /* A one-frame stack in the current image; returns its global node id. */
 static uint32_t node(uint64_t frame) {
-    uint32_t local = re_next_node(&r, 0, frame); /* (first: it may move frame_nodes.v) */
-    return r.frame_nodes.v[local];
+    uint32_t local = re_next_node(&r, 0, frame); /* (first: it may move local_nodes.v) */
+    return r.local_nodes.v[local];
 }
 
 static uint32_t plain_node, inlined_node, python_node, unknown_python_node, gone_node, changed_node;
