@@ -40,18 +40,17 @@ typedef struct {
     memtap_model_t *model; /* v4 thread buffers: ALLOC, FREE and MUNMAP use the model */
 } memtap_enc_t;
 
-#ifdef MEMTAP_TEST_SEAMS
 /* Test seam: the layouts of older versions, which the reader still reads and so the tests
- * write. Only the unit tests' build of record.c has it (make: build/seams/output/record.o,
- * -DMEMTAP_TEST_SEAMS); the library's build writes the current layout and has neither this
- * function nor the branches it selects. The encoder's layout is the same in both builds. */
+ * write. Only the unit tests' build of record.c defines memtap_enc_test_form (make:
+ * build/seams/output/record.o, -DMEMTAP_TEST_SEAMS); the library's build writes the current
+ * layout and has neither the function nor the branches it selects. The encoder's layout is
+ * the same in both builds. */
 enum {
     MEMTAP_ENC_SAME_NODE = 1, /* v3: ALLOC_SAME when the node repeats (no model) */
     MEMTAP_ENC_MODEL_V4 = 2,  /* the model's records as version 4 writes them, not 5 */
 };
-/* e's records from now on in the given forms (0: the current ones). */
+/* e's records from now on in the given forms (0: the current ones). Tests only. */
 void memtap_enc_test_form(const memtap_enc_t *e, unsigned forms);
-#endif
 
 typedef struct {
     uint32_t flags;
