@@ -31,6 +31,43 @@
 #include "memtap/format.h"
 #include "memtap/varint.h"
 
+/* The writer forms only tests ask for (record.h): constant 0 in the library. */
+#ifdef MEMTAP_TEST_SEAMS
+#define TEST_ENCODERS 64
+static struct {
+    const memtap_enc_t *e;
+    unsigned forms;
+} test_forms[TEST_ENCODERS];
+
+void memtap_enc_test_form(const memtap_enc_t *e, unsigned forms) {
+    int free_slot = -1;
+    for (int i = 0; i < TEST_ENCODERS; i++) {
+        if (test_forms[i].e == e) {
+            test_forms[i].forms = forms;
+            return;
+        }
+        if (!test_forms[i].e && free_slot < 0)
+            free_slot = i;
+    }
+    if (forms && free_slot >= 0) {
+        test_forms[free_slot].e = e;
+        test_forms[free_slot].forms = forms;
+    }
+}
+
+static unsigned forms_of(const memtap_enc_t *e) {
+    for (int i = 0; i < TEST_ENCODERS; i++)
+        if (test_forms[i].e == e)
+            return test_forms[i].forms;
+    return 0;
+}
+#define SAME_NODE_FORM(e) (forms_of(e) & MEMTAP_ENC_SAME_NODE)
+#define MODEL_V4(e) ((forms_of(e) & MEMTAP_ENC_MODEL_V4) != 0)
+#else
+#define SAME_NODE_FORM(e) 0
+#define MODEL_V4(e) 0
+#endif
+
 static void put_byte(memtap_enc_t *e, uint8_t b) { e->buf[e->len++] = b; }
 static void put_varint(memtap_enc_t *e, uint64_t v) { e->len += memtap_varint_put(e->buf + e->len, v); }
 static void put_delta(memtap_enc_t *e, uint64_t v, uint64_t *last) {
@@ -173,7 +210,7 @@ static void alloc_modelled(memtap_enc_t *e, unsigned kind, uint64_t addr, uint64
     uint32_t predicted = memtap_model_predicted(&m->sites), last_size;
     unsigned last_kind;
     int site = memtap_model_site(&m->sites, node, &last_kind, &last_size);
-    uint64_t near = site && !e->model_v4 ? addr - memtap_model_site_addr(&m->sites, node) : delta;
+    uint64_t near = site && !MODEL_V4(e) ? addr - memtap_model_site_addr(&m->sites, node) : delta;
     uint8_t *o = e->buf + e->len, *start = o;
     if (!site || last_kind != kind || (!ref && (near & 15))) {
         /* a new site or kind, or an address off the 16-byte grid: every field written */
@@ -241,7 +278,7 @@ static void free_modelled(memtap_enc_t *e, uint64_t addr) {
     } else if (ref) {
         *o++ = MEMTAP_REC_FREE_REF;
         o += memtap_varint_put(o, ref);
-    } else if ((base = nearest_free_base(&m->frees, addr, e->model_v4, &units)) >= 0) {
+    } else if ((base = nearest_free_base(&m->frees, addr, MODEL_V4(e), &units)) >= 0) {
         *o++ = (uint8_t)(MEMTAP_REC_FREE_UNITS + base);
         o += memtap_varint_put(o, memtap_zigzag((int64_t)units >> 4));
     } else {
@@ -261,7 +298,7 @@ void memtap_enc_alloc(memtap_enc_t *e, unsigned kind, uint64_t addr, uint64_t si
         alloc_modelled(e, kind, addr, size, node);
         return;
     }
-    int same = e->same_node_form && node == e->last_node && node != 0;
+    int same = SAME_NODE_FORM(e) && node == e->last_node && node != 0;
     put_byte(e, (uint8_t)((same ? MEMTAP_REC_ALLOC_SAME : MEMTAP_REC_ALLOC) | (kind & 0x0f)));
     put_delta(e, addr, &e->last_addr);
     put_varint(e, size);

@@ -36,11 +36,21 @@ typedef struct {
     size_t len, cap;
     uint64_t last_addr, last_frame;
     uint64_t allocations, frees, nodes; /* written to the trailer */
-    uint32_t last_node;     /* of the last ALLOC */
-    int same_node_form;     /* v3 layout (tests write it): ALLOC_SAME when the node repeats */
+    uint32_t last_node;    /* of the last ALLOC */
     memtap_model_t *model; /* v4 thread buffers: ALLOC, FREE and MUNMAP use the model */
-    int model_v4;          /* tests: the model's records as version 4 writes them (not 5) */
 } memtap_enc_t;
+
+/* Test seam: the layouts of older versions, which the reader still reads and so the tests
+ * write. Only the unit tests' build of record.c defines memtap_enc_test_form (make:
+ * build/seams/output/record.o, -DMEMTAP_TEST_SEAMS); the library's build writes the current
+ * layout and has neither the function nor the branches it selects. The encoder's layout is
+ * the same in both builds. */
+enum {
+    MEMTAP_ENC_SAME_NODE = 1, /* v3: ALLOC_SAME when the node repeats (no model) */
+    MEMTAP_ENC_MODEL_V4 = 2,  /* the model's records as version 4 writes them, not 5 */
+};
+/* e's records from now on in the given forms (0: the current ones). Tests only. */
+void memtap_enc_test_form(const memtap_enc_t *e, unsigned forms);
 
 typedef struct {
     uint32_t flags;
@@ -56,9 +66,9 @@ typedef struct {
     uint32_t flags; /* PF_R | PF_W | PF_X */
 } memtap_segment_t;
 
-/* Starts a fresh frame's stream in enc->buf (resets delta state and totals; a model, when
- * there is one, starts empty: its pages are given back, so a thread holds only the pages
- * its records touch). */
+/* Starts a new LZ4 frame's stream (an image's) in enc->buf (resets delta state and totals;
+ * a model, when there is one, starts empty: its pages are given back, so a thread holds only
+ * the pages its records touch). */
 void memtap_enc_reset(memtap_enc_t *e);
 
 /* Each returns 0, or -1 when the record does not fit in the room left (nothing written). */

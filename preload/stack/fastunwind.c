@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "memtap/hashtab.h"
 #include "stack/cfi.h"
 #include "stack/gate.h"
 
@@ -29,34 +30,42 @@ __attribute__((noinline, cold)) static int rule_from_cfi(uint64_t ip, memtap_rul
     return rc;
 }
 
-static struct {
-    uint64_t ip;   /* 0: free; set once, never changed */
+/* The rules by return address: a fixed table (memtap/hashtab.h) that threads fill as they
+ * meet new addresses, without a lock. A slot's ip is set once (compare-and-swap) and never
+ * changed; its rule is 0 until published. A neighbourhood crowded past MAX_PROBES slots
+ * leaves a rule unkept: it is computed again next time. */
+typedef struct {
+    uint64_t ip;   /* 0: free */
     uint64_t rule; /* 0 until published */
-} table[TABLE_SIZE];
+} rule_slot_t;
+typedef MEMTAP_HASHTAB(rule_slot_t) rule_table_t;
+static rule_slot_t table[TABLE_SIZE];
 
-static size_t slot_of(uint64_t ip) {
-    return (size_t)((ip * 0x9e3779b97f4a7c15ull) >> (64 - TABLE_BITS));
-}
+#define HOME(ip) (((ip)*0x9e3779b97f4a7c15ull) >> (64 - TABLE_BITS))
+#define MEMTAP_HT_NAME rules
+#define MEMTAP_HT_TABLE rule_table_t
+#define MEMTAP_HT_SLOT rule_slot_t
+#define MEMTAP_HT_KEY uint64_t
+#define MEMTAP_HT_HASH(ip) HOME(ip)
+#define MEMTAP_HT_EMPTY(s) (__atomic_load_n(&(s)->ip, __ATOMIC_ACQUIRE) == 0)
+#define MEMTAP_HT_MATCH(s, k) (__atomic_load_n(&(s)->ip, __ATOMIC_ACQUIRE) == (k))
+#define MEMTAP_HT_MAX_PROBES MAX_PROBES
+#define MEMTAP_HT_MATCH_FIRST /* ip 0 is never looked up: a walk ends there */
+#include "memtap/hashtab.h"
 
 static int lookup(uint64_t ip, memtap_rule_t *r) {
-    size_t i = slot_of(ip);
-    for (int k = 0; k < MAX_PROBES; k++, i = (i + 1) & (TABLE_SIZE - 1)) {
-        uint64_t key = __atomic_load_n(&table[i].ip, __ATOMIC_ACQUIRE);
-        if (key == ip) {
-            uint64_t w = __atomic_load_n(&table[i].rule, __ATOMIC_ACQUIRE);
-            memcpy(r, &w, sizeof w);
-            return w != 0;
-        }
-        if (key == 0)
-            return 0;
-    }
-    return 0;
+    const rule_slot_t *s = rules_find_in(table, TABLE_SIZE - 1, ip);
+    if (!s)
+        return 0;
+    uint64_t w = __atomic_load_n(&s->rule, __ATOMIC_ACQUIRE);
+    memcpy(r, &w, sizeof w);
+    return w != 0;
 }
 
 __attribute__((noinline, cold)) static void publish(uint64_t ip, const memtap_rule_t *r) {
     uint64_t w;
     memcpy(&w, r, sizeof w);
-    size_t i = slot_of(ip);
+    size_t i = HOME(ip);
     for (int k = 0; k < MAX_PROBES; k++, i = (i + 1) & (TABLE_SIZE - 1)) {
         uint64_t expected = 0;
         if (__atomic_compare_exchange_n(&table[i].ip, &expected, ip, 0, __ATOMIC_ACQ_REL,
@@ -66,7 +75,6 @@ __attribute__((noinline, cold)) static void publish(uint64_t ip, const memtap_ru
             return;
         }
     }
-    /* a crowded neighbourhood: the rule is computed again next time */
 }
 
 /* --- the walk ---------------------------------------------------------------------- */
@@ -142,8 +150,8 @@ typedef struct {
 #define KEEP_CAP 1100 /* frames of one walk: MEMTAP_MAX_DEPTH and some */
 
 typedef struct {
-    int n;           /* kept[0] outermost .. kept[n-1] innermost */
-    int ended;       /* the kept walk reached the outermost frame */
+    int n;            /* kept[0] outermost .. kept[n-1] innermost */
+    int ended;        /* the kept walk reached the outermost frame */
     int returned_all; /* the last result held every kept frame (it was not cut at max) */
     kept_t kept[KEEP_CAP];
     kept_t fresh[KEEP_CAP]; /* the current walk's frames, innermost first */
@@ -185,7 +193,6 @@ static inline int still_steps(const kept_t *inner, const kept_t *outer) {
     return *(const uint64_t *)(uintptr_t)(outer->rsp - 8) == outer->ip &&
            (!inner->rbp_slot || *(const uint64_t *)(uintptr_t)inner->rbp_slot == outer->rbp);
 }
-
 
 /* Lists the checks of kept[checks_upto..to). */
 static void list_checks(last_t *l, int to) {
@@ -240,6 +247,79 @@ void memtap_fast_unwind_forget(void) {
         tls_last->n = 0;
 }
 
+/* The parts of a walk below are inlined into memtap_fast_unwind, the one function whose
+ * frame the walk starts from: split for reading, compiled as one. */
+#define WALK_PART static inline __attribute__((always_inline))
+
+/* From g, the frame of memtap_fast_unwind, to the program's innermost frame: where the hook
+ * noted the program called it, or else stepping out through memtap's own frames ([skip_lo,
+ * skip_hi)). Returns 1, 0 when the stack ended first, -1 when libunwind must do it. */
+WALK_PART int program_frame(regs_t *g, uint64_t skip_lo, uint64_t skip_hi) {
+    int rc;
+    const memtap_entry_regs_t *e = &memtap_entry_regs;
+    if (e->rsp > g->rsp && e->rsp - g->rsp < (1u << 20) &&
+        *(const uint64_t *)(uintptr_t)(e->rsp - 8) == e->ip) {
+        /* the hook noted where the program called it (its return address still in place) */
+        g->ip = e->ip;
+        g->rsp = e->rsp;
+        g->rbp = e->rbp;
+    } else if ((rc = step(g)) <= 0) {
+        return rc < 0 ? -1 : 0;
+    }
+    while (g->ip >= skip_lo && g->ip < skip_hi) { /* memtap's own frames */
+        if ((rc = step(g)) <= 0)
+            return rc < 0 ? -1 : 0;
+    }
+    return 1;
+}
+
+/* The kept walk changed beyond kept[j], or stopped short: walks on from kept[j] into out
+ * (n written) and keeps this whole walk: the nf fresh frames, the checked kept[m..j], the
+ * new outer ones. Returns the frames in out, or -1 when libunwind must do it. */
+WALK_PART int walk_on(last_t *l, uint64_t *out, int n, int max, int nf, int m, int j) {
+    const kept_t *k = l->kept;
+    for (int i = m; i >= j; i--)
+        l->fresh[nf++] = k[i];
+    regs_t g = {k[j].ip, k[j].rsp, k[j].rbp};
+    int ended = 0;
+    while (n < max) {
+        int rc = step_noting(&g, &l->fresh[nf - 1].rbp_slot, &l->fresh[nf - 1].rbp_used);
+        if (rc < 0) {
+            l->n = 0;
+            return -1;
+        }
+        if (rc == 0) {
+            ended = 1;
+            break;
+        }
+        out[n++] = g.ip;
+        l->fresh[nf++] = (kept_t){g.ip, g.rsp, g.rbp, 0, 1};
+    }
+    keep_whole_walk(l, nf, ended);
+    return n;
+}
+
+/* All of the kept walk from kept[m] held (j == 0), or out is full (then kept[0..j) is
+ * unchecked, and is checked again before any use): the kept walk becomes kept[0..m] and the
+ * nf fresh frames inside it; its outer end, and so whether it reached the outermost frame
+ * (l->ended), stays. */
+WALK_PART void keep_inner_part(last_t *l, int nf, int m, int j, int *same_outer) {
+    if (j == 0 && l->returned_all)
+        *same_outer = m + 1; /* the previous result ended with the same m + 1 frames */
+    l->returned_all = j == 0;
+    if (m + 1 + nf > KEEP_CAP) {
+        l->n = 0;
+        return;
+    }
+    for (int i = 0; i < nf; i++) {
+        l->kept[m + nf - i] = l->fresh[i];
+        l->ip_inward[KEEP_CAP - 1 - m - nf + i] = l->fresh[i].ip;
+    }
+    l->n = m + 1 + nf;
+    if (l->checks_upto > m + 1)
+        l->checks_upto = m + 1;
+}
+
 __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_t skip_lo,
                                                  uint64_t skip_hi, int *same_outer, int lazy) {
     regs_t g;
@@ -252,21 +332,9 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
      * the one looked up for the "return address" just after it */
     g.ip += 1;
     *same_outer = 0;
-    int rc;
-    const memtap_entry_regs_t *e = &memtap_entry_regs;
-    if (e->rsp > g.rsp && e->rsp - g.rsp < (1u << 20) &&
-        *(const uint64_t *)(uintptr_t)(e->rsp - 8) == e->ip) {
-        /* the hook noted where the program called it (its return address still in place) */
-        g.ip = e->ip;
-        g.rsp = e->rsp;
-        g.rbp = e->rbp;
-    } else if ((rc = step(&g)) <= 0) {
-        return rc < 0 ? -1 : 0;
-    }
-    while (g.ip >= skip_lo && g.ip < skip_hi) { /* memtap's own frames */
-        if ((rc = step(&g)) <= 0)
-            return rc < 0 ? -1 : 0;
-    }
+    int rc = program_frame(&g, skip_lo, skip_hi);
+    if (rc <= 0)
+        return rc;
     last_t *l = max < KEEP_CAP ? last_walk() : NULL;
     if (!l)
         return walk_plain(&g, out, max);
@@ -299,83 +367,43 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
             break;
         }
     }
-    int n = nf;
-    if (m >= 0) { /* check the kept frames from m outwards */
-        int j = m;
-        const kept_t *k = l->kept;
-        int stop = j - (max - n - 1) > 0 ? j - (max - n - 1) : 0; /* out has room down to here */
-        if (j > stop && l->checks_upto <= j)
-            list_checks(l, j + 1);
-        int unchanged = j == stop || all_still(l, l->check_first[stop + 1], l->check_first[j + 1]);
-        uint64_t *o = out + n;
-        if (lazy && unchanged && stop == 0 && l->returned_all && (l->ended || n + 1 + j >= max)) {
-            /* the result ends with the m + 1 frames the previous one ended with (same_outer
-             * below), and the caller has them: not written */
-            o += 1 + j;
-            j = 0;
-        } else if (unchanged) {
-            *o++ = k[j].ip;
-            const uint64_t *ip = &l->ip_inward[KEEP_CAP - j]; /* kept[j - 1] on */
-            int count = j - stop, i = 0;
-            for (; i + 4 <= count; i += 4) /* (GCC -O2 does not vectorise a plain copy) */
-                __builtin_memcpy(o + i, ip + i, 4 * sizeof *o);
-            for (; i < count; i++)
-                o[i] = ip[i];
-            o += count;
-            j = stop;
-        } else { /* something changed: find where */
-            *o++ = k[j].ip;
-            while (j > stop && still_steps(&k[j], &k[j - 1])) {
-                j--;
-                *o++ = k[j].ip;
-            }
-        }
-        n = (int)(o - out);
-        if (n < max && !(j == 0 && l->ended)) {
-            /* changed beyond kept[j], or the kept walk stopped short: walk on from kept[j],
-             * and keep this whole walk: fresh frames, the checked ones, the new outer ones */
-            for (int i = m; i >= j; i--)
-                l->fresh[nf++] = k[i];
-            g.ip = k[j].ip;
-            g.rsp = k[j].rsp;
-            g.rbp = k[j].rbp;
-            ended = 0;
-            while (n < max) {
-                rc = step_noting(&g, &l->fresh[nf - 1].rbp_slot, &l->fresh[nf - 1].rbp_used);
-                if (rc < 0) {
-                    l->n = 0;
-                    return -1;
-                }
-                if (rc == 0) {
-                    ended = 1;
-                    break;
-                }
-                out[n++] = g.ip;
-                l->fresh[nf++] = (kept_t){g.ip, g.rsp, g.rbp, 0, 1};
-            }
-            keep_whole_walk(l, nf, ended);
-            return n;
-        }
-        /* all of it as kept, or out is full (then kept[0..j) is unchecked, and is checked
-         * again before any use) */
-        if (j == 0 && l->returned_all)
-            *same_outer = m + 1; /* the previous result ended with the same m + 1 frames */
-        l->returned_all = j == 0;
-        /* the new walk: kept[0..m] and the fresh frames inside it; its outer end, and so
-         * whether it reached the outermost frame (l->ended), is the kept walk's */
-        if (m + 1 + nf > KEEP_CAP) {
-            l->n = 0;
-            return n;
-        }
-        for (int i = 0; i < nf; i++) {
-            l->kept[m + nf - i] = l->fresh[i];
-            l->ip_inward[KEEP_CAP - 1 - m - nf + i] = l->fresh[i].ip;
-        }
-        l->n = m + 1 + nf;
-        if (l->checks_upto > m + 1)
-            l->checks_upto = m + 1;
-        return n;
+    if (m < 0) { /* no kept frame met: the fresh walk is the new one kept */
+        keep_whole_walk(l, nf, ended);
+        return nf;
     }
-    keep_whole_walk(l, nf, ended); /* no kept frame met: the fresh walk is the new one kept */
+    /* check the kept frames from m outwards */
+    int n = nf, j = m;
+    const kept_t *k = l->kept;
+    int stop = j - (max - n - 1) > 0 ? j - (max - n - 1) : 0; /* out has room down to here */
+    if (j > stop && l->checks_upto <= j)
+        list_checks(l, j + 1);
+    int unchanged = j == stop || all_still(l, l->check_first[stop + 1], l->check_first[j + 1]);
+    uint64_t *o = out + n;
+    if (lazy && unchanged && stop == 0 && l->returned_all && (l->ended || n + 1 + j >= max)) {
+        /* the result ends with the m + 1 frames the previous one ended with (same_outer
+         * below), and the caller has them: not written */
+        o += 1 + j;
+        j = 0;
+    } else if (unchanged) {
+        *o++ = k[j].ip;
+        const uint64_t *ip = &l->ip_inward[KEEP_CAP - j]; /* kept[j - 1] on */
+        int count = j - stop, i = 0;
+        for (; i + 4 <= count; i += 4) /* (GCC -O2 does not vectorise a plain copy) */
+            __builtin_memcpy(o + i, ip + i, 4 * sizeof *o);
+        for (; i < count; i++)
+            o[i] = ip[i];
+        o += count;
+        j = stop;
+    } else { /* something changed: find where */
+        *o++ = k[j].ip;
+        while (j > stop && still_steps(&k[j], &k[j - 1])) {
+            j--;
+            *o++ = k[j].ip;
+        }
+    }
+    n = (int)(o - out);
+    if (n < max && !(j == 0 && l->ended))
+        return walk_on(l, out, n, max, nf, m, j);
+    keep_inner_part(l, nf, m, j, same_outer);
     return n;
 }

@@ -1,4 +1,5 @@
-/* Stack-trie interning for the preload library. */
+/* Stack-trie interning for the preload library: the table is memtap/hashtab.h's, in pages
+ * mapped for it. */
 #include "stack/trie.h"
 
 #include <sys/mman.h>
@@ -7,67 +8,49 @@
 
 #define INITIAL_CAPACITY 4096
 
-static memtap_trie_slot_t *map_slots(size_t n) {
-    void *p = mmap(NULL, n * sizeof(memtap_trie_slot_t), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+static void *map_zeroed(size_t bytes) {
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
-static size_t hash(uint32_t parent, uint64_t frame) { return (size_t)memtap_hash2(frame, parent); }
+typedef struct {
+    uint32_t parent;
+    uint64_t frame;
+} trie_key_t;
+
+#define MEMTAP_HT_NAME trie_table
+#define MEMTAP_HT_TABLE memtap_trie_t
+#define MEMTAP_HT_SLOT memtap_trie_slot_t
+#define MEMTAP_HT_KEY trie_key_t
+#define MEMTAP_HT_HASH(k) memtap_hash2((k).frame, (k).parent)
+#define MEMTAP_HT_SLOT_HASH(s) memtap_hash2((s)->frame, (s)->parent)
+#define MEMTAP_HT_EMPTY(s) ((s)->id == 0)
+#define MEMTAP_HT_MATCH(s, k) ((s)->frame == (k).frame && (s)->parent == (k).parent)
+#define MEMTAP_HT_ALLOC(bytes) map_zeroed(bytes)
+#define MEMTAP_HT_FREE(p, bytes) munmap((p), (bytes))
+#include "memtap/hashtab.h"
 
 int memtap_trie_init(memtap_trie_t *t) {
-    t->slots = map_slots(INITIAL_CAPACITY);
-    t->mask = INITIAL_CAPACITY - 1;
-    t->count = 0;
-    return t->slots ? 0 : -1;
+    return trie_table_init(t, INITIAL_CAPACITY);
 }
 
 void memtap_trie_destroy(memtap_trie_t *t) {
-    if (t->slots)
-        munmap(t->slots, (t->mask + 1) * sizeof(memtap_trie_slot_t));
-    t->slots = NULL;
-}
-
-static int grow(memtap_trie_t *t) {
-    size_t cap = (t->mask + 1) * 2;
-    memtap_trie_slot_t *s = map_slots(cap);
-    if (!s)
-        return -1;
-    for (size_t i = 0; i <= t->mask; i++) {
-        memtap_trie_slot_t *old = &t->slots[i];
-        if (!old->id)
-            continue;
-        size_t j = hash(old->parent, old->frame) & (cap - 1);
-        while (s[j].id)
-            j = (j + 1) & (cap - 1);
-        s[j] = *old;
-    }
-    munmap(t->slots, (t->mask + 1) * sizeof(memtap_trie_slot_t));
-    t->slots = s;
-    t->mask = cap - 1;
-    return 0;
+    trie_table_destroy(t);
 }
 
 uint32_t memtap_trie_intern(memtap_trie_t *t, uint32_t parent, uint64_t frame, int *created) {
+    int found;
+    memtap_trie_slot_t *s = trie_table_upsert(t, (trie_key_t){parent, frame}, &found);
     *created = 0;
-    size_t i = hash(parent, frame) & t->mask;
-    for (;;) {
-        memtap_trie_slot_t *s = &t->slots[i];
-        if (!s->id)
-            break;
-        if (s->frame == frame && s->parent == parent)
-            return s->id;
-        i = (i + 1) & t->mask;
-    }
-    if ((size_t)t->count + 1 > (t->mask + 1) / 4 * 3 || t->count == UINT32_MAX - 1) {
-        if (t->count == UINT32_MAX - 1 || grow(t) < 0)
+    if (!s)
+        return 0;
+    if (!found) {
+        if (t->count >= UINT32_MAX) { /* ids are 32 bits: no more nodes */
+            t->count--;
             return 0;
-        return memtap_trie_intern(t, parent, frame, created);
+        }
+        *s = (memtap_trie_slot_t){frame, parent, (uint32_t)t->count};
+        *created = 1;
     }
-    memtap_trie_slot_t *s = &t->slots[i];
-    s->frame = frame;
-    s->parent = parent;
-    s->id = ++t->count;
-    *created = 1;
     return s->id;
 }

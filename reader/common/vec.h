@@ -16,4 +16,8 @@
 
 int memtap_vec_reserve(void **v, size_t *cap, size_t need, size_t elem);
 
+/* The same through the allocator given (realloc's contract): for a test seam. */
+int memtap_vec_reserve_by(void *(*realloc_fn)(void *, size_t), void **v, size_t *cap, size_t need,
+                          size_t elem);
+
 #endif

@@ -6,29 +6,70 @@
 
 #include "memtap/varint.h"
 
-int memtap_vec_reserve(void **v, size_t *cap, size_t need, size_t elem) {
+/* (image, parent, frame) -> global node id */
+typedef struct {
+    uint64_t frame;
+    uint32_t image, parent;
+} node_key_t;
+
+#define MEMTAP_HT_NAME node_keys
+#define MEMTAP_HT_TABLE memtap_node_keys_t
+#define MEMTAP_HT_SLOT memtap_node_key_t
+#define MEMTAP_HT_KEY node_key_t
+#define MEMTAP_HT_HASH(k) memtap_hash2((k).frame, (uint64_t)(k).image << 32 | (k).parent)
+#define MEMTAP_HT_SLOT_HASH(s) memtap_hash2((s)->frame, (uint64_t)(s)->image << 32 | (s)->parent)
+#define MEMTAP_HT_EMPTY(s) ((s)->id == 0)
+#define MEMTAP_HT_MATCH(s, k)                                                                      \
+    ((s)->frame == (k).frame && (s)->parent == (k).parent && (s)->image == (k).image)
+#define MEMTAP_HT_ALLOC(bytes) calloc(1, (bytes))
+#define MEMTAP_HT_FREE(p, bytes) free(p)
+#include "memtap/hashtab.h"
+
+/* (image, code object id) -> index in py_codes */
+typedef struct {
+    uint64_t id;
+    uint32_t image;
+} code_key_t;
+
+#define MEMTAP_HT_NAME code_index
+#define MEMTAP_HT_TABLE memtap_py_code_index_t
+#define MEMTAP_HT_SLOT memtap_py_code_slot_t
+#define MEMTAP_HT_KEY code_key_t
+#define MEMTAP_HT_HASH(k) memtap_hash2((k).id, (k).image)
+#define MEMTAP_HT_SLOT_HASH(s) memtap_hash2((s)->id, (s)->image)
+#define MEMTAP_HT_EMPTY(s) ((s)->index1 == 0)
+#define MEMTAP_HT_MATCH(s, k) ((s)->id == (k).id && (s)->image == (k).image)
+#define MEMTAP_HT_ALLOC(bytes) calloc(1, (bytes))
+#define MEMTAP_HT_FREE(p, bytes) free(p)
+#include "memtap/hashtab.h"
+
+int memtap_vec_reserve_by(void *(*realloc_fn)(void *, size_t), void **v, size_t *cap, size_t need,
+                          size_t elem) {
     if (need <= *cap)
         return 0;
     size_t c = *cap ? *cap : 16;
     while (c < need)
         c *= 2;
-    void *p = realloc(*v, c * elem);
+    void *p = realloc_fn(*v, c * elem);
     if (!p)
-        return -1;
+        return -1; /* *cap stays what *v holds */
     *v = p;
     *cap = c;
     return 0;
 }
 
+int memtap_vec_reserve(void **v, size_t *cap, size_t need, size_t elem) {
+    return memtap_vec_reserve_by(realloc, v, cap, need, elem);
+}
+
 int memtap_replay_init(memtap_replay_t *r) {
     memset(r, 0, sizeof *r);
-    r->node_keys_mask = 1023;
-    r->node_keys = calloc(r->node_keys_mask + 1, sizeof *r->node_keys);
-    if (!r->node_keys || memtap_addrmap_init(&r->live) < 0 || VEC_RESERVE(r->nodes, 1) < 0 ||
+    if (node_keys_init(&r->node_keys, 1024) < 0 || code_index_init(&r->py_code_index, 256) < 0 ||
+        memtap_addrmap_init(&r->live) < 0 || VEC_RESERVE(r->nodes, 1) < 0 ||
         VEC_RESERVE(r->site_of_node, 1) < 0 || VEC_RESERVE(r->sites, 1) < 0 ||
-        VEC_RESERVE(r->frame_nodes, 1) < 0)
+        VEC_RESERVE(r->local_nodes, 1) < 0)
         return -1;
-    r->frame_nodes.v[r->frame_nodes.n++] = 0; /* local 0 is the root */
+    r->local_nodes.v[r->local_nodes.n++] = 0; /* local 0 is the root */
     r->nodes.v[r->nodes.n++] = (memtap_node_t){0, 0, 0};
     r->site_of_node.v[r->site_of_node.n++] = 0;
     memset(&r->sites.v[r->sites.n++], 0, sizeof(memtap_site_t));
@@ -49,15 +90,15 @@ void memtap_replay_free(memtap_replay_t *r) {
     free(r->sites.v);
     free(r->threads.v);
     free(r->regions.v);
-    free(r->frame_nodes.v);
-    free(r->frame_threads.v);
-    free(r->node_keys);
+    free(r->local_nodes.v);
+    free(r->local_threads.v);
+    node_keys_destroy(&r->node_keys);
     for (size_t i = 0; i < r->py_codes.n; i++) {
         free(r->py_codes.v[i].qualname);
         free(r->py_codes.v[i].filename);
     }
     free(r->py_codes.v);
-    free(r->py_code_index);
+    code_index_destroy(&r->py_code_index);
     memtap_addrmap_free(&r->live);
 }
 
@@ -119,15 +160,16 @@ static void drop_live(memtap_replay_t *r) {
     r->regions.n = 0;
 }
 
-/* A new frame: a new image, or the same image again after a failed exec (CONTINUED). */
+/* A header (a new LZ4 frame): a new image, or the same image again after a failed exec
+ * (CONTINUED). */
 static int on_header(memtap_replay_t *r, const memtap_event_t *ev) {
-    r->frame_nodes.n = 1;
-    r->frame_threads.n = 0;
-    if (r->frames++ == 0)
+    r->local_nodes.n = 1;
+    r->local_threads.n = 0;
+    if (r->headers++ == 0)
         r->first_start_ns = ev->u.header.start_unix_ns;
-    /* frames keep their own clocks: place each by its wall-clock start */
+    /* each LZ4 frame keeps its own clock: place each by its wall-clock start */
     uint64_t start = ev->u.header.start_unix_ns;
-    r->frame_time_base = start > r->first_start_ns ? (start - r->first_start_ns) / 1000000u : 0;
+    r->time_base = start > r->first_start_ns ? (start - r->first_start_ns) / 1000000u : 0;
     if (r->images.n > 0 && (ev->u.header.flags & MEMTAP_HDR_CONTINUED))
         return 0;
     if (r->images.n > 0)
@@ -146,121 +188,57 @@ static int on_header(memtap_replay_t *r, const memtap_event_t *ev) {
     return im->exe && im->cmdline ? 0 : -1;
 }
 
-static size_t key_slot(uint32_t image, uint32_t parent, uint64_t frame, size_t mask) {
-    return (size_t)memtap_hash2(frame, (uint64_t)image << 32 | parent) & mask;
-}
-
-static int grow_keys(memtap_replay_t *r) {
-    size_t cap = (r->node_keys_mask + 1) * 2;
-    memtap_node_key_t *k = calloc(cap, sizeof *k);
+/* NODE: the next local id names the global node for (image, parent, frame). */
+__attribute__((noinline)) static int on_node(memtap_replay_t *r, const memtap_event_t *ev) {
+    uint32_t img = (uint32_t)r->images.n - 1;
+    uint32_t parent = r->local_nodes.v[ev->u.node.parent];
+    uint64_t frame = ev->u.node.frame;
+    if (VEC_RESERVE(r->nodes, 1) < 0 || VEC_RESERVE(r->site_of_node, 1) < 0 ||
+        VEC_RESERVE(r->local_nodes, 1) < 0)
+        return -1;
+    int found;
+    memtap_node_key_t *k =
+        node_keys_upsert(&r->node_keys, (node_key_t){frame, img, parent}, &found);
     if (!k)
         return -1;
-    for (size_t i = 0; i <= r->node_keys_mask; i++) {
-        const memtap_node_key_t *o = &r->node_keys[i];
-        if (!o->id)
-            continue;
-        size_t j = key_slot(o->image, o->parent, o->frame, cap - 1);
-        while (k[j].id)
-            j = (j + 1) & (cap - 1);
-        k[j] = *o;
-    }
-    free(r->node_keys);
-    r->node_keys = k;
-    r->node_keys_mask = cap - 1;
-    return 0;
-}
-
-/* NODE: the frame's next local id names the global node for (image, parent, frame). */
-static int on_node(memtap_replay_t *r, const memtap_event_t *ev) {
-    uint32_t img = (uint32_t)r->images.n - 1;
-    uint32_t parent = r->frame_nodes.v[ev->u.node.parent];
-    uint64_t frame = ev->u.node.frame;
-    size_t i = key_slot(img, parent, frame, r->node_keys_mask);
-    while (r->node_keys[i].id) {
-        const memtap_node_key_t *k = &r->node_keys[i];
-        if (k->frame == frame && k->parent == parent && k->image == img)
-            break;
-        i = (i + 1) & r->node_keys_mask;
-    }
-    uint32_t id = r->node_keys[i].id;
-    if (!id) {
-        if (VEC_RESERVE(r->nodes, 1) < 0 || VEC_RESERVE(r->site_of_node, 1) < 0)
-            return -1;
-        id = (uint32_t)r->nodes.n;
+    if (!found) {
+        *k = (memtap_node_key_t){frame, img, parent, (uint32_t)r->nodes.n};
         r->nodes.v[r->nodes.n++] = (memtap_node_t){frame, parent, img};
         r->site_of_node.v[r->site_of_node.n++] = 0;
-        r->node_keys[i] = (memtap_node_key_t){frame, img, parent, id};
-        if ((r->nodes.n + 1) * 4 > (r->node_keys_mask + 1) * 3 && grow_keys(r) < 0)
-            return -1;
     }
-    if (VEC_RESERVE(r->frame_nodes, 1) < 0)
-        return -1;
-    r->frame_nodes.v[r->frame_nodes.n++] = id;
+    r->local_nodes.v[r->local_nodes.n++] = k->id;
     return 0;
-}
-
-static size_t code_slot(uint32_t image, uint64_t id, size_t mask) {
-    return (size_t)((id * 0x9e3779b97f4a7c15ull) ^ (image * 0x85ebca6bu)) & mask;
-}
-
-static uint32_t *code_find(const memtap_replay_t *r, uint32_t image, uint64_t id) {
-    size_t i = code_slot(image, id, r->py_code_mask);
-    for (;;) {
-        uint32_t *e = &r->py_code_index[i];
-        if (!*e)
-            return e;
-        const memtap_py_code_t *c = &r->py_codes.v[*e - 1];
-        if (c->id == id && c->image == image)
-            return e;
-        i = (i + 1) & r->py_code_mask;
-    }
 }
 
 const memtap_py_code_t *memtap_replay_py_code(const memtap_replay_t *r, uint32_t image,
                                               uint64_t id) {
-    if (!r->py_code_index)
-        return NULL;
-    uint32_t e = *code_find(r, image, id);
-    return e ? &r->py_codes.v[e - 1] : NULL;
+    const memtap_py_code_slot_t *c = code_index_find(&r->py_code_index, (code_key_t){id, image});
+    return c ? &r->py_codes.v[c->index1 - 1] : NULL;
 }
 
-static int grow_code_index(memtap_replay_t *r) {
-    size_t cap = r->py_code_index ? (r->py_code_mask + 1) * 2 : 1024;
-    uint32_t *index = calloc(cap, sizeof *index);
-    if (!index)
-        return -1;
-    free(r->py_code_index);
-    r->py_code_index = index;
-    r->py_code_mask = cap - 1;
-    for (size_t k = 0; k < r->py_codes.n; k++)
-        *code_find(r, r->py_codes.v[k].image, r->py_codes.v[k].id) = (uint32_t)k + 1;
-    return 0;
-}
-
-/* PY_CODE: every capture frame defines the codes it uses; the same id in one image is the
- * same code, so a repeated definition changes nothing. */
-static int on_py_code(memtap_replay_t *r, const memtap_event_t *ev) {
-    uint32_t img = (uint32_t)r->images.n - 1;
-    if ((r->py_codes.n + 1) * 4 > (r->py_code_mask + 1) * 3 || !r->py_code_index)
-        if (grow_code_index(r) < 0)
-            return -1;
-    uint32_t *e = code_find(r, img, ev->u.py_code.id);
-    if (*e)
+/* PY_CODE: every LZ4 frame of an image defines the codes it uses; the same id in one image
+ * is the same code, so a repeated definition changes nothing. */
+__attribute__((noinline)) static int on_py_code(memtap_replay_t *r, const memtap_event_t *ev) {
+    code_key_t key = {ev->u.py_code.id, (uint32_t)r->images.n - 1};
+    if (code_index_find(&r->py_code_index, key))
         return 0;
     if (VEC_RESERVE(r->py_codes, 1) < 0)
         return -1;
     memtap_py_code_t *c = &r->py_codes.v[r->py_codes.n];
-    c->image = img;
-    c->id = ev->u.py_code.id;
+    c->image = key.image;
+    c->id = key.id;
     c->firstline = (uint32_t)ev->u.py_code.firstline;
     c->qualname = dup_bytes(ev->u.py_code.qualname, ev->u.py_code.qualname_len, 1);
     c->filename = dup_bytes(ev->u.py_code.filename, ev->u.py_code.filename_len, 1);
-    if (!c->qualname || !c->filename) {
+    int found;
+    memtap_py_code_slot_t *e =
+        c->qualname && c->filename ? code_index_upsert(&r->py_code_index, key, &found) : NULL;
+    if (!e) {
         free(c->qualname);
         free(c->filename);
         return -1;
     }
-    *e = (uint32_t)++r->py_codes.n;
+    *e = (memtap_py_code_slot_t){key.id, key.image, (uint32_t)++r->py_codes.n};
     return 0;
 }
 
@@ -271,7 +249,7 @@ static void on_main_done(memtap_replay_t *r, uint64_t ms) {
     if (im->main_done)
         return;
     im->main_done = 1;
-    im->main_done_ms = r->frame_time_base + ms;
+    im->main_done_ms = r->time_base + ms;
     r->main_done = 1;
     for (size_t i = 1; i < r->sites.n; i++) {
         memtap_site_t *s = &r->sites.v[i];
@@ -283,7 +261,7 @@ static void on_main_done(memtap_replay_t *r, uint64_t ms) {
     }
 }
 
-/* THREAD: a thread already seen in an earlier frame of the image keeps its entry. */
+/* THREAD: a thread already seen in an earlier LZ4 frame of the image keeps its entry. */
 static int on_thread(memtap_replay_t *r, const memtap_event_t *ev) {
     const memtap_image_t *im = image(r);
     uint32_t found = UINT32_MAX;
@@ -297,9 +275,9 @@ static int on_thread(memtap_replay_t *r, const memtap_event_t *ev) {
         r->threads.v[found].image = (uint32_t)r->images.n - 1;
         r->threads.v[found].tid = ev->u.thread.tid;
     }
-    if (VEC_RESERVE(r->frame_threads, 1) < 0)
+    if (VEC_RESERVE(r->local_threads, 1) < 0)
         return -1;
-    r->frame_threads.v[r->frame_threads.n++] = found;
+    r->local_threads.v[r->local_threads.n++] = found;
     set_thread_name(&r->threads.v[found], ev->u.thread.name, ev->u.thread.name_len);
     return 0;
 }
@@ -350,7 +328,7 @@ const memtap_module_t *memtap_replay_module(const memtap_replay_t *r, uint32_t i
 /* Inline into the batch loop, like on_free and site_live: calls cost a sixth of an event. */
 static inline __attribute__((always_inline)) int
 on_alloc(memtap_replay_t *r, uint64_t addr, uint64_t size, uint32_t local, unsigned kind) {
-    uint32_t node = r->frame_nodes.v[local];
+    uint32_t node = r->local_nodes.v[local];
     uint32_t site = r->site_of_node.v[node];
     if (!site) {
         if (VEC_RESERVE(r->sites, 1) < 0)
@@ -477,14 +455,14 @@ int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev) {
         return on_thread(r, ev);
     case MEMTAP_EV_THREAD_NAME: {
         const char *name = ev->u.thread.name;
-        set_thread_name(&r->threads.v[r->frame_threads.v[ev->u.thread.index - 1]], name,
+        set_thread_name(&r->threads.v[r->local_threads.v[ev->u.thread.index - 1]], name,
                         ev->u.thread.name_len);
         return 0;
     }
     case MEMTAP_EV_TIME:
     case MEMTAP_EV_EXEC:
     case MEMTAP_EV_EXIT: {
-        uint64_t t = r->frame_time_base + ev->u.time.ms;
+        uint64_t t = r->time_base + ev->u.time.ms;
         if (t > r->now_ms)
             r->now_ms = t;
         if (ev->u.time.rss > r->max_rss)

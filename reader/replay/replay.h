@@ -12,6 +12,7 @@
 #include "decode/batch.h"
 #include "decode/decoder.h"
 #include "memtap/format.h"
+#include "memtap/hashtab.h"
 #include "common/vec.h"
 
 typedef struct {
@@ -57,8 +58,8 @@ typedef struct {
     char name[64];
 } memtap_thread_t;
 
-/* A process image: what one exec runs. Its capture frames (more than one when an exec
- * failed and the image went on) share its address space, modules, stacks and threads. */
+/* A process image: what one exec runs. Its LZ4 frames (more than one when an exec failed
+ * and the image went on) share its address space, modules, stacks and threads. */
 typedef struct {
     uint64_t pid, ppid, start_unix_ns;
     uint32_t flags;
@@ -69,12 +70,20 @@ typedef struct {
     uint64_t main_done_ms;
 } memtap_image_t;
 
-/* Stack nodes of different frames of one image are the same node when their parent and
- * instruction pointer are: (image, parent, frame) -> global id. */
+/* Stack nodes of different LZ4 frames of one image are the same node when their parent
+ * and instruction pointer are: (image, parent, frame) -> global id. */
 typedef struct {
     uint64_t frame;
     uint32_t image, parent, id; /* id 0: empty slot */
 } memtap_node_key_t;
+typedef MEMTAP_HASHTAB(memtap_node_key_t) memtap_node_keys_t;
+
+/* (image, code object id) -> index in py_codes. */
+typedef struct {
+    uint64_t id;
+    uint32_t image, index1; /* index + 1; 0: empty slot */
+} memtap_py_code_slot_t;
+typedef MEMTAP_HASHTAB(memtap_py_code_slot_t) memtap_py_code_index_t;
 
 typedef struct {
     uint64_t addr, len;
@@ -109,17 +118,16 @@ typedef struct {
     MEMTAP_VEC(memtap_thread_t) threads;
     MEMTAP_VEC(memtap_region_t) regions; /* live anonymous mappings */
     MEMTAP_VEC(memtap_py_code_t) py_codes;
-    uint32_t *py_code_index; /* open addressing over py_codes: index + 1, 0 empty */
-    size_t py_code_mask;
+    memtap_py_code_index_t py_code_index;
     memtap_addrmap_t live;
-    /* the current frame's ids: local node id -> global node, thread index -> thread */
-    MEMTAP_VEC(uint32_t) frame_nodes;
-    MEMTAP_VEC(uint32_t) frame_threads;
-    uint64_t frame_time_base; /* ms of the whole run when the current frame started */
-    uint64_t first_start_ns;  /* wall-clock start of the first frame */
-    uint64_t frames;          /* capture frames read (images and continued frames) */
-    memtap_node_key_t *node_keys;
-    size_t node_keys_mask;
+    /* the ids the capture gives since its last header (each LZ4 frame numbers its own):
+     * local node id -> global node, thread index -> thread */
+    MEMTAP_VEC(uint32_t) local_nodes;
+    MEMTAP_VEC(uint32_t) local_threads;
+    uint64_t time_base;      /* ms of the whole run when the last header's LZ4 frame began */
+    uint64_t first_start_ns; /* wall-clock start of the first header */
+    uint64_t headers;        /* headers read: images, and images continued after a failed exec */
+    memtap_node_keys_t node_keys;
 } memtap_replay_t;
 
 /* Returns 0, or -1 when out of memory. */

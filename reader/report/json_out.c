@@ -7,7 +7,22 @@
 #include "report/output.h"
 #include "symbolize/stack_view.h"
 
-static json_t *u64(uint64_t v) { return json_integer((json_int_t)v); }
+static json_t *u64(uint64_t v) {
+    return json_integer((json_int_t)v);
+}
+
+/* Named whole numbers, set on an object in the order given. */
+typedef struct {
+    const char *key;
+    uint64_t value;
+} field_t;
+#define FIELDS(...)                                                                                \
+    (const field_t[]){__VA_ARGS__}, sizeof((const field_t[]){__VA_ARGS__}) / sizeof(field_t)
+
+static void set_u64s(json_t *o, const field_t *f, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, f[i].key, u64(f[i].value));
+}
 
 static int dump(FILE *out, json_t *root) {
     if (!root)
@@ -34,42 +49,33 @@ int memtap_json_summary(FILE *out, const char *path, const memtap_replay_t *r) {
     json_object_set_new(o, "pid", u64(first ? first->pid : 0));
     json_object_set_new(o, "ppid", u64(first ? first->ppid : 0));
     json_object_set_new(o, "images", u64(r->images.n));
-    json_object_set_new(o, "frames", u64(r->frames));
+    json_object_set_new(o, "frames", u64(r->headers)); /* (key kept: read by scripts) */
     json_object_set_new(o, "threads", u64(r->threads.n));
     json_t *names = json_array();
     for (size_t i = 0; i < r->threads.n; i++)
         json_array_append_new(names, json_string(r->threads.v[i].name));
     json_object_set_new(o, "thread_names", names);
-    json_object_set_new(o, "duration_ms", u64(r->now_ms));
-    json_object_set_new(o, "allocations", u64(r->allocations));
-    json_object_set_new(o, "frees", u64(r->frees));
-    json_object_set_new(o, "bytes_allocated", u64(r->bytes_allocated));
-    json_object_set_new(o, "peak_bytes", u64(r->peak_bytes));
-    json_object_set_new(o, "peak_blocks", u64(r->peak_blocks));
-    json_object_set_new(o, "peak_time_ms", u64(r->peak_ms));
-    json_object_set_new(o, "leaked_bytes", u64(r->leaked_bytes));
-    json_object_set_new(o, "leaked_blocks", u64(r->leaked_blocks));
-    json_object_set_new(o, "unmatched_frees", u64(r->unknown_frees));
+    set_u64s(o, FIELDS({"duration_ms", r->now_ms}, {"allocations", r->allocations},
+                       {"frees", r->frees}, {"bytes_allocated", r->bytes_allocated},
+                       {"peak_bytes", r->peak_bytes}, {"peak_blocks", r->peak_blocks},
+                       {"peak_time_ms", r->peak_ms}, {"leaked_bytes", r->leaked_bytes},
+                       {"leaked_blocks", r->leaked_blocks}, {"unmatched_frees", r->unknown_frees}));
     json_object_set_new(o, "main_done", json_boolean(r->main_done));
     if (r->main_done) {
-        json_object_set_new(o, "held_at_main_end_bytes", u64(r->held_bytes));
-        json_object_set_new(o, "held_at_main_end_blocks", u64(r->held_blocks));
+        set_u64s(o, FIELDS({"held_at_main_end_bytes", r->held_bytes},
+                           {"held_at_main_end_blocks", r->held_blocks}));
     }
-    json_object_set_new(o, "python_functions", u64(r->py_codes.n));
-    json_object_set_new(o, "temporary_allocations", u64(r->temporary));
-    json_object_set_new(o, "max_rss_bytes", u64(r->max_rss));
-    json_object_set_new(o, "stacks", u64(r->sites.n - 1));
+    set_u64s(o, FIELDS({"python_functions", r->py_codes.n}, {"temporary_allocations", r->temporary},
+                       {"max_rss_bytes", r->max_rss}, {"stacks", r->sites.n - 1}));
     json_t *kinds = json_object();
     for (unsigned k = 0; k < MEMTAP_KIND_COUNT; k++) {
         const memtap_kind_stats_t *s = &r->kinds[k];
         if (!s->count && !s->frees)
             continue;
         json_t *ko = json_object();
-        json_object_set_new(ko, "allocations", u64(s->count));
-        json_object_set_new(ko, "bytes_allocated", u64(s->bytes));
-        json_object_set_new(ko, "frees", u64(s->frees));
-        json_object_set_new(ko, "leaked_blocks", u64(s->leaked_blocks));
-        json_object_set_new(ko, "leaked_bytes", u64(s->leaked_bytes));
+        set_u64s(ko, FIELDS({"allocations", s->count}, {"bytes_allocated", s->bytes},
+                            {"frees", s->frees}, {"leaked_blocks", s->leaked_blocks},
+                            {"leaked_bytes", s->leaked_bytes}));
         json_object_set_new(kinds, memtap_kind_name(k), ko);
     }
     json_object_set_new(o, "by_allocator", kinds);
@@ -116,33 +122,24 @@ int memtap_json_sites(FILE *out, const char *key, const char *path, const memtap
                       size_t n, int python_only) {
     json_t *o = common(path, r);
     int leaks = key[0] == 'l', held = key[0] == 'h';
-    if (leaks) {
-        json_object_set_new(o, "leaked_bytes", u64(r->leaked_bytes));
-        json_object_set_new(o, "leaked_blocks", u64(r->leaked_blocks));
-    }
+    if (leaks)
+        set_u64s(o, FIELDS({"leaked_bytes", r->leaked_bytes}, {"leaked_blocks", r->leaked_blocks}));
     if (held) {
         json_object_set_new(o, "main_done", json_boolean(r->main_done));
-        json_object_set_new(o, "held_bytes", u64(r->held_bytes));
-        json_object_set_new(o, "held_blocks", u64(r->held_blocks));
+        set_u64s(o, FIELDS({"held_bytes", r->held_bytes}, {"held_blocks", r->held_blocks}));
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         const memtap_site_t *s = &view[sites[i]];
         json_t *e = json_object();
-        if (leaks) {
-            json_object_set_new(e, "blocks", u64(s->live_blocks));
-            json_object_set_new(e, "bytes", u64(s->live_bytes));
-        } else if (held) {
-            json_object_set_new(e, "blocks", u64(s->held_blocks));
-            json_object_set_new(e, "bytes", u64(s->held_bytes));
-        } else {
-            json_object_set_new(e, "peak_bytes", u64(memtap_site_peak_bytes(r, s)));
-            json_object_set_new(e, "total_bytes", u64(s->total_bytes));
-            json_object_set_new(e, "count", u64(s->count));
-            json_object_set_new(e, "temporary", u64(s->temporary));
-            json_object_set_new(e, "leaked_bytes", u64(s->live_bytes));
-            json_object_set_new(e, "leaked_blocks", u64(s->live_blocks));
-        }
+        if (leaks || held)
+            set_u64s(e, FIELDS({"blocks", held ? s->held_blocks : s->live_blocks},
+                               {"bytes", held ? s->held_bytes : s->live_bytes}));
+        else
+            set_u64s(e, FIELDS({"peak_bytes", memtap_site_peak_bytes(r, s)},
+                               {"total_bytes", s->total_bytes}, {"count", s->count},
+                               {"temporary", s->temporary}, {"leaked_bytes", s->live_bytes},
+                               {"leaked_blocks", s->live_blocks}));
         json_object_set_new(e, "allocators", kinds_json(s->kinds));
         json_object_set_new(e, "stack", stack_json(sym, r, s->node, python_only));
         json_array_append_new(arr, e);

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "decode/decoder.h"
+#include "memtap/hashtab.h"
+#include "memtap/varint.h"
 #include "common/errors.h"
 #include "report/output.h"
 #include "decode/pipeline.h"
@@ -193,42 +195,28 @@ typedef struct {
     uint64_t frame;
     uint32_t image, parent, key; /* key 0: empty slot */
 } py_key_t;
+typedef MEMTAP_HASHTAB(py_key_t) py_keys_t;
 
-typedef struct {
-    py_key_t *slots;
-    size_t mask, count;
-} py_keys_t;
-
-static size_t py_slot(uint32_t image, uint32_t parent, uint64_t frame, size_t mask) {
-    uint64_t h = frame * 0x9e3779b97f4a7c15ull ^ ((uint64_t)parent << 20) ^ image;
-    return (size_t)(h ^ (h >> 29)) & mask;
-}
+#define PY_HASH(image, parent, frame) memtap_hash2((frame), (uint64_t)(image) << 32 | (parent))
+#define MEMTAP_HT_NAME py_keys
+#define MEMTAP_HT_TABLE py_keys_t
+#define MEMTAP_HT_SLOT py_key_t
+#define MEMTAP_HT_KEY py_key_t /* key 0 */
+#define MEMTAP_HT_HASH(k) PY_HASH((k).image, (k).parent, (k).frame)
+#define MEMTAP_HT_SLOT_HASH(s) PY_HASH((s)->image, (s)->parent, (s)->frame)
+#define MEMTAP_HT_EMPTY(s) ((s)->key == 0)
+#define MEMTAP_HT_MATCH(s, k)                                                                      \
+    ((s)->frame == (k).frame && (s)->parent == (k).parent && (s)->image == (k).image)
+#define MEMTAP_HT_ALLOC(bytes) calloc(1, (bytes))
+#define MEMTAP_HT_FREE(p, bytes) free(p)
+#include "memtap/hashtab.h"
 
 static uint32_t py_intern(py_keys_t *t, uint32_t image, uint32_t parent, uint64_t frame) {
-    if ((t->count + 1) * 4 > (t->mask + 1) * 3) {
-        size_t cap = (t->mask + 1) * 2;
-        py_key_t *grown = calloc(cap, sizeof *grown);
-        if (!grown)
-            return 0;
-        for (size_t i = 0; i <= t->mask; i++) {
-            py_key_t *e = &t->slots[i];
-            if (!e->key)
-                continue;
-            size_t j = py_slot(e->image, e->parent, e->frame, cap - 1);
-            while (grown[j].key)
-                j = (j + 1) & (cap - 1);
-            grown[j] = *e;
-        }
-        free(t->slots);
-        t->slots = grown;
-        t->mask = cap - 1;
-    }
-    size_t i = py_slot(image, parent, frame, t->mask);
-    for (; t->slots[i].key; i = (i + 1) & t->mask)
-        if (t->slots[i].frame == frame && t->slots[i].parent == parent && t->slots[i].image == image)
-            return t->slots[i].key;
-    t->slots[i] = (py_key_t){frame, image, parent, (uint32_t)++t->count};
-    return t->slots[i].key;
+    int found;
+    py_key_t *s = py_keys_upsert(t, (py_key_t){frame, image, parent, 0}, &found);
+    if (s && !found)
+        *s = (py_key_t){frame, image, parent, (uint32_t)t->count};
+    return s ? s->key : 0;
 }
 
 /* The key of the Python frames of node's stack (0: none, or out of memory). */
@@ -254,11 +242,12 @@ memtap_site_t *memtap_view_sites(const memtap_replay_t *r, int python_only, size
         *n = r->sites.n;
         return out;
     }
-    py_keys_t keys = {calloc(1024, sizeof(py_key_t)), 1023, 0};
+    py_keys_t keys;
+    int no_keys = py_keys_init(&keys, 1024);
     uint32_t *merged = calloc(r->nodes.n + 1, sizeof *merged); /* key -> index in out */
-    if (!merged || !keys.slots) {
+    if (!merged || no_keys) {
         free(merged);
-        free(keys.slots);
+        py_keys_destroy(&keys);
         free(out);
         return NULL;
     }
@@ -288,7 +277,7 @@ memtap_site_t *memtap_view_sites(const memtap_replay_t *r, int python_only, size
         m->temporary += s->temporary;
     }
     free(merged);
-    free(keys.slots);
+    py_keys_destroy(&keys);
     *n = k;
     return out;
 }

@@ -22,7 +22,8 @@ typedef struct {
 
 typedef struct memtap_symbolizer memtap_symbolizer_t;
 
-/* A new symbolizer for r (read to its end). It takes over the modules the warm-up opened. */
+/* A new symbolizer for r (read to its end), or NULL when out of memory. It takes over the
+ * modules the warm-up opened. */
 memtap_symbolizer_t *memtap_symbolizer_new(const memtap_replay_t *r);
 void memtap_symbolizer_free(memtap_symbolizer_t *s);
 
@@ -34,8 +35,15 @@ void memtap_symbolizer_free(memtap_symbolizer_t *s);
  * only mean no warm-up. */
 void memtap_symbols_warm_up(const memtap_replay_t *r);
 
+/* Test seam: every allocation the symbolizer makes goes through this, with realloc's
+ * contract (realloc by default; what it returns is released with free). Tests point it at
+ * one that fails to see the symbolizer degrade. Not the warm-up's, nor libdw's own. */
+extern void *(*memtap_symbolize_realloc)(void *p, size_t n);
+
 /* Frames of the instruction pointer of node (innermost first, inlined ones included):
- * sets *frames to an array owned by the symbolizer and returns its length (>= 1). */
+ * sets *frames to an array owned by the symbolizer and returns its length (>= 1). The array
+ * is good until the next call. Out of memory, a frame may say "??" or be missing an inlined
+ * frame; it never fails. */
 size_t memtap_symbolize_node(memtap_symbolizer_t *s, uint32_t node, const memtap_frame_t **frames);
 
 #endif

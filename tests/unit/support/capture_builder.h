@@ -28,6 +28,7 @@ typedef struct {
 static inline void cb_init(cb_t *c) {
     c->buf = malloc(CB_CAP);
     c->enc = (memtap_enc_t){.buf = c->buf, .cap = CB_CAP};
+    memtap_enc_test_form(&c->enc, 0);
     memtap_enc_reset(&c->enc);
 }
 
@@ -68,7 +69,7 @@ typedef struct {
 static inline void cb_source_init(cb_source_t *s) {
     s->enc = (memtap_enc_t){.buf = s->buf, .cap = sizeof s->buf};
     memtap_enc_reset(&s->enc);
-    s->enc.same_node_form = 1; /* as the library's thread buffers */
+    memtap_enc_test_form(&s->enc, MEMTAP_ENC_SAME_NODE); /* as the v3 library's buffers */
     s->key = 0;
 }
 
@@ -76,8 +77,7 @@ static inline void cb_source_init(cb_source_t *s) {
  * are (freed by cb_source_model_free). */
 static inline void cb_source_model_version(cb_source_t *s, unsigned version) {
     cb_source_init(s);
-    s->enc.same_node_form = 0;
-    s->enc.model_v4 = version == 4;
+    memtap_enc_test_form(&s->enc, version == 4 ? MEMTAP_ENC_MODEL_V4 : 0);
     s->enc.model = aligned_alloc(4096, sizeof *s->enc.model);
     cr_assert(s->enc.model);
     memtap_enc_reset(&s->enc);

@@ -34,7 +34,7 @@ static uint32_t plain(memtap_trie_t *t, const uint64_t *frames, int n) {
     return node;
 }
 
-Test(stacks, cached_equals_plain_on_random_stacks, .timeout = 10) {
+Test(stacks, cached_equals_plain_on_random_stacks, .timeout = 30) {
     memtap_trie_t cached, reference;
     two_tries(&cached, &reference);
     srand(7);
@@ -82,7 +82,7 @@ Test(stacks, a_new_image_ignores_the_cache, .timeout = 10) {
 /* memtap_stack_of_call may leave the `known` outermost frames unwritten: interning takes
  * them from the cache, also in a new image (a new trie) and after the cache grew, and
  * memtap_stack_fill_outer writes them back. */
-Test(stacks, known_frames_come_from_the_cache, .timeout = 10) {
+Test(stacks, known_frames_come_from_the_cache, .timeout = 30) {
     memtap_trie_t cached, reference;
     two_tries(&cached, &reference);
     const uint64_t poison = 0xdeadbeefdeadbeefull;

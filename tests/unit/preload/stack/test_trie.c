@@ -9,7 +9,7 @@ static void teardown(void) { memtap_trie_destroy(&t); }
 
 TestSuite(trie, .init = setup, .fini = teardown);
 
-Test(trie, ids_are_sequential_and_stable) {
+Test(trie, ids_are_sequential_and_stable, .timeout = 30) {
     int created;
     uint32_t a = memtap_trie_intern(&t, 0, 0x1000, &created);
     cr_assert_eq(a, 1);
@@ -23,7 +23,7 @@ Test(trie, ids_are_sequential_and_stable) {
     cr_assert_not(created);
 }
 
-Test(trie, same_frame_under_different_parents_differs) {
+Test(trie, same_frame_under_different_parents_differs, .timeout = 30) {
     int created;
     uint32_t a = memtap_trie_intern(&t, 0, 0x10, &created);
     uint32_t b = memtap_trie_intern(&t, 0, 0x20, &created);
@@ -32,7 +32,7 @@ Test(trie, same_frame_under_different_parents_differs) {
     cr_assert_neq(x, y);
 }
 
-Test(trie, grows_and_keeps_every_node) {
+Test(trie, grows_and_keeps_every_node, .timeout = 30) {
     int created;
     uint32_t parent = 0;
     enum { N = 100000 };

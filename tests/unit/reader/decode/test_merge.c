@@ -109,7 +109,7 @@ Test(v3, the_short_form_is_unknown_before_version_3) {
     cb_header(&t.c, 0);
     memtap_enc_node(&t.c.enc, 1, 0, 0x401000);
     memtap_enc_alloc(&t.c.enc, MEMTAP_KIND_MALLOC, 0x5000, 10, 1);
-    t.c.enc.same_node_form = 1;
+    memtap_enc_test_form(&t.c.enc, MEMTAP_ENC_SAME_NODE);
     memtap_enc_alloc(&t.c.enc, MEMTAP_KIND_MALLOC, 0x5010, 10, 1);
     cb_end(&t.c);
     expect_corrupt("unknown record type");

@@ -3,7 +3,7 @@
 
 #include "replay/addrmap.h"
 
-Test(addrmap, put_get_take) {
+Test(addrmap, put_get_take, .timeout = 30) {
     memtap_addrmap_t m;
     cr_assert_eq(memtap_addrmap_init(&m), 0);
     memtap_block_t out;
@@ -24,7 +24,7 @@ Test(addrmap, put_get_take) {
     memtap_addrmap_free(&m);
 }
 
-Test(addrmap, many_with_deletes_keeps_probe_chains) {
+Test(addrmap, many_with_deletes_keeps_probe_chains, .timeout = 30) {
     memtap_addrmap_t m;
     cr_assert_eq(memtap_addrmap_init(&m), 0);
     enum { N = 200000 };

@@ -4,57 +4,28 @@
 #include <string.h>
 
 #include "replay/replay.h"
+#include "support/replay_events.h"
 
 static memtap_replay_t r;
 static void setup(void) {
     cr_assert_eq(memtap_replay_init(&r), 0);
-    memtap_event_t h = {.type = MEMTAP_EV_HEADER};
-    h.u.header.exe = "/bin/x";
-    h.u.header.exe_len = 6;
-    h.u.header.cmdline = "x";
-    h.u.header.cmdline_len = 1;
-    cr_assert_eq(memtap_replay_event(&r, &h), 0);
-    for (uint32_t id = 1; id <= 3; id++) { /* three one-frame stacks */
-        memtap_event_t n = {.type = MEMTAP_EV_NODE};
-        n.u.node.id = id;
-        n.u.node.parent = 0;
-        n.u.node.frame = 0x1000 * id;
-        cr_assert_eq(memtap_replay_event(&r, &n), 0);
-    }
+    re_header(&r, "/bin/x", "x", 0);
+    for (uint32_t id = 1; id <= 3; id++) /* three one-frame stacks */
+        re_next_node(&r, 0, 0x1000 * id);
 }
 static void teardown(void) { memtap_replay_free(&r); }
 TestSuite(replay, .init = setup, .fini = teardown);
 
 static void alloc(unsigned kind, uint64_t addr, uint64_t size, uint32_t node) {
-    memtap_event_t e = {.type = MEMTAP_EV_ALLOC};
-    e.u.alloc.kind = kind;
-    e.u.alloc.addr = addr;
-    e.u.alloc.size = size;
-    e.u.alloc.node = node;
-    cr_assert_eq(memtap_replay_event(&r, &e), 0);
+    re_alloc_kind(&r, kind, addr, size, node);
 }
-static void release(uint64_t addr) {
-    memtap_event_t e = {.type = MEMTAP_EV_FREE};
-    e.u.free.addr = addr;
-    cr_assert_eq(memtap_replay_event(&r, &e), 0);
-}
-static void unmap(uint64_t addr, uint64_t len) {
-    memtap_event_t e = {.type = MEMTAP_EV_MUNMAP};
-    e.u.free.addr = addr;
-    e.u.free.len = len;
-    cr_assert_eq(memtap_replay_event(&r, &e), 0);
-}
+static void release(uint64_t addr) { re_free(&r, addr); }
+static void unmap(uint64_t addr, uint64_t len) { re_munmap(&r, addr, len); }
 /* A frame header: a new image (AFTER_EXEC) or the same one again (CONTINUED). */
-static void header(uint32_t flags) {
-    memtap_event_t h = {.type = MEMTAP_EV_HEADER};
-    h.u.header.flags = flags;
-    h.u.header.exe = "";
-    h.u.header.cmdline = "";
-    cr_assert_eq(memtap_replay_event(&r, &h), 0);
-}
+static void header(uint32_t flags) { re_header(&r, "", "", flags); }
 static const memtap_site_t *site(uint32_t node) { return &r.sites.v[r.site_of_node.v[node]]; }
 
-Test(replay, totals_and_leaks) {
+Test(replay, totals_and_leaks, .timeout = 30) {
     alloc(MEMTAP_KIND_MALLOC, 0x100, 10, 1);
     alloc(MEMTAP_KIND_MALLOC, 0x200, 20, 1);
     alloc(MEMTAP_KIND_CALLOC, 0x300, 30, 2);
@@ -74,7 +45,7 @@ Test(replay, totals_and_leaks) {
     cr_assert_eq(site(1)->live_bytes, 10);
 }
 
-Test(replay, peak_per_site_is_the_state_at_the_global_peak) {
+Test(replay, peak_per_site_is_the_state_at_the_global_peak, .timeout = 30) {
     alloc(MEMTAP_KIND_MALLOC, 0x100, 100, 1); /* 100 */
     alloc(MEMTAP_KIND_MALLOC, 0x200, 50, 2);  /* 150: peak so far */
     release(0x100);                           /* 50 */
@@ -92,7 +63,7 @@ Test(replay, peak_per_site_is_the_state_at_the_global_peak) {
     cr_assert_eq(sum, r.peak_bytes);
 }
 
-Test(replay, realloc_moves_a_block) {
+Test(replay, realloc_moves_a_block, .timeout = 30) {
     alloc(MEMTAP_KIND_MALLOC, 0x100, 10, 1);
     release(0x100); /* realloc's old block */
     alloc(MEMTAP_KIND_REALLOC, 0x500, 1000, 2);
@@ -102,7 +73,7 @@ Test(replay, realloc_moves_a_block) {
     cr_assert_eq(r.kinds[MEMTAP_KIND_REALLOC].leaked_blocks, 1);
 }
 
-Test(replay, partial_munmap_splits_and_shrinks) {
+Test(replay, partial_munmap_splits_and_shrinks, .timeout = 30) {
     alloc(MEMTAP_KIND_MMAP, 0x10000, 0x4000, 1); /* four pages */
     unmap(0x11000, 0x1000);                      /* a hole: two mappings left */
     cr_assert_eq(r.regions.n, 2);
@@ -118,7 +89,7 @@ Test(replay, partial_munmap_splits_and_shrinks) {
     cr_assert_eq(r.unknown_frees, 1);
 }
 
-Test(replay, exec_drops_the_old_image) {
+Test(replay, exec_drops_the_old_image, .timeout = 30) {
     alloc(MEMTAP_KIND_MALLOC, 0x100, 10, 1);
     alloc(MEMTAP_KIND_MMAP, 0x10000, 0x1000, 2);
     header(MEMTAP_HDR_AFTER_EXEC);
@@ -128,7 +99,7 @@ Test(replay, exec_drops_the_old_image) {
     cr_assert_eq(r.images.n, 2);
 }
 
-Test(replay, continued_frame_keeps_blocks) {
+Test(replay, continued_frame_keeps_blocks, .timeout = 30) {
     alloc(MEMTAP_KIND_MALLOC, 0x100, 10, 1);
     header(MEMTAP_HDR_CONTINUED);
     release(0x100);
@@ -137,7 +108,7 @@ Test(replay, continued_frame_keeps_blocks) {
     cr_assert_eq(r.unknown_frees, 0);
 }
 
-Test(replay, address_reused_without_free_replaces_the_block) {
+Test(replay, address_reused_without_free_replaces_the_block, .timeout = 30) {
     alloc(MEMTAP_KIND_MALLOC, 0x100, 10, 1);
     alloc(MEMTAP_KIND_MALLOC, 0x100, 30, 2);
     memtap_replay_finish(&r);
@@ -146,7 +117,7 @@ Test(replay, address_reused_without_free_replaces_the_block) {
     cr_assert_eq(site(1)->live_bytes, 0);
 }
 
-Test(replay, temporaries_are_freed_before_any_other_allocation) {
+Test(replay, temporaries_are_freed_before_any_other_allocation, .timeout = 30) {
     alloc(MEMTAP_KIND_MALLOC, 0x100, 10, 1);
     release(0x100); /* temporary */
     alloc(MEMTAP_KIND_MALLOC, 0x200, 10, 1);
@@ -160,4 +131,53 @@ Test(replay, temporaries_are_freed_before_any_other_allocation) {
     cr_assert_eq(site(1)->temporary, 1);
     cr_assert_eq(site(2)->temporary, 1);
     cr_assert_eq(site(3)->temporary, 1);
+}
+
+/* A node is one per (image, parent, frame): a continued frame names the same nodes again
+ * with ids of its own; a new image has nodes of its own. Past the key table's first slots. */
+Test(replay, nodes_are_shared_within_an_image_only, .timeout = 30) {
+    enum { N = 3000 };
+    uint32_t first[N];
+    for (uint32_t i = 0; i < N; i++) {
+        uint32_t local = re_next_node(&r, i % 2 ? (uint32_t)r.local_nodes.n - 1 : 0, 0x5000 + 16 * i);
+        first[i] = r.local_nodes.v[local];
+    }
+    size_t nodes = r.nodes.n;
+    cr_assert_eq(nodes, 4 + N, "the root, three, and the new ones");
+    header(MEMTAP_HDR_CONTINUED);
+    for (uint32_t i = 0; i < N; i++) {
+        uint32_t local = re_next_node(&r, i % 2 ? (uint32_t)r.local_nodes.n - 1 : 0, 0x5000 + 16 * i);
+        cr_assert_eq(r.local_nodes.v[local], first[i], "node %u", i);
+    }
+    cr_assert_eq(r.nodes.n, nodes, "no node is new");
+    header(MEMTAP_HDR_AFTER_EXEC);
+    uint32_t local = re_next_node(&r, 0, 0x5000);
+    cr_assert_eq(r.local_nodes.v[local], nodes, "a new image: a new node");
+    cr_assert_eq(r.nodes.v[nodes].image, 1);
+}
+
+static void py_code(uint64_t id, const char *qualname) {
+    re_code(&r, id, qualname);
+}
+
+Test(replay, python_code_objects_by_image_and_id, .timeout = 30) {
+    char name[32];
+    for (uint64_t id = 1; id <= 1000; id++) { /* past the index's first slots */
+        snprintf(name, sizeof name, "f%llu", (unsigned long long)id);
+        py_code(id * 0x1000, name);
+    }
+    header(MEMTAP_HDR_CONTINUED);
+    py_code(5 * 0x1000, "f5"); /* defined again by the next frame: the same code */
+    cr_assert_eq(r.py_codes.n, 1000);
+    header(MEMTAP_HDR_AFTER_EXEC);
+    py_code(5 * 0x1000, "other"); /* the same id in a new image: another code */
+    cr_assert_eq(r.py_codes.n, 1001);
+    for (uint64_t id = 1; id <= 1000; id++) {
+        const memtap_py_code_t *c = memtap_replay_py_code(&r, 0, id * 0x1000);
+        snprintf(name, sizeof name, "f%llu", (unsigned long long)id);
+        cr_assert(c && !strcmp(c->qualname, name), "code %llu", (unsigned long long)id);
+    }
+    cr_assert_str_eq(memtap_replay_py_code(&r, 1, 5 * 0x1000)->qualname, "other");
+    cr_assert_null(memtap_replay_py_code(&r, 1, 6 * 0x1000));
+    cr_assert_null(memtap_replay_py_code(&r, 0, 7));
 }
