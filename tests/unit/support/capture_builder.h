@@ -1,5 +1,7 @@
-/* Test helper: builds captures by hand with the real encoder, compresses them into a
- * temporary file, and decodes files back to a status. Header-only, for unit tests. */
+/* Test helper: builds captures with the real encoder (preload/output/record.c), compresses
+ * them into a temporary file, and decodes files back to a status, event by event and in
+ * batches. Header-only, for unit tests. (tests/golden/ holds captures written without the
+ * encoder, byte by byte from docs/format.md: support/golden.h.) */
 #ifndef MEMTAP_TEST_CAPTURE_BUILDER_H
 #define MEMTAP_TEST_CAPTURE_BUILDER_H
 
@@ -31,59 +33,38 @@ static inline void cb_init(cb_t *c) {
     memtap_enc_reset(&c->enc);
 }
 
-/* A version 2 header: one stream of records, in order (the layout before per-thread
- * chunks, which the reader still reads). */
+/* The header of an image (format version MEMTAP_FORMAT_VERSION): CHUNKs follow. */
 static inline void cb_header(cb_t *c, uint32_t flags) {
     static const char cmd[] = "./prog\0arg";
-    memtap_header_info_t h = {flags, 1234, 1, 1700000000000000000ull, 4096, "/usr/bin/prog",
-                              cmd, sizeof cmd, 2};
+    memtap_header_info_t h = {.flags = flags, .pid = 1234, .ppid = 1,
+                              .start_unix_ns = 1700000000000000000ull, .page_size = 4096,
+                              .exe = "/usr/bin/prog", .cmdline = cmd, .cmdline_len = sizeof cmd};
     cr_assert_eq(memtap_enc_header(&c->enc, &h), 0);
 }
 
-/* A version 3 header: the records that follow must be CHUNKs (cb_chunk). */
-static inline void cb_header_v3(cb_t *c, uint32_t flags) {
-    static const char cmd[] = "./prog\0arg";
-    memtap_header_info_t h = {flags, 1234, 1, 1700000000000000000ull, 4096, "/usr/bin/prog",
-                              cmd, sizeof cmd, 3};
-    cr_assert_eq(memtap_enc_header(&c->enc, &h), 0);
-}
-
-/* A version 4 or 5 header: chunks, and thread records written against a model
- * (cb_source_model, for the same version). */
-static inline void cb_header_model(cb_t *c, uint32_t flags, unsigned version) {
-    static const char cmd[] = "./prog\0arg";
-    memtap_header_info_t h = {flags, 1234, 1, 1700000000000000000ull, 4096, "/usr/bin/prog",
-                              cmd, sizeof cmd, version};
-    cr_assert_eq(memtap_enc_header(&c->enc, &h), 0);
-}
-static inline void cb_header_v4(cb_t *c, uint32_t flags) { cb_header_model(c, flags, 4); }
-
-/* One source's records for v3 chunks: its own encoder (delta state kept across chunks). */
+/* One source's records: its own encoder (delta state and model kept across its chunks) and
+ * its order key. A thread's source writes against a model, as the library's do. */
 typedef struct {
     uint8_t buf[1 << 16];
     memtap_enc_t enc;
     uint64_t key;
 } cb_source_t;
 
-static inline void cb_source_init(cb_source_t *s) {
+/* The process's records (source 0). */
+static inline void cb_process_init(cb_source_t *s) {
     s->enc = (memtap_enc_t){.buf = s->buf, .cap = sizeof s->buf};
     memtap_enc_reset(&s->enc);
-    s->enc.same_node_form = 1; /* as the library's thread buffers */
     s->key = 0;
 }
 
-/* A v4 or v5 thread's source: its records are written against a model, as the library's
- * are (freed by cb_source_model_free). */
-static inline void cb_source_model_version(cb_source_t *s, unsigned version) {
-    cb_source_init(s);
-    s->enc.same_node_form = 0;
-    s->enc.model_v4 = version == 4;
+/* A thread's records (freed by cb_source_free). */
+static inline void cb_thread_init(cb_source_t *s) {
+    cb_process_init(s);
     s->enc.model = aligned_alloc(4096, sizeof *s->enc.model);
     cr_assert(s->enc.model);
     memtap_enc_reset(&s->enc);
 }
-static inline void cb_source_model(cb_source_t *s) { cb_source_model_version(s, 4); }
-static inline void cb_source_model_free(cb_source_t *s) {
+static inline void cb_source_free(cb_source_t *s) {
     free(s->enc.model);
     s->enc.model = NULL;
 }
@@ -114,6 +95,29 @@ static inline void cb_chunk(cb_t *c, uint32_t source, uint64_t watermark, cb_sou
     s->enc.len = 0;
 }
 
+/* The image's end: threads t1 and t2 (NULL: none) closed, then the process's EXIT (or EXEC)
+ * at key k and the trailer, counting the threads' records and the process's nodes. */
+static inline void cb_finish_as(cb_t *c, cb_source_t *s0, uint64_t k, uint8_t end, cb_source_t *t1,
+                                cb_source_t *t2) {
+    cb_source_t *t[2] = {t1, t2};
+    s0->enc.allocations = s0->enc.frees = 0;
+    for (uint32_t i = 0; i < 2; i++) {
+        if (!t[i])
+            continue;
+        cb_chunk(c, i + 1, MEMTAP_WATERMARK_CLOSED, t[i]);
+        s0->enc.allocations += t[i]->enc.allocations;
+        s0->enc.frees += t[i]->enc.frees;
+    }
+    cb_key(s0, k);
+    memtap_enc_u64(&s0->enc, end, 5);
+    memtap_enc_trailer(&s0->enc);
+    cb_chunk(c, 0, MEMTAP_WATERMARK_CLOSED, s0);
+}
+static inline void cb_finish(cb_t *c, cb_source_t *s0, uint64_t k, cb_source_t *t1,
+                             cb_source_t *t2) {
+    cb_finish_as(c, s0, k, MEMTAP_REC_EXIT, t1, t2);
+}
+
 /* A module covering [0x400000, 0x500000) named /nonexistent/prog. */
 static inline void cb_module_enc(memtap_enc_t *e) {
     memtap_segment_t seg = {0x400000, 0x100000, 5};
@@ -121,15 +125,9 @@ static inline void cb_module_enc(memtap_enc_t *e) {
     memtap_enc_simple(e, MEMTAP_REC_MODULES_RESET);
     cr_assert_eq(memtap_enc_module(e, "/nonexistent/prog", 0, id, 4, &seg, 1), 0);
 }
-static inline void cb_module(cb_t *c) { cb_module_enc(&c->enc); }
-
-static inline void cb_end(cb_t *c) {
-    memtap_enc_u64(&c->enc, MEMTAP_REC_EXIT, 5);
-    memtap_enc_trailer(&c->enc);
-}
-
-/* Compresses raw into one LZ4 frame (appended to fp), without its end mark if !whole. */
-static inline void cb_frame(FILE *fp, const uint8_t *raw, size_t n, int whole) {
+/* Compresses raw (one image) into one LZ4 frame appended to fp, without its end mark if
+ * !whole. */
+static inline void cb_compress(FILE *fp, const uint8_t *raw, size_t n, int whole) {
     LZ4F_cctx *cctx;
     LZ4F_createCompressionContext(&cctx, LZ4F_VERSION);
     size_t cap = LZ4F_compressBound(n, NULL) + 64;
@@ -150,7 +148,7 @@ static inline const char *cb_file(cb_t *c, int whole) {
     snprintf(path, sizeof path, "/tmp/memtap-unit-%d.memtap", (int)getpid());
     FILE *fp = fopen(path, "wb");
     cr_assert(fp);
-    cb_frame(fp, c->buf, c->enc.len, whole);
+    cb_compress(fp, c->buf, c->enc.len, whole);
     fclose(fp);
     return path;
 }
@@ -262,7 +260,7 @@ static inline int cb_replay(const char *path, memtap_replay_t *r, char *err, siz
     return rc;
 }
 
-/* The state of a test that decodes one capture at a time (test_decoder.c, test_merge.c):
+/* The state of a test that decodes one capture at a time:
  * the builder, the replay, the last error, and the file cb_file writes. */
 typedef struct {
     cb_t c;

@@ -1,9 +1,10 @@
-/* Formats v4 and v5: thread records written against a model both halves keep (addresses
- * named by the record that last named them, sizes by node, the node predicted from the
- * previous one; v5: deltas from the node's last address and from the nearest of the last
- * four frees). Every event must come back exactly as the writer's encoder was given it,
- * across chunks, threads, the ring's wrap and the writer's table epochs, in both versions;
- * a damaged model reference is corruption, not a wrong figure. */
+/* Thread records (reader/decode/thread_record.h, .c): written against a model both halves
+ * keep (addresses named by the record that last named them, sizes by node, the node
+ * predicted from the previous one, deltas from the node's last address and from the nearest
+ * of the last four frees). Every event must come back exactly as the writer's encoder was
+ * given it, across chunks, threads, the ring's wrap and the writer's table epochs, through
+ * the validating path (event by event) and the fast loop (batches) alike; a damaged model
+ * reference is corruption, not a wrong figure. */
 #include "support/capture_builder.h"
 
 static cb_case_t t;
@@ -11,24 +12,18 @@ static cb_source_t s0, t1, t2;
 
 #define NODES 64
 
-static unsigned version; /* of the captures the suite's tests write */
-
-static void setup_version(unsigned v) {
-    version = v;
+static void setup(void) {
     cb_init(&t.c);
-    cb_source_init(&s0);
-    cb_source_model_version(&t1, v);
-    cb_source_model_version(&t2, v);
+    cb_process_init(&s0);
+    cb_thread_init(&t1);
+    cb_thread_init(&t2);
 }
-static void setup(void) { setup_version(4); }
-static void setup_v5(void) { setup_version(5); }
 static void teardown(void) {
-    cb_source_model_free(&t1);
-    cb_source_model_free(&t2);
+    cb_source_free(&t1);
+    cb_source_free(&t2);
     cb_case_done(&t);
 }
-TestSuite(v4, .init = setup, .fini = teardown);
-TestSuite(v5, .init = setup_v5, .fini = teardown);
+TestSuite(thread_record, .init = setup, .fini = teardown);
 
 typedef struct {
     int type; /* MEMTAP_EV_ALLOC, _FREE, _MUNMAP */
@@ -39,11 +34,11 @@ typedef struct {
 
 static want_t *want;
 static size_t nwant, capwant;
-static uint64_t order; /* every record its own key: release order is generation order */
+static uint64_t order; /* every record its own key: release order is writing order */
 
 /* Source 0: a module, two threads, NODES stack nodes. */
 static void start(void) {
-    cb_header_model(&t.c, 0, version);
+    cb_header(&t.c, 0);
     cb_module_enc(&s0.enc);
     cr_assert_eq(memtap_enc_thread(&s0.enc, 11, "one"), 0);
     cr_assert_eq(memtap_enc_thread(&s0.enc, 12, "two"), 0);
@@ -214,18 +209,16 @@ static void workload(size_t events, unsigned seed) {
     }
 }
 
-static void every_event_comes_back_exactly(void) {
+Test(thread_record, every_event_comes_back_exactly, .timeout = 60) {
     start();
     workload(200000, 1);
     finish();
     expect_events_back();
 }
-Test(v4, every_event_comes_back_exactly) { every_event_comes_back_exactly(); }
-Test(v5, every_event_comes_back_exactly) { every_event_comes_back_exactly(); }
 
 /* 1.2 M records on one thread: the reader's ring wraps many times, and the writer's address
  * table is emptied at each of its epochs (2^19 records). */
-static void exact_across_the_ring_and_the_table_epochs(void) {
+Test(thread_record, exact_across_the_ring_and_the_table_epochs, .timeout = 60) {
     start();
     uint64_t addr = 0x10000;
     for (uint32_t i = 0; i < 600000; i++) {
@@ -241,17 +234,11 @@ static void exact_across_the_ring_and_the_table_epochs(void) {
     finish();
     expect_events_back();
 }
-Test(v4, exact_across_the_ring_and_the_table_epochs, .timeout = 60) {
-    exact_across_the_ring_and_the_table_epochs();
-}
-Test(v5, exact_across_the_ring_and_the_table_epochs, .timeout = 60) {
-    exact_across_the_ring_and_the_table_epochs();
-}
 
 /* The writer's address table keeps record numbers modulo 2^20: a block named once, then
  * left alone for more than 2^20 records in a slot nothing else took, must not be named by
  * a distance that wrapped (the table is emptied at each epoch). */
-static void a_block_freed_after_two_to_the_twenty_records_is_exact(void) {
+Test(thread_record, a_block_freed_after_two_to_the_twenty_records_is_exact, .timeout = 60) {
     start();
     put_alloc(&t1, MEMTAP_KIND_MALLOC, 0x5000, 64, 1);
     for (uint32_t i = 0; i < (1u << 19) + 4; i++) { /* off the grid: kept in no slot */
@@ -264,16 +251,10 @@ static void a_block_freed_after_two_to_the_twenty_records_is_exact(void) {
     finish();
     expect_events_back();
 }
-Test(v4, a_block_freed_after_two_to_the_twenty_records_is_exact, .timeout = 60) {
-    a_block_freed_after_two_to_the_twenty_records_is_exact();
-}
-Test(v5, a_block_freed_after_two_to_the_twenty_records_is_exact, .timeout = 60) {
-    a_block_freed_after_two_to_the_twenty_records_is_exact();
-}
 
 /* An empty slot of the writer's table holds address 0: a mapping at address 0 (mmap with
  * MAP_FIXED, where allowed) must not be taken for a reference. */
-static void an_allocation_at_address_zero_is_exact(void) {
+Test(thread_record, an_allocation_at_address_zero_is_exact, .timeout = 10) {
     start();
     for (uint64_t i = 1; i <= 5; i++) /* the site and kind known: the short form next */
         put_alloc(&t1, MEMTAP_KIND_MMAP, 0x10000 * i, 4096, 2);
@@ -283,12 +264,10 @@ static void an_allocation_at_address_zero_is_exact(void) {
     finish();
     expect_events_back();
 }
-Test(v4, an_allocation_at_address_zero_is_exact) { an_allocation_at_address_zero_is_exact(); }
-Test(v5, an_allocation_at_address_zero_is_exact) { an_allocation_at_address_zero_is_exact(); }
 
 /* malloc, free, malloc at the same place and site: a pair takes 2 bytes (the ALLOC's
  * reference and the FREE's in their type bytes). */
-Test(v4, a_repeated_block_costs_two_bytes_a_pair) {
+Test(thread_record, a_repeated_block_costs_two_bytes_a_pair, .timeout = 10) {
     start();
     put_alloc(&t1, MEMTAP_KIND_MALLOC, 0x5000, 64, 7);
     put_free(&t1, 0x5000);
@@ -304,11 +283,11 @@ Test(v4, a_repeated_block_costs_two_bytes_a_pair) {
     expect_events_back();
 }
 
-/* v5: old blocks freed in the order they were allocated from two pools, interleaved, as a
+/* Old blocks freed in the order they were allocated from two pools, interleaved, as a
  * program frees a structure it built long ago: no reference reaches them, but each free is
  * 16 bytes from the free before last (FREE_UNITS against the second base): 2 bytes each,
- * where version 4's delta from the last free spans the pools. */
-Test(v5, old_blocks_freed_in_order_cost_two_bytes_each) {
+ * where a delta from the last free would span the pools. */
+Test(thread_record, old_blocks_freed_in_order_cost_two_bytes_each, .timeout = 10) {
     start();
     enum { N = 12000 }; /* 24,000 allocations: beyond the ring's 16,384 records */
     for (uint64_t i = 0; i < N; i++) {
@@ -329,10 +308,10 @@ Test(v5, old_blocks_freed_in_order_cost_two_bytes_each) {
     expect_events_back();
 }
 
-/* v5: two call sites, each allocating upwards from a pool of its own, interleaved: each
+/* Two call sites, each allocating upwards from a pool of its own, interleaved: each
  * allocation's address is 4 units on from its site's last, in the type byte (with the
  * node predicted and the size the site's): 1 byte each. */
-Test(v5, allocations_take_their_delta_from_their_site) {
+Test(thread_record, allocations_take_their_delta_from_their_site, .timeout = 10) {
     start();
     cb_key(&t1, order); /* one key for them all: no SKIP between */
     for (uint64_t i = 0; i < 2; i++) { /* the sites' first: full records */
@@ -368,7 +347,7 @@ static void thread_bytes(const uint8_t *p, size_t n, uint64_t allocations) {
     cb_chunk(&t.c, 0, MEMTAP_WATERMARK_CLOSED, &s0);
 }
 
-Test(v4, an_address_reference_before_the_first_record_is_corrupt) {
+Test(thread_record, an_address_reference_before_the_first_record_is_corrupt, .timeout = 10) {
     /* a full ALLOC (the site's first), then one naming the address 2 records back */
     const uint8_t recs[] = {
         MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_REC_ALLOC_MODEL | MEMTAP_MODEL_REF | 1, 16, 1};
@@ -376,13 +355,13 @@ Test(v4, an_address_reference_before_the_first_record_is_corrupt) {
     cb_case_expect_corrupt(&t, "refers to a record the thread never wrote");
 }
 
-Test(v4, a_free_reference_beyond_the_records_is_corrupt) {
+Test(thread_record, a_free_reference_beyond_the_records_is_corrupt, .timeout = 10) {
     const uint8_t recs[] = {MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_REC_FREE_REF | 2};
     thread_bytes(recs, sizeof recs, 1);
     cb_case_expect_corrupt(&t, "refers to a record the thread never wrote");
 }
 
-Test(v4, a_short_allocation_at_a_new_site_is_corrupt) {
+Test(thread_record, a_short_allocation_at_a_new_site_is_corrupt, .timeout = 10) {
     /* its kind and size would come from the site's last allocation: there is none */
     const uint8_t recs[] = {
         MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_REC_ALLOC_MODEL | MEMTAP_MODEL_SIZE | 1, 5};
@@ -390,7 +369,7 @@ Test(v4, a_short_allocation_at_a_new_site_is_corrupt) {
     cb_case_expect_corrupt(&t, "allocation at a stack node the thread never allocated at");
 }
 
-Test(v4, a_size_the_site_did_not_keep_is_corrupt) {
+Test(thread_record, a_size_the_site_did_not_keep_is_corrupt, .timeout = 10) {
     /* 2^28 bytes at node 1: too large for the table, so "the same size" means nothing */
     const uint8_t recs[] = {MEMTAP_REC_ALLOC,
                             2,
@@ -406,72 +385,32 @@ Test(v4, a_size_the_site_did_not_keep_is_corrupt) {
     cb_case_expect_corrupt(&t, "size refers to an allocation the thread never made");
 }
 
-Test(v4, the_version_3_short_form_is_not_a_version_4_record) {
-    const uint8_t recs[] = {MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_REC_ALLOC_SAME, 2, 16};
-    thread_bytes(recs, sizeof recs, 1);
-    cb_case_expect_corrupt(&t, "record type 0x30 in the records of a thread");
+/* Types that are no thread records: retired (ALLOC_SAME 0x30..0x3f), unused (0x26..0x2f)
+ * or the process's (NODE). */
+Test(thread_record, types_that_are_not_thread_records, .timeout = 10) {
+    const uint8_t types[] = {0x30, 0x3f, 0x26, 0x2f, MEMTAP_REC_NODE, MEMTAP_REC_TRAILER};
+    for (size_t i = 0; i < sizeof types; i++) {
+        if (i) {
+            teardown();
+            setup();
+        }
+        const uint8_t recs[] = {MEMTAP_REC_ALLOC, 2, 16, 1, types[i], 2, 16};
+        thread_bytes(recs, sizeof recs, 1);
+        char msg[64];
+        snprintf(msg, sizeof msg, "record type 0x%02x in the records of a thread", types[i]);
+        cb_case_expect_corrupt(&t, msg);
+    }
 }
 
-Test(v4, version_4_records_are_unknown_in_version_3) {
-    cb_header_v3(&t.c, 0);
-    cr_assert_eq(memtap_enc_thread(&s0.enc, 11, "one"), 0);
-    memtap_enc_node(&s0.enc, 1, 0, 0x401000);
-    cb_chunk(&t.c, 0, 0, &s0);
-    memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x5000, 10, 1); /* written with a model: */
-    memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x5010, 10, 1); /* the site's second */
-    cb_chunk(&t.c, 1, MEMTAP_WATERMARK_CLOSED, &t1);
-    cb_key(&s0, 10); /* after the thread's records */
-    memtap_enc_trailer(&s0.enc);
-    cb_chunk(&t.c, 0, MEMTAP_WATERMARK_CLOSED, &s0);
-    cb_case_expect_corrupt(&t, "in the records of a thread");
-}
-
-Test(v4, version_5_free_bases_are_corrupt_in_version_4) {
-    const uint8_t recs[] = {MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_REC_FREE_UNITS + 1, 2};
-    thread_bytes(recs, sizeof recs, 1);
-    cb_case_expect_corrupt(&t, "record type 0x23 in the records of a thread");
-}
-
-Test(v5, a_free_base_beyond_the_fourth_is_corrupt) {
-    const uint8_t recs[] = {MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_REC_FREE_UNITS + 4, 2};
-    thread_bytes(recs, sizeof recs, 1);
-    cb_case_expect_corrupt(&t, "record type 0x26 in the records of a thread");
-}
-
-Test(v4, a_record_cut_by_the_frame_end_is_corrupt) {
+Test(thread_record, a_record_cut_by_the_end_of_its_image_is_corrupt, .timeout = 10) {
     const uint8_t recs[] = {MEMTAP_REC_ALLOC, 2, 16, 1, MEMTAP_FREE_REF_MID};
     thread_bytes(recs, sizeof recs, 1);
     cb_case_expect_corrupt(&t, "cut short");
 }
 
-static void random_damage_never_crashes(void) {
+Test(thread_record, random_damage_never_crashes, .timeout = 60) {
     start();
     workload(3000, 3);
     finish();
     cb_case_random_damage(&t, 3000, 11);
-}
-Test(v4, random_damage_never_crashes, .timeout = 60) {
-    random_damage_never_crashes();
-}
-Test(v5, random_damage_never_crashes, .timeout = 60) {
-    random_damage_never_crashes();
-}
-
-/* A reader that stops early (out of memory in the replay) stops the decoding thread too,
- * while it waits for a batch to fill. */
-Test(v4, stopping_the_pipeline_early_does_not_hang) {
-    start();
-    workload(200000, 4);
-    finish();
-    memtap_decoder_t *d;
-    cr_assert_eq(memtap_decoder_open(&d, cb_file(&t.c, 1)), MEMTAP_OK);
-    memtap_pipeline_t *p;
-    cr_assert_eq(memtap_pipeline_start(&p, d), MEMTAP_OK);
-    memtap_batch_t *b = memtap_pipeline_take(p);
-    cr_assert_eq(b->rc, MEMTAP_OK);
-    cr_assert_not(b->end, "the capture is many batches long");
-    memtap_pipeline_give(p, b);
-    usleep(100000); /* the decoding thread fills the free batches and waits */
-    memtap_pipeline_stop(p);
-    memtap_decoder_free(d);
 }
