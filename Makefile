@@ -80,11 +80,13 @@ $(BUILD)/libmemtap.so: $(PRELOAD_OBJ)
 $(BUILD)/memtap: $(READER_OBJ)
 	$(CC) $(CFLAGS) $(LTO) $(LDFLAGS) -o $@ $^ $(READER_LIBS)
 
-# Unit tests link module objects directly (never the preloaded library).
+# Unit tests link module objects directly (never the preloaded library). The golden
+# captures (tests/golden) are read when the tests run.
 $(BUILD)/tests/%: tests/unit/%.c $(READER_LIB_OBJ) $(UNIT_PRELOAD_OBJ) \
-		tests/unit/support/capture_builder.h
+		$(wildcard tests/unit/support/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -Ireader -Ipreload -Itests/unit $(CFLAGS) $(LTO) -o $@ $< $(READER_LIB_OBJ) \
+	$(CC) $(BASE_CFLAGS) -Ireader -Ipreload -Itests/unit -DMEMTAP_GOLDEN_DIR='"$(CURDIR)/tests/golden"' \
+		$(CFLAGS) $(LTO) -o $@ $< $(READER_LIB_OBJ) \
 		$(UNIT_PRELOAD_OBJ) $(READER_LIBS) -lcriterion -lunwind -lgcc_s -lpthread
 
 demo: all

@@ -129,7 +129,13 @@ static int window_empty(memtap_decoder_t *d, memtap_event_t *ev) {
 static int record_cut(memtap_decoder_t *d, memtap_event_t *ev) {
     if (d->image_end)
         return dec_fail(d, MEMTAP_ERR_CORRUPT, ev->offset, "record cut short by the end of its image");
-    if (d->eof) { /* the file ends inside this record: the program was killed */
+    if (d->eof && d->state != EXPECT_HEADER) {
+        /* the file ends inside this chunk: the program was killed. What the chunks before
+         * it brought is released (window_empty closes the merge); the rest is lost */
+        d->pos = d->len;
+        return NEXT_LOOP;
+    }
+    if (d->eof) { /* inside a header: nothing of its image is there */
         ev->type = MEMTAP_EV_END;
         ev->u.end.complete = 0;
         d->done = 1;
