@@ -153,44 +153,39 @@ static inline const char *cb_file(cb_t *c, int whole) {
     return path;
 }
 
-/* Decodes path event by event into r (initialised here), the way the reader did before
- * batches. Returns the decoder's status; err gets the message. */
-static inline int cb_replay_events(const char *path, memtap_replay_t *r, char *err, size_t cap) {
-    memtap_decoder_t *d;
-    cr_assert_eq(memtap_replay_init(r), 0);
-    int rc = memtap_decoder_open(&d, path);
+/* The replay of a decoder's events, event by event (the validating path) or in batches
+ * filled on the pipeline's thread (the reader's own path, with its fast paths). */
+static inline int cb_feed(memtap_decoder_t *d, memtap_replay_t *r, int batched) {
+    int rc = MEMTAP_OK;
     memtap_event_t ev;
-    while (rc == MEMTAP_OK) {
-        rc = memtap_decoder_next(d, &ev);
-        if (rc != MEMTAP_OK)
-            break;
-        cr_assert_eq(memtap_replay_event(r, &ev), 0);
-        if (ev.type == MEMTAP_EV_END)
-            break;
-    }
-    snprintf(err, cap, "%s", rc == MEMTAP_OK ? "" : memtap_decoder_error(d));
-    memtap_decoder_free(d);
-    memtap_replay_finish(r);
-    return rc;
-}
-
-/* The same through the reader's own path: batches filled on the pipeline's thread. */
-static inline int cb_replay_batches(const char *path, memtap_replay_t *r, char *err, size_t cap) {
-    memtap_decoder_t *d;
-    cr_assert_eq(memtap_replay_init(r), 0);
-    int rc = memtap_decoder_open(&d, path);
-    if (rc == MEMTAP_OK) {
-        memtap_pipeline_t *p;
+    memtap_pipeline_t *p = NULL;
+    if (batched)
         cr_assert_eq(memtap_pipeline_start(&p, d), MEMTAP_OK);
-        for (int end = 0; rc == MEMTAP_OK && !end;) {
+    for (int end = 0; rc == MEMTAP_OK && !end;) {
+        if (batched) {
             memtap_batch_t *b = memtap_pipeline_take(p);
             rc = b->rc;
             end = b->end;
             cr_assert_eq(memtap_replay_batch(r, b), 0);
             memtap_pipeline_give(p, b);
+        } else if ((rc = memtap_decoder_next(d, &ev)) == MEMTAP_OK) {
+            cr_assert_eq(memtap_replay_event(r, &ev), 0);
+            end = ev.type == MEMTAP_EV_END;
         }
-        memtap_pipeline_stop(p);
     }
+    memtap_pipeline_stop(p);
+    return rc;
+}
+
+/* Decodes path into r (initialised here), event by event or in batches. Returns the
+ * decoder's status; err gets the message. */
+static inline int cb_replay_one(const char *path, memtap_replay_t *r, char *err, size_t cap,
+                                int batched) {
+    memtap_decoder_t *d;
+    cr_assert_eq(memtap_replay_init(r), 0);
+    int rc = memtap_decoder_open(&d, path);
+    if (rc == MEMTAP_OK)
+        rc = cb_feed(d, r, batched);
     snprintf(err, cap, "%s", rc == MEMTAP_OK ? "" : memtap_decoder_error(d));
     memtap_decoder_free(d);
     memtap_replay_finish(r);
@@ -249,8 +244,8 @@ static inline void cb_same_replay(const memtap_replay_t *a, const memtap_replay_
 static inline int cb_replay(const char *path, memtap_replay_t *r, char *err, size_t cap) {
     memtap_replay_t by_events;
     char events_err[512];
-    int rc_events = cb_replay_events(path, &by_events, events_err, sizeof events_err);
-    int rc = cb_replay_batches(path, r, err, cap);
+    int rc_events = cb_replay_one(path, &by_events, events_err, sizeof events_err, 0);
+    int rc = cb_replay_one(path, r, err, cap, 1);
     cr_assert_eq(rc, rc_events, "batches: %d (%s), events: %d (%s)", rc, err, rc_events,
                  events_err);
     cr_assert_str_eq(err, events_err);
@@ -260,20 +255,111 @@ static inline int cb_replay(const char *path, memtap_replay_t *r, char *err, siz
     return rc;
 }
 
-/* The state of a test that decodes one capture at a time:
- * the builder, the replay, the last error, and the file cb_file writes. */
+/* The state of a test that decodes one capture at a time: the builder, the process's and
+ * two threads' records, the replay, the last error, and the file cb_file writes. */
 typedef struct {
     cb_t c;
+    cb_source_t s0, t1, t2;
     memtap_replay_t r;
     char err[512];
 } cb_case_t;
+
+static inline void cb_case_init(cb_case_t *t) {
+    cb_init(&t->c);
+    cb_process_init(&t->s0);
+    cb_thread_init(&t->t1);
+    cb_thread_init(&t->t2);
+}
 
 static inline void cb_case_done(cb_case_t *t) {
     char path[64];
     snprintf(path, sizeof path, "/tmp/memtap-unit-%d.memtap", (int)getpid());
     unlink(path);
     free(t->c.buf);
+    cb_source_free(&t->t1);
+    cb_source_free(&t->t2);
     memtap_replay_free(&t->r);
+}
+
+/* An ALLOC, FREE or MUNMAP event a test expects. */
+typedef struct {
+    int type; /* MEMTAP_EV_ALLOC, _FREE or _MUNMAP */
+    unsigned kind;
+    uint64_t addr, size; /* size: an unmapping's length */
+    uint32_t node;
+} cb_want_t;
+
+/* Event i, ev, must be w. */
+static inline void cb_expect_event(const memtap_event_t *ev, const cb_want_t *w, size_t i) {
+    cr_assert_eq(ev->type, w->type, "event %zu: type %d, want %d", i, ev->type, w->type);
+    if (w->type == MEMTAP_EV_ALLOC) {
+        cr_assert_eq(ev->u.alloc.addr, w->addr, "event %zu: address %#lx, want %#lx", i,
+                     (unsigned long)ev->u.alloc.addr, (unsigned long)w->addr);
+        cr_assert_eq(ev->u.alloc.size, w->size, "event %zu: size", i);
+        cr_assert_eq(ev->u.alloc.node, w->node, "event %zu: node", i);
+        cr_assert_eq(ev->u.alloc.kind, w->kind, "event %zu: kind", i);
+    } else {
+        cr_assert_eq(ev->u.free.addr, w->addr, "event %zu: address %#lx, want %#lx", i,
+                     (unsigned long)ev->u.free.addr, (unsigned long)w->addr);
+        cr_assert_eq(ev->u.free.len, w->size, "event %zu: length", i);
+    }
+}
+
+static inline int cb_is_block_event(int type) {
+    return type == MEMTAP_EV_ALLOC || type == MEMTAP_EV_FREE || type == MEMTAP_EV_MUNMAP;
+}
+
+/* Decodes path event by event (the validating path): its ALLOC, FREE and MUNMAP events
+ * must be want[0..n), in that order. types (NULL: not wanted, else MEMTAP_EV_END + 1 of
+ * them) counts the events of each type. Returns the end's complete flag. */
+static inline int cb_expect_events(const char *path, const cb_want_t *want, size_t n,
+                                   size_t *types) {
+    memtap_decoder_t *d;
+    cr_assert_eq(memtap_decoder_open(&d, path), MEMTAP_OK);
+    memtap_event_t ev;
+    size_t i = 0;
+    do {
+        cr_assert_eq(memtap_decoder_next(d, &ev), MEMTAP_OK, "%s", memtap_decoder_error(d));
+        if (types)
+            types[ev.type]++;
+        if (!cb_is_block_event(ev.type))
+            continue;
+        cr_assert(i < n, "more events than expected");
+        cb_expect_event(&ev, &want[i], i);
+        i++;
+    } while (ev.type != MEMTAP_EV_END);
+    cr_assert_eq(i, n, "%zu events of %zu", i, n);
+    memtap_decoder_free(d);
+    return ev.u.end.complete;
+}
+
+/* The same in batches (the fast paths where they apply, the validating one elsewhere). */
+static inline void cb_expect_batches(const char *path, const cb_want_t *want, size_t n) {
+    memtap_decoder_t *d;
+    cr_assert_eq(memtap_decoder_open(&d, path), MEMTAP_OK);
+    memtap_batch_t *b = memtap_batch_new();
+    cr_assert(b);
+    size_t i = 0;
+    for (int end = 0; !end;) {
+        cr_assert_eq(memtap_decoder_fill(d, b), MEMTAP_OK, "%s", memtap_decoder_error(d));
+        end = b->end;
+        for (size_t k = 0; k < b->n; k++) {
+            const memtap_bev_t *e = &b->ev[k];
+            if (!cb_is_block_event(e->type))
+                continue;
+            memtap_event_t ev = {.type = (memtap_ev_type_t)e->type};
+            if (e->type == MEMTAP_EV_ALLOC)
+                ev.u.alloc = (__typeof__(ev.u.alloc)){e->kind, e->addr, e->size, e->node};
+            else
+                ev.u.free = (__typeof__(ev.u.free)){e->addr, e->size};
+            cr_assert(i < n, "more batched events than expected");
+            cb_expect_event(&ev, &want[i], i);
+            i++;
+        }
+    }
+    cr_assert_eq(i, n, "%zu batched events of %zu", i, n);
+    memtap_batch_free(b);
+    memtap_decoder_free(d);
 }
 
 static inline int cb_case_decode(cb_case_t *t, int whole) {

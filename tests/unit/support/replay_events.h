@@ -24,21 +24,13 @@ static inline void re_start_image(memtap_replay_t *r) {
 }
 
 static inline void re_node(memtap_replay_t *r, uint32_t id, uint32_t parent, uint64_t frame) {
-    memtap_event_t e = {.type = MEMTAP_EV_NODE};
-    e.u.node.id = id;
-    e.u.node.parent = parent;
-    e.u.node.frame = frame;
-    re_feed(r, e);
+    re_feed(r, (memtap_event_t){.type = MEMTAP_EV_NODE, .u.node = {id, parent, frame}});
 }
 
 /* A PyObject_Malloc block of size at addr, at stack node `at`. */
 static inline void re_alloc(memtap_replay_t *r, uint64_t addr, uint64_t size, uint32_t at) {
-    memtap_event_t e = {.type = MEMTAP_EV_ALLOC};
-    e.u.alloc.kind = MEMTAP_KIND_PYMEM_OBJ;
-    e.u.alloc.addr = addr;
-    e.u.alloc.size = size;
-    e.u.alloc.node = at;
-    re_feed(r, e);
+    re_feed(r, (memtap_event_t){.type = MEMTAP_EV_ALLOC,
+                                .u.alloc = {MEMTAP_KIND_PYMEM_OBJ, addr, size, at}});
 }
 
 /* Python code object id, function `name` in /app/main.py. */

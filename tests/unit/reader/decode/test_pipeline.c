@@ -3,33 +3,25 @@
 #include "support/capture_builder.h"
 
 static cb_case_t t;
-static cb_source_t s0, t1;
 
-static void setup(void) {
-    cb_init(&t.c);
-    cb_process_init(&s0);
-    cb_thread_init(&t1);
-}
-static void teardown(void) {
-    cb_source_free(&t1);
-    cb_case_done(&t);
-}
+static void setup(void) { cb_case_init(&t); }
+static void teardown(void) { cb_case_done(&t); }
 TestSuite(pipeline, .init = setup, .fini = teardown);
 
 /* n allocations on one thread, each freed two allocations later: many batches. */
 static const char *capture(uint32_t n) {
     cb_header(&t.c, 0);
-    cr_assert_eq(memtap_enc_thread(&s0.enc, 11, "one"), 0);
-    memtap_enc_node(&s0.enc, 1, 0, 0x401000);
-    cb_chunk(&t.c, 0, 0, &s0);
+    cr_assert_eq(memtap_enc_thread(&t.s0.enc, 11, "one"), 0);
+    memtap_enc_node(&t.s0.enc, 1, 0, 0x401000);
+    cb_chunk(&t.c, 0, 0, &t.s0);
     for (uint32_t i = 0; i < n; i++) {
-        memtap_enc_alloc(&t1.enc, MEMTAP_KIND_MALLOC, 0x10000 + 0x40 * (i % 3), 48, 1);
+        memtap_enc_alloc(&t.t1.enc, MEMTAP_KIND_MALLOC, 0x10000 + 0x40 * (i % 3), 48, 1);
         if (i >= 2)
-            memtap_enc_free(&t1.enc, 0x10000 + 0x40 * ((i - 2) % 3));
-        if (t1.enc.len > 60000)
-            cb_chunk(&t.c, 1, 2 * t1.enc.frees, &t1); /* the key: frees so far */
+            memtap_enc_free(&t.t1.enc, 0x10000 + 0x40 * ((i - 2) % 3));
+        if (t.t1.enc.len > 60000)
+            cb_chunk(&t.c, 1, 2 * t.t1.enc.frees, &t.t1); /* the key: frees so far */
     }
-    cb_finish(&t.c, &s0, n + 1, &t1, NULL);
+    cb_finish(&t.c, &t.s0, n + 1, &t.t1, NULL);
     return cb_file(&t.c, 1);
 }
 
@@ -42,7 +34,7 @@ Test(pipeline, batches_hold_every_event_in_order, .timeout = 30) {
     cr_assert_eq(t.r.peak_blocks, 3);
 }
 
-Test(pipeline, stopping_the_pipeline_early_does_not_hang, .timeout = 10) {
+Test(pipeline, stopping_the_pipeline_early_does_not_hang, .timeout = 30) {
     memtap_decoder_t *d;
     cr_assert_eq(memtap_decoder_open(&d, capture(300000)), MEMTAP_OK);
     memtap_pipeline_t *p;
