@@ -128,7 +128,8 @@ static int window_empty(memtap_decoder_t *d, memtap_event_t *ev) {
  * of what arrived (an incomplete capture, ev: MEMTAP_EV_END). */
 static int record_cut(memtap_decoder_t *d, memtap_event_t *ev) {
     if (d->image_end)
-        return dec_fail(d, MEMTAP_ERR_CORRUPT, ev->offset, "record cut short by the end of its image");
+        return dec_fail(d, MEMTAP_ERR_CORRUPT, ev->offset,
+                        "record cut short by the end of its image");
     if (d->eof && d->state != EXPECT_HEADER) {
         /* the file ends inside this chunk: the program was killed. What the chunks before
          * it brought is released (window_empty closes the merge); the rest is lost */
