@@ -117,11 +117,13 @@ $(BUILD)/libmemtap.so: $(PRELOAD_OBJ)
 $(BUILD)/memtap: $(READER_OBJ)
 	$(CC) $(CFLAGS) $(LTO) $(LDFLAGS) -o $@ $^ $(READER_LIBS)
 
-# Unit tests link module objects directly (never the preloaded library).
+# Unit tests link module objects directly (never the preloaded library). The golden
+# captures (tests/golden) are read when the tests run.
 $(BUILD)/tests/%: tests/unit/%.c $(READER_LIB_OBJ) $(UNIT_PRELOAD_OBJ) \
-		tests/unit/support/capture_builder.h
+		$(wildcard tests/unit/support/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -Ireader -Ipreload -Itests/unit $(CFLAGS) $(LTO) -o $@ $< $(READER_LIB_OBJ) \
+	$(CC) $(BASE_CFLAGS) -Ireader -Ipreload -Itests/unit -DMEMTAP_GOLDEN_DIR='"$(CURDIR)/tests/golden"' \
+		$(CFLAGS) $(LTO) -o $@ $< $(READER_LIB_OBJ) \
 		$(UNIT_PRELOAD_OBJ) $(READER_LIBS) -lcriterion -lunwind -lgcc_s -lpthread
 
 demo: all
@@ -191,8 +193,8 @@ install: all
 
 # libFuzzer on the decoder and replay (clang), seeded with captures the e2e tests leave.
 FUZZ_SECONDS ?= 60
-FUZZ_SRC := $(addprefix reader/,decode/batch.c decode/decoder.c decode/decoder_v3.c decode/merge.c \
-	decode/thread_model.c decode/source.c replay/replay.c replay/addrmap.c common/errors.c)
+FUZZ_SRC := $(filter-out reader/decode/pipeline.c,$(wildcard reader/decode/*.c)) \
+	$(addprefix reader/,replay/replay.c replay/addrmap.c common/errors.c)
 fuzz: | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/fuzz/corpus
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude -Ireader -fsanitize=fuzzer,address,undefined \
@@ -200,6 +202,8 @@ fuzz: | $(DEPS_STAMP)
 	@for f in $(BUILD)/demo.memtap $(BUILD)/shapes.memtap; do [ -f $$f ] || continue; \
 		{ printf '\001'; lz4 -dc $$f; } | head -c 60000 > $(BUILD)/fuzz/corpus/raw-$$(basename $$f); \
 		{ printf '\000'; cat $$f; } > $(BUILD)/fuzz/corpus/lz4-$$(basename $$f); done
+	@for f in tests/golden/*.hex; do { printf '\001'; sed -e 's/#.*//' -e '/^ *@/d' $$f | xxd -r -p; } \
+		> $(BUILD)/fuzz/corpus/golden-$$(basename $$f .hex); done
 	$(BUILD)/fuzz/fuzz_decoder -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
 		-max_len=65536 $(BUILD)/fuzz/corpus
 

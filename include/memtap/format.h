@@ -1,66 +1,72 @@
 /* The memtap capture format: the one definition of records, shared by libmemtap.so (writer)
- * and the memtap reader.
+ * and the memtap reader. docs/format.md has the byte tables.
  *
- * When you change anything here, also update: docs/format.md (byte tables), the encoder
- * (preload/output/record.c), the decoder (reader/decode/decoder.c, decoder_v3.c, thread_model.c), and the
- * unit tests that build captures by hand (tests/unit/reader/decode/test_decoder.c, test_merge.c,
- * test_thread_model.c). Record type values are never renumbered;
- * a change to the meaning of an existing record bumps MEMTAP_FORMAT_VERSION. */
+ * When you change anything here, also update: docs/format.md, the encoder
+ * (preload/output/record.c, tbuf.c), the decoder (reader/decode/records.c for the header and
+ * the process's records, thread_record.h for thread records, order.c and merge.c for chunks
+ * and keys), the golden captures (tests/golden/, written by hand from docs/format.md) and the
+ * unit tests of reader/decode. Record type values are never renumbered nor reused; a change
+ * to the meaning of an existing record bumps MEMTAP_FORMAT_VERSION, and the reader reads one
+ * version only: what this memtap writes. */
 #ifndef MEMTAP_FORMAT_H
 #define MEMTAP_FORMAT_H
 
 #include <stdint.h>
 
-/* A capture file is a sequence of LZ4 frames, one per process image. Each frame's content
- * starts with the header: MEMTAP_MAGIC (6 bytes), format version (u16 little endian), then
- * varint fields (see docs/format.md), then records until the frame ends. */
+/* A capture file is a sequence of LZ4 frames, one per process image (the records of one
+ * image, from its start or exec to its exit or next exec). Each image starts with the
+ * header: MEMTAP_MAGIC (6 bytes), format version (u16 little endian), then varint fields
+ * (see docs/format.md), then CHUNK records until its LZ4 frame ends. */
 #define MEMTAP_MAGIC "MEMTAP"
 #define MEMTAP_MAGIC_LEN 6
-#define MEMTAP_FORMAT_VERSION 5 /* 2: Python records; 3: per-thread chunks (CHUNK, SKIP);
-                                   4: modelled thread records (below); 5: their addresses
-                                   against more of the model (MEMTAP_MODEL_FREES) */
-#define MEMTAP_FORMAT_VERSION_MIN 1 /* oldest version the reader still reads */
+#define MEMTAP_FORMAT_VERSION 5 /* the only version the reader reads (earlier ones: 1 one
+                                   stream of records; 2 Python records; 3 per-thread chunks;
+                                   4 thread records against a model) */
 
 /* Header flags. */
-#define MEMTAP_HDR_AFTER_EXEC 0x1u /* this image was exec'd by the previous frame's image */
+#define MEMTAP_HDR_AFTER_EXEC 0x1u /* this image was exec'd by the previous image */
 #define MEMTAP_HDR_FORK_CHILD 0x2u /* a forked child: parent capture named by ppid */
 #define MEMTAP_HDR_CONTINUED 0x4u  /* same image again after a failed exec: keep its state */
 
-/* Record types: the first byte of every record. Allocation records carry the allocator kind
- * in the low nibble: MEMTAP_REC_ALLOC | kind. */
+/* Record types: the first byte of every record. Records of the process (source 0) and of
+ * its threads (sources 1, 2, ...) have types of their own; see docs/format.md, 3.2 and 3.4. */
 enum memtap_record_type {
+    /* the process's records */
     MEMTAP_REC_MODULES_RESET = 0x01, /* the module map is re-listed from scratch */
     MEMTAP_REC_MODULE = 0x02,        /* one loaded module: path, bias, build-id, segments */
-    MEMTAP_REC_THREAD = 0x03,        /* a thread seen for the first time: index, tid, name */
-    MEMTAP_REC_THREAD_SWITCH = 0x04, /* the following records come from thread index N */
+    MEMTAP_REC_THREAD = 0x03,        /* a thread seen for the first time: tid, name */
+    MEMTAP_REC_THREAD_SWITCH = 0x04, /* retired (versions 1 and 2), never reuse */
     MEMTAP_REC_NODE = 0x05,          /* stack-trie node: parent, instruction pointer */
-    MEMTAP_REC_FREE = 0x06,          /* a block is freed (free, realloc's old block) */
-    MEMTAP_REC_MUNMAP = 0x07,        /* a range of anonymous mapping is unmapped */
     MEMTAP_REC_TIME = 0x08,          /* time marker: ms since start, resident set size */
-    MEMTAP_REC_EXEC = 0x09,          /* the image execs; the next frame is the new image */
+    MEMTAP_REC_EXEC = 0x09,          /* the image execs; the next LZ4 frame is the new image */
     MEMTAP_REC_EXIT = 0x0a,          /* the process exits normally */
-    MEMTAP_REC_TRAILER = 0x0b,       /* totals written last, to prove the frame is whole */
+    MEMTAP_REC_TRAILER = 0x0b,       /* totals written last, to prove the image is whole */
     MEMTAP_REC_THREAD_NAME = 0x0c,   /* a thread renamed itself */
     MEMTAP_REC_PY_CODE = 0x0d,       /* a Python code object: id, first line, name, file */
     MEMTAP_REC_MAIN_DONE = 0x0e,     /* the main program finished; teardown follows */
     MEMTAP_REC_PY_NODE = 0x0f,       /* stack-trie node of a Python frame: code, line */
-    MEMTAP_REC_ALLOC = 0x10, /* 0x10..0x1f: allocation, low nibble = memtap_alloc_kind */
-    MEMTAP_REC_CHUNK = 0x20, /* v3, top level: records of one source (the process or a thread) */
-    MEMTAP_REC_SKIP = 0x21,  /* v3, in a chunk: the source's order key moves on by N */
-    MEMTAP_REC_ALLOC_SAME = 0x30, /* v3 only, 0x30..0x3f: ALLOC at the last ALLOC's node */
-    MEMTAP_REC_FREE_UNITS = 0x22, /* v4: FREE, address delta in 16-byte units (v5: 0x22..0x25,
-                                     against one of the last MEMTAP_MODEL_FREES frees') */
-    MEMTAP_REC_FREE_REF = 0x40,   /* v4, 0x40..0x7f: FREE of an address seen D records ago */
-    MEMTAP_REC_ALLOC_MODEL = 0x80, /* v4, 0x80..0xff: ALLOC, flags and address in the type byte */
+    /* top level: the records of one source; in any source: its key moves on */
+    MEMTAP_REC_CHUNK = 0x20, /* source, watermark, bytes of the source's records */
+    MEMTAP_REC_SKIP = 0x21,  /* the source's order key moves on by N */
+    /* a thread's records (against its model, below) */
+    MEMTAP_REC_FREE = 0x06,       /* FREE, address delta from the last free */
+    MEMTAP_REC_MUNMAP = 0x07,     /* a range of anonymous mapping is unmapped */
+    MEMTAP_REC_ALLOC = 0x10,      /* 0x10..0x1f: allocation, low nibble = memtap_alloc_kind */
+    MEMTAP_REC_FREE_UNITS = 0x22, /* 0x22..0x25: FREE, delta in 16-byte units from the
+                                     (type - 0x22)-th last free; 0x26..0x2f unused */
+    MEMTAP_REC_ALLOC_SAME = 0x30, /* 0x30..0x3f: retired (version 3), never reuse */
+    MEMTAP_REC_FREE_REF = 0x40,   /* 0x40..0x7f: FREE of an address seen D records ago */
+    MEMTAP_REC_ALLOC_MODEL = 0x80, /* 0x80..0xff: ALLOC, flags and address in the type byte */
 };
 
-/* Version 4 thread records are written against a model both sides keep per thread (see
- * docs/format.md, include/memtap/model.h): the addresses of the thread's last
- * MEMTAP_MODEL_RING ALLOC and FREE records, the kind and size of the last allocation at
- * each stack node (a table of MEMTAP_MODEL_SIZES, by node modulo its size) and the node
- * that followed each node (MEMTAP_MODEL_NEXT, by the previous node modulo its size). An
- * ALLOC_MODEL type byte is 0x80 | flags | L; its kind is the node's last one; L holds the
- * address field when below MEMTAP_MODEL_INLINE (else L = 15 and a varint of the rest): */
+/* Thread records are written against a model both sides keep per thread (see
+ * docs/format.md 3.4, include/memtap/model.h): the addresses of the thread's last
+ * MEMTAP_MODEL_RING ALLOC and FREE records, the kind, size and address of the last
+ * allocation at each stack node (a table of MEMTAP_MODEL_SIZES, by node modulo its size),
+ * the node that followed each node (MEMTAP_MODEL_NEXT, by the previous node modulo its
+ * size) and the addresses of the last MEMTAP_MODEL_FREES frees. An ALLOC_MODEL type byte is
+ * 0x80 | flags | L; its kind is the node's last one; L holds the address field when below
+ * MEMTAP_MODEL_INLINE (else L = 15 and a varint of the rest): */
 #define MEMTAP_MODEL_NODE 0x40 /* the node is the predicted one: no node field */
 #define MEMTAP_MODEL_REF 0x20  /* the address is a reference to an earlier record's */
 #define MEMTAP_MODEL_SIZE 0x10 /* the size is the node's last: no size field */
@@ -68,24 +74,20 @@ enum memtap_record_type {
 #define MEMTAP_MODEL_RING 16384u
 #define MEMTAP_MODEL_SIZES 16384u
 #define MEMTAP_MODEL_NEXT 16384u
+#define MEMTAP_MODEL_FREES 4u
 #define MEMTAP_FREE_REF_SHORT 32u /* FREE_REF 0x41..0x5f: distance 1..31 in the type byte */
 #define MEMTAP_FREE_REF_MID 0x60u /* 0x60..0x7f: distance's bits 8..12, then a byte */
 
-/* Version 5 changes two bases of address deltas: an ALLOC_MODEL's without a reference is
- * the last address allocated at its node (not the thread's last allocation), and a FREE_UNITS
- * record 0x22 + c takes its delta from the address of the thread's c-th last FREE or MUNMAP
- * (c = 0: the last, as in version 4), c < MEMTAP_MODEL_FREES. */
-#define MEMTAP_MODEL_FREES 4u
-
-/* Version 3 orders records by key, not by file position. The frame's content after the
- * header is a sequence of CHUNK records: source (0: the process's own records; N: thread
- * index N), watermark, length, then that many bytes of the source's records. Every record
- * has a position: a FREE or MUNMAP 2k+1, any other record 2k, where k is its source's key
- * (SKIP adds to it; a FREE or MUNMAP adds 1 after itself). The writer takes keys from one
+/* Records are ordered by key, not by file position. An image's content after the header is
+ * a sequence of CHUNK records: source (0: the process's own records; N: thread index N),
+ * watermark, length, then that many bytes of the source's records. Every record has a
+ * position: a FREE or MUNMAP 2k+1, any other record 2k, where k is its source's key (SKIP
+ * adds to it; a FREE or MUNMAP adds 1 after itself). The writer takes keys from one
  * counter: a free takes a ticket (fetch-and-add) before the real free, any other record
- * reads the counter after its event. Records are replayed in position order (ties: source
- * 0 first); a source's later chunks hold no record below its last chunk's watermark. */
-#define MEMTAP_WATERMARK_CLOSED UINT64_MAX /* the source has no more records in this frame */
+ * reads the counter after its event. Records are replayed in position order (ties: the
+ * lower source first); a source's later chunks hold no record below its last chunk's
+ * watermark. */
+#define MEMTAP_WATERMARK_CLOSED UINT64_MAX /* the source has no more records in this image */
 #define MEMTAP_MAX_CHUNK (256u << 10)      /* bytes of records in one chunk */
 
 /* Allocator kinds, each reported on its own. Values are part of the format. */
@@ -103,8 +105,9 @@ enum memtap_alloc_kind {
     MEMTAP_KIND_PYMEM_RAW = 10, /* PyMem_RawMalloc and friends */
     MEMTAP_KIND_PYMEM_MEM = 11, /* PyMem_Malloc */
     MEMTAP_KIND_PYMEM_OBJ = 12, /* PyObject_Malloc (pymalloc) */
-    MEMTAP_KIND_COUNT = 16,
+    MEMTAP_KIND_COUNT = 16, /* room in the type byte; 13..15 are not defined */
 };
+#define MEMTAP_KIND_MAX MEMTAP_KIND_PYMEM_OBJ /* the highest kind a capture may name */
 
 /* A Python frame inside a stack (a PY_NODE's frame, in the writer's and the reader's
  * memory): bit 63 set (no user-space address has it), bit 62 set when the frame was entered

@@ -1,9 +1,8 @@
-/* The v4 thread model's site tables (docs/format.md section 3.4): the allocator kind, size
- * and address of the last allocation at each stack node, the node that followed each node,
- * and the addresses of the last frees.
- * The writer (preload/output/record.c) and the reader (reader/decode/thread_model.h) must predict and
- * learn exactly alike, so both use these. Header-only and allocation-free: safe inside
- * malloc. */
+/* The thread model's tables (docs/format.md section 3.4): the allocator kind, size and
+ * address of the last allocation at each stack node, the node that followed each node, and
+ * the addresses of the last frees. The writer (preload/output/record.c) and the reader
+ * (reader/decode/thread_record.h) must predict and learn exactly alike, so both use these.
+ * Header-only and allocation-free: safe inside malloc. */
 #ifndef MEMTAP_MODEL_H
 #define MEMTAP_MODEL_H
 
@@ -18,7 +17,7 @@ typedef struct {
     struct {
         uint32_t node;
         uint32_t kind_size; /* kind << 28 | size (MEMTAP_MODEL_SIZE_NONE: 2^28 - 1 or more) */
-        uint64_t addr;      /* the allocation's address (v5: deltas start from it) */
+        uint64_t addr;      /* the allocation's address (ALLOC_MODEL deltas start from it) */
     } sites[MEMTAP_MODEL_SIZES];
     struct {
         uint32_t prev, next;

@@ -1,4 +1,6 @@
-/* Event batches: filling one from the decoder, and keeping its whole events' strings. */
+/* Event batches: filling one from the decoder (its fast paths first, then event by event),
+ * and keeping its whole events' strings. May call: decoder.h, order.c's fast paths
+ * (decoder_internal.h). */
 #include "decode/batch.h"
 
 #include <stdlib.h>

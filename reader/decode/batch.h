@@ -1,7 +1,8 @@
 /* Event batches: what the decoder hands the replay, thousands of events at a time. ALLOC,
  * FREE and MUNMAP, nearly all of a capture, are kept compact (24 bytes); any other event is
  * kept whole beside them, its strings copied into the batch, so a batch stays valid after
- * the decoder has moved on (the decoder and the replay may run on two threads). */
+ * the decoder has moved on (the decoder and the replay may run on two threads). Not for use
+ * inside malloc. */
 #ifndef MEMTAP_READER_BATCH_H
 #define MEMTAP_READER_BATCH_H
 

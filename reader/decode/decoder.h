@@ -1,6 +1,8 @@
-/* Decoder: turns the decompressed stream into validated events. All validation of capture
- * contents lives here: lengths, indices, counts, record order. Errors name the byte offset
- * in the decompressed stream (what `lz4 -dc FILE` prints) or, for LZ4 damage, in the file. */
+/* Decoder: turns a capture (format version MEMTAP_FORMAT_VERSION only) into validated
+ * events, in the order the records happened. All validation of capture contents lives
+ * here: lengths, indices, counts, record order. Errors name the byte offset in the
+ * decompressed stream (what `lz4 -dc FILE` prints) or, for LZ4 damage, in the file.
+ * Not for use inside malloc (it allocates). */
 #ifndef MEMTAP_READER_DECODER_H
 #define MEMTAP_READER_DECODER_H
 
@@ -15,7 +17,6 @@ typedef enum {
     MEMTAP_EV_MODULES_RESET,
     MEMTAP_EV_MODULE,
     MEMTAP_EV_THREAD,
-    MEMTAP_EV_THREAD_SWITCH,
     MEMTAP_EV_THREAD_NAME,
     MEMTAP_EV_NODE,
     MEMTAP_EV_ALLOC,
@@ -41,7 +42,7 @@ typedef struct {
     uint64_t offset; /* of the record in the decompressed stream */
     union {
         struct {
-            unsigned version;
+            unsigned version; /* always MEMTAP_FORMAT_VERSION */
             uint32_t flags;
             uint64_t pid, ppid, start_unix_ns, page_size;
             const char *exe, *cmdline;
@@ -57,7 +58,7 @@ typedef struct {
             const memtap_seg_t *segs;
         } module;
         struct {
-            uint32_t index; /* THREAD: the index it gets; SWITCH, NAME: the one named */
+            uint32_t index; /* THREAD: the index it gets; THREAD_NAME: the one named */
             uint64_t tid;
             const char *name;
             size_t name_len;
@@ -86,7 +87,7 @@ typedef struct {
             uint64_t allocations, frees, nodes;
         } trailer;
         struct {
-            int complete; /* 0: the file ends inside a frame (program killed) */
+            int complete; /* 0: the file ends inside an image (program killed) */
         } end;
     } u;
 } memtap_event_t;
@@ -94,14 +95,17 @@ typedef struct {
 typedef struct memtap_decoder memtap_decoder_t;
 
 /* Opens path for decoding. Returns MEMTAP_OK or an error with the message in *dec's
- * memtap_decoder_error (the decoder must still be freed). */
+ * memtap_decoder_error (the decoder must still be freed; *dec is NULL when out of memory). */
 int memtap_decoder_open(memtap_decoder_t **dec, const char *path);
 void memtap_decoder_free(memtap_decoder_t *dec);
 
-/* Next event. Returns MEMTAP_OK (ev filled; MEMTAP_EV_END last), or an error code. */
+/* Next event. Returns MEMTAP_OK (ev filled; MEMTAP_EV_END last), or an error code:
+ * MEMTAP_ERR_CORRUPT, MEMTAP_ERR_VERSION (an image of another format version),
+ * MEMTAP_ERR_IO or MEMTAP_ERR_NOMEM. */
 int memtap_decoder_next(memtap_decoder_t *dec, memtap_event_t *ev);
 
-/* The message of the last error: "corrupt capture at byte N: what". */
+/* The message of the last error: "corrupt capture at byte N: what", or "capture format
+ * version V, this memtap reads version 5". */
 const char *memtap_decoder_error(const memtap_decoder_t *dec);
 
 /* Progress: compressed bytes consumed and the file's size. */

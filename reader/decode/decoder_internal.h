@@ -1,6 +1,9 @@
-/* What the decoder's two files share: the decoder's state, the cursor over its window, and
- * the parsing helpers of decoder.c that decoder_v3.c (version 3: chunks and keys) uses.
- * Internal to the reader. */
+/* What the decoder's files share: its state, the cursor over its window, the varint readers,
+ * and what each file gives the others. Internal to reader/decode.
+ *   decoder.c  the driver: the window over the stream, image boundaries, memtap_decoder_next
+ *   records.c  the header and the process's records (source 0); the image's counts
+ *   order.c    chunks into the merge, records out of it in position order, fast or not
+ * May call: decode/batch.h, decode/merge.h, include/memtap. */
 #ifndef MEMTAP_READER_DECODER_INTERNAL_H
 #define MEMTAP_READER_DECODER_INTERNAL_H
 
@@ -15,7 +18,7 @@
 #define WIN_SIZE (1u << 20) /* larger than the largest valid record (~140 KiB) */
 #define MAX_BLOCK (1ull << 57) /* 5-level paging's address space: no block is larger */
 
-enum { EXPECT_HEADER, IN_FRAME, AFTER_TRAILER };
+enum { EXPECT_HEADER, IN_IMAGE, AFTER_TRAILER };
 enum { PARSE_OK = 0, PARSE_MORE = 1, PARSE_BAD = 2 };
 
 struct memtap_decoder {
@@ -23,19 +26,16 @@ struct memtap_decoder {
     uint8_t *win;
     size_t pos, len;
     uint64_t win_offset; /* stream offset of win[0] */
-    int frame_end;       /* the window holds the rest of the current frame */
+    int image_end;       /* the window holds the rest of the current image (its LZ4 frame ended) */
     int eof;
     int state;
     int done;
-    unsigned frames;
-    uint64_t last_addr, last_frame;
-    uint32_t last_node; /* v3: the source being parsed's last ALLOC node */
+    unsigned images;     /* images begun (headers read) */
+    uint64_t last_frame; /* source 0's delta state: the last NODE's instruction pointer */
     uint32_t nodes, threads;
-    unsigned version;  /* of the current frame */
-    unsigned max_kind; /* allocator kinds its version knows */
     uint64_t allocations, frees;
-    memtap_merge_t merge;   /* v3: the sources' records waiting to be put in order */
-    int merge_closed;       /* the frame's chunks are all read */
+    memtap_merge_t merge;   /* the sources' records waiting to be put in order */
+    int merge_closed;       /* the image's chunks are all read */
     uint32_t merged_thread; /* thread of the last record released (0: none yet) */
     uint32_t fast_id;       /* that thread's next records below fast_limit need no merge */
     uint64_t fast_limit;
@@ -50,22 +50,30 @@ typedef struct {
     const char *why;
 } cursor_t;
 
+/* records.c */
 uint64_t dec_get_varint(cursor_t *c, const char *what);
-uint8_t dec_get_byte(cursor_t *c);
 const uint8_t *dec_get_bytes(cursor_t *c, size_t *len, size_t max, const char *what);
 void dec_bad(cursor_t *c, const char *why);
-/* Records the error "corrupt capture at byte N: ..." and returns code. */
-int dec_fail(memtap_decoder_t *d, int code, uint64_t offset, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-/* Parses one record of versions 1 to 3 (not a CHUNK) at the cursor into ev. */
-void dec_parse_record(memtap_decoder_t *d, cursor_t *c, memtap_event_t *ev);
-/* Applies a parsed event to the decoder's state (counts, order); checks the trailer. */
+/* The header at the cursor into ev (a version other than MEMTAP_FORMAT_VERSION: ev's
+ * version set, the rest not read). */
+void dec_parse_header(cursor_t *c, memtap_event_t *ev);
+/* One record of the process's (source 0; not a SKIP) at the cursor into ev. */
+void dec_parse_process_record(memtap_decoder_t *d, cursor_t *c, memtap_event_t *ev);
+/* Applies a released event to the image's state (counts, delta state); checks the trailer.
+ * Returns MEMTAP_OK or an error (recorded). */
 int dec_commit(memtap_decoder_t *d, memtap_event_t *ev);
 
-/* decoder_v3.c */
+/* decoder.c: records the error "corrupt capture at byte N: ..." and returns code. */
+int dec_fail(memtap_decoder_t *d, int code, uint64_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* order.c */
 void dec_parse_chunk(memtap_decoder_t *d, cursor_t *c);
+/* The next record in position order: 1 with ev filled, 0 when more chunks must be read
+ * first (or nothing is left), or an error code (negative). */
 int dec_merged_event(memtap_decoder_t *d, memtap_event_t *ev);
-int dec_fast_merged(memtap_decoder_t *d, memtap_event_t *ev);
+/* The fast paths of memtap_decoder_fill: up to max ALLOC, FREE and MUNMAP events straight
+ * into out; each returns how many (0: the general path must go on). */
 size_t dec_fast_run(memtap_decoder_t *d, memtap_bev_t *out, size_t max);
 size_t dec_fast_ahead(memtap_decoder_t *d, memtap_bev_t *out, size_t max);
 

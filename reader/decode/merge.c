@@ -1,11 +1,12 @@
-/* Position-order release of a v3 frame's per-source records (see merge.h). */
+/* Position-order release of an image's per-source records (see merge.h). May call:
+ * thread_record.h (a source's model is freed with it). */
 #include "decode/merge.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/errors.h"
-#include "decode/thread_model.h"
+#include "decode/thread_record.h"
 
 static int grow_sources(memtap_merge_t *m, uint32_t n);
 

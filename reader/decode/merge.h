@@ -1,15 +1,16 @@
-/* Putting a v3 frame's records back in order: each source's (the process's, each thread's)
+/* Putting an image's records back in order: each source's (the process's, each thread's)
  * records arrive in CHUNKs, in file order; they are replayed in position order (see
  * include/memtap/format.h). A record is released once no other source can still deliver
  * one that goes before it: each source's next position is known (a record is waiting) or
  * bounded by its last watermark. Memory: the records waiting, at most MEMTAP_MERGE_MAX_PENDING
- * bytes in all. */
+ * bytes in all. The merge parses no record: the caller's peek function does (order.c). */
 #ifndef MEMTAP_READER_MERGE_H
 #define MEMTAP_READER_MERGE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "decode/batch.h"
 #include "decode/decoder.h"
 
 #define MEMTAP_MERGE_MAX_PENDING (1ull << 30)
@@ -25,9 +26,7 @@ typedef struct {
     memtap_merge_mark_t *marks; /* where in the stream each chunk's bytes came from */
     size_t nmarks, mark0, marks_cap;
     uint64_t key;       /* the source's key before its next record */
-    uint64_t last_addr; /* delta state */
-    uint32_t last_node; /* of its last ALLOC (ALLOC_SAME names it) */
-    struct memtap_tmodel *model; /* v4 thread: what its records are written against */
+    struct memtap_tmodel *model; /* a thread's: what its records are written against */
     uint64_t watermark; /* no record not yet received goes before this position */
     int known;    /* announced (THREAD released) or sent a chunk: else it bounds nothing */
     int peeked;   /* the fields below are up to date with buf */
@@ -36,8 +35,9 @@ typedef struct {
     uint64_t key_after; /* the source's key after it */
     size_t next_len;    /* its bytes, SKIPs before it included (consumed when released) */
     memtap_event_t next;
-    /* v4 threads: records decoded ahead (reader/decode/decoder_v3.c), their model learnt and their
-     * bytes consumed, waiting in order to be released: ahead[ahead_i..ahead_n) */
+    memtap_bev_t rec; /* a thread's: next as decoded (its model learns it when released) */
+    /* threads: records decoded ahead (order.c), their model learnt and their bytes
+     * consumed, waiting in order to be released: ahead[ahead_i..ahead_n) */
     struct memtap_ahead *ahead;
     uint32_t ahead_i, ahead_n;
     int next_ahead; /* next is ahead[ahead_i] */
@@ -70,7 +70,7 @@ static inline int memtap_merge_before(uint64_t pos_a, uint32_t a, uint64_t pos_b
  * error. */
 typedef int (*memtap_merge_peek_fn)(void *ctx, uint32_t id, memtap_msrc_t *s);
 
-void memtap_merge_reset(memtap_merge_t *m); /* a new frame: no sources */
+void memtap_merge_reset(memtap_merge_t *m); /* a new image: no sources */
 void memtap_merge_free(memtap_merge_t *m);
 
 /* Appends a chunk's records to its source. Returns MEMTAP_OK or an error, with *why set. */
@@ -81,7 +81,7 @@ int memtap_merge_add(memtap_merge_t *m, uint32_t source, uint64_t watermark, con
  * before it, and from now on it may hold back the others. */
 int memtap_merge_announce(memtap_merge_t *m, uint32_t source, uint64_t pos);
 
-/* The frame's bytes are all read: nothing more will come from any source. */
+/* The image's bytes are all read: nothing more will come from any source. */
 void memtap_merge_close(memtap_merge_t *m);
 
 /* The source whose next record is released now: MEMTAP_OK with *id set, MEMTAP_OK with

@@ -1,5 +1,6 @@
 /* Reading on two threads: the helper fills batches from the decoder, the caller replays
- * them. Batches go round: free -> filled (helper) -> taken -> free (caller). */
+ * them. Batches go round: free -> filled (helper) -> taken -> free (caller). May call:
+ * batch.h, pthreads. */
 #include "decode/pipeline.h"
 
 #include <pthread.h>

@@ -1,6 +1,6 @@
 /* Reading on two threads: a helper thread decodes the capture into batches while the caller
  * replays the batches already filled, in order. With one core, or when no thread can be
- * started, the caller fills each batch itself when it takes it. */
+ * started, the caller fills each batch itself when it takes it. Not for use inside malloc. */
 #ifndef MEMTAP_READER_PIPELINE_H
 #define MEMTAP_READER_PIPELINE_H
 

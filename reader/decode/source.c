@@ -1,4 +1,5 @@
-/* Streaming LZ4 frame decompression of a capture file. */
+/* Streaming decompression of a capture file, LZ4 frame by LZ4 frame (one an image). May
+ * call: liblz4's LZ4F API, stdio. */
 #include "decode/source.h"
 
 #include <errno.h>
@@ -57,9 +58,9 @@ static int refill(memtap_source_t *src) {
     return MEMTAP_OK;
 }
 
-int memtap_source_read(memtap_source_t *src, uint8_t *dst, size_t cap, size_t *n, int *frame_end) {
+int memtap_source_read(memtap_source_t *src, uint8_t *dst, size_t cap, size_t *n, int *image_end) {
     *n = 0;
-    *frame_end = 0;
+    *image_end = 0;
     while (*n < cap) {
         if (src->in_pos == src->in_len) {
             if (src->eof)
@@ -71,7 +72,7 @@ int memtap_source_read(memtap_source_t *src, uint8_t *dst, size_t cap, size_t *n
                 return MEMTAP_OK;
         }
         size_t out = cap - *n, in = src->in_len - src->in_pos;
-        /* block by block (a new frame: its header first), so an error names the damaged
+        /* block by block (a new LZ4 frame: its header first), so an error names the damaged
          * block and a non-LZ4 file is recognised at its first bytes */
         size_t want = src->hint ? src->hint : LZ4F_HEADER_SIZE_MIN;
         if (want < in)
@@ -87,10 +88,10 @@ int memtap_source_read(memtap_source_t *src, uint8_t *dst, size_t cap, size_t *n
         src->hint = hint;
         *n += out;
         if (in || out)
-            src->in_frame = 1;
-        if (hint == 0) { /* the frame is complete */
-            src->in_frame = 0;
-            *frame_end = 1;
+            src->in_image = 1;
+        if (hint == 0) { /* the LZ4 frame is complete */
+            src->in_image = 0;
+            *image_end = 1;
             return MEMTAP_OK;
         }
         if (in == 0 && out == 0 && src->in_pos < src->in_len)

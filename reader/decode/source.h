@@ -1,5 +1,6 @@
-/* Capture source: reads a capture file and decompresses its LZ4 frames into a byte stream,
- * frame by frame. Knows the file size and how far it has read, for progress lines. */
+/* Capture source: reads a capture file and decompresses it into a byte stream, one image
+ * (one LZ4 frame) at a time. Knows the file size and how far it has read, for progress
+ * lines. May call: liblz4's LZ4F API, stdio. */
 #ifndef MEMTAP_READER_SOURCE_H
 #define MEMTAP_READER_SOURCE_H
 
@@ -19,7 +20,7 @@ typedef struct {
     uint64_t file_size;
     size_t hint;       /* input LZ4 expects next (0: unknown) */
     int eof;           /* the file has no more bytes */
-    int in_frame;      /* inside a frame (header seen, end not yet) */
+    int in_image;      /* inside an image's LZ4 frame (its header seen, its end not yet) */
     char error[256];   /* message when a call returned MEMTAP_ERR_CORRUPT / _IO */
 } memtap_source_t;
 
@@ -27,10 +28,10 @@ typedef struct {
 int memtap_source_open(memtap_source_t *src, const char *path);
 void memtap_source_close(memtap_source_t *src);
 
-/* Decompresses up to cap bytes of the current frame into dst; *n gets the count. Stops at
- * the end of a frame: *frame_end is then 1 and the next call starts the next frame.
- * *n == 0 with *frame_end == 0 means the file ended: inside a frame when src->in_frame.
+/* Decompresses up to cap bytes of the current image into dst; *n gets the count. Stops at
+ * the end of its LZ4 frame: *image_end is then 1 and the next call starts the next image.
+ * *n == 0 with *image_end == 0 means the file ended: inside an image when src->in_image.
  * Returns MEMTAP_OK, MEMTAP_ERR_CORRUPT (bad LZ4 data) or MEMTAP_ERR_IO. */
-int memtap_source_read(memtap_source_t *src, uint8_t *dst, size_t cap, size_t *n, int *frame_end);
+int memtap_source_read(memtap_source_t *src, uint8_t *dst, size_t cap, size_t *n, int *image_end);
 
 #endif

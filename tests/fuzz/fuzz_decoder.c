@@ -27,14 +27,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (size == 0)
         return 0;
-    static uint8_t frame[1 << 18];
+    static uint8_t lz4_file[1 << 18]; /* the stream wrapped in one LZ4 frame */
     const uint8_t *file = data + 1;
     size_t n = size - 1;
     if (data[0] & 1) {
-        n = LZ4F_compressFrame(frame, sizeof frame, data + 1, size - 1, NULL);
+        n = LZ4F_compressFrame(lz4_file, sizeof lz4_file, data + 1, size - 1, NULL);
         if (LZ4F_isError(n))
             return 0;
-        file = frame;
+        file = lz4_file;
     }
     if (ftruncate(fd, 0) != 0 || pwrite(fd, file, n, 0) != (ssize_t)n)
         return 0;

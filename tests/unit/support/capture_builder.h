@@ -1,5 +1,7 @@
-/* Test helper: builds captures by hand with the real encoder, compresses them into a
- * temporary file, and decodes files back to a status. Header-only, for unit tests. */
+/* Test helper: builds captures with the real encoder (preload/output/record.c), compresses
+ * them into a temporary file, and decodes files back to a status, event by event and in
+ * batches. Header-only, for unit tests. (tests/golden/ holds captures written without the
+ * encoder, byte by byte from docs/format.md: support/golden.h.) */
 #ifndef MEMTAP_TEST_CAPTURE_BUILDER_H
 #define MEMTAP_TEST_CAPTURE_BUILDER_H
 
@@ -28,62 +30,41 @@ typedef struct {
 static inline void cb_init(cb_t *c) {
     c->buf = malloc(CB_CAP);
     c->enc = (memtap_enc_t){.buf = c->buf, .cap = CB_CAP};
-    memtap_enc_test_form(&c->enc, 0);
     memtap_enc_reset(&c->enc);
 }
 
-/* A version 2 header: one stream of records, in order (the layout before per-thread
- * chunks, which the reader still reads). */
+/* The header of an image (format version MEMTAP_FORMAT_VERSION): CHUNKs follow. */
 static inline void cb_header(cb_t *c, uint32_t flags) {
     static const char cmd[] = "./prog\0arg";
-    memtap_header_info_t h = {flags, 1234, 1, 1700000000000000000ull, 4096, "/usr/bin/prog",
-                              cmd, sizeof cmd, 2};
+    memtap_header_info_t h = {.flags = flags, .pid = 1234, .ppid = 1,
+                              .start_unix_ns = 1700000000000000000ull, .page_size = 4096,
+                              .exe = "/usr/bin/prog", .cmdline = cmd, .cmdline_len = sizeof cmd};
     cr_assert_eq(memtap_enc_header(&c->enc, &h), 0);
 }
 
-/* A version 3 header: the records that follow must be CHUNKs (cb_chunk). */
-static inline void cb_header_v3(cb_t *c, uint32_t flags) {
-    static const char cmd[] = "./prog\0arg";
-    memtap_header_info_t h = {flags, 1234, 1, 1700000000000000000ull, 4096, "/usr/bin/prog",
-                              cmd, sizeof cmd, 3};
-    cr_assert_eq(memtap_enc_header(&c->enc, &h), 0);
-}
-
-/* A version 4 or 5 header: chunks, and thread records written against a model
- * (cb_source_model, for the same version). */
-static inline void cb_header_model(cb_t *c, uint32_t flags, unsigned version) {
-    static const char cmd[] = "./prog\0arg";
-    memtap_header_info_t h = {flags, 1234, 1, 1700000000000000000ull, 4096, "/usr/bin/prog",
-                              cmd, sizeof cmd, version};
-    cr_assert_eq(memtap_enc_header(&c->enc, &h), 0);
-}
-static inline void cb_header_v4(cb_t *c, uint32_t flags) { cb_header_model(c, flags, 4); }
-
-/* One source's records for v3 chunks: its own encoder (delta state kept across chunks). */
+/* One source's records: its own encoder (delta state and model kept across its chunks) and
+ * its order key. A thread's source writes against a model, as the library's do. */
 typedef struct {
     uint8_t buf[1 << 16];
     memtap_enc_t enc;
     uint64_t key;
 } cb_source_t;
 
-static inline void cb_source_init(cb_source_t *s) {
+/* The process's records (source 0). */
+static inline void cb_process_init(cb_source_t *s) {
     s->enc = (memtap_enc_t){.buf = s->buf, .cap = sizeof s->buf};
     memtap_enc_reset(&s->enc);
-    memtap_enc_test_form(&s->enc, MEMTAP_ENC_SAME_NODE); /* as the v3 library's buffers */
     s->key = 0;
 }
 
-/* A v4 or v5 thread's source: its records are written against a model, as the library's
- * are (freed by cb_source_model_free). */
-static inline void cb_source_model_version(cb_source_t *s, unsigned version) {
-    cb_source_init(s);
-    memtap_enc_test_form(&s->enc, version == 4 ? MEMTAP_ENC_MODEL_V4 : 0);
+/* A thread's records (freed by cb_source_free). */
+static inline void cb_thread_init(cb_source_t *s) {
+    cb_process_init(s);
     s->enc.model = aligned_alloc(4096, sizeof *s->enc.model);
     cr_assert(s->enc.model);
     memtap_enc_reset(&s->enc);
 }
-static inline void cb_source_model(cb_source_t *s) { cb_source_model_version(s, 4); }
-static inline void cb_source_model_free(cb_source_t *s) {
+static inline void cb_source_free(cb_source_t *s) {
     free(s->enc.model);
     s->enc.model = NULL;
 }
@@ -114,6 +95,29 @@ static inline void cb_chunk(cb_t *c, uint32_t source, uint64_t watermark, cb_sou
     s->enc.len = 0;
 }
 
+/* The image's end: threads t1 and t2 (NULL: none) closed, then the process's EXIT (or EXEC)
+ * at key k and the trailer, counting the threads' records and the process's nodes. */
+static inline void cb_finish_as(cb_t *c, cb_source_t *s0, uint64_t k, uint8_t end, cb_source_t *t1,
+                                cb_source_t *t2) {
+    cb_source_t *t[2] = {t1, t2};
+    s0->enc.allocations = s0->enc.frees = 0;
+    for (uint32_t i = 0; i < 2; i++) {
+        if (!t[i])
+            continue;
+        cb_chunk(c, i + 1, MEMTAP_WATERMARK_CLOSED, t[i]);
+        s0->enc.allocations += t[i]->enc.allocations;
+        s0->enc.frees += t[i]->enc.frees;
+    }
+    cb_key(s0, k);
+    memtap_enc_u64(&s0->enc, end, 5);
+    memtap_enc_trailer(&s0->enc);
+    cb_chunk(c, 0, MEMTAP_WATERMARK_CLOSED, s0);
+}
+static inline void cb_finish(cb_t *c, cb_source_t *s0, uint64_t k, cb_source_t *t1,
+                             cb_source_t *t2) {
+    cb_finish_as(c, s0, k, MEMTAP_REC_EXIT, t1, t2);
+}
+
 /* A module covering [0x400000, 0x500000) named /nonexistent/prog. */
 static inline void cb_module_enc(memtap_enc_t *e) {
     memtap_segment_t seg = {0x400000, 0x100000, 5};
@@ -121,15 +125,9 @@ static inline void cb_module_enc(memtap_enc_t *e) {
     memtap_enc_simple(e, MEMTAP_REC_MODULES_RESET);
     cr_assert_eq(memtap_enc_module(e, "/nonexistent/prog", 0, id, 4, &seg, 1), 0);
 }
-static inline void cb_module(cb_t *c) { cb_module_enc(&c->enc); }
-
-static inline void cb_end(cb_t *c) {
-    memtap_enc_u64(&c->enc, MEMTAP_REC_EXIT, 5);
-    memtap_enc_trailer(&c->enc);
-}
-
-/* Compresses raw into one LZ4 frame (appended to fp), without its end mark if !whole. */
-static inline void cb_frame(FILE *fp, const uint8_t *raw, size_t n, int whole) {
+/* Compresses raw (one image) into one LZ4 frame appended to fp, without its end mark if
+ * !whole. */
+static inline void cb_compress(FILE *fp, const uint8_t *raw, size_t n, int whole) {
     LZ4F_cctx *cctx;
     LZ4F_createCompressionContext(&cctx, LZ4F_VERSION);
     size_t cap = LZ4F_compressBound(n, NULL) + 64;
@@ -150,49 +148,44 @@ static inline const char *cb_file(cb_t *c, int whole) {
     snprintf(path, sizeof path, "/tmp/memtap-unit-%d.memtap", (int)getpid());
     FILE *fp = fopen(path, "wb");
     cr_assert(fp);
-    cb_frame(fp, c->buf, c->enc.len, whole);
+    cb_compress(fp, c->buf, c->enc.len, whole);
     fclose(fp);
     return path;
 }
 
-/* Decodes path event by event into r (initialised here), the way the reader did before
- * batches. Returns the decoder's status; err gets the message. */
-static inline int cb_replay_events(const char *path, memtap_replay_t *r, char *err, size_t cap) {
-    memtap_decoder_t *d;
-    cr_assert_eq(memtap_replay_init(r), 0);
-    int rc = memtap_decoder_open(&d, path);
+/* The replay of a decoder's events, event by event (the validating path) or in batches
+ * filled on the pipeline's thread (the reader's own path, with its fast paths). */
+static inline int cb_feed(memtap_decoder_t *d, memtap_replay_t *r, int batched) {
+    int rc = MEMTAP_OK;
     memtap_event_t ev;
-    while (rc == MEMTAP_OK) {
-        rc = memtap_decoder_next(d, &ev);
-        if (rc != MEMTAP_OK)
-            break;
-        cr_assert_eq(memtap_replay_event(r, &ev), 0);
-        if (ev.type == MEMTAP_EV_END)
-            break;
-    }
-    snprintf(err, cap, "%s", rc == MEMTAP_OK ? "" : memtap_decoder_error(d));
-    memtap_decoder_free(d);
-    memtap_replay_finish(r);
-    return rc;
-}
-
-/* The same through the reader's own path: batches filled on the pipeline's thread. */
-static inline int cb_replay_batches(const char *path, memtap_replay_t *r, char *err, size_t cap) {
-    memtap_decoder_t *d;
-    cr_assert_eq(memtap_replay_init(r), 0);
-    int rc = memtap_decoder_open(&d, path);
-    if (rc == MEMTAP_OK) {
-        memtap_pipeline_t *p;
+    memtap_pipeline_t *p = NULL;
+    if (batched)
         cr_assert_eq(memtap_pipeline_start(&p, d), MEMTAP_OK);
-        for (int end = 0; rc == MEMTAP_OK && !end;) {
+    for (int end = 0; rc == MEMTAP_OK && !end;) {
+        if (batched) {
             memtap_batch_t *b = memtap_pipeline_take(p);
             rc = b->rc;
             end = b->end;
             cr_assert_eq(memtap_replay_batch(r, b), 0);
             memtap_pipeline_give(p, b);
+        } else if ((rc = memtap_decoder_next(d, &ev)) == MEMTAP_OK) {
+            cr_assert_eq(memtap_replay_event(r, &ev), 0);
+            end = ev.type == MEMTAP_EV_END;
         }
-        memtap_pipeline_stop(p);
     }
+    memtap_pipeline_stop(p);
+    return rc;
+}
+
+/* Decodes path into r (initialised here), event by event or in batches. Returns the
+ * decoder's status; err gets the message. */
+static inline int cb_replay_one(const char *path, memtap_replay_t *r, char *err, size_t cap,
+                                int batched) {
+    memtap_decoder_t *d;
+    cr_assert_eq(memtap_replay_init(r), 0);
+    int rc = memtap_decoder_open(&d, path);
+    if (rc == MEMTAP_OK)
+        rc = cb_feed(d, r, batched);
     snprintf(err, cap, "%s", rc == MEMTAP_OK ? "" : memtap_decoder_error(d));
     memtap_decoder_free(d);
     memtap_replay_finish(r);
@@ -251,8 +244,8 @@ static inline void cb_same_replay(const memtap_replay_t *a, const memtap_replay_
 static inline int cb_replay(const char *path, memtap_replay_t *r, char *err, size_t cap) {
     memtap_replay_t by_events;
     char events_err[512];
-    int rc_events = cb_replay_events(path, &by_events, events_err, sizeof events_err);
-    int rc = cb_replay_batches(path, r, err, cap);
+    int rc_events = cb_replay_one(path, &by_events, events_err, sizeof events_err, 0);
+    int rc = cb_replay_one(path, r, err, cap, 1);
     cr_assert_eq(rc, rc_events, "batches: %d (%s), events: %d (%s)", rc, err, rc_events,
                  events_err);
     cr_assert_str_eq(err, events_err);
@@ -262,20 +255,111 @@ static inline int cb_replay(const char *path, memtap_replay_t *r, char *err, siz
     return rc;
 }
 
-/* The state of a test that decodes one capture at a time (test_decoder.c, test_merge.c):
- * the builder, the replay, the last error, and the file cb_file writes. */
+/* The state of a test that decodes one capture at a time: the builder, the process's and
+ * two threads' records, the replay, the last error, and the file cb_file writes. */
 typedef struct {
     cb_t c;
+    cb_source_t s0, t1, t2;
     memtap_replay_t r;
     char err[512];
 } cb_case_t;
+
+static inline void cb_case_init(cb_case_t *t) {
+    cb_init(&t->c);
+    cb_process_init(&t->s0);
+    cb_thread_init(&t->t1);
+    cb_thread_init(&t->t2);
+}
 
 static inline void cb_case_done(cb_case_t *t) {
     char path[64];
     snprintf(path, sizeof path, "/tmp/memtap-unit-%d.memtap", (int)getpid());
     unlink(path);
     free(t->c.buf);
+    cb_source_free(&t->t1);
+    cb_source_free(&t->t2);
     memtap_replay_free(&t->r);
+}
+
+/* An ALLOC, FREE or MUNMAP event a test expects. */
+typedef struct {
+    int type; /* MEMTAP_EV_ALLOC, _FREE or _MUNMAP */
+    unsigned kind;
+    uint64_t addr, size; /* size: an unmapping's length */
+    uint32_t node;
+} cb_want_t;
+
+/* Event i, ev, must be w. */
+static inline void cb_expect_event(const memtap_event_t *ev, const cb_want_t *w, size_t i) {
+    cr_assert_eq(ev->type, w->type, "event %zu: type %d, want %d", i, ev->type, w->type);
+    if (w->type == MEMTAP_EV_ALLOC) {
+        cr_assert_eq(ev->u.alloc.addr, w->addr, "event %zu: address %#lx, want %#lx", i,
+                     (unsigned long)ev->u.alloc.addr, (unsigned long)w->addr);
+        cr_assert_eq(ev->u.alloc.size, w->size, "event %zu: size", i);
+        cr_assert_eq(ev->u.alloc.node, w->node, "event %zu: node", i);
+        cr_assert_eq(ev->u.alloc.kind, w->kind, "event %zu: kind", i);
+    } else {
+        cr_assert_eq(ev->u.free.addr, w->addr, "event %zu: address %#lx, want %#lx", i,
+                     (unsigned long)ev->u.free.addr, (unsigned long)w->addr);
+        cr_assert_eq(ev->u.free.len, w->size, "event %zu: length", i);
+    }
+}
+
+static inline int cb_is_block_event(int type) {
+    return type == MEMTAP_EV_ALLOC || type == MEMTAP_EV_FREE || type == MEMTAP_EV_MUNMAP;
+}
+
+/* Decodes path event by event (the validating path): its ALLOC, FREE and MUNMAP events
+ * must be want[0..n), in that order. types (NULL: not wanted, else MEMTAP_EV_END + 1 of
+ * them) counts the events of each type. Returns the end's complete flag. */
+static inline int cb_expect_events(const char *path, const cb_want_t *want, size_t n,
+                                   size_t *types) {
+    memtap_decoder_t *d;
+    cr_assert_eq(memtap_decoder_open(&d, path), MEMTAP_OK);
+    memtap_event_t ev;
+    size_t i = 0;
+    do {
+        cr_assert_eq(memtap_decoder_next(d, &ev), MEMTAP_OK, "%s", memtap_decoder_error(d));
+        if (types)
+            types[ev.type]++;
+        if (!cb_is_block_event(ev.type))
+            continue;
+        cr_assert(i < n, "more events than expected");
+        cb_expect_event(&ev, &want[i], i);
+        i++;
+    } while (ev.type != MEMTAP_EV_END);
+    cr_assert_eq(i, n, "%zu events of %zu", i, n);
+    memtap_decoder_free(d);
+    return ev.u.end.complete;
+}
+
+/* The same in batches (the fast paths where they apply, the validating one elsewhere). */
+static inline void cb_expect_batches(const char *path, const cb_want_t *want, size_t n) {
+    memtap_decoder_t *d;
+    cr_assert_eq(memtap_decoder_open(&d, path), MEMTAP_OK);
+    memtap_batch_t *b = memtap_batch_new();
+    cr_assert(b);
+    size_t i = 0;
+    for (int end = 0; !end;) {
+        cr_assert_eq(memtap_decoder_fill(d, b), MEMTAP_OK, "%s", memtap_decoder_error(d));
+        end = b->end;
+        for (size_t k = 0; k < b->n; k++) {
+            const memtap_bev_t *e = &b->ev[k];
+            if (!cb_is_block_event(e->type))
+                continue;
+            memtap_event_t ev = {.type = (memtap_ev_type_t)e->type};
+            if (e->type == MEMTAP_EV_ALLOC)
+                ev.u.alloc = (__typeof__(ev.u.alloc)){e->kind, e->addr, e->size, e->node};
+            else
+                ev.u.free = (__typeof__(ev.u.free)){e->addr, e->size};
+            cr_assert(i < n, "more batched events than expected");
+            cb_expect_event(&ev, &want[i], i);
+            i++;
+        }
+    }
+    cr_assert_eq(i, n, "%zu batched events of %zu", i, n);
+    memtap_batch_free(b);
+    memtap_decoder_free(d);
 }
 
 static inline int cb_case_decode(cb_case_t *t, int whole) {

@@ -61,7 +61,7 @@ Test(stacks, cached_equals_plain_on_random_stacks, .timeout = 30) {
     memtap_stack_cache_release();
 }
 
-Test(stacks, a_new_image_ignores_the_cache, .timeout = 10) {
+Test(stacks, a_new_image_ignores_the_cache, .timeout = 30) {
     memtap_trie_t a, b;
     two_tries(&a, &b);
     uint64_t frames[3] = {0x30, 0x20, 0x10};
