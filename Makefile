@@ -57,6 +57,8 @@ DEPS_STAMP := $(BUILD)/.deps-ok
 # package-lock.json and installed by `npm ci` into node_modules/ (again only when the lock
 # changes), inlined by build-page.mjs into one template that template.S embeds into memtap.
 NPM_STAMP := node_modules/.memtap-npm-ci
+# the system's certificate authorities (a proxy's local CA included), not only npm's own
+NPM_CAFILE := $(if $(wildcard /etc/ssl/certs/ca-certificates.crt),--cafile=/etc/ssl/certs/ca-certificates.crt)
 PAGE_HTML := $(BUILD)/reader/html/page.html
 PAGE_OBJ := $(BUILD)/reader/html/template.o
 READER_OBJ += $(PAGE_OBJ)
@@ -99,7 +101,7 @@ $(BUILD)/reader/%.o: reader/%.c | $(DEPS_STAMP)
 	$(CC) $(BASE_CFLAGS) -Ireader -DMEMTAP_VERSION='"$(VERSION)"' $(CFLAGS) $(LTO) -c $< -o $@
 
 $(NPM_STAMP): package.json package-lock.json | $(DEPS_STAMP)
-	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error $(NPM_CAFILE)
 	@touch $@
 
 $(PAGE_HTML): reader/html/build-page.mjs reader/html/page.html reader/html/page.js \
