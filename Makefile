@@ -46,7 +46,8 @@ READER_LIB_OBJ := $(READER_LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # the library's modules the unit tests link (never the preloaded library itself)
 UNIT_PRELOAD_OBJ := $(addprefix $(BUILD)/preload/,output/record.o stack/trie.o output/sink.o \
-	stack/stacks.o stack/gate.o stack/fastunwind.o stack/cfi.o)
+	stack/stacks.o stack/gate.o stack/fastunwind.o stack/cfi.o \
+	leaks/index.o leaks/memread.o leaks/scan.o leaks/classify.o leaks/roots.o)
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
