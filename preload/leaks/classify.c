@@ -167,6 +167,7 @@ int memtap_leak_classify(const memtap_live_block_t *blocks, size_t n,
     s.self[s.nself++] = (memtap_range_t){(uintptr_t)classes_out, (uintptr_t)classes_out + n, 0};
     s.self[s.nself++] = (memtap_range_t){(uintptr_t)roots, (uintptr_t)(roots + nroots), 0};
     int rc = run(&s, roots, nroots);
+    memtap_leak_reader_close(&s.rd);
     memtap_leak_unmap(mem, bytes);
     errno = saved;
     return rc;

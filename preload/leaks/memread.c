@@ -7,11 +7,16 @@
 #include "leaks/memread.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+/* mincore's vector: one byte per page, 256 MiB of 4 KiB pages per call */
+#define VEC_PAGES (64u << 10)
 
 #ifndef PR_SET_VMA
 #define PR_SET_VMA 0x53564d41
@@ -29,7 +34,7 @@ size_t memtap_leak_page_size(void) {
 
 size_t memtap_leak_reader_scratch(void) {
     return MEMTAP_LEAK_BUF_BYTES + 2 * MEMTAP_LEAK_MAX_IOV * sizeof(struct iovec) +
-           MEMTAP_LEAK_MAX_IOV * sizeof(memtap_leak_item_t);
+           MEMTAP_LEAK_MAX_IOV * sizeof(memtap_leak_item_t) + VEC_PAGES;
 }
 
 void memtap_leak_reader_init(memtap_leak_reader_t *r, void *mem) {
@@ -41,6 +46,9 @@ void memtap_leak_reader_init(memtap_leak_reader_t *r, void *mem) {
     r->remote = (struct iovec *)p;
     p += MEMTAP_LEAK_MAX_IOV * sizeof(struct iovec);
     r->items = (memtap_leak_item_t *)p;
+    p += MEMTAP_LEAK_MAX_IOV * sizeof(memtap_leak_item_t);
+    r->vec = p;
+    r->pagemap = -2;
     r->nitems = 0;
     r->used = 0;
     r->unreadable = 0;
@@ -133,36 +141,112 @@ size_t memtap_leak_read_once(void *dst, uint64_t addr, size_t len) {
     return got > 0 ? (size_t)got : 0;
 }
 
-size_t memtap_leak_resident_runs(uint64_t start, uint64_t end, memtap_range_t *runs,
-                                 size_t cap) {
+/* The PAGEMAP_SCAN ioctl's interface (linux/fs.h since 6.7; older headers lack it). */
+struct memtap_pm_scan_arg {
+    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+    uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+struct memtap_page_region {
+    uint64_t start, end, categories;
+};
+#define MEMTAP_PAGEMAP_SCAN _IOWR('f', 16, struct memtap_pm_scan_arg)
+#define MEMTAP_PAGE_IS_PRESENT (1u << 3)
+#define MEMTAP_PAGE_IS_SWAPPED (1u << 4)
+#define MEMTAP_PAGE_IS_PFNZERO (1u << 5)
+
+/* Runs by PAGEMAP_SCAN over page-aligned [lo, hi), clipped to [start, end). Returns 0 or
+ * fn's nonzero; when the ioctl fails (not there, or an error), sets *resume to where
+ * another method must go on and *err to errno. */
+static int scan_runs(int fd, uint64_t lo, uint64_t hi, uint64_t start, uint64_t end,
+                     memtap_leak_run_fn fn, void *ctx, uint64_t *resume, int *err) {
+    struct memtap_page_region regions[64];
+    for (uint64_t at = lo; at < hi;) {
+        struct memtap_pm_scan_arg arg = {
+            .size = sizeof arg, .start = at, .end = hi, .vec = (uintptr_t)regions,
+            .vec_len = sizeof regions / sizeof regions[0],
+            /* present or swapped, and not the shared zero page */
+            .category_inverted = MEMTAP_PAGE_IS_PFNZERO, .category_mask = MEMTAP_PAGE_IS_PFNZERO,
+            .category_anyof_mask = MEMTAP_PAGE_IS_PRESENT | MEMTAP_PAGE_IS_SWAPPED,
+            .return_mask = MEMTAP_PAGE_IS_PRESENT | MEMTAP_PAGE_IS_SWAPPED};
+        long got = ioctl(fd, MEMTAP_PAGEMAP_SCAN, &arg);
+        if (got < 0 || arg.walk_end <= at || arg.walk_end > hi) {
+            *err = got < 0 ? errno : EIO; /* no progress: let the other method finish */
+            *resume = at;
+            return 0;
+        }
+        for (long i = 0; i < got; i++) {
+            uint64_t s = regions[i].start < start ? start : regions[i].start;
+            uint64_t e = regions[i].end > end ? end : regions[i].end;
+            int rc = s < e ? fn(ctx, s, e) : 0;
+            if (rc)
+                return rc;
+        }
+        at = arg.walk_end;
+    }
+    *resume = hi;
+    return 0;
+}
+
+/* Runs by mincore over page-aligned [lo, hi), clipped to [start, end). */
+static int resident_runs(memtap_leak_reader_t *r, uint64_t lo, uint64_t hi, uint64_t start,
+                         uint64_t end, memtap_leak_run_fn fn, void *ctx) {
     size_t page = memtap_leak_page_size();
-    unsigned char vec[MEMTAP_LEAK_BUF_BYTES / 4096 + 2];
-    uint64_t first = start & ~(uint64_t)(page - 1);
-    size_t npages = (size_t)((end - first + page - 1) / page);
-    if (cap == 0)
-        return 0;
-    if (npages > sizeof vec || mincore((void *)(uintptr_t)first, npages * page, vec) != 0) {
-        runs[0] = (memtap_range_t){start, end, 0};
-        return 1;
-    }
-    size_t count = 0;
-    for (size_t i = 0; i < npages;) {
-        if (!(vec[i] & 1)) {
-            i++;
-            continue;
+    for (uint64_t at = lo; at < hi;) {
+        size_t npages = (size_t)((hi - at) / page);
+        if (npages > VEC_PAGES)
+            npages = VEC_PAGES;
+        uint64_t stop = at + npages * page;
+        if (mincore((void *)(uintptr_t)at, npages * page, r->vec) != 0) {
+            memset(r->vec, 1, npages); /* unmapped meanwhile, or no memory: read it all */
         }
-        size_t k = i;
-        while (k < npages && (vec[k] & 1))
-            k++;
-        uint64_t s = first + i * page, e = first + k * page;
-        if (count == cap) { /* cannot happen with cap > npages / 2; read the rest whole */
-            runs[count - 1].end = end;
-            return count;
+        for (size_t i = 0; i < npages;) {
+            if (!(r->vec[i] & 1)) {
+                i++;
+                continue;
+            }
+            size_t k = i;
+            while (k < npages && (r->vec[k] & 1))
+                k++;
+            uint64_t s = at + i * page, e = at + k * page;
+            int rc = fn(ctx, s < start ? start : s, e > end ? end : e);
+            if (rc)
+                return rc;
+            i = k;
         }
-        runs[count++] = (memtap_range_t){s < start ? start : s, e > end ? end : e, 0};
-        i = k;
+        at = stop;
     }
-    return count;
+    return 0;
+}
+
+int memtap_leak_for_each_run(memtap_leak_reader_t *r, uint64_t start, uint64_t end,
+                             memtap_leak_run_fn fn, void *ctx) {
+    size_t page = memtap_leak_page_size();
+    uint64_t lo = start & ~(uint64_t)(page - 1);
+    uint64_t hi = end > UINT64_MAX - page ? end & ~(uint64_t)(page - 1)
+                                          : (end + page - 1) & ~(uint64_t)(page - 1);
+    if (hi <= lo)
+        return fn(ctx, start, end);
+    if (r->pagemap == -2)
+        r->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (r->pagemap >= 0) {
+        uint64_t resume = hi;
+        int err = 0;
+        int rc = scan_runs(r->pagemap, lo, hi, start, end, fn, ctx, &resume, &err);
+        if (rc || resume == hi)
+            return rc;
+        if (resume == lo && (err == ENOTTY || err == EINVAL || err == EOPNOTSUPP)) {
+            close(r->pagemap); /* an older kernel: mincore from now on */
+            r->pagemap = -1;
+        }
+        lo = resume;
+    }
+    return resident_runs(r, lo, hi, start, end, fn, ctx);
+}
+
+void memtap_leak_reader_close(memtap_leak_reader_t *r) {
+    if (r->pagemap >= 0)
+        close(r->pagemap);
+    r->pagemap = -2;
 }
 
 size_t memtap_leak_subtract(uint64_t start, uint64_t end, const memtap_range_t *ex, size_t nex,

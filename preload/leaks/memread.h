@@ -35,6 +35,8 @@ typedef struct {
     uint32_t used;          /* bytes of buf taken */
     uint64_t unreadable;    /* bytes that could not be read (zeros in buf) */
     uint64_t reads;         /* process_vm_readv calls */
+    int pagemap;            /* /proc/self/pagemap for PAGEMAP_SCAN: -2 not yet, -1 none */
+    unsigned char *vec;     /* mincore's answers */
 } memtap_leak_reader_t;
 
 /* Scratch bytes a reader needs (buffer and arrays). */
@@ -64,10 +66,19 @@ static inline void memtap_leak_reader_clear(memtap_leak_reader_t *r) {
 /* Reads len bytes at addr into dst with one process_vm_readv; returns the bytes read. */
 size_t memtap_leak_read_once(void *dst, uint64_t addr, size_t len);
 
-/* The resident runs of [start, end) (at most MEMTAP_LEAK_BUF_BYTES long), by mincore,
- * clipped to [start, end), into runs[0..cap); returns their number. When mincore fails
- * (part of the range unmapped meanwhile), the whole range is one run: the read will tell. */
-size_t memtap_leak_resident_runs(uint64_t start, uint64_t end, memtap_range_t *runs, size_t cap);
+/* Calls fn(ctx, s, e) for the runs [s, e) of [start, end) worth reading, in address order:
+ * the pages present or swapped out, found by the PAGEMAP_SCAN ioctl (Linux 6.7) in time
+ * that grows with the pages found, not with the range (a 15 TiB sanitizer shadow with
+ * 100 KiB in use is one call); without it, the pages mincore says are resident, 256 MiB
+ * per call. A page never written or only holding a file's bytes is not worth reading: it
+ * cannot hold a pointer into the heap. When both fail (the range unmapped meanwhile) the
+ * whole range is one run: the read will tell. Stops at and returns fn's first nonzero. */
+typedef int (*memtap_leak_run_fn)(void *ctx, uint64_t start, uint64_t end);
+int memtap_leak_for_each_run(memtap_leak_reader_t *r, uint64_t start, uint64_t end,
+                             memtap_leak_run_fn fn, void *ctx);
+
+/* Closes what the reader opened (/proc/self/pagemap). */
+void memtap_leak_reader_close(memtap_leak_reader_t *r);
 
 /* The parts of [start, end) outside every range of ex[0..nex) (any order, may overlap),
  * in address order, into out[0..cap) with flags 0. Returns their number (at most nex + 1),

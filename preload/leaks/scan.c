@@ -169,23 +169,18 @@ int memtap_leak_sweep(memtap_leak_scan_t *s) {
     return 0;
 }
 
-/* Queues root words [ws, we): only the resident pages when flagged. */
-static int queue_root(memtap_leak_scan_t *s, uint64_t ws, uint64_t we, uint64_t flags) {
-    memtap_range_t runs[MEMTAP_LEAK_BUF_BYTES / 4096 / 2 + 2];
-    while (ws < we) {
-        uint64_t e = we - ws > MEMTAP_LEAK_BUF_BYTES ? ws + MEMTAP_LEAK_BUF_BYTES : we;
-        size_t nruns = 1;
-        runs[0] = (memtap_range_t){ws, e, 0};
-        if (flags & MEMTAP_RANGE_RESIDENT_ONLY)
-            nruns = memtap_leak_resident_runs(ws, e, runs, sizeof runs / sizeof runs[0]);
-        for (size_t k = 0; k < nruns; k++) {
-            int rc = queue(s, runs[k].start, runs[k].end, MEMTAP_LEAK_ROOT, MEMTAP_LEAK_ROOT);
-            if (rc < 0)
-                return rc;
-        }
-        ws = e;
-    }
-    return 0;
+static int queue_root_run(void *ctx, uint64_t start, uint64_t end) {
+    uint64_t ws, we;
+    if (!memtap_leak_words(start, end, &ws, &we))
+        return 0;
+    return queue(ctx, ws, we, MEMTAP_LEAK_ROOT, MEMTAP_LEAK_ROOT);
+}
+
+/* Queues the root words of [start, end): only the pages worth reading when flagged. */
+static int queue_root(memtap_leak_scan_t *s, uint64_t start, uint64_t end, uint64_t flags) {
+    if (flags & MEMTAP_RANGE_RESIDENT_ONLY)
+        return memtap_leak_for_each_run(&s->rd, start, end, queue_root_run, s);
+    return queue_root_run(s, start, end);
 }
 
 int memtap_leak_scan_roots(memtap_leak_scan_t *s, const memtap_range_t *roots, size_t nroots) {
@@ -197,10 +192,7 @@ int memtap_leak_scan_roots(memtap_leak_scan_t *s, const memtap_range_t *roots, s
         if (nparts == SIZE_MAX) /* cannot happen: at most nself + 1 parts */
             nparts = 0;
         for (size_t k = 0; k < nparts; k++) {
-            uint64_t ws, we;
-            if (!memtap_leak_words(parts[k].start, parts[k].end, &ws, &we))
-                continue;
-            int rc = queue_root(s, ws, we, roots[r].flags);
+            int rc = queue_root(s, parts[k].start, parts[k].end, roots[r].flags);
             if (rc < 0)
                 return rc;
         }

@@ -59,9 +59,10 @@ static memtap_leak_stats_t classify_both(const heap_t *h, const memtap_range_t *
     memtap_leak_set_edge_budget(0);
     cr_assert_eq(memtap_leak_classify(h->blocks, h->n, r, nr, cls_lazy, &lazy), 0);
     memtap_leak_set_edge_budget(SIZE_MAX);
-    for (size_t i = 0; i < h->n; i++)
-        cr_assert_eq(cls[i], cls_lazy[i], "block %zu: %d with the snapshot, %d lazy", i, cls[i],
-                     cls_lazy[i]);
+    size_t i = 0; /* one assertion, not one per block: each is an event for the runner */
+    while (i < h->n && cls[i] == cls_lazy[i])
+        i++;
+    cr_assert_eq(i, h->n, "block %zu: %d with the snapshot, %d lazy", i, cls[i], cls_lazy[i]);
     cr_assert_eq(st.lazy_blocks, 0);
     for (int c = 1; c <= 4; c++) {
         cr_assert_eq(st.blocks[c], lazy.blocks[c]);
@@ -71,8 +72,10 @@ static memtap_leak_stats_t classify_both(const heap_t *h, const memtap_range_t *
 }
 
 static void expect(const uint8_t *want, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        cr_expect_eq(cls[i], want[i], "block %zu is %d, expected %d", i, cls[i], want[i]);
+    size_t i = 0;
+    while (i < n && cls[i] == want[i])
+        i++;
+    cr_assert_eq(i, n, "block %zu is %d, expected %d", i, cls[i], want[i]);
 }
 
 TestSuite(leakscan, .init = setup);
@@ -125,7 +128,7 @@ Test(leakscan, cycle_with_nothing_pointing_in, .timeout = 30) {
     b[2] = P(a);
     /* a cycle entered from a lower block: that block leads, the cycle is in its clique */
     uint64_t *x = blk(&h, 1024, 32), *y = blk(&h, 2048, 32), *z = blk(&h, 4096, 32);
-    (void)z;
+
     x[0] = P(y);
     y[0] = P(z);
     z[0] = P(y);
@@ -310,3 +313,288 @@ Test(leakscan, our_own_arrays_are_never_roots, .timeout = 30) {
     expect((uint8_t[]){D, D}, 2);
     cr_assert_eq(st.root_bytes, 0);
 }
+
+/* Many blocks in shuffled lists, some rooted, with a snapshot, lazily, and half and half:
+ * the head of an unrooted list is definitely lost (nothing points to it), the rest of it
+ * indirectly lost whatever the addresses; a rooted list is reachable but for an interior
+ * pointer, behind which everything is possible. */
+Test(leakscan, shuffled_lists_in_every_mode, .timeout = 30) {
+    enum { N = 20000, LISTS = 40, PER = N / LISTS, STRIDE = 64 };
+    heap_t h = heap_new((size_t)N * STRIDE, N);
+    for (size_t i = 0; i < N; i++)
+        blk(&h, i * STRIDE, 48);
+    static uint32_t perm[N];
+    static uint8_t want[N];
+    uint64_t seed = 42;
+    for (uint32_t i = 0; i < N; i++)
+        perm[i] = i;
+    for (uint32_t i = N - 1; i > 0; i--) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t j = (uint32_t)(seed >> 33) % (i + 1), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (size_t l = 0; l < LISTS; l++) {
+        const uint32_t *node = &perm[l * PER];
+        for (size_t k = 0; k + 1 < PER; k++) /* the next pointer in word 2 */
+            ((uint64_t *)(uintptr_t)h.blocks[node[k]].addr)[2] = h.blocks[node[k + 1]].addr;
+        int rooted = l % 2 == 0, interior_at = l % 4 == 0 ? PER / 2 : -1;
+        if (rooted)
+            root_area[l / 2] = h.blocks[node[0]].addr;
+        if (interior_at >= 0) /* the link into the middle points 8 bytes in */
+            ((uint64_t *)(uintptr_t)h.blocks[node[interior_at - 1]].addr)[2] += 8;
+        for (int k = 0; k < PER; k++)
+            want[node[k]] = rooted ? (interior_at >= 0 && k >= interior_at ? PO : R)
+                                   : (k == 0 ? D : I);
+    }
+    memtap_leak_stats_t st = classify_both(&h, roots, 1);
+    expect(want, N);
+    cr_assert_eq(st.blocks[D], LISTS / 2);
+    cr_assert_eq(st.blocks[I], (LISTS / 2) * (PER - 1));
+    cr_assert_eq(st.blocks[PO], (LISTS / 4) * (PER / 2));
+    cr_assert_eq(st.edges, N - LISTS);
+    /* a budget that runs out in the middle of the sweep */
+    memtap_leak_set_edge_budget(N / 3);
+    cr_assert_eq(memtap_leak_classify(h.blocks, h.n, roots, 1, cls_lazy, &st), 0);
+    memtap_leak_set_edge_budget(SIZE_MAX);
+    cr_assert_eq(st.edges, N / 3); /* one per block: the budget fills up exactly */
+    cr_assert(st.lazy_blocks > 0 && st.lazy_blocks < N);
+    cr_assert_eq(memcmp(cls, cls_lazy, N), 0);
+}
+
+/* Another thread unmaps and maps back pages under the scan, blocks and roots alike: the
+ * scan must finish and give each block a class, whatever the race gives. */
+static volatile int stop_churn;
+static uint8_t *churn_mem;
+static size_t churn_pages;
+
+static void *churn(void *arg) {
+    (void)arg;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), k = 0;
+    while (!__atomic_load_n(&stop_churn, __ATOMIC_RELAXED)) {
+        uint8_t *p = churn_mem + (k++ * 7919 % churn_pages) * page;
+        munmap(p, page);
+        sched_yield();
+        mmap(p, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    }
+    return NULL;
+}
+
+Test(leakscan, memory_vanishing_during_the_scan, .timeout = 30) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    churn_pages = 1024;
+    heap_t h = heap_new(churn_pages * page, churn_pages);
+    churn_mem = h.mem;
+    for (size_t i = 0; i < churn_pages / 2; i++) { /* blocks in the first half, roots after */
+        uint64_t *b = blk(&h, i * page, page);
+        b[1] = P(h.mem) + ((i + 1) % (churn_pages / 2)) * page;
+        ((uint64_t *)(void *)(h.mem + (churn_pages / 2 + i) * page))[0] = P(b);
+    }
+    memtap_range_t r = {P(h.mem) + churn_pages / 2 * page, P(h.mem) + churn_pages * page, 0};
+    pthread_t t;
+    stop_churn = 0;
+    cr_assert_eq(pthread_create(&t, NULL, churn, NULL), 0);
+    for (int round = 0; round < 40; round++) {
+        memtap_leak_set_edge_budget(round % 2 ? 0 : SIZE_MAX);
+        memtap_leak_stats_t st;
+        cr_assert_eq(memtap_leak_classify(h.blocks, h.n, &r, 1, cls, &st), 0);
+        uint64_t total = 0, bad = 0;
+        for (size_t i = 0; i < h.n; i++)
+            bad += cls[i] < R || cls[i] > D;
+        cr_assert_eq(bad, 0);
+        for (int c = 1; c <= 4; c++)
+            total += st.blocks[c];
+        cr_assert_eq(total, h.n);
+    }
+    memtap_leak_set_edge_budget(SIZE_MAX);
+    __atomic_store_n(&stop_churn, 1, __ATOMIC_RELAXED);
+    pthread_join(t, NULL);
+}
+
+/* ---- The root set of this process ----
+ * The heap's blocks start 64 bytes into its mapping, so h.mem (kept in the test's frame)
+ * points at no block; the blocks' addresses are written only where a test wants them, by
+ * functions that do not inline, whose dead frames lie below the caller's and are not
+ * scanned. */
+static memtap_range_t rootset[8192];
+static void *volatile global_ptr;
+
+static __attribute__((noinline)) void two_blocks(heap_t *h) {
+    blk(h, 64, 32);
+    blk(h, 128, 32);
+}
+
+static __attribute__((noinline)) void point_from(void *volatile *where, const heap_t *h) {
+    *where = (void *)(uintptr_t)h->blocks[0].addr;
+}
+
+/* Roots of this process, then the classes of h's blocks. */
+static int roots_then_classes(const heap_t *h, const memtap_range_t *exclude, size_t nexclude) {
+    int n = memtap_leak_roots(rootset, sizeof rootset / sizeof rootset[0], exclude, nexclude,
+                              h->blocks, h->n);
+    cr_assert_gt(n, 0, "memtap_leak_roots: %d", n);
+    return memtap_leak_classify(h->blocks, h->n, rootset, (size_t)n, cls, NULL);
+}
+
+Test(leakroots, a_global_pointer_makes_a_block_reachable, .timeout = 30) {
+    static heap_t h;
+    h = heap_new(1 << 16, 8);
+    two_blocks(&h);
+    point_from(&global_ptr, &h);
+    cr_assert_eq(roots_then_classes(&h, NULL, 0), 0);
+    expect((uint8_t[]){R, D}, 2);
+}
+
+Test(leakroots, a_block_whose_only_pointer_was_overwritten_is_definite, .timeout = 30) {
+    static heap_t h;
+    h = heap_new(1 << 16, 8);
+    two_blocks(&h);
+    point_from(&global_ptr, &h);
+    global_ptr = NULL;
+    cr_assert_eq(roots_then_classes(&h, NULL, 0), 0);
+    expect((uint8_t[]){D, D}, 2);
+}
+
+Test(leakroots, a_pointer_on_the_stack_keeps_a_block_reachable, .timeout = 30) {
+    static heap_t h;
+    h = heap_new(1 << 16, 8);
+    two_blocks(&h);
+    void *volatile on_stack = NULL;
+    point_from(&on_stack, &h);
+    cr_assert_eq(roots_then_classes(&h, NULL, 0), 0);
+    expect((uint8_t[]){R, D}, 2);
+    on_stack = NULL;
+}
+
+static __attribute__((noinline)) uintptr_t deeper_frame(void) {
+    volatile char here = 0;
+    return (uintptr_t)&here;
+}
+
+Test(leakroots, the_stack_is_scanned_from_the_caller_up, .timeout = 30) {
+    static heap_t h;
+    h = heap_new(1 << 16, 8);
+    two_blocks(&h);
+    volatile char mine = 0;
+    uintptr_t below = deeper_frame();
+    int n = memtap_leak_roots(rootset, sizeof rootset / sizeof rootset[0], NULL, 0, h.blocks,
+                              h.n);
+    cr_assert_gt(n, 0);
+    int covers_mine = 0, covers_below = 0;
+    for (int i = 0; i < n; i++) {
+        covers_mine |= rootset[i].start <= (uintptr_t)&mine && (uintptr_t)&mine < rootset[i].end;
+        covers_below |= rootset[i].start <= below && below < rootset[i].end;
+    }
+    cr_assert(covers_mine);
+    cr_assert(!covers_below);
+}
+
+Test(leakroots, the_heap_shared_devices_and_excluded_ranges_are_not_roots, .timeout = 30) {
+    static heap_t h;
+    h = heap_new(1 << 16, 8);
+    two_blocks(&h);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    /* in the heap's mapping, outside any block */
+    point_from((void *volatile *)(void *)(h.mem + 8 * page), &h);
+    /* in shared memory */
+    void *volatile *shared = mmap(NULL, page, PROT_READ | PROT_WRITE,
+                                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq((void *)shared, MAP_FAILED);
+    point_from(shared, &h);
+    /* in an excluded range */
+    void *volatile *excluded = map(page);
+    point_from(excluded, &h);
+    memtap_range_t ex = {P(excluded), P(excluded) + page, 0};
+    cr_assert_eq(roots_then_classes(&h, &ex, 1), 0);
+    expect((uint8_t[]){D, D}, 2);
+    /* the same private mapping, not excluded: a root */
+    cr_assert_eq(roots_then_classes(&h, NULL, 0), 0);
+    expect((uint8_t[]){R, D}, 2);
+}
+
+Test(leakroots, untouched_mappings_are_left_out_touched_ones_flagged, .timeout = 30) {
+    static heap_t h;
+    h = heap_new(1 << 16, 8);
+    two_blocks(&h);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uint8_t *untouched = map(64 * page), *touched = map(64 * page);
+    /* guard pages keep the kernel from merging it with its neighbours */
+    cr_assert_eq(mprotect(untouched, page, PROT_NONE), 0);
+    cr_assert_eq(mprotect(untouched + 63 * page, page, PROT_NONE), 0);
+    touched[3 * page] = 1;
+    int n = memtap_leak_roots(rootset, sizeof rootset / sizeof rootset[0], NULL, 0, h.blocks,
+                              h.n);
+    cr_assert_gt(n, 0);
+    int found = 0;
+    for (int i = 0; i < n; i++) {
+        cr_assert(rootset[i].end <= P(untouched) + page ||
+                  rootset[i].start >= P(untouched) + 63 * page);
+        if (rootset[i].start <= P(touched) && P(touched) < rootset[i].end) {
+            found = 1;
+            cr_assert(rootset[i].flags & MEMTAP_RANGE_RESIDENT_ONLY);
+        }
+    }
+    cr_assert(found);
+}
+
+Test(leakroots, too_small_an_array_is_an_error, .timeout = 30) {
+    static heap_t h;
+    h = heap_new(1 << 16, 8);
+    two_blocks(&h);
+    errno = 77;
+    cr_assert_eq(memtap_leak_roots(rootset, 1, NULL, 0, h.blocks, h.n), -ENOSPC);
+    cr_assert_eq(errno, 77);
+}
+
+#if defined(__x86_64__)
+/* call_roots_with_REG(fn, out, cap, blocks, n, value) calls
+ * fn = memtap_leak_roots(out, cap, NULL, 0, blocks, n) with *value in REG, a callee-saved
+ * register, and nowhere else: the block stays reachable only through the registers' copy.
+ * rdi = fn, rsi = out, rdx = cap, rcx = blocks, r8 = n, r9 = value. */
+#define CALL_WITH(reg)                                                                          \
+    int call_roots_with_##reg(void *fn, memtap_range_t *out, size_t cap,                       \
+                              const memtap_live_block_t *blocks, size_t n,                     \
+                              const uint64_t *value);                                          \
+    __asm__(".text\n.globl call_roots_with_" #reg "\n.type call_roots_with_" #reg              \
+            ", @function\ncall_roots_with_" #reg ":\n"                                        \
+            "  push %" #reg "\n  mov (%r9), %" #reg "\n  mov %rdi, %rax\n"  \
+            "  mov %rsi, %rdi\n  mov %rdx, %rsi\n  mov %r8, %r9\n  mov %rcx, %r8\n"          \
+            "  xor %edx, %edx\n  xor %ecx, %ecx\n  call *%rax\n"              \
+            "  pop %" #reg "\n  ret\n.size call_roots_with_" #reg ", .-call_roots_with_" #reg  \
+            "\n");
+CALL_WITH(rbx)
+CALL_WITH(rbp)
+CALL_WITH(r12)
+CALL_WITH(r13)
+CALL_WITH(r14)
+CALL_WITH(r15)
+
+typedef int (*call_with_fn)(void *, memtap_range_t *, size_t, const memtap_live_block_t *,
+                            size_t, const uint64_t *);
+
+Test(leakroots, a_pointer_held_in_a_register_keeps_a_block_reachable, .timeout = 30) {
+    static heap_t h;
+    h = heap_new(1 << 16, 8);
+    two_blocks(&h);
+    static const uint64_t nothing = 0;
+    static const call_with_fn calls[] = {call_roots_with_rbx, call_roots_with_rbp,
+                                         call_roots_with_r12, call_roots_with_r13,
+                                         call_roots_with_r14, call_roots_with_r15};
+    for (size_t reg = 0; reg < sizeof calls / sizeof calls[0]; reg++) {
+        for (int with = 0; with < 2; with++) {
+            int n = calls[reg]((void *)memtap_leak_roots, rootset,
+                               sizeof rootset / sizeof rootset[0], h.blocks, h.n,
+                               with ? &h.blocks[0].addr : &nothing);
+            cr_assert_gt(n, 0);
+            /* the last range is the registers' copy (a root even if memtap's own .bss,
+             * where it lies, is excluded): the register's value is in it */
+            int in_copy = 0;
+            for (uint64_t a = rootset[n - 1].start; a + 8 <= rootset[n - 1].end; a += 8)
+                in_copy |= *(const uint64_t *)(uintptr_t)a == h.blocks[0].addr;
+            cr_assert_eq(in_copy, with, "register %zu", reg);
+            cr_assert_eq(memtap_leak_classify(h.blocks, h.n, rootset, (size_t)n, cls, NULL), 0);
+            expect((uint8_t[]){with ? R : D, D}, 2);
+        }
+    }
+}
+#endif
