@@ -47,7 +47,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # the library's modules the unit tests link (never the preloaded library itself)
 UNIT_PRELOAD_OBJ := $(addprefix $(BUILD)/preload/,output/record.o stack/trie.o output/sink.o \
 	stack/stacks.o stack/gate.o stack/fastunwind.o stack/cfi.o \
-	leaks/index.o leaks/memread.o leaks/scan.o leaks/classify.o leaks/roots.o)
+	leaks/index.o leaks/memread.o leaks/scan.o leaks/drain.o leaks/classify.o \
+	leaks/roots.o)
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 

@@ -81,13 +81,18 @@ static size_t layout(memtap_leak_scan_t *s, uint8_t *mem, size_t nclusters, size
     TAKE(s->ix.clusters, nclusters * sizeof(memtap_leak_cluster_t));
     TAKE(slots, nslots * sizeof(uint32_t));
     TAKE(s->stack, s->n * sizeof(uint32_t));
-    TAKE(s->offs, (s->n + 1) * sizeof(uint32_t));
+    TAKE(s->node, (s->n + 1) * sizeof(uint64_t));
+    TAKE(s->lazy, (s->n + 63) / 64 * sizeof(uint64_t));
+    TAKE(s->cand, MEMTAP_LEAK_BATCH * sizeof(memtap_leak_cand_t));
+    TAKE(s->targets, MEMTAP_LEAK_TARGETS * sizeof(uint32_t));
+    TAKE(s->target_prior, MEMTAP_LEAK_TARGETS);
     TAKE(reader, memtap_leak_reader_scratch());
     TAKE(s->edges, s->max_edges * sizeof(uint32_t));
 #undef TAKE
     if (mem) {
         memtap_leak_index_build(&s->ix, s->blocks, s->n, s->ix.clusters, slots);
         memtap_leak_reader_init(&s->rd, reader);
+        s->lazy_lo = SIZE_MAX;
     }
     return at;
 }

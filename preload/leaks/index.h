@@ -46,27 +46,34 @@ void memtap_leak_index_measure(const memtap_live_block_t *blocks, size_t n, size
 void memtap_leak_index_build(memtap_leak_index_t *ix, const memtap_live_block_t *blocks,
                              size_t n, memtap_leak_cluster_t *clusters, uint32_t *slots);
 
-/* Slow path of memtap_leak_lookup: the cluster holding w, or NULL. */
+/* Slow path of memtap_leak_cluster_of: binary search of the clusters. */
 const memtap_leak_cluster_t *memtap_leak_index_cluster(memtap_leak_index_t *ix, uint64_t w);
 
-/* The index of the block w points into (start or interior), or -1. Inline: it runs for
- * every scanned word that falls inside [lo, lo + span). */
-static inline int64_t memtap_leak_lookup(memtap_leak_index_t *ix, uint64_t w) {
-    if (w - ix->lo >= ix->span)
-        return -1;
+/* The cluster whose span holds w, or NULL (w must be inside [lo, lo + span)). */
+static inline const memtap_leak_cluster_t *memtap_leak_cluster_of(memtap_leak_index_t *ix,
+                                                                  uint64_t w) {
     const memtap_leak_cluster_t *c = &ix->clusters[ix->last];
-    if (w - c->base >= c->limit - c->base) {
-        c = memtap_leak_index_cluster(ix, w);
-        if (!c)
-            return -1;
-    }
-    uint64_t k = (w - c->base) >> c->shift;
-    uint32_t a = c->slot[k], z = c->slot[k + 1];
-    if (z >= c->end)
-        z = c->end - 1;
-    const memtap_live_block_t *b = ix->blocks;
-    /* the last block in [a, z] that starts at or before w */
-    while (a < z) {
+    if (w - c->base < c->limit - c->base)
+        return c;
+    return memtap_leak_index_cluster(ix, w);
+}
+
+/* The slot of w in cluster c. */
+static inline const uint32_t *memtap_leak_slot_of(const memtap_leak_cluster_t *c, uint64_t w) {
+    return &c->slot[(w - c->base) >> c->shift];
+}
+
+/* The candidates for a word of slot (of a cluster ending at block end): [*a, *z]. */
+static inline void memtap_leak_candidates(const uint32_t *slot, uint32_t end, uint32_t *a,
+                                          uint32_t *z) {
+    *a = slot[0];
+    *z = slot[1] < end ? slot[1] : end - 1;
+}
+
+/* The block among [a, z] that holds w, or -1. */
+static inline int64_t memtap_leak_find(const memtap_live_block_t *b, uint32_t a, uint32_t z,
+                                       uint64_t w) {
+    while (a < z) { /* the last block in [a, z] that starts at or before w */
         uint32_t mid = a + (z - a + 1) / 2;
         if (b[mid].addr <= w)
             a = mid;
@@ -76,6 +83,19 @@ static inline int64_t memtap_leak_lookup(memtap_leak_index_t *ix, uint64_t w) {
     if (b[a].addr <= w && w < memtap_leak_block_end(&b[a]))
         return a;
     return -1;
+}
+
+/* The index of the block w points into (start or interior), or -1: the three steps above
+ * in one. The scan runs them on batches of words instead, to overlap their cache misses. */
+static inline int64_t memtap_leak_lookup(memtap_leak_index_t *ix, uint64_t w) {
+    if (w - ix->lo >= ix->span)
+        return -1;
+    const memtap_leak_cluster_t *c = memtap_leak_cluster_of(ix, w);
+    if (!c)
+        return -1;
+    uint32_t a, z;
+    memtap_leak_candidates(memtap_leak_slot_of(c, w), c->end, &a, &z);
+    return memtap_leak_find(ix->blocks, a, z, w);
 }
 
 #endif

@@ -218,6 +218,10 @@ static int resident_runs(memtap_leak_reader_t *r, uint64_t lo, uint64_t hi, uint
     return 0;
 }
 
+static int use_pagemap_scan = 1;
+
+void memtap_leak_set_pagemap_scan(int on) { use_pagemap_scan = on; }
+
 int memtap_leak_for_each_run(memtap_leak_reader_t *r, uint64_t start, uint64_t end,
                              memtap_leak_run_fn fn, void *ctx) {
     size_t page = memtap_leak_page_size();
@@ -227,7 +231,7 @@ int memtap_leak_for_each_run(memtap_leak_reader_t *r, uint64_t start, uint64_t e
     if (hi <= lo)
         return fn(ctx, start, end);
     if (r->pagemap == -2)
-        r->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+        r->pagemap = use_pagemap_scan ? open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC) : -1;
     if (r->pagemap >= 0) {
         uint64_t resume = hi;
         int err = 0;

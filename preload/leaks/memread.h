@@ -77,6 +77,10 @@ typedef int (*memtap_leak_run_fn)(void *ctx, uint64_t start, uint64_t end);
 int memtap_leak_for_each_run(memtap_leak_reader_t *r, uint64_t start, uint64_t end,
                              memtap_leak_run_fn fn, void *ctx);
 
+/* Test seam: 0 makes memtap_leak_for_each_run use mincore only, as on kernels before 6.7.
+ * Not thread-safe; for tests. */
+void memtap_leak_set_pagemap_scan(int on);
+
 /* Closes what the reader opened (/proc/self/pagemap). */
 void memtap_leak_reader_close(memtap_leak_reader_t *r);
 

@@ -10,7 +10,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "leaks/index.h"
 #include "leaks/leaks.h"
+#include "leaks/memread.h"
 
 #define P(x) ((uint64_t)(uintptr_t)(x))
 enum { R = MEMTAP_LEAK_REACHABLE, PO = MEMTAP_LEAK_POSSIBLE, I = MEMTAP_LEAK_INDIRECT,
@@ -185,6 +187,18 @@ Test(leakscan, possible_block_rises_to_reachable_and_is_rescanned, .timeout = 30
     }
 }
 
+Test(leakscan, a_start_pointer_counts_beside_an_interior_one, .timeout = 30) {
+    heap_t h = heap_new(1 << 16, 8);
+    uint64_t *a = blk(&h, 0, 32), *b = blk(&h, 64, 32), *c = blk(&h, 128, 32);
+    root_area[0] = P(a);
+    a[0] = P(b) + 8; /* interior, then start, to the same block, side by side */
+    a[1] = P(b);
+    a[2] = P(c);     /* start, then interior */
+    a[3] = P(c) + 8;
+    classify_both(&h, roots, 1);
+    expect((uint8_t[]){R, R, R}, 3);
+}
+
 Test(leakscan, unaligned_pointers_are_not_pointers, .timeout = 30) {
     heap_t h = heap_new(1 << 16, 8);
     uint64_t *a = blk(&h, 0, 64), *b = blk(&h, 128, 64);
@@ -243,6 +257,62 @@ Test(leakscan, blocks_at_the_ends_of_the_index, .timeout = 30) {
     cr_assert_eq(memtap_leak_classify(wrap, 1, roots, 1, cls, NULL), -EINVAL);
 }
 
+/* The index against a plain search, on random blocks: sizes 0 to 300, gaps from 0 to past
+ * the cluster gap, the last ones at the top of the address space; words at and around
+ * every block's ends, and at random. */
+static int64_t brute(const memtap_live_block_t *b, size_t n, uint64_t w) {
+    size_t a = 0, z = n; /* the first block ending after w */
+    while (a < z) {
+        size_t mid = a + (z - a) / 2;
+        if (memtap_leak_block_end(&b[mid]) <= w)
+            a = mid + 1;
+        else
+            z = mid;
+    }
+    return a < n && b[a].addr <= w ? (int64_t)a : -1;
+}
+
+Test(leakscan, index_finds_what_a_plain_search_finds, .timeout = 30) {
+    enum { N = 6000 };
+    static memtap_live_block_t b[N];
+    uint64_t seed = 7, at = 0x10000;
+    for (size_t i = 0; i < N; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t r = seed >> 20;
+        uint64_t gap = r % 16 == 0 ? r % (3u << 20) : r % 16 == 1 ? (r & 0xfff) << 28 : r % 64;
+        if (i >= N - 100) /* the last blocks at the very top */
+            gap = i == N - 100 ? UINT64_MAX - 100 * 400 - at : r % 64;
+        at += gap;
+        b[i] = (memtap_live_block_t){at, (seed >> 8) % 301};
+        at = memtap_leak_block_end(&b[i]);
+    }
+    for (size_t i = 1; i < N; i++)
+        cr_assert(b[i].addr >= memtap_leak_block_end(&b[i - 1]) && b[i].addr > b[i - 1].addr);
+    size_t nclusters, nslots;
+    memtap_leak_index_measure(b, N, &nclusters, &nslots);
+    cr_assert_gt(nclusters, 50); /* the big gaps cut clusters */
+    cr_assert_leq(nslots, N + 2 * nclusters); /* about a slot per block */
+    static memtap_leak_cluster_t clusters[N];
+    static uint32_t slots[3 * N];
+    memtap_leak_index_t ix;
+    memtap_leak_index_build(&ix, b, N, clusters, slots);
+    size_t wrong = 0, found = 0;
+    for (size_t i = 0; i < N; i++) {
+        uint64_t probes[] = {b[i].addr - 1, b[i].addr, b[i].addr + b[i].size / 2,
+                             memtap_leak_block_end(&b[i]) - 1, memtap_leak_block_end(&b[i]),
+                             seed ^ (seed >> 7)};
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        for (size_t k = 0; k < sizeof probes / sizeof probes[0]; k++) {
+            int64_t want = brute(b, N, probes[k]);
+            wrong += memtap_leak_lookup(&ix, probes[k]) != want;
+            found += want >= 0;
+        }
+    }
+    cr_assert_eq(wrong, 0);
+    cr_assert_gt(found, 3 * N); /* start, middle and last byte of every block */
+    cr_assert_eq(memtap_leak_lookup(&ix, UINT64_MAX), brute(b, N, UINT64_MAX));
+}
+
 Test(leakscan, invalid_block_lists_are_refused_and_errno_kept, .timeout = 30) {
     heap_t h = heap_new(1 << 16, 8);
     blk(&h, 64, 32);
@@ -295,11 +365,14 @@ Test(leakscan, resident_only_roots_skip_untouched_pages, .timeout = 30) {
     r[0] = P(a);
     r[(5 * page) / 8] = P(b);
     memtap_range_t rr = {P(r), P(r) + 64 * page, MEMTAP_RANGE_RESIDENT_ONLY};
-    memtap_leak_stats_t st = classify_both(&h, &rr, 1);
-    expect((uint8_t[]){R, R}, 2);
-    cr_assert_eq(st.root_bytes, 2 * page); /* the two pages written, not 64 */
+    for (int pagemap_scan = 0; pagemap_scan < 2; pagemap_scan++) { /* and mincore */
+        memtap_leak_set_pagemap_scan(pagemap_scan);
+        memtap_leak_stats_t st = classify_both(&h, &rr, 1);
+        expect((uint8_t[]){R, R}, 2);
+        cr_assert_eq(st.root_bytes, 2 * page); /* the two pages written, not 64 */
+    }
     rr.flags = 0;
-    st = classify_both(&h, &rr, 1);
+    memtap_leak_stats_t st = classify_both(&h, &rr, 1);
     cr_assert_eq(st.root_bytes, 64 * page);
 }
 
@@ -319,7 +392,7 @@ Test(leakscan, our_own_arrays_are_never_roots, .timeout = 30) {
  * indirectly lost whatever the addresses; a rooted list is reachable but for an interior
  * pointer, behind which everything is possible. */
 Test(leakscan, shuffled_lists_in_every_mode, .timeout = 30) {
-    enum { N = 20000, LISTS = 40, PER = N / LISTS, STRIDE = 64 };
+    enum { N = 20000, LISTS = 40, PER = N / LISTS, STRIDE = 80 }; /* 48-byte blocks, as malloc spaces them */
     heap_t h = heap_new((size_t)N * STRIDE, N);
     for (size_t i = 0; i < N; i++)
         blk(&h, i * STRIDE, 48);
