@@ -1,31 +1,35 @@
 /* memtap_leak_classify: the classes of the live blocks, as valgrind's memcheck defines
- * them (mc_leakcheck.c), from a conservative scan of the roots and the blocks.
+ * them (memcheck/mc_leakcheck.c), from a conservative scan of the roots and the blocks.
  *
  * The graph: roots and blocks are nodes; an aligned 8-byte word whose value is the
  * address of a block's first byte is a start pointer to it, one that points elsewhere
- * inside it an interior pointer. Unaligned words are not pointers (memcheck scans
- * aligned words only; so does LeakSanitizer by default).
+ * inside it an interior pointer (a block of size 0 counts as one byte). Unaligned words
+ * are not pointers: memcheck scans aligned words only, and so does LeakSanitizer by
+ * default. Unlike memcheck we cannot tell initialised memory from garbage: every word
+ * counts, as in LeakSanitizer.
  *
- * Phase 1 marks from the roots. A start pointer from a root or from a Reachable block
- * makes a block Reachable; an interior pointer, or any pointer from a Possible block,
- * makes an unreached block Possible. A block whose state rises is scanned (again). At the
- * end, Reachable = "still reachable", Possible = "possibly lost": memcheck's
- * is_prior_definite propagation, so a block pointed to only by a possibly lost block is
- * possibly lost too.
- * Phase 2 gathers cliques. For each block still unreached, in address order, it becomes a
- * clique leader: every unreached block reachable from it by any pointers, start or
- * interior, becomes indirectly lost, a member of its clique (a leader gathered later by
- * another clique joins that one, as in memcheck). The leaders that remain are
- * "definitely lost": nothing reachable points to them, and no other lost block does,
- * except within a cycle, where the block with the lowest address leads.
+ * Phase 1 marks from the roots (memcheck's lc_push_without_clique_if_a_chunk_ptr). A
+ * start pointer from a root or from a Reachable block makes a block Reachable; an
+ * interior pointer, or any pointer from a Possible block, makes an unreached block
+ * Possible. A block whose state rises is scanned (again). At the end Reachable is "still
+ * reachable" and Possible "possibly lost": memcheck's is_prior_definite, by which a block
+ * pointed to only by a possibly lost block is possibly lost too.
+ * Phase 2 gathers cliques (memcheck's lc_push_with_clique_if_a_chunk_ptr). Each block
+ * still unreached, in address order, leads a clique: every unreached block it reaches
+ * through unreached blocks, by start or interior pointers alike, becomes indirectly lost,
+ * a member of the clique; a former leader so reached joins too, with all it gathered.
+ * Cliques do not overlap: a clique does not go through blocks an earlier one took. The
+ * leaders left are "definitely lost": the head of a lost list or tree, or of a lost cycle
+ * the block with the lowest address.
  * We do not apply memcheck's leak-check heuristics (stdstring, length64, newarray,
- * multipleinheritance, on by default since valgrind 3.11): this is memcheck with
- * --leak-check-heuristics=none.
+ * multipleinheritance, on by default since valgrind 3.11, which count some interior
+ * pointers as start pointers): this is memcheck with --leak-check-heuristics=none.
  *
- * How, and how fast: see scan.h. The sweep reads all blocks once, in address order and
- * large batches, keeping their pointers as edges (a budget of about one per 32 bytes of
- * heap); then both phases walk edges in memory. Blocks past the budget are lazy: read in
- * batches each time they are scanned. */
+ * How, and how fast: the sweep (scan.c) reads all blocks once, in address order and large
+ * batches, and keeps their pointers to other blocks as edges (a budget of about one per
+ * 32 bytes of blocks); then both phases walk edges in memory (drain.c). Blocks past the
+ * budget are lazy: read again, in address-ordered batches, each time they are scanned.
+ * Word lookups and edge walks go in batches whose cache misses overlap (scan.h). */
 #include "leaks/scan.h"
 
 #include <errno.h>
@@ -33,7 +37,9 @@
 
 static size_t edge_budget = SIZE_MAX;
 
-void memtap_leak_set_edge_budget(size_t edges) { edge_budget = edges; }
+void memtap_leak_set_edge_budget(size_t edges) {
+    edge_budget = edges == SIZE_MAX || edges < UINT32_MAX ? edges : UINT32_MAX - 1;
+}
 
 /* Sorted, not overlapping, no block at address 0 (zeros stand for unreadable memory) and
  * none wrapping around; indices must fit 31 bits (edges keep a flag beside them). */
@@ -50,7 +56,9 @@ static int valid(const memtap_live_block_t *blocks, size_t n) {
     return 1;
 }
 
-static size_t round64(size_t x) { return (x + 63) & ~(size_t)63; }
+static size_t round64(size_t x) {
+    return (x + 63) & ~(size_t)63;
+}
 
 /* The number of edges the snapshot may keep. */
 static size_t max_edges(const memtap_live_block_t *blocks, size_t n) {
@@ -71,11 +79,11 @@ static size_t max_edges(const memtap_live_block_t *blocks, size_t n) {
  * the roots. Returns its size and, with mem set, carves it. */
 static size_t layout(memtap_leak_scan_t *s, uint8_t *mem, size_t nclusters, size_t nslots) {
     size_t at = 0;
-#define TAKE(ptr, bytes)                                                                       \
-    do {                                                                                       \
-        if (mem)                                                                               \
-            (ptr) = (void *)(mem + at);                                                        \
-        at += round64(bytes);                                                                  \
+#define TAKE(ptr, bytes)                                                                           \
+    do {                                                                                           \
+        if (mem)                                                                                   \
+            (ptr) = (void *)(mem + at);                                                            \
+        at += round64(bytes);                                                                      \
     } while (0)
     void *reader = 0, *slots = 0;
     TAKE(s->ix.clusters, nclusters * sizeof(memtap_leak_cluster_t));
@@ -139,9 +147,8 @@ static int run(memtap_leak_scan_t *s, const memtap_range_t *roots, size_t nroots
     return rc;
 }
 
-int memtap_leak_classify(const memtap_live_block_t *blocks, size_t n,
-                         const memtap_range_t *roots, size_t nroots, uint8_t *classes_out,
-                         memtap_leak_stats_t *stats) {
+int memtap_leak_classify(const memtap_live_block_t *blocks, size_t n, const memtap_range_t *roots,
+                         size_t nroots, uint8_t *classes_out, memtap_leak_stats_t *stats) {
     int saved = errno;
     memtap_leak_stats_t local;
     memtap_leak_scan_t s;

@@ -67,8 +67,7 @@ static size_t next_pending(const memtap_leak_scan_t *s, size_t b, size_t hi) {
     while (b <= hi) {
         uint64_t w = s->lazy[b >> 6] >> (b & 63);
         if (w)
-            return b + (size_t)__builtin_ctzll(w) <= hi ? b + (size_t)__builtin_ctzll(w)
-                                                        : SIZE_MAX;
+            return b + (size_t)__builtin_ctzll(w) <= hi ? b + (size_t)__builtin_ctzll(w) : SIZE_MAX;
         b = (b | 63) + 1;
     }
     return SIZE_MAX;

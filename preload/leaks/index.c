@@ -34,8 +34,8 @@ void memtap_leak_index_measure(const memtap_live_block_t *blocks, size_t n, size
     }
 }
 
-void memtap_leak_index_build(memtap_leak_index_t *ix, const memtap_live_block_t *blocks,
-                             size_t n, memtap_leak_cluster_t *clusters, uint32_t *slots) {
+void memtap_leak_index_build(memtap_leak_index_t *ix, const memtap_live_block_t *blocks, size_t n,
+                             memtap_leak_cluster_t *clusters, uint32_t *slots) {
     ix->blocks = blocks;
     ix->clusters = clusters;
     ix->nclusters = 0;

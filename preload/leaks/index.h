@@ -43,8 +43,8 @@ void memtap_leak_index_measure(const memtap_live_block_t *blocks, size_t n, size
                                size_t *slots);
 
 /* Builds the index into clusters[] and slots[] of the sizes measure gave. */
-void memtap_leak_index_build(memtap_leak_index_t *ix, const memtap_live_block_t *blocks,
-                             size_t n, memtap_leak_cluster_t *clusters, uint32_t *slots);
+void memtap_leak_index_build(memtap_leak_index_t *ix, const memtap_live_block_t *blocks, size_t n,
+                             memtap_leak_cluster_t *clusters, uint32_t *slots);
 
 /* Slow path of memtap_leak_cluster_of: binary search of the clusters. */
 const memtap_leak_cluster_t *memtap_leak_index_cluster(memtap_leak_index_t *ix, uint64_t w);

@@ -21,9 +21,12 @@ typedef struct {
     uint64_t flags;
 } memtap_range_t;
 
-/* Root flag: pages of the range that are not resident (mincore) are not read. roots.c sets
- * it on mappings without swapped-out pages, where such a page was never written (it reads
- * as zeros) or still holds the file's bytes: neither can hold a pointer into the heap. */
+/* Root flag: only the pages of the range that are present or swapped out are read
+ * (PAGEMAP_SCAN, Linux 6.7; before it, the pages mincore says are resident). roots.c sets
+ * it on every mapping without swapped-out pages: a page never written reads as zeros, a
+ * file page not copied on write holds the file's bytes, and neither can hold a pointer
+ * into the heap. An untouched 8 MiB thread stack then costs one system call, not 2048
+ * page faults, and a sanitizer's 15 TiB shadow (with PAGEMAP_SCAN) one, not hours. */
 #define MEMTAP_RANGE_RESIDENT_ONLY 1u
 
 /* The four classes, memcheck's ("still reachable", "possibly lost", "indirectly lost",
@@ -39,12 +42,12 @@ enum memtap_leak_class {
 typedef struct {
     uint64_t blocks[5], bytes[5];
     uint64_t root_bytes;       /* root bytes read and scanned */
-    uint64_t heap_bytes;       /* block bytes read and scanned (a block read twice counts twice) */
+    uint64_t heap_bytes;       /* block bytes scanned (a block scanned twice counts twice) */
     uint64_t unreadable_bytes; /* bytes that could not be read (unmapped meanwhile): no pointers */
     uint64_t edges;            /* pointers between blocks kept in the snapshot */
-    uint64_t lazy_blocks;      /* blocks past the snapshot's budget, read each time they are reached */
+    uint64_t lazy_blocks;      /* blocks past the snapshot's budget, read when scanned */
     uint64_t reads;            /* process_vm_readv calls */
-    uint64_t scratch_bytes;    /* scratch memory mapped (only the touched part is resident) */
+    uint64_t scratch_bytes;    /* scratch memory mapped (only the part touched costs) */
 } memtap_leak_stats_t;
 
 /* Classifies blocks[0..n) (sorted by address, not overlapping, none containing address 0
@@ -61,27 +64,30 @@ typedef struct {
  * it never mallocs (scratch comes from mmap, given back before it returns), never aborts,
  * writes nothing to any fd and keeps errno. Memory that other threads change during the
  * scan gives an answer as of some moment of the scan, as any scan of a running program. */
-int memtap_leak_classify(const memtap_live_block_t *blocks, size_t n,
-                         const memtap_range_t *roots, size_t nroots, uint8_t *classes_out,
-                         memtap_leak_stats_t *stats);
+int memtap_leak_classify(const memtap_live_block_t *blocks, size_t n, const memtap_range_t *roots,
+                         size_t nroots, uint8_t *classes_out, memtap_leak_stats_t *stats);
 
 /* Builds the root set of the calling process into out[0..cap): every private, readable and
  * writable mapping of /proc/self/smaps (module .data/.bss, anonymous memory, [stack],
  * thread stacks and TLS) except
- *   - mappings holding (part of) a live block: the allocator's heaps ([heap], glibc's
- *     arenas, pymalloc's arenas, mmap'd chunks), whose blocks are scanned when reached;
- *   - shared mappings (see roots.c), device mappings, mappings never touched (no resident
- *     or swapped page), mappings named "[anon:memtap...]";
- *   - the exclude[0..nexclude) ranges (memtap's own memory, in any order);
+ *   - mappings holding (part of) a live block of blocks[0..n) (sorted as for classify):
+ *     the allocator's heaps ([heap], glibc's arenas, pymalloc's arenas, mmap'd chunks),
+ *     whose blocks are scanned when reached, and whose free memory never is;
+ *   - shared mappings, device mappings, mappings never touched (no resident or swapped
+ *     page), mappings named "[anon:memtap...]" (see roots.c for why);
+ *   - the exclude[0..nexclude) ranges, in any order: memtap's own memory, which must
+ *     include every buffer that holds block addresses (records not yet written...); the
+ *     blocks and exclude arrays themselves are left out without being listed;
  *   - the calling thread's stack below its caller's frame,
- * plus a copy of the caller's registers (callee-saved ones, spilled to the stack and
- * copied into a static buffer that is itself one of the ranges).
- * Returns how many ranges were written, -ENOSPC when cap is too small (more mappings than
- * cap), -EIO when smaps cannot be read, -ENOMEM, -EBUSY when another thread is inside.
- * The register copy describes the moment of this call: call memtap_leak_classify next,
- * from the same function, with no pointer to a block held only in that function.
- * May be called with the reentrancy guard set: no malloc (a 64 KiB mmap'd buffer), no
- * output, errno kept. */
+ * plus a copy of the caller's callee-saved registers (spilled by this function and copied
+ * into a static buffer, which is one of the ranges even if memtap's .bss is excluded).
+ * The caller's own frame is a root: it must hold no block address (the arrays it passes
+ * are fine). Call memtap_leak_classify next, from the same function: the register copy
+ * and the stack ranges describe the moment of this call.
+ * Returns how many ranges were written, -ENOSPC when cap is too small (the number of
+ * mappings + nexclude + 3 always suffices), -EIO when smaps cannot be read, -ENOMEM, or
+ * -EBUSY when another thread is inside. May be called with the reentrancy guard set: no malloc
+ * (a 64 KiB mmap'd buffer), no output, errno kept. */
 int memtap_leak_roots(memtap_range_t *out, size_t cap, const memtap_range_t *exclude,
                       size_t nexclude, const memtap_live_block_t *blocks, size_t n);
 

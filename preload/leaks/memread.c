@@ -162,10 +162,14 @@ static int scan_runs(int fd, uint64_t lo, uint64_t hi, uint64_t start, uint64_t 
     struct memtap_page_region regions[64];
     for (uint64_t at = lo; at < hi;) {
         struct memtap_pm_scan_arg arg = {
-            .size = sizeof arg, .start = at, .end = hi, .vec = (uintptr_t)regions,
+            .size = sizeof arg,
+            .start = at,
+            .end = hi,
+            .vec = (uintptr_t)regions,
             .vec_len = sizeof regions / sizeof regions[0],
             /* present or swapped, and not the shared zero page */
-            .category_inverted = MEMTAP_PAGE_IS_PFNZERO, .category_mask = MEMTAP_PAGE_IS_PFNZERO,
+            .category_inverted = MEMTAP_PAGE_IS_PFNZERO,
+            .category_mask = MEMTAP_PAGE_IS_PFNZERO,
             .category_anyof_mask = MEMTAP_PAGE_IS_PRESENT | MEMTAP_PAGE_IS_SWAPPED,
             .return_mask = MEMTAP_PAGE_IS_PRESENT | MEMTAP_PAGE_IS_SWAPPED};
         long got = ioctl(fd, MEMTAP_PAGEMAP_SCAN, &arg);
@@ -220,7 +224,9 @@ static int resident_runs(memtap_leak_reader_t *r, uint64_t lo, uint64_t hi, uint
 
 static int use_pagemap_scan = 1;
 
-void memtap_leak_set_pagemap_scan(int on) { use_pagemap_scan = on; }
+void memtap_leak_set_pagemap_scan(int on) {
+    use_pagemap_scan = on;
+}
 
 int memtap_leak_for_each_run(memtap_leak_reader_t *r, uint64_t start, uint64_t end,
                              memtap_leak_run_fn fn, void *ctx) {

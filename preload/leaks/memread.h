@@ -32,11 +32,11 @@ typedef struct {
     struct iovec *local, *remote;
     memtap_leak_item_t *items;
     uint32_t nitems;
-    uint32_t used;          /* bytes of buf taken */
-    uint64_t unreadable;    /* bytes that could not be read (zeros in buf) */
-    uint64_t reads;         /* process_vm_readv calls */
-    int pagemap;            /* /proc/self/pagemap for PAGEMAP_SCAN: -2 not yet, -1 none */
-    unsigned char *vec;     /* mincore's answers */
+    uint32_t used;       /* bytes of buf taken */
+    uint64_t unreadable; /* bytes that could not be read (zeros in buf) */
+    uint64_t reads;      /* process_vm_readv calls */
+    int pagemap;         /* /proc/self/pagemap for PAGEMAP_SCAN: -2 not yet, -1 none */
+    unsigned char *vec;  /* mincore's answers */
 } memtap_leak_reader_t;
 
 /* Scratch bytes a reader needs (buffer and arrays). */

@@ -51,8 +51,8 @@ static int busy;
 typedef struct {
     uint64_t start, end;
     char perms[4];
-    int skip;            /* device, special or memtap's own: never a root */
-    uint64_t rss, swap;  /* kB */
+    int skip;           /* device, special or memtap's own: never a root */
+    uint64_t rss, swap; /* kB */
     int valid;
 } mapping_t;
 
@@ -102,10 +102,10 @@ static void parse_header(const char *line, mapping_t *m) {
     }
     while (*p == ' ')
         p++;
-    m->skip = (starts_with(p, "/dev/") && strcmp(p, "/dev/zero") != 0 &&
-               !starts_with(p, "/dev/zero ")) ||
-              starts_with(p, "[v") || /* [vvar], [vdso], [vsyscall]... */
-              starts_with(p, "[anon:memtap");
+    m->skip =
+        (starts_with(p, "/dev/") && strcmp(p, "/dev/zero") != 0 && !starts_with(p, "/dev/zero ")) ||
+        starts_with(p, "[v") || /* [vvar], [vdso], [vsyscall]... */
+        starts_with(p, "[anon:memtap");
     m->valid = m->end > m->start;
 }
 
@@ -123,8 +123,7 @@ static void parse_field(const char *line, mapping_t *m) {
 }
 
 /* 1 when some block overlaps [start, end). */
-static int holds_block(const memtap_live_block_t *blocks, size_t n, uint64_t start,
-                       uint64_t end) {
+static int holds_block(const memtap_live_block_t *blocks, size_t n, uint64_t start, uint64_t end) {
     size_t a = 0, z = n; /* the first block ending after start */
     while (a < z) {
         size_t mid = a + (z - a) / 2;
@@ -219,10 +218,15 @@ static int read_smaps(roots_t *r, char *buf) {
 }
 
 static NOIPA int build(memtap_range_t *out, size_t cap, const memtap_range_t *exclude,
-                       size_t nexclude, const memtap_live_block_t *blocks, size_t n,
-                       uint64_t cfa, size_t copied) {
-    roots_t r = {.out = out, .cap = cap, .exclude = exclude, .nexclude = nexclude,
-                 .blocks = blocks, .n = n, .cfa = cfa};
+                       size_t nexclude, const memtap_live_block_t *blocks, size_t n, uint64_t cfa,
+                       size_t copied) {
+    roots_t r = {.out = out,
+                 .cap = cap,
+                 .exclude = exclude,
+                 .nexclude = nexclude,
+                 .blocks = blocks,
+                 .n = n,
+                 .cfa = cfa};
     r.own[0] = (memtap_range_t){(uintptr_t)blocks, (uintptr_t)(blocks + n), 0};
     r.own[1] = (memtap_range_t){(uintptr_t)exclude, (uintptr_t)(exclude + nexclude), 0};
     char *buf = memtap_leak_map(SMAPS_BUF);

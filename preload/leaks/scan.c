@@ -62,7 +62,7 @@ static void resolve(memtap_leak_scan_t *s) {
 static void scan_words(memtap_leak_scan_t *s, const uint64_t *w, size_t nw, uint32_t src,
                        int prior_definite) {
     const uint64_t lo = s->ix.lo, span = s->ix.span;
-    for (size_t i = 0; i < nw && !s->full; i++) {
+    for (size_t i = 0; i < nw; i++) {
         uint64_t v = w[i];
         if (v - lo >= span) /* most words: not an address inside the blocks' span */
             continue;
@@ -76,8 +76,11 @@ static void scan_words(memtap_leak_scan_t *s, const uint64_t *w, size_t nw, uint
         c->src = src;
         c->prior = (uint32_t)prior_definite;
         __builtin_prefetch(c->slot);
-        if (++s->ncand == MEMTAP_LEAK_BATCH)
+        if (++s->ncand == MEMTAP_LEAK_BATCH) {
             resolve(s);
+            if (s->full)
+                return;
+        }
     }
 }
 
@@ -209,8 +212,8 @@ int memtap_leak_scan_roots(memtap_leak_scan_t *s, const memtap_range_t *roots, s
     s->mode = MEMTAP_LEAK_MARK;
     for (size_t r = 0; r < nroots; r++) {
         memtap_range_t parts[sizeof s->self / sizeof s->self[0] + 1];
-        size_t nparts = memtap_leak_subtract(roots[r].start, roots[r].end, s->self, s->nself,
-                                             parts, sizeof parts / sizeof parts[0]);
+        size_t nparts = memtap_leak_subtract(roots[r].start, roots[r].end, s->self, s->nself, parts,
+                                             sizeof parts / sizeof parts[0]);
         if (nparts == SIZE_MAX) /* cannot happen: at most nself + 1 parts */
             nparts = 0;
         for (size_t k = 0; k < nparts; k++) {

@@ -1,12 +1,12 @@
 /* The leak scan's cost on big synthetic heaps (not a unit test: run by hand).
  *   cc -O2 -std=c11 -D_GNU_SOURCE -Iinclude -Ipreload -o build/bench_leakscan
  *      tests/unit/preload/leaks/bench_leakscan.c preload/leaks/[a-z]*.c
- *   build/bench_leakscan [lists|seqlists|large|doubles|dense|all] [MiB] [repeat]
+ *   build/bench_leakscan [lists|rootedlists|seqlists|large|doubles|dense|all] [MiB] [repeat]
  * Each shape builds a heap of MiB (default 1024; doubles: 100) of live blocks in one
  * mapping (blocks 16 bytes apart, as malloc's headers leave them), roots half of it from a
  * root array, then times memtap_leak_classify alone (wall and CPU time, the best of
- * repeat runs) and prints its figures. lists: 64-byte blocks in 1024 linked lists, linked in random order;
- * seqlists: the same linked in address order; large: 1 MiB blocks of integers, chained;
+ * repeat runs) and prints its figures. lists: 64-byte blocks in 1024 linked lists, linked in random
+ * order; seqlists: the same linked in address order; large: 1 MiB blocks of integers, chained;
  * doubles: 4 KiB blocks of doubles; dense: 64-byte blocks whose every word points to a
  * random block (more pointers than the snapshot's budget: the lazy path). */
 #include "leaks/leaks.h"
@@ -61,10 +61,12 @@ static heap_t carve(size_t heap_bytes, size_t size) {
     return h;
 }
 
-static uint64_t *word(const heap_t *h, size_t b) { return (uint64_t *)(uintptr_t)h->blocks[b].addr; }
+static uint64_t *word(const heap_t *h, size_t b) {
+    return (uint64_t *)(uintptr_t)h->blocks[b].addr;
+}
 
-/* 1024 lists through all blocks, in random or address order; even lists rooted. */
-static void lists(heap_t *h, int shuffled) {
+/* 1024 lists through all blocks, in random or address order; even lists rooted, or all. */
+static void lists(heap_t *h, int shuffled, int all_rooted) {
     uint32_t *perm = map(h->n * sizeof *perm);
     for (size_t i = 0; i < h->n; i++)
         perm[i] = (uint32_t)i;
@@ -82,7 +84,7 @@ static void lists(heap_t *h, int shuffled) {
                 w[i] = i * 1000 + k; /* data: small integers */
             w[1] = k + 1 < per ? h->blocks[perm[l * per + k + 1]].addr : 0;
         }
-        if (l % 2 == 0)
+        if (l % 2 == 0 || all_rooted)
             h->roots[h->nroots++] = h->blocks[perm[l * per]].addr;
     }
     munmap(perm, h->n * sizeof *perm);
@@ -116,9 +118,9 @@ static int repeat = 1;
 static void run(const char *shape, size_t mib) {
     size_t bytes = mib << 20;
     heap_t h;
-    if (!strcmp(shape, "lists") || !strcmp(shape, "seqlists")) {
+    if (!strcmp(shape, "lists") || !strcmp(shape, "seqlists") || !strcmp(shape, "rootedlists")) {
         h = carve(bytes, 64);
-        lists(&h, !strcmp(shape, "lists"));
+        lists(&h, strcmp(shape, "seqlists") != 0, !strcmp(shape, "rootedlists"));
     } else if (!strcmp(shape, "large")) {
         h = carve(bytes, 1 << 20);
         chain(&h, 0);
@@ -165,7 +167,7 @@ int main(int argc, char **argv) {
     const char *shape = argc > 1 ? argv[1] : "all";
     size_t mib = argc > 2 ? (size_t)atol(argv[2]) : 0;
     repeat = argc > 3 ? atoi(argv[3]) : 1;
-    static const char *all[] = {"lists", "seqlists", "large", "doubles", "dense"};
+    static const char *all[] = {"lists", "rootedlists", "seqlists", "large", "doubles", "dense"};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (!strcmp(shape, "all") || !strcmp(shape, all[i]))
             run(all[i], mib ? mib : !strcmp(all[i], "doubles") ? 100 : 1024);

@@ -1,6 +1,7 @@
-/* The leak scan (preload/leaks): memcheck's four classes on synthetic heaps built from real
- * memory of this process, in the snapshot and in the lazy (budget 0) mode; the index's
- * edges; memory vanishing while we scan; the root set of this very process. */
+/* The leak scan's classification (preload/leaks): memcheck's four classes on synthetic
+ * heaps built from real memory of this process, with the snapshot and with every block
+ * lazy (budget 0); the index against a plain search; memory vanishing while we scan. The
+ * root set of this very process: test_leakroots.c. */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -13,40 +14,11 @@
 #include "leaks/index.h"
 #include "leaks/leaks.h"
 #include "leaks/memread.h"
-
-#define P(x) ((uint64_t)(uintptr_t)(x))
-enum { R = MEMTAP_LEAK_REACHABLE, PO = MEMTAP_LEAK_POSSIBLE, I = MEMTAP_LEAK_INDIRECT,
-       D = MEMTAP_LEAK_DEFINITE };
-
-/* A synthetic heap: blocks carved out of one mapping, the array of them in another. */
-typedef struct {
-    uint8_t *mem;
-    size_t size;
-    memtap_live_block_t *blocks;
-    size_t n, cap;
-} heap_t;
-
-static void *map(size_t size) {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    cr_assert_neq(p, MAP_FAILED);
-    return p;
-}
-
-static heap_t heap_new(size_t size, size_t cap) {
-    heap_t h = {map(size), size, map(cap * sizeof(memtap_live_block_t)), 0, cap};
-    return h;
-}
-
-/* Block at offset off of size bytes (offsets must grow). */
-static uint64_t *blk(heap_t *h, size_t off, size_t size) {
-    cr_assert(h->n < h->cap && off + size <= h->size);
-    h->blocks[h->n++] = (memtap_live_block_t){P(h->mem + off), size};
-    return (uint64_t *)(void *)(h->mem + off);
-}
+#include "preload/leaks/leak_heap.h"
 
 static uint64_t root_area[64]; /* the roots of the synthetic tests */
 static memtap_range_t roots[1];
-static uint8_t cls[1 << 16], cls_lazy[1 << 16];
+static uint8_t cls_lazy[1 << 16];
 
 static void setup(void) {
     memset(root_area, 0, sizeof root_area);
@@ -71,13 +43,6 @@ static memtap_leak_stats_t classify_both(const heap_t *h, const memtap_range_t *
         cr_assert_eq(st.bytes[c], lazy.bytes[c]);
     }
     return st;
-}
-
-static void expect(const uint8_t *want, size_t n) {
-    size_t i = 0;
-    while (i < n && cls[i] == want[i])
-        i++;
-    cr_assert_eq(i, n, "block %zu is %d, expected %d", i, cls[i], want[i]);
 }
 
 TestSuite(leakscan, .init = setup);
@@ -193,7 +158,7 @@ Test(leakscan, a_start_pointer_counts_beside_an_interior_one, .timeout = 30) {
     root_area[0] = P(a);
     a[0] = P(b) + 8; /* interior, then start, to the same block, side by side */
     a[1] = P(b);
-    a[2] = P(c);     /* start, then interior */
+    a[2] = P(c); /* start, then interior */
     a[3] = P(c) + 8;
     classify_both(&h, roots, 1);
     expect((uint8_t[]){R, R, R}, 3);
@@ -233,10 +198,10 @@ Test(leakscan, blocks_at_the_ends_of_the_index, .timeout = 30) {
     heap_t h = heap_new(1 << 20, 8);
     uint64_t *first = blk(&h, 0, 24), *mid = blk(&h, 4096, 24);
     uint64_t *last = blk(&h, (1 << 20) - 40, 40); /* ends with the mapping */
-    root_area[0] = P(first) - 1;        /* before everything */
-    root_area[1] = P(last) + 40;        /* the end: outside */
-    root_area[2] = P(mid) + 24;         /* just past mid: in the gap */
-    root_area[3] = P(last) + 39;        /* last byte of the last block */
+    root_area[0] = P(first) - 1;                  /* before everything */
+    root_area[1] = P(last) + 40;                  /* the end: outside */
+    root_area[2] = P(mid) + 24;                   /* just past mid: in the gap */
+    root_area[3] = P(last) + 39;                  /* last byte of the last block */
     memtap_leak_stats_t st = classify_both(&h, roots, 1);
     expect((uint8_t[]){D, D, PO}, 3);
     cr_assert_eq(st.unreadable_bytes, 0);
@@ -290,7 +255,7 @@ Test(leakscan, index_finds_what_a_plain_search_finds, .timeout = 30) {
         cr_assert(b[i].addr >= memtap_leak_block_end(&b[i - 1]) && b[i].addr > b[i - 1].addr);
     size_t nclusters, nslots;
     memtap_leak_index_measure(b, N, &nclusters, &nslots);
-    cr_assert_gt(nclusters, 50); /* the big gaps cut clusters */
+    cr_assert_gt(nclusters, 50);              /* the big gaps cut clusters */
     cr_assert_leq(nslots, N + 2 * nclusters); /* about a slot per block */
     static memtap_leak_cluster_t clusters[N];
     static uint32_t slots[3 * N];
@@ -298,8 +263,11 @@ Test(leakscan, index_finds_what_a_plain_search_finds, .timeout = 30) {
     memtap_leak_index_build(&ix, b, N, clusters, slots);
     size_t wrong = 0, found = 0;
     for (size_t i = 0; i < N; i++) {
-        uint64_t probes[] = {b[i].addr - 1, b[i].addr, b[i].addr + b[i].size / 2,
-                             memtap_leak_block_end(&b[i]) - 1, memtap_leak_block_end(&b[i]),
+        uint64_t probes[] = {b[i].addr - 1,
+                             b[i].addr,
+                             b[i].addr + b[i].size / 2,
+                             memtap_leak_block_end(&b[i]) - 1,
+                             memtap_leak_block_end(&b[i]),
                              seed ^ (seed >> 7)};
         seed = seed * 6364136223846793005ull + 1442695040888963407ull;
         for (size_t k = 0; k < sizeof probes / sizeof probes[0]; k++) {
@@ -350,7 +318,7 @@ Test(leakscan, big_block_read_in_pieces, .timeout = 30) {
     heap_t h = heap_new(big + (1 << 16), 8);
     uint64_t *a = blk(&h, 0, big), *b = blk(&h, big + 64, 32), *c = blk(&h, big + 128, 32);
     root_area[0] = P(a);
-    a[big / 8 - 1] = P(b); /* in the last piece */
+    a[big / 8 - 1] = P(b);       /* in the last piece */
     a[(1 << 20) / 8] = P(c) + 8; /* first word of the second piece */
     memtap_leak_stats_t st = classify_both(&h, roots, 1);
     expect((uint8_t[]){R, R, PO}, 3);
@@ -392,7 +360,12 @@ Test(leakscan, our_own_arrays_are_never_roots, .timeout = 30) {
  * indirectly lost whatever the addresses; a rooted list is reachable but for an interior
  * pointer, behind which everything is possible. */
 Test(leakscan, shuffled_lists_in_every_mode, .timeout = 30) {
-    enum { N = 20000, LISTS = 40, PER = N / LISTS, STRIDE = 80 }; /* 48-byte blocks, as malloc spaces them */
+    enum {
+        N = 20000,
+        LISTS = 40,
+        PER = N / LISTS,
+        STRIDE = 80
+    }; /* 48-byte blocks, as malloc spaces them */
     heap_t h = heap_new((size_t)N * STRIDE, N);
     for (size_t i = 0; i < N; i++)
         blk(&h, i * STRIDE, 48);
@@ -417,8 +390,8 @@ Test(leakscan, shuffled_lists_in_every_mode, .timeout = 30) {
         if (interior_at >= 0) /* the link into the middle points 8 bytes in */
             ((uint64_t *)(uintptr_t)h.blocks[node[interior_at - 1]].addr)[2] += 8;
         for (int k = 0; k < PER; k++)
-            want[node[k]] = rooted ? (interior_at >= 0 && k >= interior_at ? PO : R)
-                                   : (k == 0 ? D : I);
+            want[node[k]] =
+                rooted ? (interior_at >= 0 && k >= interior_at ? PO : R) : (k == 0 ? D : I);
     }
     memtap_leak_stats_t st = classify_both(&h, roots, 1);
     expect(want, N);
@@ -483,191 +456,3 @@ Test(leakscan, memory_vanishing_during_the_scan, .timeout = 30) {
     __atomic_store_n(&stop_churn, 1, __ATOMIC_RELAXED);
     pthread_join(t, NULL);
 }
-
-/* ---- The root set of this process ----
- * The heap's blocks start 64 bytes into its mapping, so h.mem (kept in the test's frame)
- * points at no block; the blocks' addresses are written only where a test wants them, by
- * functions that do not inline, whose dead frames lie below the caller's and are not
- * scanned. */
-static memtap_range_t rootset[8192];
-static void *volatile global_ptr;
-
-static __attribute__((noinline)) void two_blocks(heap_t *h) {
-    blk(h, 64, 32);
-    blk(h, 128, 32);
-}
-
-static __attribute__((noinline)) void point_from(void *volatile *where, const heap_t *h) {
-    *where = (void *)(uintptr_t)h->blocks[0].addr;
-}
-
-/* Roots of this process, then the classes of h's blocks. */
-static int roots_then_classes(const heap_t *h, const memtap_range_t *exclude, size_t nexclude) {
-    int n = memtap_leak_roots(rootset, sizeof rootset / sizeof rootset[0], exclude, nexclude,
-                              h->blocks, h->n);
-    cr_assert_gt(n, 0, "memtap_leak_roots: %d", n);
-    return memtap_leak_classify(h->blocks, h->n, rootset, (size_t)n, cls, NULL);
-}
-
-Test(leakroots, a_global_pointer_makes_a_block_reachable, .timeout = 30) {
-    static heap_t h;
-    h = heap_new(1 << 16, 8);
-    two_blocks(&h);
-    point_from(&global_ptr, &h);
-    cr_assert_eq(roots_then_classes(&h, NULL, 0), 0);
-    expect((uint8_t[]){R, D}, 2);
-}
-
-Test(leakroots, a_block_whose_only_pointer_was_overwritten_is_definite, .timeout = 30) {
-    static heap_t h;
-    h = heap_new(1 << 16, 8);
-    two_blocks(&h);
-    point_from(&global_ptr, &h);
-    global_ptr = NULL;
-    cr_assert_eq(roots_then_classes(&h, NULL, 0), 0);
-    expect((uint8_t[]){D, D}, 2);
-}
-
-Test(leakroots, a_pointer_on_the_stack_keeps_a_block_reachable, .timeout = 30) {
-    static heap_t h;
-    h = heap_new(1 << 16, 8);
-    two_blocks(&h);
-    void *volatile on_stack = NULL;
-    point_from(&on_stack, &h);
-    cr_assert_eq(roots_then_classes(&h, NULL, 0), 0);
-    expect((uint8_t[]){R, D}, 2);
-    on_stack = NULL;
-}
-
-static __attribute__((noinline)) uintptr_t deeper_frame(void) {
-    volatile char here = 0;
-    return (uintptr_t)&here;
-}
-
-Test(leakroots, the_stack_is_scanned_from_the_caller_up, .timeout = 30) {
-    static heap_t h;
-    h = heap_new(1 << 16, 8);
-    two_blocks(&h);
-    volatile char mine = 0;
-    uintptr_t below = deeper_frame();
-    int n = memtap_leak_roots(rootset, sizeof rootset / sizeof rootset[0], NULL, 0, h.blocks,
-                              h.n);
-    cr_assert_gt(n, 0);
-    int covers_mine = 0, covers_below = 0;
-    for (int i = 0; i < n; i++) {
-        covers_mine |= rootset[i].start <= (uintptr_t)&mine && (uintptr_t)&mine < rootset[i].end;
-        covers_below |= rootset[i].start <= below && below < rootset[i].end;
-    }
-    cr_assert(covers_mine);
-    cr_assert(!covers_below);
-}
-
-Test(leakroots, the_heap_shared_devices_and_excluded_ranges_are_not_roots, .timeout = 30) {
-    static heap_t h;
-    h = heap_new(1 << 16, 8);
-    two_blocks(&h);
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    /* in the heap's mapping, outside any block */
-    point_from((void *volatile *)(void *)(h.mem + 8 * page), &h);
-    /* in shared memory */
-    void *volatile *shared = mmap(NULL, page, PROT_READ | PROT_WRITE,
-                                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    cr_assert_neq((void *)shared, MAP_FAILED);
-    point_from(shared, &h);
-    /* in an excluded range */
-    void *volatile *excluded = map(page);
-    point_from(excluded, &h);
-    memtap_range_t ex = {P(excluded), P(excluded) + page, 0};
-    cr_assert_eq(roots_then_classes(&h, &ex, 1), 0);
-    expect((uint8_t[]){D, D}, 2);
-    /* the same private mapping, not excluded: a root */
-    cr_assert_eq(roots_then_classes(&h, NULL, 0), 0);
-    expect((uint8_t[]){R, D}, 2);
-}
-
-Test(leakroots, untouched_mappings_are_left_out_touched_ones_flagged, .timeout = 30) {
-    static heap_t h;
-    h = heap_new(1 << 16, 8);
-    two_blocks(&h);
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    uint8_t *untouched = map(64 * page), *touched = map(64 * page);
-    /* guard pages keep the kernel from merging it with its neighbours */
-    cr_assert_eq(mprotect(untouched, page, PROT_NONE), 0);
-    cr_assert_eq(mprotect(untouched + 63 * page, page, PROT_NONE), 0);
-    touched[3 * page] = 1;
-    int n = memtap_leak_roots(rootset, sizeof rootset / sizeof rootset[0], NULL, 0, h.blocks,
-                              h.n);
-    cr_assert_gt(n, 0);
-    int found = 0;
-    for (int i = 0; i < n; i++) {
-        cr_assert(rootset[i].end <= P(untouched) + page ||
-                  rootset[i].start >= P(untouched) + 63 * page);
-        if (rootset[i].start <= P(touched) && P(touched) < rootset[i].end) {
-            found = 1;
-            cr_assert(rootset[i].flags & MEMTAP_RANGE_RESIDENT_ONLY);
-        }
-    }
-    cr_assert(found);
-}
-
-Test(leakroots, too_small_an_array_is_an_error, .timeout = 30) {
-    static heap_t h;
-    h = heap_new(1 << 16, 8);
-    two_blocks(&h);
-    errno = 77;
-    cr_assert_eq(memtap_leak_roots(rootset, 1, NULL, 0, h.blocks, h.n), -ENOSPC);
-    cr_assert_eq(errno, 77);
-}
-
-#if defined(__x86_64__)
-/* call_roots_with_REG(fn, out, cap, blocks, n, value) calls
- * fn = memtap_leak_roots(out, cap, NULL, 0, blocks, n) with *value in REG, a callee-saved
- * register, and nowhere else: the block stays reachable only through the registers' copy.
- * rdi = fn, rsi = out, rdx = cap, rcx = blocks, r8 = n, r9 = value. */
-#define CALL_WITH(reg)                                                                          \
-    int call_roots_with_##reg(void *fn, memtap_range_t *out, size_t cap,                       \
-                              const memtap_live_block_t *blocks, size_t n,                     \
-                              const uint64_t *value);                                          \
-    __asm__(".text\n.globl call_roots_with_" #reg "\n.type call_roots_with_" #reg              \
-            ", @function\ncall_roots_with_" #reg ":\n"                                        \
-            "  push %" #reg "\n  mov (%r9), %" #reg "\n  mov %rdi, %rax\n"  \
-            "  mov %rsi, %rdi\n  mov %rdx, %rsi\n  mov %r8, %r9\n  mov %rcx, %r8\n"          \
-            "  xor %edx, %edx\n  xor %ecx, %ecx\n  call *%rax\n"              \
-            "  pop %" #reg "\n  ret\n.size call_roots_with_" #reg ", .-call_roots_with_" #reg  \
-            "\n");
-CALL_WITH(rbx)
-CALL_WITH(rbp)
-CALL_WITH(r12)
-CALL_WITH(r13)
-CALL_WITH(r14)
-CALL_WITH(r15)
-
-typedef int (*call_with_fn)(void *, memtap_range_t *, size_t, const memtap_live_block_t *,
-                            size_t, const uint64_t *);
-
-Test(leakroots, a_pointer_held_in_a_register_keeps_a_block_reachable, .timeout = 30) {
-    static heap_t h;
-    h = heap_new(1 << 16, 8);
-    two_blocks(&h);
-    static const uint64_t nothing = 0;
-    static const call_with_fn calls[] = {call_roots_with_rbx, call_roots_with_rbp,
-                                         call_roots_with_r12, call_roots_with_r13,
-                                         call_roots_with_r14, call_roots_with_r15};
-    for (size_t reg = 0; reg < sizeof calls / sizeof calls[0]; reg++) {
-        for (int with = 0; with < 2; with++) {
-            int n = calls[reg]((void *)memtap_leak_roots, rootset,
-                               sizeof rootset / sizeof rootset[0], h.blocks, h.n,
-                               with ? &h.blocks[0].addr : &nothing);
-            cr_assert_gt(n, 0);
-            /* the last range is the registers' copy (a root even if memtap's own .bss,
-             * where it lies, is excluded): the register's value is in it */
-            int in_copy = 0;
-            for (uint64_t a = rootset[n - 1].start; a + 8 <= rootset[n - 1].end; a += 8)
-                in_copy |= *(const uint64_t *)(uintptr_t)a == h.blocks[0].addr;
-            cr_assert_eq(in_copy, with, "register %zu", reg);
-            cr_assert_eq(memtap_leak_classify(h.blocks, h.n, rootset, (size_t)n, cls, NULL), 0);
-            expect((uint8_t[]){with ? R : D, D}, 2);
-        }
-    }
-}
-#endif
