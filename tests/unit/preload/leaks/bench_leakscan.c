@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static uint64_t rng = 88172645463325252ull;
@@ -138,7 +139,10 @@ static void run(const char *shape, size_t mib) {
     memtap_range_t root = {(uintptr_t)h.roots, (uintptr_t)(h.roots + h.nroots), 0};
     memtap_leak_stats_t st;
     double wall = 1e9, cpu = 1e9;
+    long faults = 0;
     for (int r = 0; r < repeat; r++) { /* the best of repeat runs */
+        struct rusage u0, u1;
+        getrusage(RUSAGE_SELF, &u0);
         double w0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);
         int rc = memtap_leak_classify(h.blocks, h.n, &root, 1, cls, &st);
         double w1 = now(CLOCK_MONOTONIC), c1 = now(CLOCK_PROCESS_CPUTIME_ID);
@@ -146,16 +150,18 @@ static void run(const char *shape, size_t mib) {
             fprintf(stderr, "classify: %d\n", rc);
             exit(1);
         }
+        getrusage(RUSAGE_SELF, &u1);
+        faults = u1.ru_minflt - u0.ru_minflt; /* first touches of the scratch memory */
         wall = w1 - w0 < wall ? w1 - w0 : wall;
         cpu = c1 - c0 < cpu ? c1 - c0 : cpu;
     }
     printf("%-8s %5zu MiB %9zu blocks of %7zu B: %7.3f s wall %7.3f s cpu | reachable %zu "
            "possible %zu indirect %zu definite %zu | read %.0f MiB in %llu calls, %llu edges, "
-           "%llu lazy, scratch %.0f MiB mapped\n",
+           "%llu lazy, scratch %.0f MiB mapped, %ld page faults\n",
            shape, mib, h.n, h.size, wall, cpu, (size_t)st.blocks[1], (size_t)st.blocks[2],
            (size_t)st.blocks[3], (size_t)st.blocks[4], (double)st.heap_bytes / (1 << 20),
            (unsigned long long)st.reads, (unsigned long long)st.edges,
-           (unsigned long long)st.lazy_blocks, (double)st.scratch_bytes / (1 << 20));
+           (unsigned long long)st.lazy_blocks, (double)st.scratch_bytes / (1 << 20), faults);
     fflush(stdout);
     munmap(h.mem, h.n * h.stride + 4096);
     munmap(h.blocks, h.n * sizeof *h.blocks);
