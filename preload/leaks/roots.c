@@ -8,7 +8,10 @@
  *     TLS. Read-only memory can hold no pointer the program set at run time.
  *   - not mappings holding (part of) a live block: those are the allocator's heaps. Their
  *     blocks are scanned when something reaches them, and the rest (free chunks, whose
- *     stale contents would hide leaks) never.
+ *     stale contents would hide leaks) never. The kernel merges adjacent anonymous
+ *     mappings of the same flags into one, so program data mapped right next to a
+ *     mapping that holds blocks is skipped with it (thread stacks no longer merge since
+ *     Linux 6.7, MAP_STACK being VM_NOHUGEPAGE there).
  *   - not shared mappings ('s'), which memcheck does scan: their pages belong to a file or
  *     to other processes too, where a pointer into our private heap means nothing, so a
  *     program does not keep its only reference to a block there; and reading a shared
@@ -19,8 +22,8 @@
  *     them can have side effects; memcheck skips them too.
  *   - not mappings never touched (no resident and no swapped page: all zeros, or a file's
  *     bytes, which cannot point into the heap), nor "[anon:memtap...]" (memtap's scratch).
- *   - where no page is swapped out, flagged MEMTAP_RANGE_RESIDENT_ONLY, so an untouched
- *     8 MiB thread stack costs a mincore call rather than 2048 page faults.
+ *   - where no page is swapped out, flagged MEMTAP_RANGE_RESIDENT_ONLY: the scan reads
+ *     only the pages in use (leaks.h).
  *   - the calling thread's stack from its caller's frame up only: below are our own
  *     frames, and classify's, whose locals hold block addresses.
  * The registers: __builtin_unwind_init makes memtap_leak_roots save every callee-saved
