@@ -361,6 +361,7 @@
       .attr('value', (t) => t.id).text((t) => t.label);
     d3.select('#thread').on('change', function () { state.thread = +this.value; render(); });
     d3.select('#python-only').property('disabled', !data.meta.python)
+      .property('checked', state.pythonOnly)
       .on('change', function () { state.pythonOnly = this.checked; render(); });
     d3.select('#hide-interpreter').property('disabled', !data.meta.python)
       .on('change', function () { state.hideInterpreter = this.checked; render(); });
@@ -473,6 +474,9 @@
       return;
     }
     timings.parse_ms = performance.now() - t0;
+    // the view and the Python-only switch the page opens with (memtap flamegraph --leaks...)
+    if (VIEWS.some((v) => v.id === data.meta.view)) state.view = data.meta.view;
+    state.pythonOnly = !!(data.meta.python && data.meta.python_only);
     prepare();
     drawHeader();
     drawControls();
