@@ -516,7 +516,8 @@ static int apply(memtap_replay_t *r, const memtap_event_t *ev) {
             image(r)->ended = ev->type == MEMTAP_EV_EXIT ? 1 : 2;
         if (r->tl) /* only TIME markers carry the RSS */
             memtap_timeline_time(r, r->now_ms,
-                                 ev->type == MEMTAP_EV_TIME ? ev->u.time.rss : UINT64_MAX);
+                                 ev->type == MEMTAP_EV_TIME ? ev->u.time.rss : UINT64_MAX,
+                                 ev->type == MEMTAP_EV_TIME);
         return 0;
     }
     case MEMTAP_EV_PY_CODE:

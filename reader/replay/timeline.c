@@ -151,16 +151,18 @@ void memtap_timeline_temporary(memtap_replay_t *r, uint32_t site, uint32_t threa
     }
 }
 
-void memtap_timeline_time(memtap_replay_t *r, uint64_t ms, uint64_t rss) {
+void memtap_timeline_time(memtap_replay_t *r, uint64_t ms, uint64_t rss, int is_time) {
     memtap_timeline_t *tl = r->tl;
     for (size_t i = tl->unresolved; i < tl->moments.n; i++) {
         tl->moments.v[i].next_seq = r->seq;
         tl->moments.v[i].next_ms = ms;
+        tl->moments.v[i].next_time = is_time;
     }
     tl->unresolved = tl->moments.n;
     if (tl->open && !tl->best.next_seq && tl->best.seq < r->seq) {
         tl->best.next_seq = r->seq;
         tl->best.next_ms = ms;
+        tl->best.next_time = is_time;
     }
     tl->mark_seq = r->seq;
     tl->mark_ms = ms;
@@ -321,6 +323,26 @@ static int compact(memtap_timeline_t *tl) {
     return 0;
 }
 
+/* Markers come with the first record after each 100 ms (format.md): the records between
+ * marker A and the one that brought marker B happened within 100 ms after A, that one at
+ * B's time. So an instant between them is placed by its event number over A's time to at
+ * most 100 ms later (a pause of the program is not spread over its events), the record
+ * before a TIME marker at the marker's time. */
+#define MARKER_EVERY_MS 100
+
+static double moment_ms(const memtap_moment_t *m) {
+    uint64_t s = m->seq, a = m->prev_seq, b = m->next_seq;
+    if (m->next_time && s + 1 >= b)
+        return (double)m->next_ms;
+    uint64_t last = m->next_time ? b - 1 : b; /* the events spread over the span */
+    uint64_t span = m->next_ms > m->prev_ms ? m->next_ms - m->prev_ms : 0;
+    if (span > MARKER_EVERY_MS)
+        span = MARKER_EVERY_MS;
+    if (last <= a)
+        return (double)m->prev_ms;
+    return (double)m->prev_ms + (double)span * (double)(s - a) / (double)(last - a);
+}
+
 int memtap_timeline_finish(memtap_replay_t *r) {
     memtap_timeline_t *tl = r->tl;
     if (tl->open && close_stretch(tl, 1) < 0)
@@ -337,10 +359,9 @@ int memtap_timeline_finish(memtap_replay_t *r) {
         if (!m->next_seq) { /* after the last marker: up to the end */
             m->next_seq = r->seq;
             m->next_ms = r->now_ms;
+            m->next_time = 0;
         }
-        double span = (double)(m->next_seq - m->prev_seq);
-        double dt = m->next_ms > m->prev_ms ? (double)(m->next_ms - m->prev_ms) : 0.0;
-        m->t_ms = (double)m->prev_ms + (span > 0 ? dt * (double)(m->seq - m->prev_seq) / span : 0);
+        m->t_ms = moment_ms(m);
         if (m->heap_bytes > tl->moments.v[tl->peak_index].heap_bytes)
             tl->peak_index = i;
     }

@@ -40,6 +40,7 @@ typedef struct {
     uint64_t rss;                /* the RSS of the latest TIME marker before it; 0: unknown */
     uint64_t prev_seq, prev_ms;  /* the time marker before it (0, 0: the start) */
     uint64_t next_seq, next_ms;  /* the one after it; next_seq 0: none (yet) */
+    int next_time;               /* that one is a TIME marker (written with a record) */
     double t_ms;                 /* ms from the start, interpolated (memtap_timeline_finish) */
 } memtap_moment_t;
 
@@ -98,9 +99,10 @@ void memtap_timeline_live(memtap_replay_t *r, uint32_t site, uint32_t thread, in
 void memtap_timeline_temporary(memtap_replay_t *r, uint32_t site, uint32_t thread,
                                uint64_t size);
 
-/* A time marker (TIME, EXEC, EXIT): ms from the start of the run; rss, or UINT64_MAX when
- * the marker has none. */
-void memtap_timeline_time(memtap_replay_t *r, uint64_t ms, uint64_t rss);
+/* A time marker: ms from the start of the run; rss, or UINT64_MAX when the marker has none.
+ * is_time: a TIME marker (written with the first record after each 100 ms: that record
+ * happened then), else EXEC or EXIT. */
+void memtap_timeline_time(memtap_replay_t *r, uint64_t ms, uint64_t rss, int is_time);
 
 /* After an event that reached r->tl_next (a new stretch starts) or raised the heap above
  * r->tl_best (the stretch's highest instant so far). Returns 0, or -1 when out of memory. */

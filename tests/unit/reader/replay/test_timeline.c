@@ -116,14 +116,36 @@ Test(timeline, times_between_markers_and_rss, .timeout = 10) {
     const memtap_moment_t *m = &tl()->moments.v[s0];
     cr_assert_eq(m[0].seq, s0 + 1);
     cr_assert_eq(m[0].rss, 0);
-    cr_assert_float_eq(m[0].t_ms, 100.0 * (double)(s0 + 1) / (double)(s0 + 2), 1e-9);
+    cr_assert_float_eq(m[0].t_ms, 100.0, 1e-9, "the record that brought the marker: its time");
     cr_assert_float_eq(m[1].t_ms, 100.0, 1e-9);
     cr_assert_eq(m[1].rss, 4096);
-    cr_assert_float_eq(m[2].t_ms, 125.0, 1e-9);
-    cr_assert_float_eq(m[3].t_ms, 150.0, 1e-9);
-    cr_assert_float_eq(m[4].t_ms, 175.0, 1e-9);
+    cr_assert_float_eq(m[2].t_ms, 100.0 + 100.0 / 3, 1e-9);
+    cr_assert_float_eq(m[3].t_ms, 100.0 + 200.0 / 3, 1e-9);
+    cr_assert_float_eq(m[4].t_ms, 200.0, 1e-9);
     cr_assert_float_eq(m[6].t_ms, 200.0, 1e-9); /* nothing after the last marker: its time */
     cr_assert_eq(m[6].rss, 8192);
+}
+
+/* A pause: the records before it are placed within 100 ms of the marker before them, not
+ * spread over the pause; the one that ends it at the next marker's time. */
+Test(timeline, a_pause_is_not_spread_over_the_events, .timeout = 10) {
+    start(64, 1);
+    tick(1000, 4096);
+    uint64_t s0 = r.seq;
+    for (uint64_t i = 0; i < 4; i++)
+        alloc(0x100 + 16 * i, 10, 1, 1, MEMTAP_KIND_MALLOC); /* s0+1 .. s0+4 */
+    alloc(0x200, 10, 1, 1, MEMTAP_KIND_MALLOC);             /* s0+5: after a 5 s pause */
+    tick(6000, 4096);                                        /* s0+6 */
+    re_feed(&r, (memtap_event_t){.type = MEMTAP_EV_EXIT, .u.time = {.ms = 9000}}); /* s0+7 */
+    finish();
+    const memtap_moment_t *m = &tl()->moments.v[s0 - 1];
+    cr_assert_eq(m[0].seq, s0);
+    cr_assert_float_eq(m[0].t_ms, 1000.0, 1e-9);
+    for (int i = 1; i <= 4; i++) /* the 5 events up to the pause's end over 100 ms */
+        cr_assert_float_eq(m[i].t_ms, 1000.0 + 20.0 * i, 1e-9, "moment %d: %f", i, m[i].t_ms);
+    cr_assert_float_eq(m[5].t_ms, 6000.0, 1e-9);
+    cr_assert_float_eq(m[6].t_ms, 6000.0, 1e-9);
+    cr_assert_float_eq(m[7].t_ms, 9000.0, 1e-9, "the exit");
 }
 
 /* --- against a model: random events, the figures at every instant kept beside ------------ */
