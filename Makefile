@@ -162,7 +162,8 @@ $(BUILD)/tests/browser/fill-page: tests/browser/fill_page.c $(BUILD)/reader/html
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -Ireader $(CFLAGS) $(LTO) -o $@ $^
 
-browser: $(PAGE_HTML) $(BUILD)/tests/browser/fill-page | $(BROWSER_STAMP)
+# (and real captures: memtap and the e2e programs)
+browser: $(PAGE_HTML) $(BUILD)/tests/browser/fill-page all e2e-progs | $(BROWSER_STAMP)
 	MEMTAP_BUILD=$(BUILD) node --test --test-concurrency=1 $(BROWSER_TESTS)
 
 # ASan interposes malloc itself, so it covers the reader and unit tests, not the library.

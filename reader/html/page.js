@@ -23,8 +23,8 @@
     { id: 'temporary', label: 'temporary', value: 'temporary_allocations',
       second: 'temporary_bytes', bytes: false, what: 'temporary allocations',
       secondBytes: true, secondWhat: 'in temporary blocks',
-      note: () => 'Temporary allocations: blocks freed before the same thread\'s next ' +
-        'allocation (heaptrack\'s definition); a frame\'s width is how many it made.' },
+      note: () => 'Temporary allocations: blocks freed before any other allocation was made ' +
+        '(as memtap summary counts them); a frame\'s width is how many it made.' },
   ];
   // The memray-like temporal view: the memory live at one moment of the timeline.
   const MOMENT_VIEW = { id: 'moment', bytes: true, what: 'live then', secondWhat: 'blocks' };
