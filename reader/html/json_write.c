@@ -84,7 +84,6 @@ void memtap_jw_strn(memtap_jw_t *w, const char *str, size_t n) {
     memtap_jw_raw(w, "\"", 1);
     while (i < n) {
         const char *esc = NULL;
-        size_t skip = 1;
         if (s[i] >= 0x80) {
             size_t len = utf8_len(s + i, n - i);
             if (len) {
@@ -98,8 +97,7 @@ void memtap_jw_strn(memtap_jw_t *w, const char *str, size_t n) {
         }
         memtap_jw_raw(w, str + start, i - start);
         memtap_jw_put(w, esc);
-        i += skip;
-        start = i;
+        start = ++i;
     }
     memtap_jw_raw(w, str + start, n - start);
     memtap_jw_raw(w, "\"", 1);
@@ -118,6 +116,11 @@ void memtap_jw_u64(memtap_jw_t *w, uint64_t v) {
     do
         tmp[--i] = (char)('0' + v % 10);
     while ((v /= 10) != 0);
+    if (w->n + sizeof tmp <= sizeof w->buf) { /* most numbers: straight into the buffer */
+        memcpy(w->buf + w->n, tmp + i, sizeof tmp - i);
+        w->n += sizeof tmp - i;
+        return;
+    }
     memtap_jw_raw(w, tmp + i, sizeof tmp - i);
 }
 

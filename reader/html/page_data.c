@@ -32,42 +32,31 @@ static void field_bool(memtap_jw_t *w, const char *k, int v) {
     memtap_jw_put(w, v ? "true," : "false,");
 }
 
-/* "k":[...] of n uint64_t read at base + i * stride. */
-static void column_u64(memtap_jw_t *w, const char *k, const void *base, size_t stride, size_t n) {
+enum { U64, U32, STR };
+
+/* "k":[...] of n values of type `type` (U64: uint64_t, U32: uint32_t, STR: const char *,
+ * NULL as null) read at base + i * stride. */
+static void column(memtap_jw_t *w, const char *k, const void *base, size_t stride, size_t n,
+                   int type) {
     key(w, k);
     memtap_jw_raw(w, "[", 1);
     for (size_t i = 0; i < n; i++) {
-        uint64_t v;
-        memcpy(&v, (const char *)base + i * stride, sizeof v);
+        const char *at = (const char *)base + i * stride;
         if (i)
             memtap_jw_raw(w, ",", 1);
-        memtap_jw_u64(w, v);
-    }
-    memtap_jw_raw(w, "]", 1);
-}
-/* The same of uint32_t. */
-static void column_u32(memtap_jw_t *w, const char *k, const void *base, size_t stride, size_t n) {
-    key(w, k);
-    memtap_jw_raw(w, "[", 1);
-    for (size_t i = 0; i < n; i++) {
-        uint32_t v;
-        memcpy(&v, (const char *)base + i * stride, sizeof v);
-        if (i)
-            memtap_jw_raw(w, ",", 1);
-        memtap_jw_u64(w, v);
-    }
-    memtap_jw_raw(w, "]", 1);
-}
-/* The same of strings (const char *, NULL as null). */
-static void column_str(memtap_jw_t *w, const char *k, const void *base, size_t stride, size_t n) {
-    key(w, k);
-    memtap_jw_raw(w, "[", 1);
-    for (size_t i = 0; i < n; i++) {
-        const char *v;
-        memcpy(&v, (const char *)base + i * stride, sizeof v);
-        if (i)
-            memtap_jw_raw(w, ",", 1);
-        memtap_jw_str(w, v);
+        if (type == STR) {
+            const char *v;
+            memcpy(&v, at, sizeof v);
+            memtap_jw_str(w, v);
+        } else if (type == U32) {
+            uint32_t v;
+            memcpy(&v, at, sizeof v);
+            memtap_jw_u64(w, v);
+        } else {
+            uint64_t v;
+            memcpy(&v, at, sizeof v);
+            memtap_jw_u64(w, v);
+        }
     }
     memtap_jw_raw(w, "]", 1);
 }
@@ -141,13 +130,13 @@ static void write_tree(memtap_jw_t *w, const memtap_flame_t *f, size_t nthreads)
     size_t nf = f->frames.n, sz = sizeof *fr;
     key(w, "frames");
     memtap_jw_raw(w, "{", 1);
-    column_str(w, "name", &fr->name, sz, nf);
+    column(w, "name", &fr->name, sz, nf, STR);
     memtap_jw_raw(w, ",", 1);
-    column_str(w, "file", &fr->file, sz, nf);
+    column(w, "file", &fr->file, sz, nf, STR);
     memtap_jw_raw(w, ",", 1);
-    column_u32(w, "line", &fr->line, sz, nf);
+    column(w, "line", &fr->line, sz, nf, U32);
     memtap_jw_raw(w, ",", 1);
-    column_str(w, "module", &fr->module, sz, nf);
+    column(w, "module", &fr->module, sz, nf, STR);
     memtap_jw_put(w, ",\"kind\":[");
     for (size_t i = 0; i < nf; i++) {
         char c[2] = {(char)('0' + fr[i].kind), ','};
@@ -168,7 +157,7 @@ static void write_tree(memtap_jw_t *w, const memtap_flame_t *f, size_t nthreads)
     memtap_jw_put(w, "]},\"sites\":{");
     const memtap_fsite_t *s = f->sites.v;
     size_t ns = f->sites.n, st = sizeof *s;
-    column_u32(w, "node", &s->node, st, ns);
+    column(w, "node", &s->node, st, ns, U32);
     memtap_jw_put(w, ",\"thread\":[");
     for (size_t i = 0; i < ns; i++) {
         if (i)
@@ -189,10 +178,10 @@ static void write_tree(memtap_jw_t *w, const memtap_flame_t *f, size_t nthreads)
         {"temporary_allocations", offsetof(memtap_fsite_t, temporary)},
         {"temporary_bytes", offsetof(memtap_fsite_t, temporary_bytes)},
     };
-    column_u32(w, "kinds", &s->kinds, st, ns);
+    column(w, "kinds", &s->kinds, st, ns, U32);
     for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++) {
         memtap_jw_raw(w, ",", 1);
-        column_u64(w, cols[c].name, (const char *)s + cols[c].offset, st, ns);
+        column(w, cols[c].name, (const char *)s + cols[c].offset, st, ns, U64);
     }
     memtap_jw_put(w, "},");
 }
@@ -208,9 +197,9 @@ static void write_timeline(memtap_jw_t *w, const memtap_page_input_t *in) {
         memtap_jw_ms(w, m[i].t_ms);
     }
     memtap_jw_put(w, "],");
-    column_u64(w, "heap_bytes", &m->heap_bytes, sz, n);
+    column(w, "heap_bytes", &m->heap_bytes, sz, n, U64);
     memtap_jw_raw(w, ",", 1);
-    column_u64(w, "heap_blocks", &m->heap_blocks, sz, n);
+    column(w, "heap_blocks", &m->heap_blocks, sz, n, U64);
     memtap_jw_put(w, ",\"rss_bytes\":[");
     for (size_t i = 0; i < n; i++) {
         if (i)
@@ -226,13 +215,13 @@ static void write_timeline(memtap_jw_t *w, const memtap_page_input_t *in) {
     memtap_jw_put(w, "},\"temporal\":{");
     const memtap_tl_entry_t *e = in->temporal;
     size_t ne = in->ntemporal, es = sizeof *e;
-    column_u32(w, "site", &e->tsite, es, ne);
+    column(w, "site", &e->tsite, es, ne, U32);
     memtap_jw_raw(w, ",", 1);
-    column_u32(w, "moment", &e->moment, es, ne);
+    column(w, "moment", &e->moment, es, ne, U32);
     memtap_jw_raw(w, ",", 1);
-    column_u64(w, "bytes", &e->bytes, es, ne);
+    column(w, "bytes", &e->bytes, es, ne, U64);
     memtap_jw_raw(w, ",", 1);
-    column_u64(w, "blocks", &e->blocks, es, ne);
+    column(w, "blocks", &e->blocks, es, ne, U64);
     memtap_jw_raw(w, "}", 1);
 }
 

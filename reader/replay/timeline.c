@@ -63,12 +63,7 @@ void memtap_timeline_free(memtap_timeline_t *tl) {
     free(tl);
 }
 
-/* The thread site of (site, thread), or 0. Most sites allocate on one thread only: their
- * first thread site answers without a hash lookup. */
-static uint32_t find(const memtap_timeline_t *tl, uint32_t site, uint32_t thread) {
-    uint32_t id = site < tl->first.n ? tl->first.v[site] : 0;
-    if (!id || tl->tsites.v[id].thread == thread)
-        return id;
+uint32_t memtap_timeline_find_slow(const memtap_timeline_t *tl, uint32_t site, uint32_t thread) {
     const memtap_tsite_key_t *k =
         tsite_keys_find(&tl->keys, (memtap_tsite_key_t){site, thread, 0});
     return k ? k->tsite : 0;
@@ -76,7 +71,7 @@ static uint32_t find(const memtap_timeline_t *tl, uint32_t site, uint32_t thread
 
 /* The thread site of (site, thread), made when new; 0 when out of memory. */
 static uint32_t get(memtap_timeline_t *tl, uint32_t site, uint32_t thread) {
-    uint32_t id = find(tl, site, thread);
+    uint32_t id = memtap_timeline_find(tl, site, thread);
     if (id)
         return id;
     if (VEC_RESERVE(tl->tsites, 1) < 0 || VEC_RESERVE(tl->changed, tl->tsites.n + 1) < 0)
@@ -104,23 +99,6 @@ static uint32_t get(memtap_timeline_t *tl, uint32_t site, uint32_t thread) {
     return id;
 }
 
-/* Thread site id changes by (dbytes, dblocks) at the event being applied. */
-static inline void change(memtap_timeline_t *tl, uint32_t id, uint64_t seq, int64_t dbytes,
-                          int64_t dblocks) {
-    memtap_tsite_t *ts = &tl->tsites.v[id];
-    if (ts->last_change <= tl->best.seq) { /* its first change since the highest instant */
-        ts->snap_bytes = ts->live_bytes;
-        ts->snap_blocks = ts->live_blocks;
-    }
-    ts->last_change = seq;
-    if (ts->listed != tl->stretch) {
-        ts->listed = tl->stretch;
-        tl->changed.v[tl->changed.n++] = id; /* room for every thread site: get() made it */
-    }
-    ts->live_bytes += (uint64_t)dbytes;
-    ts->live_blocks += (uint64_t)dblocks;
-}
-
 int memtap_timeline_alloc(memtap_replay_t *r, uint32_t site, uint32_t thread, uint64_t size,
                           unsigned kind) {
     memtap_timeline_t *tl = r->tl;
@@ -131,20 +109,13 @@ int memtap_timeline_alloc(memtap_replay_t *r, uint32_t site, uint32_t thread, ui
     ts->total_bytes += size;
     ts->allocations++;
     ts->kinds |= 1u << kind;
-    change(tl, id, r->seq, (int64_t)size, 1);
+    memtap_timeline_change(tl, id, r->seq, (int64_t)size, 1);
     return 0;
-}
-
-void memtap_timeline_live(memtap_replay_t *r, uint32_t site, uint32_t thread, int64_t dbytes,
-                          int64_t dblocks) {
-    uint32_t id = find(r->tl, site, thread);
-    if (id)
-        change(r->tl, id, r->seq, dbytes, dblocks);
 }
 
 void memtap_timeline_temporary(memtap_replay_t *r, uint32_t site, uint32_t thread,
                                uint64_t size) {
-    uint32_t id = find(r->tl, site, thread);
+    uint32_t id = memtap_timeline_find(r->tl, site, thread);
     if (id) {
         r->tl->tsites.v[id].temporary++;
         r->tl->tsites.v[id].temporary_bytes += size;
@@ -180,15 +151,13 @@ static void set_best(memtap_timeline_t *tl, const memtap_replay_t *r) {
                                  .prev_ms = tl->mark_ms};
 }
 
-static int add_entry(memtap_timeline_t *tl, uint32_t id, uint32_t moment, uint64_t bytes,
-                     uint64_t blocks) {
-    if (VEC_RESERVE(tl->entries, 1) < 0)
-        return -1;
+/* An entry; room for it was reserved. */
+static void add_entry(memtap_timeline_t *tl, uint32_t id, uint32_t moment, uint64_t bytes,
+                      uint64_t blocks) {
     tl->entries.v[tl->entries.n++] = (memtap_tl_entry_t){id, moment, bytes, blocks};
     memtap_tsite_t *ts = &tl->tsites.v[id];
     ts->em_bytes = bytes;
     ts->em_blocks = blocks;
-    return 0;
 }
 
 static int compact(memtap_timeline_t *tl);
@@ -202,15 +171,16 @@ static int close_stretch(memtap_timeline_t *tl, int may_compact) {
     if (tl->best.next_seq && tl->unresolved == mi)
         tl->unresolved = mi + 1;
     size_t kept = 0;
+    if (VEC_RESERVE(tl->entries, tl->changed.n) < 0)
+        return -1;
     for (size_t i = 0; i < tl->changed.n; i++) {
         uint32_t id = tl->changed.v[i];
         memtap_tsite_t *ts = &tl->tsites.v[id];
         int after = ts->last_change > tl->best.seq;
         uint64_t bytes = after ? ts->snap_bytes : ts->live_bytes;
         uint64_t blocks = after ? ts->snap_blocks : ts->live_blocks;
-        if ((bytes != ts->em_bytes || blocks != ts->em_blocks) &&
-            add_entry(tl, id, mi, bytes, blocks) < 0)
-            return -1;
+        if (bytes != ts->em_bytes || blocks != ts->em_blocks)
+            add_entry(tl, id, mi, bytes, blocks);
         if (after) {
             ts->listed = tl->stretch + 1;
             tl->changed.v[kept++] = id;

@@ -90,10 +90,44 @@ void memtap_timeline_free(memtap_timeline_t *tl);
 int memtap_timeline_alloc(memtap_replay_t *r, uint32_t site, uint32_t thread, uint64_t size,
                           unsigned kind);
 
+uint32_t memtap_timeline_find_slow(const memtap_timeline_t *tl, uint32_t site, uint32_t thread);
+
+/* The thread site of (site, thread), or 0. Most sites allocate on one thread only: their
+ * first thread site answers without a hash lookup. Inline: the replay asks at each free. */
+static inline uint32_t memtap_timeline_find(const memtap_timeline_t *tl, uint32_t site,
+                                            uint32_t thread) {
+    uint32_t id = site < tl->first.n ? tl->first.v[site] : 0;
+    if (!id || tl->tsites.v[id].thread == thread)
+        return id;
+    return memtap_timeline_find_slow(tl, site, thread);
+}
+
+/* Thread site id changes by (dbytes, dblocks) at event seq: the lazy checkpoint
+ * (timeline.c). */
+static inline void memtap_timeline_change(memtap_timeline_t *tl, uint32_t id, uint64_t seq,
+                                          int64_t dbytes, int64_t dblocks) {
+    memtap_tsite_t *ts = &tl->tsites.v[id];
+    if (ts->last_change <= tl->best.seq) { /* its first change since the highest instant */
+        ts->snap_bytes = ts->live_bytes;
+        ts->snap_blocks = ts->live_blocks;
+    }
+    ts->last_change = seq;
+    if (ts->listed != tl->stretch) {
+        ts->listed = tl->stretch;
+        tl->changed.v[tl->changed.n++] = id; /* room for every thread site: made with it */
+    }
+    ts->live_bytes += (uint64_t)dbytes;
+    ts->live_blocks += (uint64_t)dblocks;
+}
+
 /* Site's live figures on thread change (a free, an unmapping, an exec). The thread site
  * exists: its block was allocated. */
-void memtap_timeline_live(memtap_replay_t *r, uint32_t site, uint32_t thread, int64_t dbytes,
-                          int64_t dblocks);
+static inline void memtap_timeline_live(memtap_replay_t *r, uint32_t site, uint32_t thread,
+                                        int64_t dbytes, int64_t dblocks) {
+    uint32_t id = memtap_timeline_find(r->tl, site, thread);
+    if (id)
+        memtap_timeline_change(r->tl, id, r->seq, dbytes, dblocks);
+}
 
 /* The replay counted a temporary allocation of size bytes at site by thread. */
 void memtap_timeline_temporary(memtap_replay_t *r, uint32_t site, uint32_t thread,
