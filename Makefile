@@ -1,6 +1,6 @@
 # memtap: one non-recursive Makefile. Outputs go to build/.
 #   make            build build/libmemtap.so and build/memtap (installs missing packages)
-#   make demo       run the leaky example under memtap and print its leak report
+#   make demo       run the leaky example under memtap: its leak report and flamegraph page
 #   make test       unit tests (Criterion), end-to-end tests and browser tests
 #   make browser    the HTML flamegraph page in Chromium (tests/browser/)
 #   make asan       reader and unit tests under AddressSanitizer + UBSan
@@ -134,6 +134,7 @@ demo: all
 	$(BUILD)/memtap run -o $(BUILD)/demo.memtap -- $(BUILD)/examples/leaky 3
 	$(BUILD)/memtap summary $(BUILD)/demo.memtap
 	$(BUILD)/memtap leaks $(BUILD)/demo.memtap
+	$(BUILD)/memtap flamegraph --force -o $(BUILD)/demo-flamegraph.html $(BUILD)/demo.memtap
 
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 2 || exit 1; done
