@@ -69,11 +69,8 @@ uint32_t memtap_timeline_find_slow(const memtap_timeline_t *tl, uint32_t site, u
     return k ? k->tsite : 0;
 }
 
-/* The thread site of (site, thread), made when new; 0 when out of memory. */
-static uint32_t get(memtap_timeline_t *tl, uint32_t site, uint32_t thread) {
-    uint32_t id = memtap_timeline_find(tl, site, thread);
-    if (id)
-        return id;
+uint32_t memtap_timeline_new_tsite(memtap_timeline_t *tl, uint32_t site, uint32_t thread) {
+    uint32_t id;
     if (VEC_RESERVE(tl->tsites, 1) < 0 || VEC_RESERVE(tl->changed, tl->tsites.n + 1) < 0)
         return 0;
     if (site >= tl->first.n) {
@@ -97,20 +94,6 @@ static uint32_t get(memtap_timeline_t *tl, uint32_t site, uint32_t thread) {
     if (!tl->first.v[site])
         tl->first.v[site] = id;
     return id;
-}
-
-int memtap_timeline_alloc(memtap_replay_t *r, uint32_t site, uint32_t thread, uint64_t size,
-                          unsigned kind) {
-    memtap_timeline_t *tl = r->tl;
-    uint32_t id = get(tl, site, thread);
-    if (!id)
-        return -1;
-    memtap_tsite_t *ts = &tl->tsites.v[id];
-    ts->total_bytes += size;
-    ts->allocations++;
-    ts->kinds |= 1u << kind;
-    memtap_timeline_change(tl, id, r->seq, (int64_t)size, 1);
-    return 0;
 }
 
 void memtap_timeline_temporary(memtap_replay_t *r, uint32_t site, uint32_t thread,

@@ -85,11 +85,6 @@ void memtap_timeline_free(memtap_timeline_t *tl);
 
 /* --- hooks, called by replay.c only, r->seq being the event applied ------------------- */
 
-/* An allocation of size bytes of kind at site by thread: the thread site's totals and live
- * figures. Returns 0, or -1 when out of memory. */
-int memtap_timeline_alloc(memtap_replay_t *r, uint32_t site, uint32_t thread, uint64_t size,
-                          unsigned kind);
-
 uint32_t memtap_timeline_find_slow(const memtap_timeline_t *tl, uint32_t site, uint32_t thread);
 
 /* The thread site of (site, thread), or 0. Most sites allocate on one thread only: their
@@ -118,6 +113,25 @@ static inline void memtap_timeline_change(memtap_timeline_t *tl, uint32_t id, ui
     }
     ts->live_bytes += (uint64_t)dbytes;
     ts->live_blocks += (uint64_t)dblocks;
+}
+
+/* A new thread site for (site, thread): its id, 0 when out of memory. */
+uint32_t memtap_timeline_new_tsite(memtap_timeline_t *tl, uint32_t site, uint32_t thread);
+
+/* An allocation of size bytes of kind at site by thread: the thread site's totals and live
+ * figures. Returns 0, or -1 when out of memory. Inline: once an allocation. */
+static inline int memtap_timeline_alloc(memtap_replay_t *r, uint32_t site, uint32_t thread,
+                                        uint64_t size, unsigned kind) {
+    memtap_timeline_t *tl = r->tl;
+    uint32_t id = memtap_timeline_find(tl, site, thread);
+    if (!id && !(id = memtap_timeline_new_tsite(tl, site, thread)))
+        return -1;
+    memtap_tsite_t *ts = &tl->tsites.v[id];
+    ts->total_bytes += size;
+    ts->allocations++;
+    ts->kinds |= 1u << kind;
+    memtap_timeline_change(tl, id, r->seq, (int64_t)size, 1);
+    return 0;
 }
 
 /* Site's live figures on thread change (a free, an unmapping, an exec). The thread site
