@@ -1,6 +1,6 @@
 # memtap: one non-recursive Makefile. Outputs go to build/.
 #   make            build build/libmemtap.so and build/memtap (installs missing packages)
-#   make demo       run the leaky example under memtap and print its leak report
+#   make demo       run the leaky example under memtap: its leak report and flamegraph page
 #   make test       unit tests (Criterion), end-to-end tests and browser tests
 #   make browser    the HTML flamegraph page in Chromium (tests/browser/)
 #   make asan       reader and unit tests under AddressSanitizer + UBSan
@@ -134,6 +134,7 @@ demo: all
 	$(BUILD)/memtap run -o $(BUILD)/demo.memtap -- $(BUILD)/examples/leaky 3
 	$(BUILD)/memtap summary $(BUILD)/demo.memtap
 	$(BUILD)/memtap leaks $(BUILD)/demo.memtap
+	$(BUILD)/memtap flamegraph --force -o $(BUILD)/demo-flamegraph.html $(BUILD)/demo.memtap
 
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 2 || exit 1; done
@@ -162,7 +163,8 @@ $(BUILD)/tests/browser/fill-page: tests/browser/fill_page.c $(BUILD)/reader/html
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -Ireader $(CFLAGS) $(LTO) -o $@ $^
 
-browser: $(PAGE_HTML) $(BUILD)/tests/browser/fill-page | $(BROWSER_STAMP)
+# (and real captures: memtap and the e2e programs)
+browser: $(PAGE_HTML) $(BUILD)/tests/browser/fill-page all e2e-progs | $(BROWSER_STAMP)
 	MEMTAP_BUILD=$(BUILD) node --test --test-concurrency=1 $(BROWSER_TESTS)
 
 # ASan interposes malloc itself, so it covers the reader and unit tests, not the library.
@@ -196,7 +198,7 @@ install: all
 # libFuzzer on the decoder and replay (clang), seeded with captures the e2e tests leave.
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(filter-out reader/decode/pipeline.c,$(wildcard reader/decode/*.c)) \
-	$(addprefix reader/,replay/replay.c replay/addrmap.c common/errors.c)
+	$(addprefix reader/,replay/replay.c replay/addrmap.c replay/timeline.c common/errors.c)
 fuzz: | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/fuzz/corpus
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude -Ireader -fsanitize=fuzzer,address,undefined \

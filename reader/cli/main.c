@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "report/output.h"
+#include "report/flame_cmd.h"
 #include "report/report.h"
 
 #ifndef MEMTAP_VERSION
@@ -19,6 +20,8 @@ static const char usage[] =
     "  summary FILE                      totals, peak heap, leaks, per allocator\n"
     "  leaks FILE                        never-freed memory grouped by stack\n"
     "  top [--by peak|total|count] FILE  allocation stacks ranked\n"
+    "  flamegraph [-o FILE] FILE         the interactive flamegraph page (one HTML file)\n"
+    "  export --format F FILE            folded stacks, speedscope or JSON tree (stdout)\n"
     "\n"
     "Every report takes --json. 'memtap COMMAND --help' tells more.\n"
     "  -h, --help     this text\n"
@@ -47,6 +50,8 @@ int main(int argc, char **argv) {
         {"summary", memtap_cmd_summary},
         {"leaks", memtap_cmd_leaks},
         {"top", memtap_cmd_top},
+        {"flamegraph", memtap_cmd_flamegraph},
+        {"export", memtap_cmd_export},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name))

@@ -113,6 +113,7 @@ int memtap_batch_add(memtap_batch_t *b, const memtap_event_t *ev) {
         e->size = ev->u.alloc.size;
         e->node = ev->u.alloc.node;
         e->kind = (uint8_t)ev->u.alloc.kind;
+        e->thread = memtap_bev_thread(ev->u.alloc.thread);
         break;
     case MEMTAP_EV_FREE:
     case MEMTAP_EV_MUNMAP:

@@ -22,7 +22,15 @@ typedef struct {
     uint32_t node; /* ALLOC */
     uint8_t type;  /* memtap_ev_type_t */
     uint8_t kind;  /* ALLOC */
+    uint16_t thread; /* ALLOC: memtap_bev_thread() of the thread's source number (in padding) */
 } memtap_bev_t;
+
+/* A thread's source number (1, 2, ... in its image: THREAD records' order) as an ALLOC
+ * keeps it; MEMTAP_BEV_THREAD_MAX for the 65,535th thread of an image and those after it. */
+#define MEMTAP_BEV_THREAD_MAX 0xffffu
+static inline uint16_t memtap_bev_thread(uint32_t source) {
+    return source < MEMTAP_BEV_THREAD_MAX ? (uint16_t)source : (uint16_t)MEMTAP_BEV_THREAD_MAX;
+}
 
 typedef struct memtap_arena_block memtap_arena_block_t;
 

@@ -76,6 +76,7 @@ typedef struct {
             unsigned kind;
             uint64_t addr, size;
             uint32_t node;
+            uint32_t thread; /* the allocating thread's source number (batch.h) */
         } alloc;
         struct {
             uint64_t addr, len; /* len: MUNMAP only */

@@ -232,6 +232,8 @@ int dec_merged_event(memtap_decoder_t *d, memtap_event_t *ev) {
     if (id)
         drop_model_if_done(s);
     *ev = s->next;
+    if (ev->type == MEMTAP_EV_ALLOC)
+        ev->u.alloc.thread = id;
     uint64_t pos = s->next_pos;
     memtap_merge_release(&d->merge, id);
     /* the same thread's next records may skip the merge while below its bound (the bound
@@ -266,6 +268,8 @@ size_t dec_fast_run(memtap_decoder_t *d, memtap_bev_t *out, size_t max) {
     t.pos = m->last_pos;
     size_t n = memtap_thread_run(&t, &p, s->buf + s->len - MEMTAP_THREAD_MARGIN, out, max, NULL);
     memtap_thread_end(&t, model);
+    for (size_t k = 0, th = memtap_bev_thread(id); k < n; k++)
+        out[k].thread = (uint16_t)th; /* the reader tells threads' sites apart */
     size_t used = (size_t)(p - start);
     s->pos += used;
     s->key = t.key;
@@ -330,7 +334,8 @@ size_t dec_fast_ahead(memtap_decoder_t *d, memtap_bev_t *out, size_t max) {
         }
         if (pos < last_pos || (e->type == MEMTAP_EV_ALLOC && e->node > nodes))
             break;
-        out[i++] = *e;
+        out[i] = *e;
+        out[i++].thread = memtap_bev_thread(id);
         frees += e->type != MEMTAP_EV_ALLOC;
         s->ahead_i++;
         s->key = (pos + 1) >> 1;

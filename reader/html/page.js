@@ -23,8 +23,8 @@
     { id: 'temporary', label: 'temporary', value: 'temporary_allocations',
       second: 'temporary_bytes', bytes: false, what: 'temporary allocations',
       secondBytes: true, secondWhat: 'in temporary blocks',
-      note: () => 'Temporary allocations: blocks freed before the same thread\'s next ' +
-        'allocation (heaptrack\'s definition); a frame\'s width is how many it made.' },
+      note: () => 'Temporary allocations: blocks freed before any other allocation was made ' +
+        '(as memtap summary counts them); a frame\'s width is how many it made.' },
   ];
   // The memray-like temporal view: the memory live at one moment of the timeline.
   const MOMENT_VIEW = { id: 'moment', bytes: true, what: 'live then', secondWhat: 'blocks' };
@@ -361,6 +361,7 @@
       .attr('value', (t) => t.id).text((t) => t.label);
     d3.select('#thread').on('change', function () { state.thread = +this.value; render(); });
     d3.select('#python-only').property('disabled', !data.meta.python)
+      .property('checked', state.pythonOnly)
       .on('change', function () { state.pythonOnly = this.checked; render(); });
     d3.select('#hide-interpreter').property('disabled', !data.meta.python)
       .on('change', function () { state.hideInterpreter = this.checked; render(); });
@@ -473,6 +474,9 @@
       return;
     }
     timings.parse_ms = performance.now() - t0;
+    // the view and the Python-only switch the page opens with (memtap flamegraph --leaks...)
+    if (VIEWS.some((v) => v.id === data.meta.view)) state.view = data.meta.view;
+    state.pythonOnly = !!(data.meta.python && data.meta.python_only);
     prepare();
     drawHeader();
     drawControls();

@@ -1,4 +1,4 @@
-/* Live-block map of the replay: address -> (size, site, kind), open addressing with
+/* Live-block map of the replay: address -> (size, site, thread, kind), open addressing with
  * backward-shift deletion (memtap/hashtab.h), so memory follows the number of live blocks,
  * not of events. The lookups are inline: the replay makes one for nearly every event. */
 #ifndef MEMTAP_READER_ADDRMAP_H
@@ -10,12 +10,18 @@
 
 #include "memtap/hashtab.h"
 
+/* The thread of a block whose thread is not known (a cut capture), and of the 16,777,215th
+ * thread and those after it. */
+#define MEMTAP_NO_THREAD 0xffffffu
+
 typedef struct {
     uint64_t addr;
     uint64_t size;
     uint32_t site;
-    uint8_t kind;
-    uint8_t used;
+    /* the three share one word, so a block stays 24 bytes */
+    uint32_t thread : 24; /* the allocating thread: index into the replay's threads */
+    uint32_t kind : 7;
+    uint32_t used : 1;
 } memtap_block_t;
 
 typedef MEMTAP_HASHTAB(memtap_block_t) memtap_addrmap_t;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "memtap/varint.h"
+#include "replay/timeline.h"
 
 /* (image, parent, frame) -> global node id */
 typedef struct {
@@ -62,8 +63,18 @@ int memtap_vec_reserve(void **v, size_t *cap, size_t need, size_t elem) {
     return memtap_vec_reserve_by(realloc, v, cap, need, elem);
 }
 
+/* Moments of the timelines memtap_replay_init makes (0: none). */
+static size_t timeline_moments;
+
+void memtap_replay_use_timeline(size_t max_moments) { timeline_moments = max_moments; }
+
 int memtap_replay_init(memtap_replay_t *r) {
     memset(r, 0, sizeof *r);
+    r->tl_next = r->tl_best = UINT64_MAX;
+    if (timeline_moments && !(r->tl = memtap_timeline_new(timeline_moments)))
+        return -1;
+    if (r->tl)
+        r->tl_next = 0; /* the first event opens the first stretch */
     if (node_keys_init(&r->node_keys, 1024) < 0 || code_index_init(&r->py_code_index, 256) < 0 ||
         memtap_addrmap_init(&r->live) < 0 || VEC_RESERVE(r->nodes, 1) < 0 ||
         VEC_RESERVE(r->site_of_node, 1) < 0 || VEC_RESERVE(r->sites, 1) < 0 ||
@@ -100,6 +111,8 @@ void memtap_replay_free(memtap_replay_t *r) {
     free(r->py_codes.v);
     code_index_destroy(&r->py_code_index);
     memtap_addrmap_free(&r->live);
+    memtap_timeline_free(r->tl);
+    r->tl = NULL;
 }
 
 uint64_t memtap_site_peak_bytes(const memtap_replay_t *r, const memtap_site_t *s) {
@@ -107,9 +120,10 @@ uint64_t memtap_site_peak_bytes(const memtap_replay_t *r, const memtap_site_t *s
 }
 
 /* Changes a site's live bytes, first saving what it held at the peak if this is its first
- * change since then (so per-site peak figures cost O(1) per event). */
+ * change since then (so per-site peak figures cost O(1) per event). The timeline's thread
+ * site is site_live's to change (below); on_alloc changes it with its totals. */
 static inline __attribute__((always_inline)) void
-site_live(memtap_replay_t *r, uint32_t site, int64_t dbytes, int64_t dblocks) {
+site_live_only(memtap_replay_t *r, uint32_t site, int64_t dbytes, int64_t dblocks) {
     memtap_site_t *s = &r->sites.v[site];
     if (s->last_change <= r->peak_seq)
         s->peak_snap = s->live_bytes;
@@ -118,6 +132,13 @@ site_live(memtap_replay_t *r, uint32_t site, int64_t dbytes, int64_t dblocks) {
     s->live_blocks += (uint64_t)dblocks;
     r->live_bytes += (uint64_t)dbytes;
     r->live_blocks += (uint64_t)dblocks;
+}
+
+static inline __attribute__((always_inline)) void
+site_live(memtap_replay_t *r, uint32_t site, uint32_t thread, int64_t dbytes, int64_t dblocks) {
+    site_live_only(r, site, dbytes, dblocks);
+    if (r->tl)
+        memtap_timeline_live(r, site, thread, dbytes, dblocks);
 }
 
 static memtap_image_t *image(memtap_replay_t *r) { return &r->images.v[r->images.n - 1]; }
@@ -151,12 +172,13 @@ static void drop_live(memtap_replay_t *r) {
     for (size_t i = 0; i <= r->live.mask; i++) {
         memtap_block_t *b = &r->live.slots[i];
         if (b->used)
-            site_live(r, b->site, -(int64_t)b->size, -1);
+            site_live(r, b->site, b->thread, -(int64_t)b->size, -1);
         b->used = 0;
     }
     r->live.count = 0;
     for (size_t i = 0; i < r->regions.n; i++)
-        site_live(r, r->regions.v[i].site, -(int64_t)r->regions.v[i].len, -1);
+        site_live(r, r->regions.v[i].site, r->regions.v[i].thread, -(int64_t)r->regions.v[i].len,
+                  -1);
     r->regions.n = 0;
 }
 
@@ -325,10 +347,21 @@ const memtap_module_t *memtap_replay_module(const memtap_replay_t *r, uint32_t i
     return NULL;
 }
 
+/* The replay's thread of an allocation by thread source `source` (1, 2, ...: the image's
+ * THREAD records in order; memtap_bev_thread); MEMTAP_NO_THREAD when unknown. */
+static inline uint32_t thread_of(const memtap_replay_t *r, uint32_t source) {
+    if (source == 0 || source > r->local_threads.n || source >= MEMTAP_BEV_THREAD_MAX)
+        return MEMTAP_NO_THREAD;
+    uint32_t t = r->local_threads.v[source - 1];
+    return t < MEMTAP_NO_THREAD ? t : MEMTAP_NO_THREAD;
+}
+
 /* Inline into the batch loop, like on_free and site_live: calls cost a sixth of an event. */
 static inline __attribute__((always_inline)) int
-on_alloc(memtap_replay_t *r, uint64_t addr, uint64_t size, uint32_t local, unsigned kind) {
+on_alloc(memtap_replay_t *r, uint64_t addr, uint64_t size, uint32_t local, unsigned kind,
+         uint32_t source) {
     uint32_t node = r->local_nodes.v[local];
+    uint32_t thread = thread_of(r, source);
     uint32_t site = r->site_of_node.v[node];
     if (!site) {
         if (VEC_RESERVE(r->sites, 1) < 0)
@@ -351,19 +384,22 @@ on_alloc(memtap_replay_t *r, uint64_t addr, uint64_t size, uint32_t local, unsig
     if (kind == MEMTAP_KIND_MMAP) {
         if (VEC_RESERVE(r->regions, 1) < 0)
             return -1;
-        r->regions.v[r->regions.n++] = (memtap_region_t){addr, size, site};
+        r->regions.v[r->regions.n++] = (memtap_region_t){addr, size, site, thread};
     } else {
         int existed;
         memtap_block_t *b = memtap_addrmap_upsert(&r->live, addr, &existed);
         if (!b)
             return -1;
         if (existed) /* the block there was never freed to us */
-            site_live(r, b->site, -(int64_t)b->size, -1);
+            site_live(r, b->site, b->thread, -(int64_t)b->size, -1);
         b->size = size;
         b->site = site;
-        b->kind = (uint8_t)kind;
+        b->thread = thread & MEMTAP_NO_THREAD;
+        b->kind = kind & 0x7fu;
     }
-    site_live(r, site, (int64_t)size, 1);
+    site_live_only(r, site, (int64_t)size, 1);
+    if (r->tl && memtap_timeline_alloc(r, site, thread, size, kind) < 0)
+        return -1;
     r->last_alloc_addr = addr;
     r->last_alloc_site = site;
     if (r->live_bytes > r->peak_bytes) {
@@ -381,13 +417,15 @@ static inline __attribute__((always_inline)) void on_free(memtap_replay_t *r, ui
         r->unknown_frees++; /* allocated before tracking started, or by another image */
         return;
     }
-    site_live(r, b.site, -(int64_t)b.size, -1);
+    site_live(r, b.site, b.thread, -(int64_t)b.size, -1);
     r->frees++;
     r->kinds[b.kind].frees++;
     if (r->last_alloc_site == b.site && r->last_alloc_addr == addr) {
         r->temporary++; /* freed before anything else was allocated: a temporary */
         r->sites.v[b.site].temporary++;
         r->last_alloc_site = 0;
+        if (r->tl)
+            memtap_timeline_temporary(r, b.site, b.thread, b.size);
     }
 }
 
@@ -403,22 +441,22 @@ static int on_munmap(memtap_replay_t *r, uint64_t addr, uint64_t len) {
             continue;
         }
         touched = 1;
-        uint32_t site = g->site;
+        uint32_t site = g->site, thread = g->thread;
         if (addr <= g->addr && end >= gend) { /* whole mapping */
-            site_live(r, site, -(int64_t)g->len, -1);
+            site_live(r, site, thread, -(int64_t)g->len, -1);
             r->kinds[MEMTAP_KIND_MMAP].frees++;
             r->regions.v[i] = r->regions.v[--r->regions.n];
             continue;
         }
         uint64_t cut_lo = addr > g->addr ? addr : g->addr, cut_hi = end < gend ? end : gend;
-        site_live(r, site, -(int64_t)(cut_hi - cut_lo), 0);
+        site_live(r, site, thread, -(int64_t)(cut_hi - cut_lo), 0);
         if (cut_lo > g->addr && cut_hi < gend) { /* a hole in the middle: two mappings */
             if (VEC_RESERVE(r->regions, 1) < 0)
                 return -1;
             g = &r->regions.v[i];
-            r->regions.v[r->regions.n++] = (memtap_region_t){cut_hi, gend - cut_hi, site};
+            r->regions.v[r->regions.n++] = (memtap_region_t){cut_hi, gend - cut_hi, site, thread};
             g->len = cut_lo - g->addr;
-            site_live(r, site, 0, 1);
+            site_live(r, site, thread, 0, 1);
         } else if (cut_lo > g->addr) {
             g->len = cut_lo - g->addr;
         } else {
@@ -434,7 +472,14 @@ static int on_munmap(memtap_replay_t *r, uint64_t addr, uint64_t len) {
     return 0;
 }
 
-int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev) {
+/* Whether the timeline's step is due after the event just applied (see memtap_replay_t):
+ * two compares an event, never true without a timeline. */
+static inline __attribute__((always_inline)) int timeline_due(const memtap_replay_t *r) {
+    return __builtin_expect(r->seq >= r->tl_next || r->live_bytes > r->tl_best, 0);
+}
+
+/* memtap_replay_event without the timeline's step. */
+static int apply(memtap_replay_t *r, const memtap_event_t *ev) {
     r->seq++;
     switch (ev->type) {
     case MEMTAP_EV_HEADER:
@@ -445,7 +490,7 @@ int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev) {
         return on_node(r, ev);
     case MEMTAP_EV_ALLOC:
         return on_alloc(r, ev->u.alloc.addr, ev->u.alloc.size, ev->u.alloc.node,
-                        ev->u.alloc.kind);
+                        ev->u.alloc.kind, ev->u.alloc.thread);
     case MEMTAP_EV_FREE:
         on_free(r, ev->u.free.addr);
         return 0;
@@ -469,6 +514,10 @@ int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev) {
             r->max_rss = ev->u.time.rss;
         if (ev->type != MEMTAP_EV_TIME)
             image(r)->ended = ev->type == MEMTAP_EV_EXIT ? 1 : 2;
+        if (r->tl) /* only TIME markers carry the RSS */
+            memtap_timeline_time(r, r->now_ms,
+                                 ev->type == MEMTAP_EV_TIME ? ev->u.time.rss : UINT64_MAX,
+                                 ev->type == MEMTAP_EV_TIME);
         return 0;
     }
     case MEMTAP_EV_PY_CODE:
@@ -484,13 +533,19 @@ int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev) {
     }
 }
 
+int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev) {
+    if (apply(r, ev) < 0)
+        return -1;
+    return timeline_due(r) ? memtap_timeline_step(r) : 0;
+}
+
 int memtap_replay_batch(memtap_replay_t *r, const memtap_batch_t *b) {
     for (size_t i = 0, n = b->n; i < n; i++) {
         const memtap_bev_t *e = &b->ev[i];
         int rc;
         if (e->type == MEMTAP_EV_ALLOC) {
             r->seq++;
-            rc = on_alloc(r, e->addr, e->size, e->node, e->kind);
+            rc = on_alloc(r, e->addr, e->size, e->node, e->kind, e->thread);
         } else if (e->type == MEMTAP_EV_FREE) {
             r->seq++;
             on_free(r, e->addr);
@@ -499,9 +554,9 @@ int memtap_replay_batch(memtap_replay_t *r, const memtap_batch_t *b) {
             r->seq++;
             rc = on_munmap(r, e->addr, e->size);
         } else {
-            rc = memtap_replay_event(r, &b->others[e->addr]);
+            rc = apply(r, &b->others[e->addr]);
         }
-        if (rc < 0)
+        if (rc < 0 || (timeline_due(r) && memtap_timeline_step(r) < 0))
             return -1;
     }
     return 0;

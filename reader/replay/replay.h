@@ -88,6 +88,7 @@ typedef MEMTAP_HASHTAB(memtap_py_code_slot_t) memtap_py_code_index_t;
 typedef struct {
     uint64_t addr, len;
     uint32_t site;
+    uint32_t thread; /* the thread that mapped it (see memtap_block_t) */
 } memtap_region_t;
 
 typedef struct {
@@ -128,9 +129,14 @@ typedef struct {
     uint64_t first_start_ns; /* wall-clock start of the first header */
     uint64_t headers;        /* headers read: images, and images continued after a failed exec */
     memtap_node_keys_t node_keys;
+    /* the timeline (timeline.h), NULL when none was asked for; its step is due after the
+     * event that reaches tl_next or raises the heap above tl_best (both UINT64_MAX without) */
+    struct memtap_timeline *tl;
+    uint64_t tl_next, tl_best;
 } memtap_replay_t;
 
-/* Returns 0, or -1 when out of memory. */
+/* Returns 0, or -1 when out of memory. With a timeline when memtap_replay_use_timeline()
+ * asked for one (timeline.h). */
 int memtap_replay_init(memtap_replay_t *r);
 void memtap_replay_free(memtap_replay_t *r);
 
@@ -141,7 +147,8 @@ int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev);
  * out of memory. */
 int memtap_replay_batch(memtap_replay_t *r, const memtap_batch_t *b);
 
-/* After the last event: computes what leaked (blocks live at the end). */
+/* After the last event: computes what leaked (blocks live at the end). The timeline, if
+ * any, is finished by memtap_timeline_finish, which may fail. */
 void memtap_replay_finish(memtap_replay_t *r);
 
 /* Bytes the site held when the heap peaked. */
