@@ -175,6 +175,40 @@ static int big_enough(const memtap_fsite_t *s, const uint64_t *totals, double mi
     return 0;
 }
 
+/* For qsort by one view's value, largest first (ties: older site first). */
+static const memtap_fsite_t *rank_sites;
+static memtap_view_t rank_view;
+static int by_value_desc(const void *a, const void *b) {
+    uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+    uint64_t x = memtap_fsite_value(&rank_sites[i], rank_view);
+    uint64_t y = memtap_fsite_value(&rank_sites[j], rank_view);
+    return x != y ? (x < y ? 1 : -1) : (i > j) - (i < j);
+}
+
+/* Marks in keep[] the MEMTAP_FLAME_KEEP_TOP largest sites of each view (a value above 0):
+ * a capture of many small stacks still shows its largest ones instead of one [other]. */
+static int mark_top(const memtap_fsite_t *in, size_t n, uint8_t *keep) {
+    if (n <= MEMTAP_FLAME_KEEP_TOP) {
+        memset(keep, 1, n);
+        return 0;
+    }
+    uint32_t *idx = malloc(n * sizeof *idx);
+    if (!idx)
+        return -1;
+    rank_sites = in;
+    for (int v = 0; v < MEMTAP_VIEW_COUNT_OF_VIEWS; v++) {
+        for (size_t i = 0; i < n; i++)
+            idx[i] = (uint32_t)i;
+        rank_view = (memtap_view_t)v;
+        qsort(idx, n, sizeof *idx, by_value_desc);
+        for (size_t k = 0; k < MEMTAP_FLAME_KEEP_TOP; k++)
+            if (memtap_fsite_value(&in[idx[k]], rank_view) > 0)
+                keep[idx[k]] = 1;
+    }
+    free(idx);
+    return 0;
+}
+
 int memtap_flame_build(memtap_flame_t *f, memtap_symbolizer_t *sym, const memtap_replay_t *r,
                        const memtap_fsite_t *in, size_t n, int python_only, double min_percent) {
     memset(f, 0, sizeof *f);
@@ -191,10 +225,15 @@ int memtap_flame_build(memtap_flame_t *f, memtap_symbolizer_t *sym, const memtap
     for (size_t i = 0; i < n; i++)
         for (int v = 0; v < MEMTAP_VIEW_COUNT_OF_VIEWS; v++)
             totals[v] += memtap_fsite_value(&in[i], (memtap_view_t)v);
+    uint8_t *top = calloc(n ? n : 1, 1);
+    if (!top || (f->min_percent > 0 && mark_top(in, n, top) < 0)) {
+        free(top);
+        return -1;
+    }
     memtap_stack_view_t view = {0};
     uint32_t other = 0; /* the [other] node, made when first needed */
     for (size_t i = 0; i < n; i++) {
-        int big = big_enough(&in[i], totals, f->min_percent);
+        int big = top[i] || big_enough(&in[i], totals, f->min_percent);
         if (!big && !other)
             other = node_id(f, 0, frame_id(f, "[other]", NULL, NULL, 0, MEMTAP_FK_OTHER));
         uint32_t node = big ? path_of(f, sym, r, in[i].node, python_only, &view) : other;
@@ -204,6 +243,7 @@ int memtap_flame_build(memtap_flame_t *f, memtap_symbolizer_t *sym, const memtap
                          : key_id(&f->site_ids, node, in[i].thread, 0, 0, f->sites.n, &fresh);
         if (s == UINT32_MAX) {
             memtap_stack_view_free(&view);
+            free(top);
             return -1;
         }
         if (fresh) {
@@ -215,6 +255,7 @@ int memtap_flame_build(memtap_flame_t *f, memtap_symbolizer_t *sym, const memtap
         f->merged += !big;
     }
     memtap_stack_view_free(&view);
+    free(top);
     return 0;
 }
 

@@ -24,8 +24,9 @@ static const char usage[] =
     "  --peak, --leaks, --total, --count, --temporary\n"
     "                   the view the page opens with (default --peak)\n"
     "  --python-only    open with \"Python frames only\" on\n"
-    "  --min-percent P  stacks under P% of every view are merged into one [other] stack\n"
-    "                   per thread (default 0.1; 0: none)\n"
+    "  --min-percent P  stacks under P% of every view, and not among any view's 1,000\n"
+    "                   largest, are merged into one [other] stack per thread\n"
+    "                   (default 0.1; 0: none)\n"
     "  --pid PID        the process PID of the capture\n"
     "  -h, --help       this text\n";
 
