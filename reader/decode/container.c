@@ -131,7 +131,6 @@ static int walk(const reader_t *r, uint64_t at, uint64_t *end, const char **why,
         return 0;
     uint8_t flg = p[4], bd = p[5];
     if ((flg >> 6) != 1 || (flg & 0x02) || (bd & 0x8f) || ((bd >> 4) & 7) < 4) {
-        *bad_at = at + 4;
         *why = "LZ4 frame descriptor not valid";
         return -1;
     }
@@ -263,8 +262,10 @@ static int index_one(ix_t *x, uint64_t *at) {
     if (m == LZ4_MAGIC)
         return lz4_without_piece(x, off);
     if (got < 4 || (m & SKIPPABLE_MASK) != SKIPPABLE_BASE) {
-        if (off == 0)
-            return fail(c, MEMTAP_ERR_CORRUPT, 0, "not a memtap capture (no piece at byte 0)");
+        if (off == 0) {
+            snprintf(c->error, sizeof c->error, "not a memtap capture (no piece at byte 0)");
+            return MEMTAP_ERR_CORRUPT;
+        }
         return fail(c, MEMTAP_ERR_CORRUPT, off, "expected a piece header, found bytes "
                     "%02x %02x %02x %02x", p[0], got > 1 ? p[1] : 0, got > 2 ? p[2] : 0,
                     got > 3 ? p[3] : 0);
@@ -301,15 +302,13 @@ static int index_one(ix_t *x, uint64_t *at) {
     return MEMTAP_OK;
 }
 
-/* Decompresses the start of the LZ4 frame at `frame` into x->out until ev holds the image
- * header. Returns MEMTAP_OK with *have 1 (ev: the header) or 0 (the file ends first), 1 when
- * the LZ4 frame ends first, or an error. */
-static int read_header(ix_t *x, uint64_t frame, memtap_event_t *ev, int *have) {
+/* Decompresses the LZ4 frame at `frame`, after the `*out` bytes already in x->out, until ev
+ * holds the image header. Returns MEMTAP_OK with *have 1 (ev: the header) or 0 (the file
+ * ends first), 1 when the LZ4 frame ends first, or an error. */
+static int header_from(ix_t *x, uint64_t frame, size_t *out, memtap_event_t *ev, int *have) {
     memtap_container_t *c = x->c;
     LZ4F_resetDecompressionContext(x->dctx);
-    memset(ev, 0, sizeof *ev);
-    *have = 0;
-    size_t out = 0, in_len = 0, in_pos = 0;
+    size_t in_len = 0, in_pos = 0;
     uint64_t in_at = frame;
     for (;;) {
         if (in_pos == in_len) {
@@ -322,13 +321,13 @@ static int read_header(ix_t *x, uint64_t frame, memtap_event_t *ev, int *have) {
             in_len = (size_t)r;
             in_pos = 0;
         }
-        size_t dst = HEADER_OUT - out, src = in_len - in_pos;
-        size_t hint = LZ4F_decompress(x->dctx, x->out + out, &dst, x->in + in_pos, &src, NULL);
+        size_t dst = HEADER_OUT - *out, src = in_len - in_pos;
+        size_t hint = LZ4F_decompress(x->dctx, x->out + *out, &dst, x->in + in_pos, &src, NULL);
         if (LZ4F_isError(hint))
             return fail(c, MEMTAP_ERR_CORRUPT, in_at + in_pos, "%s", LZ4F_getErrorName(hint));
         in_pos += src;
-        out += dst;
-        cursor_t cur = {x->out, x->out + out, PARSE_OK, NULL};
+        *out += dst;
+        cursor_t cur = {x->out, x->out + *out, PARSE_OK, NULL};
         dec_parse_header(&cur, ev);
         if (cur.status == PARSE_BAD)
             return fail(c, MEMTAP_ERR_CORRUPT, frame, "%s", cur.why);
@@ -340,9 +339,27 @@ static int read_header(ix_t *x, uint64_t frame, memtap_event_t *ev, int *have) {
             *have = 1;
             return MEMTAP_OK;
         }
-        if (hint == 0 || out == HEADER_OUT)
+        if (hint == 0 || *out == HEADER_OUT)
             return 1;
     }
+}
+
+/* The image header at the start of stream s (in its first piece, as the collector writes
+ * it, or over several). *have 0: the file ends first. */
+static int read_header(ix_t *x, const memtap_stream_t *s, memtap_event_t *ev, int *have) {
+    memtap_container_t *c = x->c;
+    size_t out = 0;
+    memset(ev, 0, sizeof *ev);
+    *have = 0;
+    for (uint32_t p = s->first; p != MEMTAP_NONE; p = c->pieces.v[p].next) {
+        int rc = header_from(x, c->pieces.v[p].frame, &out, ev, have);
+        if (rc != 1)
+            return rc;
+    }
+    if (!s->whole)
+        return MEMTAP_OK; /* the rest never came */
+    return fail(c, MEMTAP_ERR_CORRUPT, c->pieces.v[s->first].frame,
+                "stream %llu ends before its image header does", (unsigned long long)s->id);
 }
 
 /* An LZ4 frame where a piece header belongs. A capture of an older version is one (it had
@@ -350,8 +367,9 @@ static int read_header(ix_t *x, uint64_t frame, memtap_event_t *ev, int *have) {
 static int lz4_without_piece(ix_t *x, uint64_t at) {
     memtap_event_t ev;
     int have;
+    size_t out = 0;
     if (at == 0) {
-        int rc = read_header(x, 0, &ev, &have);
+        int rc = header_from(x, 0, &out, &ev, &have);
         if (rc != MEMTAP_OK && rc != 1)
             return rc;
     }
@@ -432,11 +450,7 @@ static int build_processes(ix_t *x) {
         memtap_stream_t *s = &c->streams.v[i];
         memtap_event_t ev;
         int have;
-        int rc = read_header(x, c->pieces.v[s->first].frame, &ev, &have);
-        if (rc == 1) /* the writer puts a whole header into an image's first piece */
-            return fail(c, MEMTAP_ERR_CORRUPT, c->pieces.v[s->first].frame,
-                        "the first piece of stream %llu ends before its image header does",
-                        (unsigned long long)s->id);
+        int rc = read_header(x, s, &ev, &have);
         if (rc != MEMTAP_OK)
             return rc;
         if (have) {
