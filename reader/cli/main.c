@@ -20,7 +20,8 @@ static const char usage[] =
     "  leaks FILE                        never-freed memory grouped by stack\n"
     "  top [--by peak|total|count] FILE  allocation stacks ranked\n"
     "\n"
-    "Every report takes --json. 'memtap COMMAND --help' tells more.\n"
+    "Every report takes --json, and --pid PID to show one process of the run (default: the\n"
+    "program run started). 'memtap COMMAND --help' tells more.\n"
     "  -h, --help     this text\n"
     "  -V, --version  the version\n";
 

@@ -59,6 +59,7 @@ typedef struct {
     id_map_t ids, pids;
     LZ4F_dctx *dctx;
     uint8_t *in, *out;
+    size_t in_cap;
 } ix_t;
 
 static uint32_t le32(const uint8_t *p) {
@@ -313,7 +314,7 @@ static int header_from(ix_t *x, uint64_t frame, size_t *out, memtap_event_t *ev,
     for (;;) {
         if (in_pos == in_len) {
             in_at += in_len;
-            ssize_t r = pread(c->fd, x->in, HEADER_IN, (off_t)in_at);
+            ssize_t r = pread(c->fd, x->in, x->in_cap, (off_t)in_at);
             if (r < 0)
                 return fail(c, MEMTAP_ERR_IO, in_at, "%s", strerror(errno));
             if (r == 0)
@@ -517,7 +518,8 @@ int memtap_container_open(memtap_container_t **out, const char *path) {
     ix_t *x = calloc(1, sizeof *x);
     int rc = MEMTAP_ERR_NOMEM;
     if (x && !id_map_init(&x->ids, 64) && !id_map_init(&x->pids, 64) &&
-        (x->in = malloc(HEADER_IN)) && (x->out = malloc(HEADER_OUT)) &&
+        (x->in_cap = c->file_size < HEADER_IN ? (size_t)c->file_size + 1 : HEADER_IN) &&
+        (x->in = malloc(x->in_cap)) && (x->out = malloc(HEADER_OUT)) &&
         !LZ4F_isError(LZ4F_createDecompressionContext(&x->dctx, LZ4F_VERSION))) {
         x->c = c;
         rc = index_file(x);

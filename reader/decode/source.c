@@ -20,7 +20,9 @@ int memtap_source_open(memtap_source_t *src, const memtap_container_t *c, uint32
         src->stream = c->processes.v[process].first;
         src->piece = c->streams.v[src->stream].first;
     }
-    src->in = malloc(IN_SIZE);
+    /* a small file needs no more (the fuzzer reads thousands of them) */
+    src->in_cap = c->file_size < IN_SIZE ? (size_t)c->file_size + 1 : IN_SIZE;
+    src->in = malloc(src->in_cap);
     if (!src->in || LZ4F_isError(LZ4F_createDecompressionContext(&src->dctx, LZ4F_VERSION))) {
         snprintf(src->error, sizeof src->error, "out of memory");
         memtap_source_close(src);
@@ -53,7 +55,7 @@ static void seek(memtap_source_t *src, uint64_t at) {
 static int refill(memtap_source_t *src) {
     src->in_at += src->in_pos;
     src->in_pos = src->in_len = 0;
-    ssize_t r = pread(src->c->fd, src->in, IN_SIZE, (off_t)src->in_at);
+    ssize_t r = pread(src->c->fd, src->in, src->in_cap, (off_t)src->in_at);
     if (r < 0) {
         snprintf(src->error, sizeof src->error, "%s", strerror(errno));
         return MEMTAP_ERR_IO;

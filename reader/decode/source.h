@@ -25,7 +25,7 @@ typedef struct {
     int in_frame;    /* the piece's LZ4 frame has begun */
     LZ4F_dctx *dctx;
     uint8_t *in;     /* compressed input: the file's bytes [in_at, in_at + in_len) */
-    size_t in_pos, in_len;
+    size_t in_pos, in_len, in_cap;
     uint64_t in_at;
     size_t hint;     /* input LZ4 expects next (0: unknown) */
     char error[256]; /* message when a call returned MEMTAP_ERR_CORRUPT / _IO */
