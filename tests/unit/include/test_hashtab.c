@@ -60,7 +60,7 @@ static slot_t *put(table_t *t, uint64_t key, uint64_t value) {
     return s;
 }
 
-Test(hashtab, finds_what_it_holds_after_growing, .timeout = 30) {
+Test(hashtab, finds_what_it_holds_after_growing, .timeout = 60) {
     table_t t;
     cr_assert_eq(tab_init(&t, 8), 0);
     for (uint64_t k = 1; k <= 10000; k++)
@@ -125,7 +125,7 @@ Test(hashtab, removal_keeps_every_probe_chain, .timeout = 60) {
     tab_destroy(&t);
 }
 
-Test(hashtab, a_failed_growth_leaves_the_table_as_it_was, .timeout = 10) {
+Test(hashtab, a_failed_growth_leaves_the_table_as_it_was, .timeout = 60) {
     table_t t;
     cr_assert_eq(tab_init(&t, 4), 0);
     put(&t, 1, 10);
@@ -170,7 +170,7 @@ static uint64_t read_key(const fixed_slot_t *s) {
 #define MEMTAP_HT_MATCH_FIRST
 #include "memtap/hashtab.h"
 
-Test(hashtab, bounded_probes_give_up, .timeout = 10) {
+Test(hashtab, bounded_probes_give_up, .timeout = 60) {
     fixed_slot_t slots[8] = {{0}};
     slots[2].key = 2;
     slots[3].key = 10; /* home 2 */

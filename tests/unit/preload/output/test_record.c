@@ -40,7 +40,7 @@ static void expect_bytes(size_t *from, const uint8_t *want, size_t n) {
     *from = e.len;
 }
 
-Test(record, node_and_plain_records, .timeout = 10) {
+Test(record, node_and_plain_records, .timeout = 30) {
     size_t at = 0;
     memtap_enc_node(&e, 1, 0, 0x40);
     expect_bytes(&at, (const uint8_t[]){MEMTAP_REC_NODE, 1, 0x80, 0x01}, 4);
@@ -56,7 +56,7 @@ Test(record, node_and_plain_records, .timeout = 10) {
     expect_bytes(&at, (const uint8_t[]){MEMTAP_REC_TRAILER, 1, 1, 2}, 4);
 }
 
-Test(record, modelled_allocations_and_frees, .timeout = 10) {
+Test(record, modelled_allocations_and_frees, .timeout = 30) {
     use_model();
     size_t at = 0;
     /* a new site: every field written, the address against the thread's last allocation */
@@ -154,7 +154,7 @@ Test(record, the_version_3_same_node_form_writes_the_same_bytes, .timeout = 30) 
     expect_run(1370218, 0x8cb30f98afe24631ull);
 }
 
-Test(record, the_version_3_same_node_form_in_bytes, .timeout = 10) {
+Test(record, the_version_3_same_node_form_in_bytes, .timeout = 30) {
     memtap_enc_test_form(&e, MEMTAP_ENC_SAME_NODE);
     size_t at = 0;
     memtap_enc_alloc(&e, MEMTAP_KIND_MALLOC, 0x20, 5, 3);

@@ -141,7 +141,7 @@ static const char *base_name(const char *p) {
     return b ? b + 1 : p;
 }
 
-Test(symbolize, a_plain_call_has_function_file_and_line, .timeout = 60) {
+Test(symbolize, a_plain_call_has_function_file_and_line, .timeout = 120) {
     const memtap_frame_t *f;
     cr_assert_eq(memtap_symbolize_node(sym, plain_node, &f), 1);
     cr_assert_str_eq(f[0].function, "plain_caller");
@@ -153,7 +153,7 @@ Test(symbolize, a_plain_call_has_function_file_and_line, .timeout = 60) {
     cr_assert(f[0].known && !f[0].inlined && !f[0].python);
 }
 
-Test(symbolize, an_inlined_call_gives_a_frame_per_function, .timeout = 60) {
+Test(symbolize, an_inlined_call_gives_a_frame_per_function, .timeout = 120) {
     const memtap_frame_t *f;
     cr_assert_eq(memtap_symbolize_node(sym, inlined_node, &f), 2);
     cr_assert_str_eq(f[0].function, "inlined_part");
@@ -166,7 +166,7 @@ Test(symbolize, an_inlined_call_gives_a_frame_per_function, .timeout = 60) {
     cr_assert(f[1].file && !strcmp(base_name(f[1].file), "test_symbolize.c"));
 }
 
-Test(symbolize, python_frames_name_the_code_object, .timeout = 60) {
+Test(symbolize, python_frames_name_the_code_object, .timeout = 120) {
     const memtap_frame_t *f;
     cr_assert_eq(memtap_symbolize_node(sym, python_node, &f), 1);
     cr_assert_str_eq(f[0].function, "Shop.checkout");
@@ -178,7 +178,7 @@ Test(symbolize, python_frames_name_the_code_object, .timeout = 60) {
     cr_assert(f[0].python && !f[0].known);
 }
 
-Test(symbolize, a_missing_module_degrades_to_module_and_offset, .timeout = 60) {
+Test(symbolize, a_missing_module_degrades_to_module_and_offset, .timeout = 120) {
     const memtap_frame_t *f;
     cr_assert_eq(memtap_symbolize_node(sym, gone_node, &f), 1);
     cr_assert_str_eq(f[0].function, "libgone.so+0x1234");
@@ -188,7 +188,7 @@ Test(symbolize, a_missing_module_degrades_to_module_and_offset, .timeout = 60) {
     cr_assert_not(f[0].known);
 }
 
-Test(symbolize, a_changed_binary_degrades_to_module_and_offset, .timeout = 60) {
+Test(symbolize, a_changed_binary_degrades_to_module_and_offset, .timeout = 120) {
     const memtap_frame_t *f;
     char want[4200];
     snprintf(want, sizeof want, "%s+0x%llx", base_name(self.path),
@@ -202,7 +202,7 @@ Test(symbolize, a_changed_binary_degrades_to_module_and_offset, .timeout = 60) {
     cr_assert_str_eq(f[0].function, "plain_caller");
 }
 
-Test(symbolize, answers_are_cached_across_a_growing_cache, .timeout = 60) {
+Test(symbolize, answers_are_cached_across_a_growing_cache, .timeout = 120) {
     enum { N = 3000 }; /* past the cache's first 1,024 slots */
     static uint32_t ids[N];
     for (int i = 0; i < N; i++)
@@ -272,7 +272,7 @@ Test(symbolize, every_failed_allocation_degrades_cleanly, .timeout = 120) {
     memtap_symbolizer_free(s);
 }
 
-Test(symbolize, no_memory_at_all_gives_unknown_frames, .timeout = 60) {
+Test(symbolize, no_memory_at_all_gives_unknown_frames, .timeout = 120) {
     memtap_symbolize_realloc = failing_realloc;
     allowed = made = 0;
     const memtap_frame_t *f;
