@@ -18,6 +18,7 @@
 #include "symbolize/symbolize.h"
 
 #define LISTED_PIDS 10 /* pids an unknown --pid's message lists */
+#define MAX_NOTES 3     /* other processes that leaked named one by one */
 
 /* The pids of c as "123, 456, ..." into buf. */
 static void list_pids(const memtap_container_t *c, char *buf, size_t cap) {
@@ -253,20 +254,44 @@ void memtap_process_rows_free(memtap_proc_row_t *rows, size_t n) {
     free(rows);
 }
 
-/* Without --pid: one line for each other process that leaked, or that could not be read. */
-static void note_other_leaks(const memtap_report_capture_t *cap, const memtap_proc_row_t *rows,
+static int by_leaked_bytes(const void *a, const void *b) {
+    const memtap_proc_row_t *x = *(const memtap_proc_row_t *const *)a;
+    const memtap_proc_row_t *y = *(const memtap_proc_row_t *const *)b;
+    if (x->leaked_bytes != y->leaked_bytes)
+        return x->leaked_bytes < y->leaked_bytes ? 1 : -1;
+    return x->process < y->process ? -1 : x->process > y->process;
+}
+
+/* Without --pid: a line for each other process that could not be read, and for the ones
+ * that leaked most, up to MAX_NOTES, then one line for the rest: the dozens of helpers of a
+ * shell script, each leaking its stdio buffers, never bury the report. */
+static void note_other_leaks(const memtap_report_capture_t *cap, memtap_proc_row_t *rows,
                              size_t n) {
-    for (size_t k = 0; k < n; k++) {
-        const memtap_proc_row_t *row = &rows[k];
-        if (row->process == cap->process || (row->read && !row->leaked_blocks))
-            continue;
+    const memtap_proc_row_t **leaked = malloc((n ? n : 1) * sizeof *leaked);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const memtap_proc_row_t *row = &rows[i];
         const memtap_process_t *p = &cap->c->processes.v[row->process];
-        if (!row->read) {
+        if (row->process == cap->process)
+            continue;
+        if (!row->read)
             fprintf(stderr, "memtap: %s: process %llu (%.60s): %s\n", cap->path,
                     (unsigned long long)p->pid, p->command, row->error ? row->error : "");
+        else if (row->leaked_blocks && leaked)
+            leaked[k++] = row;
+    }
+    if (!leaked)
+        return;
+    qsort(leaked, k, sizeof *leaked, by_leaked_bytes);
+    char a[64], b[64];
+    uint64_t rest = 0;
+    for (size_t i = 0; i < k; i++) {
+        const memtap_proc_row_t *row = leaked[i];
+        const memtap_process_t *p = &cap->c->processes.v[row->process];
+        if (i >= MAX_NOTES) {
+            rest += row->leaked_bytes;
             continue;
         }
-        char a[64], b[64];
         const char *state = memtap_process_state(cap->c, row->process);
         fprintf(stderr, "memtap: process %llu (%.60s) leaked %s in %s block%s%s%s: memtap leaks "
                         "--pid %llu %s\n",
@@ -276,6 +301,11 @@ static void note_other_leaks(const memtap_report_capture_t *cap, const memtap_pr
                 row->leaked_blocks == 1 ? "" : "s", state[0] ? "; " : "", state,
                 (unsigned long long)p->pid, cap->path);
     }
+    if (k > MAX_NOTES)
+        fprintf(stderr, "memtap: %zu more process%s leaked %s in all: memtap summary %s lists "
+                        "them\n", k - MAX_NOTES, k - MAX_NOTES == 1 ? "" : "es",
+                memtap_fmt_size(rest, a, sizeof a), cap->path);
+    free(leaked);
 }
 
 int memtap_report_load(const char *path, long long pid, memtap_replay_t *r, int symbols) {

@@ -48,8 +48,9 @@ int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usag
 /* Reads process pid of the capture at path (-1: the root process: the one memtap run
  * started, through its execs) into r (initialised here), and warns on stderr when it is
  * incomplete; with symbols (the report will symbolize stacks), the modules' symbols are read
- * meanwhile (memtap_symbols_warm_up). With pid -1, names on stderr, one line each, the
- * other processes that leaked, with the command that shows each. Returns MEMTAP_EXIT_OK
+ * meanwhile (memtap_symbols_warm_up). With pid -1, names on stderr the other processes
+ * that leaked most (three, one line each with the command that shows it; one line for the
+ * rest). Returns MEMTAP_EXIT_OK
  * (free r when done), or prints the error as one line, frees r and returns the exit status
  * (2 for a pid the capture does not hold). What every report (summary, leaks, top,
  * flamegraph, export, check) calls with its --pid. */

@@ -23,8 +23,8 @@ static const char leaks_usage[] =
     MEMTAP_PID_USAGE
     "  -h, --help this text\n"
     "\n"
-    "Without --pid, the other processes of the capture that leaked are named on stderr,\n"
-    "one line each.\n";
+    "Without --pid, the other processes of the capture that leaked most are named on\n"
+    "stderr, one line each with the command that shows it (memtap summary lists all).\n";
 
 static const char top_usage[] =
     "usage: memtap top [--by peak|total|count|leaked|temporary] [--python-only] [--limit N]\n"

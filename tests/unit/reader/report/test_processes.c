@@ -13,7 +13,7 @@
 
 static golden_t g;
 static char out[1 << 16], err[1 << 14];
-static pb_image_t im[4];
+static pb_image_t im[5];
 static size_t nim;
 static json_t *json;
 
@@ -222,33 +222,52 @@ Test(processes, a_process_without_records_has_zeros, .timeout = 30) {
 }
 
 /* Tree order: each process after its parent, siblings in the order they started, whatever
- * the order of their first pieces: A starts B and C, B starts D after C started. */
-Test(processes, the_tree_in_order_and_indented, .timeout = 30) {
-    static const char a[] = "a", b[] = "b", c[] = "c", d[] = "d";
-    pb_image_begin(&im[0], 0, 10, 1, a, sizeof a, 0);
-    pb_image_begin(&im[1], MEMTAP_HDR_FORK_CHILD, 11, 10, b, sizeof b, 1);
-    pb_image_begin(&im[2], MEMTAP_HDR_FORK_CHILD, 12, 10, c, sizeof c, 2);
-    pb_image_begin(&im[3], MEMTAP_HDR_FORK_CHILD, 13, 11, d, sizeof d, 3);
-    nim = 4;
-    for (size_t i = 0; i < 4; i++) {
+ * the order of their first pieces: A starts B, C and E, B starts D after C started. Each
+ * leaks 10 bytes times its rank. */
+static void tree(char *path, size_t cap) {
+    static const char *cmd[] = {"a", "b", "c", "d", "e"};
+    static const uint64_t pid[] = {10, 11, 12, 13, 14}, ppid[] = {1, 10, 10, 11, 10};
+    pb_proc_t procs[5];
+    for (size_t i = 0; i < 5; i++) {
+        pb_image_begin(&im[i], i ? MEMTAP_HDR_FORK_CHILD : 0, pid[i], ppid[i], cmd[i], 2, i);
         pb_alloc(&im[i], 0x1000, 10 * (i + 1));
         pb_image_end(&im[i], MEMTAP_REC_EXIT, 1);
+        procs[i] = (pb_proc_t){.pid = pid[i], .root = !i, .images = {&im[i]}, .nimages = 1};
     }
-    pb_proc_t procs[4] = {{.pid = 10, .root = 1, .images = {&im[0]}, .nimages = 1},
-                          {.pid = 11, .images = {&im[1]}, .nimages = 1},
-                          {.pid = 12, .images = {&im[2]}, .nimages = 1},
-                          {.pid = 13, .images = {&im[3]}, .nimages = 1}};
+    nim = 5;
+    snprintf(path, cap, "/tmp/memtap-unit-tree-%d.memtap", (int)getpid());
+    pb_write(path, procs, 5, 40);
+}
+
+Test(processes, the_tree_in_order_and_indented, .timeout = 30) {
     char path[64];
-    snprintf(path, sizeof path, "/tmp/memtap-unit-tree-%d.memtap", (int)getpid());
-    pb_write(path, procs, 4, 40);
+    tree(path, sizeof path);
     const char *argv[] = {"summary", "--pid", "13", path, NULL};
     cr_assert_eq(run(memtap_cmd_summary, argv), 0, "%s", err);
-    const char *list = strstr(out, "\nProcesses (4;");
+    const char *list = strstr(out, "\nProcesses (5;");
     cr_assert(list, "%s", out);
-    cr_assert(strstr(list, "  a\n"), "%s", list);
     const char *pa = strstr(list, "  a\n"), *pb = strstr(list, "    b\n"),
-               *pd = strstr(list, "*        13        11"), *pc = strstr(list, "    c\n");
-    cr_assert(pa && pb && pd && pc && pa < pb && pb < pd && pd < pc, "%s", list);
+               *pd = strstr(list, "*        13        11"), *pc = strstr(list, "    c\n"),
+               *pe = strstr(list, "    e\n");
+    cr_assert(pa && pb && pd && pc && pe && pa < pb && pb < pd && pd < pc && pc < pe, "%s", list);
     cr_assert(strstr(pd, "      d\n"), "d, two levels down: %s", list);
+    unlink(path);
+}
+
+/* The other processes that leaked most are named, the rest counted in one line. */
+Test(processes, a_few_notes_then_one_line_for_the_rest, .timeout = 30) {
+    char path[64];
+    tree(path, sizeof path);
+    const char *argv[] = {"leaks", path, NULL};
+    cr_assert_eq(run(memtap_cmd_leaks, argv), 0, "%s", err);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "memtap: process 14 (e) leaked 50 B in 1 block: memtap leaks --pid 14 %s\n"
+             "memtap: process 13 (d) leaked 40 B in 1 block: memtap leaks --pid 13 %s\n"
+             "memtap: process 12 (c) leaked 30 B in 1 block: memtap leaks --pid 12 %s\n"
+             "memtap: 1 more process leaked 20 B in all: memtap summary %s lists them\n",
+             path, path, path, path);
+    cr_assert_str_eq(err, want);
+    cr_assert(strstr(out, "Leaked 10 B in 1 blocks"), "the root's report: %s", out);
     unlink(path);
 }
