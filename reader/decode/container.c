@@ -24,10 +24,10 @@
 #define SKIPPABLE_MASK 0xFFFFFFF0u
 #define SKIPPABLE_BASE 0x184D2A50u
 #define PIECE_MAX_PAYLOAD (4 + 4 * MEMTAP_VARINT_MAX)
-#define PEEK_SIZE 4096u          /* bytes read around a header */
-#define HEADER_IN (256u << 10)   /* compressed bytes read at a time for an image header */
-#define HEADER_OUT (192u << 10)  /* more than the largest image header (two 64 KiB strings) */
-#define COMMAND_MAX 4096u        /* bytes of a process's command line kept */
+#define PEEK_SIZE 4096u         /* bytes read around a header */
+#define HEADER_IN (256u << 10)  /* compressed bytes read at a time for an image header */
+#define HEADER_OUT (192u << 10) /* more than the largest image header (two 64 KiB strings) */
+#define COMMAND_MAX 4096u       /* bytes of a process's command line kept */
 #define STATUS_MAX 255u
 
 /* stream id -> index + 1; pid -> index + 1 of the latest process with that pid */
@@ -84,8 +84,8 @@ static int fail(memtap_container_t *c, int code, uint64_t at, const char *fmt, .
 
 /* Up to n (<= 64) bytes of the file at `at`: a pointer to them, *got how many there are
  * (fewer at the file's end). NULL on a read error. */
-static const uint8_t *peek(int fd, uint64_t size, uint8_t *buf, uint64_t *buf_at,
-                           size_t *buf_len, uint64_t at, size_t n, size_t *got) {
+static const uint8_t *peek(int fd, uint64_t size, uint8_t *buf, uint64_t *buf_at, size_t *buf_len,
+                           uint64_t at, size_t n, size_t *got) {
     if (at >= size) {
         *got = 0;
         return buf;
@@ -114,8 +114,7 @@ typedef struct {
 } reader_t;
 
 /* See memtap_lz4_frame_walk; *bad_at gets the offset of what is wrong. */
-static int walk(const reader_t *r, uint64_t at, uint64_t *end, const char **why,
-                uint64_t *bad_at) {
+static int walk(const reader_t *r, uint64_t at, uint64_t *end, const char **why, uint64_t *bad_at) {
     size_t got;
     *bad_at = at;
     const uint8_t *p = peek(r->fd, r->size, r->buf, r->buf_at, r->buf_len, at, 7, &got);
@@ -184,8 +183,7 @@ static int add_piece(ix_t *x, uint64_t at, uint64_t frame, uint64_t id, uint64_t
     if (id == 0)
         return fail(c, MEMTAP_ERR_CORRUPT, at, "piece of stream 0 (streams count from 1)");
     if ((flags & MEMTAP_PIECE_KILLED) && !(flags & MEMTAP_PIECE_LAST))
-        return fail(c, MEMTAP_ERR_CORRUPT, at, "KILLED piece of stream %llu is not its last",
-                    sid);
+        return fail(c, MEMTAP_ERR_CORRUPT, at, "KILLED piece of stream %llu is not its last", sid);
     if (status > STATUS_MAX || (status && !(flags & MEMTAP_PIECE_KILLED)))
         return fail(c, MEMTAP_ERR_CORRUPT, at, "piece of stream %llu has status %llu%s", sid,
                     (unsigned long long)status, status > STATUS_MAX ? "" : " without KILLED");
@@ -200,8 +198,8 @@ static int add_piece(ix_t *x, uint64_t at, uint64_t frame, uint64_t id, uint64_t
     if (!found) {
         if (!(flags & MEMTAP_PIECE_FIRST)) {
             slot->index1 = UINT32_MAX; /* filled: the table stays consistent until freed */
-            return fail(c, MEMTAP_ERR_CORRUPT, at,
-                        "piece of stream %llu before its first piece", sid);
+            return fail(c, MEMTAP_ERR_CORRUPT, at, "piece of stream %llu before its first piece",
+                        sid);
         }
         *slot = (id_slot_t){id, (uint32_t)c->streams.n + 1};
         s = &c->streams.v[c->streams.n++];
@@ -224,8 +222,7 @@ static int add_piece(ix_t *x, uint64_t at, uint64_t frame, uint64_t id, uint64_t
                         "piece of stream %llu names pid %llu, its first piece %llu", sid,
                         (unsigned long long)pid, (unsigned long long)s->pid);
         if ((flags ^ s->flags) & MEMTAP_PIECE_ROOT)
-            return fail(c, MEMTAP_ERR_CORRUPT, at, "pieces of stream %llu disagree on ROOT",
-                        sid);
+            return fail(c, MEMTAP_ERR_CORRUPT, at, "pieces of stream %llu disagree on ROOT", sid);
         c->pieces.v[s->last].next = piece;
     }
     s->last = piece;
@@ -267,9 +264,10 @@ static int index_one(ix_t *x, uint64_t *at) {
             snprintf(c->error, sizeof c->error, "not a memtap capture (no piece at byte 0)");
             return MEMTAP_ERR_CORRUPT;
         }
-        return fail(c, MEMTAP_ERR_CORRUPT, off, "expected a piece header, found bytes "
-                    "%02x %02x %02x %02x", p[0], got > 1 ? p[1] : 0, got > 2 ? p[2] : 0,
-                    got > 3 ? p[3] : 0);
+        return fail(c, MEMTAP_ERR_CORRUPT, off,
+                    "expected a piece header, found bytes "
+                    "%02x %02x %02x %02x",
+                    p[0], got > 1 ? p[1] : 0, got > 2 ? p[2] : 0, got > 3 ? p[3] : 0);
     }
     if (got < 8)
         return 1;
@@ -403,8 +401,8 @@ static int link_stream(ix_t *x, uint32_t si, const memtap_event_t *h) {
     memtap_stream_t *s = &c->streams.v[si];
     uint64_t pid = s->has_header ? s->header_pid : s->pid;
     id_slot_t *slot = id_map_find(&x->pids, pid);
-    int continues = !s->has_header ||
-                    (s->header_flags & (MEMTAP_HDR_AFTER_EXEC | MEMTAP_HDR_CONTINUED));
+    int continues =
+        !s->has_header || (s->header_flags & (MEMTAP_HDR_AFTER_EXEC | MEMTAP_HDR_CONTINUED));
     memtap_process_t *p;
     if (continues && slot) {
         p = &c->processes.v[slot->index1 - 1];

@@ -12,7 +12,7 @@
 
 #include "common/vec.h"
 
-#define MEMTAP_NONE UINT32_MAX /* no piece, stream or process */
+#define MEMTAP_NONE UINT32_MAX       /* no piece, stream or process */
 #define MEMTAP_MAX_PIECES (1u << 26) /* 1 GiB of index: a hostile file is refused beyond */
 
 /* One piece: where its LZ4 frame starts, whose it is, and its stream's next piece. */
@@ -24,34 +24,34 @@ typedef struct {
 
 /* One stream: the records of one process image, its pieces in file order. */
 typedef struct {
-    uint64_t id, pid;      /* the piece headers' */
-    uint64_t at;           /* file offset of its first piece's header */
-    uint32_t first, last;  /* its first and last pieces in the file */
-    unsigned flags;        /* MEMTAP_PIECE_* of all its pieces together */
-    uint32_t status;       /* with MEMTAP_PIECE_KILLED: the signal (0: not known) */
-    int whole;             /* its LAST piece is in the file, its LZ4 frame whole */
+    uint64_t id, pid;     /* the piece headers' */
+    uint64_t at;          /* file offset of its first piece's header */
+    uint32_t first, last; /* its first and last pieces in the file */
+    unsigned flags;       /* MEMTAP_PIECE_* of all its pieces together */
+    uint32_t status;      /* with MEMTAP_PIECE_KILLED: the signal (0: not known) */
+    int whole;            /* its LAST piece is in the file, its LZ4 frame whole */
     /* its image header, when its first piece holds it (has_header) */
     int has_header;
     uint32_t header_flags; /* MEMTAP_HDR_* */
     uint64_t header_pid, ppid, start_unix_ns;
-    uint32_t process;      /* the process it belongs to */
-    uint32_t next_image;   /* the process's next stream (MEMTAP_NONE: its last) */
+    uint32_t process;    /* the process it belongs to */
+    uint32_t next_image; /* the process's next stream (MEMTAP_NONE: its last) */
 } memtap_stream_t;
 
 /* One process: its images' streams in order (an exec continues the same process). */
 typedef struct {
-    uint64_t pid, ppid;       /* the first image's header (the piece's pid without one) */
-    uint64_t start_unix_ns;   /* 0: no image header */
-    uint32_t first, last;     /* its first and last streams */
-    uint32_t images;          /* streams */
-    uint32_t parent;          /* the latest earlier process whose pid is ppid, or MEMTAP_NONE */
-    uint32_t depth;           /* in the tree: 0 for a process without a parent here */
-    int root;                 /* its streams carry MEMTAP_PIECE_ROOT */
-    int complete;             /* every image ended by its own LAST piece, none killed */
-    int killed;               /* its last image's LAST piece says KILLED */
-    uint32_t signal;          /* when killed: the signal (0: not known) */
-    char *command;            /* its last header's command line, arguments joined by spaces
-                                 (at most 4 KiB kept), "" without a header */
+    uint64_t pid, ppid;     /* the first image's header (the piece's pid without one) */
+    uint64_t start_unix_ns; /* 0: no image header */
+    uint32_t first, last;   /* its first and last streams */
+    uint32_t images;        /* streams */
+    uint32_t parent;        /* the latest earlier process whose pid is ppid, or MEMTAP_NONE */
+    uint32_t depth;         /* in the tree: 0 for a process without a parent here */
+    int root;               /* its streams carry MEMTAP_PIECE_ROOT */
+    int complete;           /* every image ended by its own LAST piece, none killed */
+    int killed;             /* its last image's LAST piece says KILLED */
+    uint32_t signal;        /* when killed: the signal (0: not known) */
+    char *command;          /* its last header's command line, arguments joined by spaces
+                               (at most 4 KiB kept), "" without a header */
 } memtap_process_t;
 
 typedef struct memtap_container {
@@ -60,9 +60,9 @@ typedef struct memtap_container {
     MEMTAP_VEC(memtap_piece_t) pieces;
     MEMTAP_VEC(memtap_stream_t) streams;
     MEMTAP_VEC(memtap_process_t) processes; /* in the order their first pieces come */
-    uint32_t root;  /* the root process (the first with ROOT), MEMTAP_NONE: none */
-    int cut;        /* the file ends inside a piece or its header (memtap run was killed) */
-    uint64_t end;   /* file offset where the last whole piece ends */
+    uint32_t root; /* the root process (the first with ROOT), MEMTAP_NONE: none */
+    int cut;       /* the file ends inside a piece or its header (memtap run was killed) */
+    uint64_t end;  /* file offset where the last whole piece ends */
     char error[512];
 } memtap_container_t;
 
@@ -82,7 +82,6 @@ uint32_t memtap_container_find(const memtap_container_t *c, long long pid);
 /* Walks the LZ4 frame at file offset `at` by its headers, without decompressing. Returns
  * 1 with *end just past its end mark (and content checksum), 0 when the file ends inside
  * it (*end: the file's size), -1 when it is not a valid LZ4 frame (why: what). */
-int memtap_lz4_frame_walk(int fd, uint64_t file_size, uint64_t at, uint64_t *end,
-                          const char **why);
+int memtap_lz4_frame_walk(int fd, uint64_t file_size, uint64_t at, uint64_t *end, const char **why);
 
 #endif

@@ -24,7 +24,7 @@ typedef struct {
     uint32_t piece;  /* its piece being read (MEMTAP_NONE: its pieces are all read) */
     int in_frame;    /* the piece's LZ4 frame has begun */
     LZ4F_dctx *dctx;
-    uint8_t *in;     /* compressed input: the file's bytes [in_at, in_at + in_len) */
+    uint8_t *in; /* compressed input: the file's bytes [in_at, in_at + in_len) */
     size_t in_pos, in_len, in_cap;
     uint64_t in_at;
     size_t hint;     /* input LZ4 expects next (0: unknown) */

@@ -54,9 +54,8 @@ static json_t *processes_json(const memtap_container_t *c, const memtap_proc_row
         json_object_set_new(e, "command", json_string(p->command));
         set_u64s(e, FIELDS({"images", p->images}, {"depth", p->depth}));
         if (row->read)
-            set_u64s(e, FIELDS({"duration_ms", row->duration_ms},
-                               {"allocations", row->allocations}, {"frees", row->frees},
-                               {"bytes_allocated", row->bytes_allocated},
+            set_u64s(e, FIELDS({"duration_ms", row->duration_ms}, {"allocations", row->allocations},
+                               {"frees", row->frees}, {"bytes_allocated", row->bytes_allocated},
                                {"peak_bytes", row->peak_bytes}, {"leaked_bytes", row->leaked_bytes},
                                {"leaked_blocks", row->leaked_blocks}));
         json_object_set_new(e, "complete", json_boolean(row->read ? row->complete : p->complete));

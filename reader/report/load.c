@@ -18,7 +18,7 @@
 #include "symbolize/symbolize.h"
 
 #define LISTED_PIDS 10 /* pids an unknown --pid's message lists */
-#define MAX_NOTES 3     /* other processes that leaked named one by one */
+#define MAX_NOTES 3    /* other processes that leaked named one by one */
 
 /* The pids of c as "123, 456, ..." into buf. */
 static void list_pids(const memtap_container_t *c, char *buf, size_t cap) {
@@ -57,8 +57,9 @@ int memtap_report_open(memtap_report_capture_t *cap, const char *path, long long
         return MEMTAP_EXIT_USAGE;
     }
     if (pid < 0 && cap->c->root == MEMTAP_NONE)
-        fprintf(stderr, "memtap: %s: the program memtap run started wrote no records; showing "
-                        "process %llu, the first in the capture\n",
+        fprintf(stderr,
+                "memtap: %s: the program memtap run started wrote no records; showing "
+                "process %llu, the first in the capture\n",
                 path, (unsigned long long)cap->c->processes.v[cap->process].pid);
     return MEMTAP_EXIT_OK;
 }
@@ -97,8 +98,8 @@ static double now_s(void) {
 }
 
 /* The batches of dec into r, with the progress line. Returns MEMTAP_OK or an error code. */
-static int replay_batches(const memtap_report_capture_t *cap, memtap_decoder_t *dec, memtap_replay_t *r,
-                          int symbols, int progress) {
+static int replay_batches(const memtap_report_capture_t *cap, memtap_decoder_t *dec,
+                          memtap_replay_t *r, int symbols, int progress) {
     int tty = progress && isatty(STDERR_FILENO), shown = 0;
     double start = now_s(), last = start;
     memtap_pipeline_t *pipe;
@@ -133,7 +134,7 @@ static int replay_batches(const memtap_report_capture_t *cap, memtap_decoder_t *
 }
 
 int memtap_report_replay(const memtap_report_capture_t *cap, uint32_t process, memtap_replay_t *r,
-                          int symbols, int progress, char *err, size_t err_cap) {
+                         int symbols, int progress, char *err, size_t err_cap) {
     if (memtap_replay_init(r) < 0) {
         snprintf(err, err_cap, "out of memory");
         return MEMTAP_ERR_NOMEM;
@@ -293,18 +294,20 @@ static void note_other_leaks(const memtap_report_capture_t *cap, memtap_proc_row
             continue;
         }
         const char *state = memtap_process_state(cap->c, row->process);
-        fprintf(stderr, "memtap: process %llu (%.60s) leaked %s in %s block%s%s%s: memtap leaks "
-                        "--pid %llu %s\n",
-                (unsigned long long)p->pid, p->command,
-                memtap_fmt_size(row->leaked_bytes, a, sizeof a),
-                memtap_fmt_count(row->leaked_blocks, b, sizeof b),
-                row->leaked_blocks == 1 ? "" : "s", state[0] ? "; " : "", state,
-                (unsigned long long)p->pid, cap->path);
+        fprintf(
+            stderr,
+            "memtap: process %llu (%.60s) leaked %s in %s block%s%s%s: memtap leaks "
+            "--pid %llu %s\n",
+            (unsigned long long)p->pid, p->command, memtap_fmt_size(row->leaked_bytes, a, sizeof a),
+            memtap_fmt_count(row->leaked_blocks, b, sizeof b), row->leaked_blocks == 1 ? "" : "s",
+            state[0] ? "; " : "", state, (unsigned long long)p->pid, cap->path);
     }
     if (k > MAX_NOTES)
-        fprintf(stderr, "memtap: %zu more process%s leaked %s in all: memtap summary %s lists "
-                        "them\n", k - MAX_NOTES, k - MAX_NOTES == 1 ? "" : "es",
-                memtap_fmt_size(rest, a, sizeof a), cap->path);
+        fprintf(stderr,
+                "memtap: %zu more process%s leaked %s in all: memtap summary %s lists "
+                "them\n",
+                k - MAX_NOTES, k - MAX_NOTES == 1 ? "" : "es", memtap_fmt_size(rest, a, sizeof a),
+                cap->path);
     free(leaked);
 }
 

@@ -64,8 +64,8 @@ static size_t make_file(const uint8_t *data, size_t size, const uint8_t **out) {
         size_t n = (size_t)data[4] | (size_t)data[5] << 8;
         if (n > size - 6)
             n = size - 6;
-        size_t k = piece(file + len, sizeof file - len, data[0], data[1] & 0x7f, data[2],
-                         data[3], data + 6, n, data[1] >> 7);
+        size_t k = piece(file + len, sizeof file - len, data[0], data[1] & 0x7f, data[2], data[3],
+                         data + 6, n, data[1] >> 7);
         if (!k)
             break;
         len += k;
@@ -86,8 +86,8 @@ static void decode(const memtap_container_t *c, uint32_t i, int batched, memtap_
                    memtap_replay_batch(&r, batch) == 0 && !batch->end)
                 ;
         else
-            while (memtap_decoder_next(d, &ev) == MEMTAP_OK &&
-                   memtap_replay_event(&r, &ev) == 0 && ev.type != MEMTAP_EV_END)
+            while (memtap_decoder_next(d, &ev) == MEMTAP_OK && memtap_replay_event(&r, &ev) == 0 &&
+                   ev.type != MEMTAP_EV_END)
                 ;
         memtap_replay_finish(&r);
     }

@@ -25,16 +25,16 @@
 #define GOLDEN_MAX_SEGMENTS 64
 
 typedef struct {
-    int lz4;        /* an LZ4 frame's content, else file bytes */
-    int unfinished; /* (lz4) no end mark */
+    int lz4;           /* an LZ4 frame's content, else file bytes */
+    int unfinished;    /* (lz4) no end mark */
     size_t start, end; /* in bytes */
 } golden_segment_t;
 
 typedef struct {
-    char path[128];     /* the capture file written */
+    char path[128];         /* the capture file written */
     uint8_t bytes[1 << 16]; /* every byte of the .hex file, in order */
     size_t len;
-    size_t content;     /* LZ4 frame content so far */
+    size_t content; /* LZ4 frame content so far */
     golden_segment_t seg[GOLDEN_MAX_SEGMENTS];
     size_t nseg;
 } golden_t;
@@ -61,8 +61,8 @@ static inline void golden_line(golden_t *g, char *line, const char *name, int at
         } else {
             unsigned long n;
             cr_assert(sscanf(s, "@at %lu", &n) == 1, "%s:%d: unknown directive", name, at);
-            cr_assert_eq(g->content, n, "%s:%d: @at %lu, but %zu bytes come before", name, at,
-                         n, g->content);
+            cr_assert_eq(g->content, n, "%s:%d: @at %lu, but %zu bytes come before", name, at, n,
+                         g->content);
         }
         return;
     }
@@ -103,6 +103,8 @@ static inline void golden_load(golden_t *g, const char *name) {
     fclose(out);
 }
 
-static inline void golden_done(golden_t *g) { unlink(g->path); }
+static inline void golden_done(golden_t *g) {
+    unlink(g->path);
+}
 
 #endif

@@ -40,9 +40,13 @@ static inline void pb_image_begin(pb_image_t *im, uint32_t flags, uint64_t pid, 
     cb_init(&im->c);
     cb_process_init(&im->s0);
     cb_thread_init(&im->t1);
-    memtap_header_info_t h = {.flags = flags, .pid = pid, .ppid = ppid,
+    memtap_header_info_t h = {.flags = flags,
+                              .pid = pid,
+                              .ppid = ppid,
                               .start_unix_ns = 1000000000ull + start_ms * 1000000ull,
-                              .page_size = 4096, .exe = "/bin/prog", .cmdline = cmd,
+                              .page_size = 4096,
+                              .exe = "/bin/prog",
+                              .cmdline = cmd,
                               .cmdline_len = cmd_len};
     cr_assert_eq(memtap_enc_header(&im->c.enc, &h), 0);
     cr_assert_eq(memtap_enc_thread(&im->s0.enc, pid, "main"), 0);

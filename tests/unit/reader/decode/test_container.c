@@ -307,6 +307,7 @@ typedef struct {
     } part[8];
 } case_t;
 
+/* clang-format off */
 #define PIECE(s, f, p, st) {1, {s, f, p, st}, NULL, 0}
 #define FRAME {2, {0}, NULL, 0}
 #define CUT_FRAME {4, {0}, NULL, 0}
@@ -392,6 +393,7 @@ static const case_t corrupt_cases[] = {
     {"not a capture at all", "not a memtap capture (no piece at byte 0)", MEMTAP_ERR_CORRUPT, 0,
      {RAW("#!/bin/sh\n")}},
 };
+/* clang-format on */
 
 Test(container, each_corrupt_container_names_its_byte, .timeout = 60) {
     cb_case_t t;
@@ -402,8 +404,9 @@ Test(container, each_corrupt_container_names_its_byte, .timeout = 60) {
         char want[256], num[32];
         snprintf(num, sizeof num, "%llu", (unsigned long long)at);
         const char *pct = strchr(k->message, '%');
-        snprintf(want, sizeof want, "%.*s%s%s", pct ? (int)(pct - k->message) : (int)strlen(k->message),
-                 k->message, pct ? num : "", pct ? pct + 1 : "");
+        snprintf(want, sizeof want, "%.*s%s%s",
+                 pct ? (int)(pct - k->message) : (int)strlen(k->message), k->message,
+                 pct ? num : "", pct ? pct + 1 : "");
         memtap_container_free(c);
         cr_assert_eq(memtap_container_open(&c, path), k->rc, "%s: %s", k->what, c->error);
         cr_assert_str_eq(c->error, want, "%s", k->what);
@@ -417,6 +420,7 @@ Test(container, each_corrupt_container_names_its_byte, .timeout = 60) {
 }
 
 /* Files that are not corrupt, though not as the collector writes them. */
+/* clang-format off */
 static const case_t fine_cases[] = {
     {"a file cut inside a piece header", "complete", MEMTAP_OK, 0,
      {PIECE(1, WHOLE, 1234, 0), FRAME, RAW("\x5e\x2a\x4d\x18\x09")}},
@@ -431,6 +435,7 @@ static const case_t fine_cases[] = {
     {"a stream whose last piece never came", "incomplete", MEMTAP_OK, 0,
      {PIECE(1, FL(FIRST) | FL(ROOT), 1234, 0), FRAME}},
 };
+/* clang-format on */
 
 Test(container, cut_files_and_foreign_frames_are_not_corrupt, .timeout = 60) {
     cb_case_t t;

@@ -42,7 +42,8 @@ static int run(int (*cmd)(int, char **), const char **argv) {
     fflush(stdout);
     fflush(stderr);
     int so = dup(1), se = dup(2);
-    int fo = open(o, O_WRONLY | O_CREAT | O_TRUNC, 0644), fe = open(e, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fo = open(o, O_WRONLY | O_CREAT | O_TRUNC, 0644),
+        fe = open(e, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fo, 1);
     dup2(fe, 2);
     close(fo);
@@ -67,7 +68,9 @@ static json_t *member(json_t *o, const char *key) {
     cr_assert(v, "no \"%s\" in %s", key, out);
     return v;
 }
-static long long num(json_t *o, const char *key) { return json_integer_value(member(o, key)); }
+static long long num(json_t *o, const char *key) {
+    return json_integer_value(member(o, key));
+}
 
 Test(processes, summary_lists_the_tree_after_the_root, .timeout = 30) {
     golden_load(&g, "pieces_two_processes");
@@ -97,15 +100,15 @@ Test(processes, summary_json_has_every_process, .timeout = 30) {
     json_t *procs = member(json, "processes");
     cr_assert_eq(json_array_size(procs), 2);
     /* each process's figures, in tree order */
-    static const char *keys[] = {"pid", "ppid", "depth", "duration_ms", "allocations", "frees",
-                                 "bytes_allocated", "peak_bytes", "leaked_bytes",
-                                 "leaked_blocks"};
+    static const char *keys[] = {"pid",          "ppid",         "depth",           "duration_ms",
+                                 "allocations",  "frees",        "bytes_allocated", "peak_bytes",
+                                 "leaked_bytes", "leaked_blocks"};
     static const long long want[2][10] = {{1000, 1, 0, 5, 2, 1, 32, 32, 16, 1},
                                           {1001, 1000, 1, 3, 1, 0, 100, 100, 100, 1}};
     for (size_t i = 0; i < 2; i++)
         for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
-            cr_assert_eq(num(json_array_get(procs, i), keys[k]), want[i][k], "process %zu: %s",
-                         i, keys[k]);
+            cr_assert_eq(num(json_array_get(procs, i), keys[k]), want[i][k], "process %zu: %s", i,
+                         keys[k]);
     json_t *p = json_array_get(procs, 0), *q = json_array_get(procs, 1);
     cr_assert_str_eq(json_string_value(member(p, "command")), "prog");
     cr_assert_str_eq(json_string_value(member(q, "command")), "prog child");
@@ -158,8 +161,10 @@ Test(processes, an_unknown_pid_lists_the_capture_s, .timeout = 30) {
 Test(processes, leaks_and_top_name_the_other_processes_that_leaked, .timeout = 30) {
     golden_load(&g, "pieces_two_processes");
     char want[256];
-    snprintf(want, sizeof want, "memtap: process 1001 (prog child) leaked 100 B in 1 block: "
-                                "memtap leaks --pid 1001 %s\n", g.path);
+    snprintf(want, sizeof want,
+             "memtap: process 1001 (prog child) leaked 100 B in 1 block: "
+             "memtap leaks --pid 1001 %s\n",
+             g.path);
     const char *leaks[] = {"leaks", g.path, NULL}, *top[] = {"top", "--json", g.path, NULL};
     cr_assert_eq(run(memtap_cmd_leaks, leaks), 0, "%s", err);
     cr_assert_str_eq(err, want);
@@ -178,8 +183,10 @@ Test(processes, a_killed_process_says_its_signal, .timeout = 30) {
     const char *argv[] = {"summary", g.path, NULL};
     cr_assert_eq(run(memtap_cmd_summary, argv), 0, "%s", err);
     char want[256];
-    snprintf(want, sizeof want, "memtap: %s: incomplete capture (process 3000 was killed by "
-                                "signal 9); figures cover what was written\n", g.path);
+    snprintf(want, sizeof want,
+             "memtap: %s: incomplete capture (process 3000 was killed by "
+             "signal 9); figures cover what was written\n",
+             g.path);
     cr_assert_str_eq(err, want);
     snprintf(want, sizeof want, "Capture          %s (INCOMPLETE: killed by signal 9)\n", g.path);
     cr_assert(strstr(out, want), "%s", out);
