@@ -28,6 +28,8 @@
 #define HEADER_IN (256u << 10)  /* compressed bytes read at a time for an image header */
 #define HEADER_OUT (192u << 10) /* more than the largest image header (two 64 KiB strings) */
 #define COMMAND_MAX 4096u       /* bytes of a process's command line kept */
+#define COMMAND_SHORT 64u       /* ... once COMMANDS_BUDGET bytes of them are kept */
+#define COMMANDS_BUDGET (64u << 20)
 #define STATUS_MAX 255u
 
 /* stream id -> index + 1; pid -> index + 1 of the latest process with that pid */
@@ -60,6 +62,7 @@ typedef struct {
     LZ4F_dctx *dctx;
     uint8_t *in, *out;
     size_t in_cap;
+    size_t command_bytes; /* kept in processes' commands */
 } ix_t;
 
 static uint32_t le32(const uint8_t *p) {
@@ -189,6 +192,8 @@ static int add_piece(ix_t *x, uint64_t at, uint64_t frame, uint64_t id, uint64_t
                     (unsigned long long)status, status > STATUS_MAX ? "" : " without KILLED");
     if (c->pieces.n >= MEMTAP_MAX_PIECES)
         return fail(c, MEMTAP_ERR_CORRUPT, at, "more than %u pieces", MEMTAP_MAX_PIECES);
+    if ((flags & MEMTAP_PIECE_FIRST) && c->streams.n >= MEMTAP_MAX_STREAMS)
+        return fail(c, MEMTAP_ERR_CORRUPT, at, "more than %u images", MEMTAP_MAX_STREAMS);
     int found;
     id_slot_t *slot = id_map_upsert(&x->ids, id, &found);
     if (!slot || VEC_RESERVE(c->pieces, 1) < 0 || VEC_RESERVE(c->streams, 1) < 0)
@@ -375,14 +380,14 @@ static int lz4_without_piece(ix_t *x, uint64_t at) {
     return fail(x->c, MEMTAP_ERR_CORRUPT, at, "LZ4 frame without a piece header");
 }
 
-/* A command line (NUL-separated arguments) joined by spaces, at most COMMAND_MAX bytes. */
-static char *join_command(const char *s, size_t n, const char *exe, size_t exe_len) {
+/* A command line (NUL-separated arguments) joined by spaces, at most max bytes. */
+static char *join_command(const char *s, size_t n, const char *exe, size_t exe_len, size_t max) {
     if (n == 0 || (n == 1 && !s[0])) {
         s = exe;
         n = exe_len;
     }
-    if (n > COMMAND_MAX)
-        n = COMMAND_MAX;
+    if (n > max)
+        n = max;
     char *out = malloc(n + 1);
     if (!out)
         return NULL;
@@ -432,12 +437,15 @@ static int link_stream(ix_t *x, uint32_t si, const memtap_event_t *h) {
     s->process = pi;
     p->root |= (s->flags & MEMTAP_PIECE_ROOT) != 0;
     if (h) {
+        /* a file of millions of processes keeps short commands: memory stays bounded */
+        size_t max = x->command_bytes < COMMANDS_BUDGET ? COMMAND_MAX : COMMAND_SHORT;
         char *cmd = join_command(h->u.header.cmdline, h->u.header.cmdline_len, h->u.header.exe,
-                                 h->u.header.exe_len);
+                                 h->u.header.exe_len, max);
         if (!cmd)
             return fail(c, MEMTAP_ERR_NOMEM, s->at, "out of memory");
         free(p->command);
         p->command = cmd;
+        x->command_bytes += strlen(cmd) + 1;
     }
     return MEMTAP_OK;
 }

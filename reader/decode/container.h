@@ -2,7 +2,8 @@
  * its piece headers and walks each piece's LZ4 frame by its block headers, without
  * decompressing, then reads each stream's image header (the start of its first piece only)
  * and links streams into processes and processes into a tree. Every length and offset is
- * checked; memory is 16 bytes a piece plus a little per stream and process. May call:
+ * checked; memory is 16 bytes a piece plus a little per stream and process (the limits
+ * below). May call:
  * liblz4's LZ4F API, records.c's header parser (decoder_internal.h), include/memtap. */
 #ifndef MEMTAP_READER_CONTAINER_H
 #define MEMTAP_READER_CONTAINER_H
@@ -12,8 +13,11 @@
 
 #include "common/vec.h"
 
-#define MEMTAP_NONE UINT32_MAX       /* no piece, stream or process */
-#define MEMTAP_MAX_PIECES (1u << 26) /* 1 GiB of index: a hostile file is refused beyond */
+#define MEMTAP_NONE UINT32_MAX /* no piece, stream or process */
+/* Limits that bound the index's memory whatever the file holds (about 2 GiB at most;
+ * a real capture needs a piece per 1 MiB of records or 500 ms of a process's life) */
+#define MEMTAP_MAX_PIECES (1u << 26)  /* 16 bytes each */
+#define MEMTAP_MAX_STREAMS (1u << 22) /* images: about 100 bytes each, and their commands */
 
 /* One piece: where its LZ4 frame starts, whose it is, and its stream's next piece. */
 typedef struct {
