@@ -25,7 +25,7 @@
 #define SKIPPABLE_BASE 0x184D2A50u
 #define PIECE_MAX_PAYLOAD (4 + 4 * MEMTAP_VARINT_MAX)
 #define PEEK_SIZE 4096u         /* bytes read around a header */
-#define HEADER_IN (256u << 10)  /* compressed bytes read at a time for an image header */
+#define HEADER_IN (32u << 10)   /* compressed bytes read at a time for an image header */
 #define HEADER_OUT (192u << 10) /* more than the largest image header (two 64 KiB strings) */
 #define COMMAND_MAX 4096u       /* bytes of a process's command line kept */
 #define COMMAND_SHORT 64u       /* ... once COMMANDS_BUDGET bytes of them are kept */
