@@ -23,14 +23,12 @@
 #define LZ4_MAGIC 0x184D2204u
 #define SKIPPABLE_MASK 0xFFFFFFF0u
 #define SKIPPABLE_BASE 0x184D2A50u
-#define PIECE_MAX_PAYLOAD (4 + 4 * MEMTAP_VARINT_MAX)
 #define PEEK_SIZE 4096u         /* bytes read around a header */
 #define HEADER_IN (32u << 10)   /* compressed bytes read at a time for an image header */
 #define HEADER_OUT (192u << 10) /* more than the largest image header (two 64 KiB strings) */
 #define COMMAND_MAX 4096u       /* bytes of a process's command line kept */
 #define COMMAND_SHORT 64u       /* ... once COMMANDS_BUDGET bytes of them are kept */
 #define COMMANDS_BUDGET (64u << 20)
-#define STATUS_MAX 255u
 
 /* stream id -> index + 1; pid -> index + 1 of the latest process with that pid */
 typedef struct {
@@ -187,9 +185,9 @@ static int add_piece(ix_t *x, uint64_t at, uint64_t frame, uint64_t id, uint64_t
         return fail(c, MEMTAP_ERR_CORRUPT, at, "piece of stream 0 (streams count from 1)");
     if ((flags & MEMTAP_PIECE_KILLED) && !(flags & MEMTAP_PIECE_LAST))
         return fail(c, MEMTAP_ERR_CORRUPT, at, "KILLED piece of stream %llu is not its last", sid);
-    if (status > STATUS_MAX || (status && !(flags & MEMTAP_PIECE_KILLED)))
+    if (status > MEMTAP_PIECE_MAX_STATUS || (status && !(flags & MEMTAP_PIECE_KILLED)))
         return fail(c, MEMTAP_ERR_CORRUPT, at, "piece of stream %llu has status %llu%s", sid,
-                    (unsigned long long)status, status > STATUS_MAX ? "" : " without KILLED");
+                    (unsigned long long)status, status > MEMTAP_PIECE_MAX_STATUS ? "" : " without KILLED");
     if (c->pieces.n >= MEMTAP_MAX_PIECES)
         return fail(c, MEMTAP_ERR_CORRUPT, at, "more than %u pieces", MEMTAP_MAX_PIECES);
     if ((flags & MEMTAP_PIECE_FIRST) && c->streams.n >= MEMTAP_MAX_STREAMS)
@@ -247,7 +245,7 @@ static int parse_payload(const uint8_t *p, const uint8_t *end, uint64_t v[4]) {
 
 static int lz4_without_piece(ix_t *x, uint64_t at);
 
-/* The piece, or other skippable frame, at *at. Returns MEMTAP_OK with *at past it, 1 when
+/* The piece, or other LZ4 skippable frame, at *at. Returns MEMTAP_OK with *at past it, 1 when
  * the file ends inside it, or an error. */
 static int index_one(ix_t *x, uint64_t *at) {
     memtap_container_t *c = x->c;
@@ -255,7 +253,7 @@ static int index_one(ix_t *x, uint64_t *at) {
     size_t got;
     uint64_t off = *at;
     const uint8_t *p = peek(c->fd, c->file_size, x->peek, &x->peek_at, &x->peek_len, off,
-                            8 + PIECE_MAX_PAYLOAD, &got);
+                            8 + MEMTAP_PIECE_MAX_PAYLOAD, &got);
     if (!p)
         return fail(c, MEMTAP_ERR_IO, off, "%s", strerror(errno));
     static const uint8_t magic[4] = {0x5e, 0x2a, 0x4d, 0x18};
@@ -280,11 +278,11 @@ static int index_one(ix_t *x, uint64_t *at) {
     if (off + 8 + n > c->file_size)
         return 1;
     if (m != MEMTAP_PIECE_MAGIC || n < 4 || memcmp(p + 8, MEMTAP_PIECE_TAG, 4)) {
-        *at = off + 8 + n; /* someone else's skippable frame: skipped */
+        *at = off + 8 + n; /* someone else's LZ4 skippable frame: skipped */
         return MEMTAP_OK;
     }
     uint64_t v[4];
-    if (n > PIECE_MAX_PAYLOAD || parse_payload(p + 12, p + 8 + n, v) < 0)
+    if (n > MEMTAP_PIECE_MAX_PAYLOAD || parse_payload(p + 12, p + 8 + n, v) < 0)
         return fail(c, MEMTAP_ERR_CORRUPT, off, "malformed piece header");
     uint64_t frame = off + 8 + n, end;
     int rc = add_piece(x, off, frame, v[0], v[1], v[2], v[3]);

@@ -73,7 +73,7 @@ static void replay_ok(uint32_t i) {
 Test(container, golden_two_processes_interleaved, .timeout = 60) {
     golden_load(&g, "pieces_two_processes");
     open_ok(g.path);
-    cr_assert_eq(c->pieces.n, 4, "the two skippable frames that are not memtap's are skipped");
+    cr_assert_eq(c->pieces.n, 4, "the two LZ4 skippable frames that are not memtap's are skipped");
     cr_assert_eq(c->streams.n, 2);
     cr_assert_eq(c->processes.n, 2);
     cr_assert_not(c->cut);
@@ -428,7 +428,7 @@ static const case_t fine_cases[] = {
      {PIECE(1, WHOLE, 1234, 0), FRAME, RAW("\x5e\x2a")}},
     {"a file cut inside a piece's LZ4 frame", "incomplete", MEMTAP_OK, 0,
      {PIECE(1, WHOLE, 1234, 0), CUT_FRAME}},
-    {"skippable frames that are not memtap's, first and between pieces", "complete", MEMTAP_OK,
+    {"LZ4 skippable frames that are not memtap's, first and between pieces", "complete", MEMTAP_OK,
      0, {RAW("\x50\x2a\x4d\x18\x02\x00\x00\x00xy"), PIECE(1, FL(FIRST) | FL(ROOT), 1234, 0),
          FRAME, RAW("\x5e\x2a\x4d\x18\x04\x00\x00\x00MTAQ"), PIECE(1, FL(ROOT) | FL(LAST), 1234, 0),
          RAW("\x04\x22\x4d\x18\x60\x40\x82\x00\x00\x00\x00")}},
