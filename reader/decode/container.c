@@ -187,7 +187,8 @@ static int add_piece(ix_t *x, uint64_t at, uint64_t frame, uint64_t id, uint64_t
         return fail(c, MEMTAP_ERR_CORRUPT, at, "KILLED piece of stream %llu is not its last", sid);
     if (status > MEMTAP_PIECE_MAX_STATUS || (status && !(flags & MEMTAP_PIECE_KILLED)))
         return fail(c, MEMTAP_ERR_CORRUPT, at, "piece of stream %llu has status %llu%s", sid,
-                    (unsigned long long)status, status > MEMTAP_PIECE_MAX_STATUS ? "" : " without KILLED");
+                    (unsigned long long)status,
+                    status > MEMTAP_PIECE_MAX_STATUS ? "" : " without KILLED");
     if (c->pieces.n >= MEMTAP_MAX_PIECES)
         return fail(c, MEMTAP_ERR_CORRUPT, at, "more than %u pieces", MEMTAP_MAX_PIECES);
     if ((flags & MEMTAP_PIECE_FIRST) && c->streams.n >= MEMTAP_MAX_STREAMS)
