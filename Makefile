@@ -206,8 +206,9 @@ fuzz: | $(DEPS_STAMP)
 	@for f in $(BUILD)/demo.memtap $(BUILD)/shapes.memtap; do [ -f $$f ] || continue; \
 		{ printf '\001'; lz4 -dc $$f; } | head -c 60000 > $(BUILD)/fuzz/corpus/raw-$$(basename $$f); \
 		{ printf '\000'; cat $$f; } > $(BUILD)/fuzz/corpus/lz4-$$(basename $$f); done
-	@for f in tests/golden/*.hex; do { printf '\001'; sed -e 's/#.*//' -e '/^ *@/d' $$f | xxd -r -p; } \
-		> $(BUILD)/fuzz/corpus/golden-$$(basename $$f .hex); done
+	@for f in tests/golden/*.hex; do { printf '\001'; sed -e 's/#.*//' $$f | \
+		awk '/^ *@lz4/ {on = 1; next} /^ *@file/ {on = 0} !/^ *@/ && on' | \
+		xxd -r -p; } > $(BUILD)/fuzz/corpus/golden-$$(basename $$f .hex); done
 	$(BUILD)/fuzz/fuzz_decoder -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
 		-max_len=65536 $(BUILD)/fuzz/corpus
 

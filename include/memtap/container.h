@@ -1,6 +1,6 @@
 /* The capture file's container (docs/format.md, section 1): a sequence of pieces, each an
  * LZ4 skippable frame that says whose bytes follow, then one LZ4 frame holding them.
- * `lz4 -dc` skips the skippable frames and prints every piece's bytes in file order.
+ * `lz4 -dc` skips the LZ4 skippable frames and prints every piece's bytes in file order.
  *
  * A stream is the records of one process image (its header, then CHUNK records). Its
  * bytes are the concatenation of its pieces' LZ4 frames, in file order; the pieces of
@@ -8,7 +8,10 @@
  *
  * Piece header: u32le MEMTAP_PIECE_MAGIC, u32le n (the payload's length), then the payload:
  * "MTAP", varint stream id (from 1, unique in the file), varint flags (below), varint pid,
- * varint status (0, or the signal that ended the process when MEMTAP_PIECE_KILLED). */
+ * varint status (0, or the signal that ended the process when MEMTAP_PIECE_KILLED), and
+ * nothing after them. The rules a stream's pieces follow (FIRST, then LAST; one pid; ROOT on
+ * all or none; KILLED only with LAST) are in docs/format.md 1.2; reader/decode/container.c
+ * checks them. */
 #ifndef MEMTAP_CONTAINER_H
 #define MEMTAP_CONTAINER_H
 
@@ -19,7 +22,9 @@
 
 #define MEMTAP_PIECE_MAGIC 0x184D2A5Eu /* in LZ4's skippable range 0x184D2A50..0x184D2A5F */
 #define MEMTAP_PIECE_TAG "MTAP"
-#define MEMTAP_PIECE_MAX_HEADER (8 + 4 + 4 * MEMTAP_VARINT_MAX)
+#define MEMTAP_PIECE_MAX_PAYLOAD (4 + 4 * MEMTAP_VARINT_MAX) /* readers refuse longer ones */
+#define MEMTAP_PIECE_MAX_HEADER (8 + MEMTAP_PIECE_MAX_PAYLOAD)
+#define MEMTAP_PIECE_MAX_STATUS 255u /* a signal number */
 
 enum memtap_piece_flags {
     MEMTAP_PIECE_FIRST = 0x1,  /* the stream's first piece: its bytes start with a header */

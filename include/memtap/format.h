@@ -2,7 +2,8 @@
  * and the memtap reader. docs/format.md has the byte tables.
  *
  * When you change anything here, also update: docs/format.md, the encoder
- * (preload/output/record.c, tbuf.c), the decoder (reader/decode/records.c for the header and
+ * (preload/output/record.c, tbuf.c), the decoder (reader/decode/container.c for pieces and
+ * streams, include/memtap/container.h, reader/decode/records.c for the header and
  * the process's records, thread_record.h for thread records, order.c and merge.c for chunks
  * and keys), the golden captures (tests/golden/, written by hand from docs/format.md) and the
  * unit tests of reader/decode. Record type values are never renumbered nor reused; a change
@@ -13,19 +14,21 @@
 
 #include <stdint.h>
 
-/* A capture file is a sequence of LZ4 frames, one per process image (the records of one
- * image, from its start or exec to its exit or next exec). Each image starts with the
- * header: MEMTAP_MAGIC (6 bytes), format version (u16 little endian), then varint fields
- * (see docs/format.md), then CHUNK records until its LZ4 frame ends. */
+/* A capture file is a sequence of pieces (include/memtap/container.h): the records of each
+ * process image (from its start or exec to its exit or next exec) are one stream, its
+ * pieces' LZ4 frames one after another. Each image starts with the header: MEMTAP_MAGIC (6
+ * bytes), format version (u16 little endian), then varint fields (see docs/format.md), then
+ * CHUNK records until its stream's last piece ends. */
 #define MEMTAP_MAGIC "MEMTAP"
 #define MEMTAP_MAGIC_LEN 6
-#define MEMTAP_FORMAT_VERSION 5 /* the only version the reader reads (earlier ones: 1 one
+#define MEMTAP_FORMAT_VERSION 6 /* the only version the reader reads (earlier ones: 1 one
                                    stream of records; 2 Python records; 3 per-thread chunks;
-                                   4 thread records against a model) */
+                                   4 thread records against a model; 5 one LZ4 frame an
+                                   image, no pieces) */
 
 /* Header flags. */
 #define MEMTAP_HDR_AFTER_EXEC 0x1u /* this image was exec'd by the previous image */
-#define MEMTAP_HDR_FORK_CHILD 0x2u /* a forked child: parent capture named by ppid */
+#define MEMTAP_HDR_FORK_CHILD 0x2u /* a forked child: its parent is the process named by ppid */
 #define MEMTAP_HDR_CONTINUED 0x4u  /* same image again after a failed exec: keep its state */
 
 /* Record types: the first byte of every record. Records of the process (source 0) and of
@@ -38,7 +41,7 @@ enum memtap_record_type {
     MEMTAP_REC_THREAD_SWITCH = 0x04, /* retired (versions 1 and 2), never reuse */
     MEMTAP_REC_NODE = 0x05,          /* stack-trie node: parent, instruction pointer */
     MEMTAP_REC_TIME = 0x08,          /* time marker: ms since start, resident set size */
-    MEMTAP_REC_EXEC = 0x09,          /* the image execs; the next LZ4 frame is the new image */
+    MEMTAP_REC_EXEC = 0x09,          /* the image execs; the new image is a new stream */
     MEMTAP_REC_EXIT = 0x0a,          /* the process exits normally */
     MEMTAP_REC_TRAILER = 0x0b,       /* totals written last, to prove the image is whole */
     MEMTAP_REC_THREAD_NAME = 0x0c,   /* a thread renamed itself */

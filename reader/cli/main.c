@@ -23,7 +23,8 @@ static const char usage[] =
     "  flamegraph [-o FILE] FILE         the interactive flamegraph page (one HTML file)\n"
     "  export --format F FILE            folded stacks, speedscope or JSON tree (stdout)\n"
     "\n"
-    "Every report takes --json. 'memtap COMMAND --help' tells more.\n"
+    "Every report takes --json, and --pid PID to show one process of the run (default: the\n"
+    "program run started). 'memtap COMMAND --help' tells more.\n"
     "  -h, --help     this text\n"
     "  -V, --version  the version\n";
 

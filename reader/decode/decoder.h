@@ -1,8 +1,10 @@
-/* Decoder: turns a capture (format version MEMTAP_FORMAT_VERSION only) into validated
- * events, in the order the records happened. All validation of capture contents lives
- * here: lengths, indices, counts, record order. Errors name the byte offset in the
- * decompressed stream (what `lz4 -dc FILE` prints) or, for LZ4 damage, in the file.
- * Not for use inside malloc (it allocates). */
+/* Decoder: turns one process of a capture (format version MEMTAP_FORMAT_VERSION only) into
+ * validated events, in the order the records happened: its images one after another. All
+ * validation of capture contents lives here (and in container.c for the container):
+ * lengths, indices, counts, record order. Errors name the byte offset in the process's
+ * images' decompressed bytes, one after another (for a capture of one process, what
+ * `lz4 -dc FILE` prints), or, for LZ4 damage, in the file. Not for use inside malloc (it
+ * allocates). */
 #ifndef MEMTAP_READER_DECODER_H
 #define MEMTAP_READER_DECODER_H
 
@@ -10,6 +12,7 @@
 #include <stdint.h>
 
 #include "memtap/format.h"
+#include "decode/container.h"
 #include "decode/source.h"
 
 typedef enum {
@@ -88,15 +91,21 @@ typedef struct {
             uint64_t allocations, frees, nodes;
         } trailer;
         struct {
-            int complete; /* 0: the file ends inside an image (program killed) */
+            int complete; /* 0: an image was cut (killed, or the file ends inside it) */
         } end;
     } u;
 } memtap_event_t;
 
 typedef struct memtap_decoder memtap_decoder_t;
 
-/* Opens path for decoding. Returns MEMTAP_OK or an error with the message in *dec's
+/* Opens process `process` of c (an index from memtap_container_open, which must outlive the
+ * decoder) for decoding. Returns MEMTAP_OK or an error with the message in *dec's
  * memtap_decoder_error (the decoder must still be freed; *dec is NULL when out of memory). */
+int memtap_decoder_open_process(memtap_decoder_t **dec, const memtap_container_t *c,
+                                uint32_t process);
+
+/* Indexes the capture at path and opens its root process (memtap_container_find(c, -1)),
+ * as memtap_decoder_open_process; the index's errors come the same way. */
 int memtap_decoder_open(memtap_decoder_t **dec, const char *path);
 void memtap_decoder_free(memtap_decoder_t *dec);
 
@@ -105,11 +114,12 @@ void memtap_decoder_free(memtap_decoder_t *dec);
  * MEMTAP_ERR_IO or MEMTAP_ERR_NOMEM. */
 int memtap_decoder_next(memtap_decoder_t *dec, memtap_event_t *ev);
 
-/* The message of the last error: "corrupt capture at byte N: what", or "capture format
- * version V, this memtap reads version 5". */
+/* The message of the last error: "corrupt capture at byte N: what" (" (process P)" after
+ * it when the capture holds several), or "capture format version V, this memtap reads
+ * version 6". */
 const char *memtap_decoder_error(const memtap_decoder_t *dec);
 
-/* Progress: compressed bytes consumed and the file's size. */
+/* Progress: the file offset reached and the file's size. */
 void memtap_decoder_progress(const memtap_decoder_t *dec, uint64_t *done, uint64_t *total);
 
 #endif

@@ -1,6 +1,6 @@
 /* What the decoder's files share: its state, the cursor over its window, the varint readers,
  * and what each file gives the others. Internal to reader/decode.
- *   decoder.c  the driver: the window over the stream, image boundaries, memtap_decoder_next
+ *   decoder.c  the driver: the window over the process's images, their ends, memtap_decoder_next
  *   records.c  the header and the process's records (source 0); the image's counts
  *   order.c    chunks into the merge, records out of it in position order, fast or not
  * May call: decode/batch.h, decode/merge.h, include/memtap. */
@@ -22,12 +22,17 @@ enum { EXPECT_HEADER, IN_IMAGE, AFTER_TRAILER };
 enum { PARSE_OK = 0, PARSE_MORE = 1, PARSE_BAD = 2 };
 
 struct memtap_decoder {
+    memtap_container_t *own; /* the container when the decoder opened it (by path) */
+    const memtap_container_t *c;
+    uint32_t process;    /* the process read */
     memtap_source_t src;
     uint8_t *win;
     size_t pos, len;
-    uint64_t win_offset; /* stream offset of win[0] */
-    int image_end;       /* the window holds the rest of the current image (its LZ4 frame ended) */
-    int eof;
+    uint64_t win_offset; /* offset of win[0] in the process's images, one after another */
+    int image_end;       /* the window holds the rest of the current image, which ended:
+                            MEMTAP_IMAGE_WHOLE or MEMTAP_IMAGE_CUT (source.h) */
+    int eof;             /* no image is left */
+    int incomplete;      /* an image was cut */
     int state;
     int done;
     unsigned images;     /* images begun (headers read) */

@@ -201,7 +201,7 @@ static int check_release(memtap_decoder_t *d, uint32_t id, memtap_msrc_t *s) {
     /* A killed program may leave a thread's chunk in the file while the process's records
      * it needs (its THREAD, its stack nodes) were still in memory: what is left of a cut
      * image is replayed without them, with no stack. In a whole image it is corruption. */
-    int cut = d->merge_closed && !d->image_end;
+    int cut = d->merge_closed && d->image_end != MEMTAP_IMAGE_WHOLE;
     if (id != 0 && id != d->merged_thread) {
         if (id > d->threads && !cut)
             return dec_fail(d, MEMTAP_ERR_CORRUPT, s->next.offset,

@@ -37,17 +37,52 @@ static json_t *common(const char *path, const memtap_replay_t *r) {
     json_t *o = json_object();
     json_object_set_new(o, "capture", json_string(path));
     json_object_set_new(o, "complete", json_boolean(r->complete));
+    if (r->images.n) /* the process reported (memtap ... --pid) */
+        json_object_set_new(o, "pid", u64(r->images.v[0].pid));
     return o;
 }
 
-int memtap_json_summary(FILE *out, const char *path, const memtap_replay_t *r) {
+/* The processes of the capture, a flat list in tree order. */
+static json_t *processes_json(const memtap_container_t *c, const memtap_proc_row_t *rows,
+                              size_t n) {
+    json_t *a = json_array();
+    for (size_t k = 0; k < n; k++) {
+        const memtap_proc_row_t *row = &rows[k];
+        const memtap_process_t *p = &c->processes.v[row->process];
+        json_t *e = json_object();
+        set_u64s(e, FIELDS({"pid", p->pid}, {"ppid", p->ppid}));
+        json_object_set_new(e, "command", json_string(p->command));
+        set_u64s(e, FIELDS({"images", p->images}, {"depth", p->depth}));
+        if (row->read)
+            set_u64s(e, FIELDS({"duration_ms", row->duration_ms}, {"allocations", row->allocations},
+                               {"frees", row->frees}, {"bytes_allocated", row->bytes_allocated},
+                               {"peak_bytes", row->peak_bytes}, {"leaked_bytes", row->leaked_bytes},
+                               {"leaked_blocks", row->leaked_blocks}));
+        json_object_set_new(e, "complete", json_boolean(row->read ? row->complete : p->complete));
+        if (p->killed)
+            json_object_set_new(e, "killed_by", p->signal ? u64(p->signal) : json_null());
+        if (row->process == c->root)
+            json_object_set_new(e, "root", json_true());
+        if (!row->read)
+            json_object_set_new(e, "error", json_string(row->error ? row->error : ""));
+        json_array_append_new(a, e);
+    }
+    return a;
+}
+
+int memtap_json_summary(FILE *out, const char *path, const memtap_replay_t *r,
+                        const memtap_container_t *c, uint32_t process,
+                        const memtap_proc_row_t *rows, size_t n) {
     json_t *o = common(path, r);
+    const memtap_process_t *proc = &c->processes.v[process];
     const memtap_image_t *first = r->images.n ? &r->images.v[0] : NULL;
     const memtap_image_t *last = r->images.n ? &r->images.v[r->images.n - 1] : NULL;
-    json_object_set_new(o, "command", json_string(last ? last->cmdline : ""));
+    if (proc->killed)
+        json_object_set_new(o, "killed_by", proc->signal ? u64(proc->signal) : json_null());
+    json_object_set_new(o, "command", json_string(last ? last->cmdline : proc->command));
     json_object_set_new(o, "executable", json_string(last ? last->exe : ""));
-    json_object_set_new(o, "pid", u64(first ? first->pid : 0));
-    json_object_set_new(o, "ppid", u64(first ? first->ppid : 0));
+    json_object_set_new(o, "pid", u64(first ? first->pid : proc->pid));
+    json_object_set_new(o, "ppid", u64(first ? first->ppid : proc->ppid));
     json_object_set_new(o, "images", u64(r->images.n));
     json_object_set_new(o, "frames", u64(r->headers)); /* (key kept: read by scripts) */
     json_object_set_new(o, "threads", u64(r->threads.n));
@@ -79,6 +114,7 @@ int memtap_json_summary(FILE *out, const char *path, const memtap_replay_t *r) {
         json_object_set_new(kinds, memtap_kind_name(k), ko);
     }
     json_object_set_new(o, "by_allocator", kinds);
+    json_object_set_new(o, "processes", processes_json(c, rows, n));
     return dump(out, o);
 }
 

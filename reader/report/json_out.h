@@ -8,10 +8,15 @@
 #include <stdio.h>
 
 #include "replay/replay.h"
+#include "report/report.h"
 #include "symbolize/symbolize.h"
 
-/* {"allocations", "frees", "bytes_allocated", "peak_bytes", "leaked_bytes", ...} */
-int memtap_json_summary(FILE *out, const char *path, const memtap_replay_t *r);
+/* {"allocations", "frees", "bytes_allocated", "peak_bytes", "leaked_bytes", ...,
+ * "processes": [{"pid", "ppid", "command", ...}, ...]} for r, process `process` of c; the
+ * processes a flat list in tree order (rows[0..n)), each naming its parent by "ppid". */
+int memtap_json_summary(FILE *out, const char *path, const memtap_replay_t *r,
+                        const memtap_container_t *c, uint32_t process,
+                        const memtap_proc_row_t *rows, size_t n);
 
 /* {"<key>": [{figures..., "stack": [{"function", "file", "line", "module", "address"}]}]}
  * for view[sites[0..n)]; key is "leaks" or "held" (blocks, bytes) or "sites" (peak, total,

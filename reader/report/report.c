@@ -1,4 +1,4 @@
-/* Shared parts of the report commands. */
+/* Shared parts of the report commands: options, and the sites they rank. */
 #include "report/report.h"
 
 #include <errno.h>
@@ -6,18 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "decode/decoder.h"
 #include "memtap/hashtab.h"
 #include "memtap/varint.h"
 #include "common/errors.h"
 #include "report/output.h"
-#include "decode/pipeline.h"
 #include "symbolize/stack_view.h"
-#include "symbolize/symbolize.h"
 
 int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usage, int allow_by,
                         memtap_report_opts_t *o) {
@@ -25,10 +19,11 @@ int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usag
         {"json", no_argument, NULL, 'j'},         {"limit", required_argument, NULL, 'n'},
         {"by", required_argument, NULL, 'b'},     {"help", no_argument, NULL, 'h'},
         {"python-only", no_argument, NULL, 'p'},  {"before-teardown", no_argument, NULL, 't'},
-        {NULL, 0, NULL, 0},
+        {"pid", required_argument, NULL, 'P'},    {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
     o->limit = -1; /* not given: the command picks its default */
+    o->pid = -1;   /* not given: the root process */
     optind = 1;
     opterr = 0;
     int c;
@@ -71,6 +66,18 @@ int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usag
         case 'p':
             o->python_only = 1;
             break;
+        case 'P': {
+            char *end;
+            errno = 0;
+            long long v = strtoll(optarg, &end, 10);
+            if (errno || *end || end == optarg || v <= 0) {
+                fprintf(stderr, "memtap %s: --pid takes a process id (a whole number > 0), not "
+                                "'%s'\n", cmd, optarg);
+                return MEMTAP_EXIT_USAGE;
+            }
+            o->pid = v;
+            break;
+        }
         case 't':
             if (allow_by)
                 goto unknown;
@@ -97,83 +104,6 @@ int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usag
     }
     o->path = argv[optind];
     return -1;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int load_capture(const char *path, memtap_replay_t *r, int symbols) {
-    if (memtap_replay_init(r) < 0) {
-        fprintf(stderr, "memtap: out of memory\n");
-        return MEMTAP_EXIT_BAD_INPUT;
-    }
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        fprintf(stderr, "memtap: %s: %s\n", path, strerror(errno));
-        return MEMTAP_EXIT_USAGE;
-    }
-    memtap_decoder_t *dec;
-    int rc = memtap_decoder_open(&dec, path);
-    if (rc != MEMTAP_OK) {
-        fprintf(stderr, "memtap: %s: %s\n", path, dec ? memtap_decoder_error(dec) : "out of memory");
-        memtap_decoder_free(dec);
-        return rc == MEMTAP_ERR_IO ? MEMTAP_EXIT_USAGE : MEMTAP_EXIT_BAD_INPUT;
-    }
-    int tty = isatty(STDERR_FILENO);
-    double start = now_s(), last = start;
-    int shown = 0;
-    memtap_pipeline_t *pipe;
-    rc = memtap_pipeline_start(&pipe, dec);
-    while (rc == MEMTAP_OK) {
-        memtap_batch_t *b = memtap_pipeline_take(pipe);
-        rc = b->rc;
-        int end = b->end;
-        if (memtap_replay_batch(r, b) < 0)
-            rc = MEMTAP_ERR_NOMEM;
-        if (symbols && r->modules.n > 0) { /* the first batch lists the program's modules */
-            memtap_symbols_warm_up(r);
-            symbols = 0;
-        }
-        if (tty && rc == MEMTAP_OK && !end) {
-            double t = now_s();
-            if (t - start > 1.0 && t - last > 0.25) {
-                fprintf(stderr, "\rmemtap: reading %s: %3.0f%%", path,
-                        b->total ? 100.0 * (double)b->done / (double)b->total : 0.0);
-                last = t;
-                shown = 1;
-            }
-        }
-        memtap_pipeline_give(pipe, b);
-        if (end)
-            break;
-    }
-    memtap_pipeline_stop(pipe);
-    if (shown)
-        fprintf(stderr, "\r\033[K");
-    if (rc != MEMTAP_OK) {
-        fprintf(stderr, "memtap: %s: %s\n", path,
-                rc == MEMTAP_ERR_NOMEM ? "out of memory" : memtap_decoder_error(dec));
-        memtap_decoder_free(dec);
-        return MEMTAP_EXIT_BAD_INPUT;
-    }
-    memtap_decoder_free(dec);
-    memtap_replay_finish(r);
-    return MEMTAP_EXIT_OK;
-}
-
-int memtap_report_load(const char *path, memtap_replay_t *r, int symbols) {
-    int rc = load_capture(path, r, symbols);
-    if (rc != MEMTAP_EXIT_OK)
-        memtap_replay_free(r);
-    else if (!r->complete)
-        fprintf(stderr,
-                "memtap: %s: incomplete capture (the program was killed or is still running); "
-                "figures cover what was written\n",
-                path);
-    return rc;
 }
 
 typedef struct {

@@ -7,7 +7,8 @@
 #include "report/report.h"
 
 static const char leaks_usage[] =
-    "usage: memtap leaks [--before-teardown] [--python-only] [--json] [--limit N] FILE\n"
+    "usage: memtap leaks [--before-teardown] [--python-only] [--json] [--limit N] [--pid PID]\n"
+    "                    FILE\n"
     "\n"
     "Memory never freed, grouped by identical allocation stack, largest first, each with\n"
     "its blocks, bytes and full stack (innermost frame first; Python frames marked [py]).\n"
@@ -19,11 +20,15 @@ static const char leaks_usage[] =
     "                     are merged (stacks without Python frames stay native)\n"
     "  --limit N  show the N largest stacks (default 20 in text, all in JSON; 0: all)\n"
     "  --json     machine-readable output (exact byte counts)\n"
-    "  -h, --help this text\n";
+    MEMTAP_PID_USAGE
+    "  -h, --help this text\n"
+    "\n"
+    "Without --pid, the other processes of the capture that leaked most are named on\n"
+    "stderr, one line each with the command that shows it (memtap summary lists all).\n";
 
 static const char top_usage[] =
     "usage: memtap top [--by peak|total|count|leaked|temporary] [--python-only] [--limit N]\n"
-    "                  [--json] FILE\n"
+    "                  [--json] [--pid PID] FILE\n"
     "\n"
     "Allocation stacks ranked by bytes live at the heap peak (default), by total bytes\n"
     "allocated, by number of allocations, by bytes leaked, or by temporary allocations\n"
@@ -33,6 +38,7 @@ static const char top_usage[] =
     "  --python-only  Python frames only; stacks that differ only in native frames merge\n"
     "  --limit N  show the N first stacks (default 10; 0: all)\n"
     "  --json     machine-readable output (exact byte counts)\n"
+    MEMTAP_PID_USAGE
     "  -h, --help this text\n";
 
 static const char *order_name(memtap_order_t by) {
@@ -52,7 +58,7 @@ static int sites_cmd(int argc, char **argv, int leaks) {
     if (leaks)
         o.by = o.before_teardown ? MEMTAP_BY_HELD : MEMTAP_BY_LEAKED;
     memtap_replay_t r;
-    rc = memtap_report_load(o.path, &r, 1);
+    rc = memtap_report_load(o.path, o.pid, &r, 1);
     if (rc != MEMTAP_EXIT_OK)
         return rc;
     if (o.before_teardown && !r.main_done)

@@ -14,6 +14,7 @@
 
 #include "decode/decoder.h"
 #include "common/errors.h"
+#include "memtap/container.h"
 #include "memtap/format.h"
 #include "memtap/varint.h"
 #include "decode/pipeline.h"
@@ -125,6 +126,16 @@ static inline void cb_module_enc(memtap_enc_t *e) {
     memtap_enc_simple(e, MEMTAP_REC_MODULES_RESET);
     cr_assert_eq(memtap_enc_module(e, "/nonexistent/prog", 0, id, 4, &seg, 1), 0);
 }
+/* Appends a piece header (docs/format.md 1.1) to fp. */
+static inline void cb_piece_header(FILE *fp, uint64_t stream, unsigned flags, uint64_t pid,
+                                   uint64_t status) {
+    uint8_t h[MEMTAP_PIECE_MAX_HEADER];
+    fwrite(h, 1, memtap_piece_header(h, stream, flags, pid, status), fp);
+}
+
+/* The flags of a piece that holds a whole image, as the library writes without a collector. */
+#define CB_WHOLE_IMAGE (MEMTAP_PIECE_FIRST | MEMTAP_PIECE_LAST | MEMTAP_PIECE_ROOT)
+
 /* Compresses raw (one image) into one LZ4 frame appended to fp, without its end mark if
  * !whole. */
 static inline void cb_compress(FILE *fp, const uint8_t *raw, size_t n, int whole) {
@@ -142,12 +153,14 @@ static inline void cb_compress(FILE *fp, const uint8_t *raw, size_t n, int whole
     LZ4F_freeCompressionContext(cctx);
 }
 
-/* Writes the builder's stream as a capture file; returns its path (static buffer). */
+/* Writes the builder's stream as a capture file, one piece (stream 1 of pid 1234, the
+ * root); returns its path (static buffer). */
 static inline const char *cb_file(cb_t *c, int whole) {
     static char path[64];
     snprintf(path, sizeof path, "/tmp/memtap-unit-%d.memtap", (int)getpid());
     FILE *fp = fopen(path, "wb");
     cr_assert(fp);
+    cb_piece_header(fp, 1, CB_WHOLE_IMAGE, 1234, 0);
     cb_compress(fp, c->buf, c->enc.len, whole);
     fclose(fp);
     return path;

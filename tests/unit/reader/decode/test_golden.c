@@ -183,7 +183,7 @@ Test(golden, corrupt_captures_fail_at_their_offset, .timeout = 10) {
         {"corrupt_no_trailer", MEMTAP_ERR_CORRUPT,
          "corrupt capture at byte 90: image ends without a trailer"},
         {"corrupt_version_4", MEMTAP_ERR_VERSION,
-         "capture format version 4, this memtap reads version 5"},
+         "capture format version 4, this memtap reads version 6"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         golden_load(&g, cases[i].name);
