@@ -136,29 +136,13 @@ FILE *memtap_flame_open_output(const char *cmd, const char *path, int force) {
     return out;
 }
 
-/* With --pid, the capture must hold that process. */
-static int check_pid(const memtap_flame_opts_t *o, const memtap_replay_t *r) {
-    if (o->pid < 0)
-        return MEMTAP_EXIT_OK;
-    for (size_t i = 0; i < r->images.n; i++)
-        if (r->images.v[i].pid == (uint64_t)o->pid)
-            return MEMTAP_EXIT_OK;
-    fprintf(stderr, "memtap: %s: no process %ld in this capture\n", o->path, o->pid);
-    return MEMTAP_EXIT_USAGE;
-}
-
 int memtap_flame_load(const memtap_flame_opts_t *o, int page, memtap_replay_t *r,
                       memtap_symbolizer_t **sym, memtap_flame_t *f) {
     memtap_replay_use_timeline(page ? MEMTAP_TIMELINE_MOMENTS : 0);
-    /* process selection: --pid */
-    int rc = memtap_report_load(o->path, r, 1);
+    int rc = memtap_report_load(o->path, o->pid, r, 1); /* -1: the root process */
     memtap_replay_use_timeline(0);
     if (rc != MEMTAP_EXIT_OK)
         return rc;
-    if ((rc = check_pid(o, r)) != MEMTAP_EXIT_OK) {
-        memtap_replay_free(r);
-        return rc;
-    }
     size_t n = 0;
     memtap_fsite_t *sites = NULL;
     *sym = NULL;
