@@ -142,5 +142,8 @@ static inline uint64_t memtap_py_frame(uint64_t code, uint32_t line, int entry) 
 #define MEMTAP_ENV_FORCE "MEMTAP_FORCE"         /* "1": replace existing files */
 #define MEMTAP_ENV_PYTHON_ONLY "MEMTAP_PYTHON_ONLY" /* "1": no native frames under Python */
 #define MEMTAP_ENV_NO_CHILDREN "MEMTAP_NO_CHILDREN" /* "1": forked children are not tracked */
+/* collector mode (include/memtap/collector.h names the collector's socket) */
+#define MEMTAP_ENV_ROOT "MEMTAP_ROOT" /* pid of the process memtap run started */
+#define MEMTAP_ENV_EXEC "MEMTAP_EXEC" /* pid of the image that exec'd us (AFTER_EXEC) */
 
 #endif

@@ -15,6 +15,7 @@
 #include "output/capture_file.h"
 #include "output/pacing.h"
 #include "output/record.h"
+#include "output/shm.h"
 #include "output/stream.h"
 #include "output/tbuf.h"
 #include "stack/callstack.h"
@@ -24,6 +25,10 @@ __thread volatile int memtap_guard __attribute__((tls_model("initial-exec")));
 __attribute__((aligned(64))) int memtap_state;
 pid_t memtap_capture_pid;
 uint32_t memtap_image_seq = 1;
+
+int memtap_output_connect(void) {
+    return memtap_shm_connect(memtap_tbuf_slot_size(), memtap_tbuf_slot_data_offset());
+}
 
 void memtap_disable(const char *what, int err) {
     if (__atomic_exchange_n(&memtap_state, MEMTAP_STATE_OFF, __ATOMIC_ACQ_REL) !=
@@ -89,12 +94,13 @@ void memtap_finish(void) {
     memtap_lock(&memtap_stream_lock);
     if (memtap_tracking()) {
         memtap_end_image(MEMTAP_REC_EXIT);
-        close(memtap_stream_fd());
+        if (!memtap_shm) /* collector mode: the region stays mapped until the process ends */
+            close(memtap_stream_fd());
         memtap_state = MEMTAP_STATE_OFF;
         /* threads waiting to record go on untracked (one may be joined by a destructor) */
         __atomic_store_n(&memtap_image_closing, 0, __ATOMIC_SEQ_CST);
     }
-    memtap_unlock(&memtap_stream_lock);
+    memtap_stream_unlock();
     memtap_guard--;
 }
 
@@ -104,5 +110,5 @@ void memtap_track_main_done(void) {
         memtap_enc_u64(&memtap_stream, MEMTAP_REC_MAIN_DONE, memtap_pace_elapsed_ms());
         memtap_pace_after_record();
     }
-    memtap_unlock(&memtap_stream_lock);
+    memtap_stream_unlock();
 }
