@@ -12,6 +12,7 @@
 #include "core/threads.h"
 #include "core/track.h"
 #include "memtap/format.h"
+#include "leaks/exit_scan.h"
 #include "output/capture_file.h"
 #include "output/pacing.h"
 #include "output/record.h"
@@ -78,7 +79,10 @@ void memtap_end_image(uint8_t last_type) {
         memtap_stream.frees += frees;
         memtap_enc_time(&memtap_stream, memtap_pace_elapsed_ms(), rss);
         memtap_enc_u64(&memtap_stream, last_type, memtap_pace_elapsed_ms());
-        memtap_enc_trailer(&memtap_stream);
+        if (last_type == MEMTAP_REC_EXIT) /* the image's last blocks are its leaks */
+            memtap_leak_scan_at_exit();
+        if (memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0)
+            memtap_enc_trailer(&memtap_stream);
     }
     memtap_stream_end(); /* the trie stays: other threads may be reading it */
 }
