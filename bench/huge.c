@@ -62,7 +62,7 @@ int main(int argc, char **argv) {
     }
     uint64_t events = argc > 2 ? strtoull(argv[2], NULL, 10) : 1000000000ull;
     int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0 || memtap_sink_open(&sink, fd, NULL) < 0) {
+    if (fd < 0 || memtap_sink_open(&sink, fd, NULL, 1, (uint64_t)getpid()) < 0) {
         perror(argv[1]);
         return 1;
     }

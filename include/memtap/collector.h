@@ -22,10 +22,12 @@
 #define MEMTAP_ENV_COLLECTOR "MEMTAP_COLLECTOR" /* the socket's abstract name, without NUL */
 
 #define MEMTAP_SHM_MAGIC 0x48534d415441454dull /* "MEMTAPSH" little endian */
-#define MEMTAP_SHM_VERSION 1u
+#define MEMTAP_SHM_VERSION 2u
 
-/* The region: sparse, pages are touched as used. */
-#define MEMTAP_SHM_SIZE (1ull << 30)
+/* The region: sparse, pages are touched as used. Thread slots end where the live table of
+ * the leak scan starts. */
+#define MEMTAP_SHM_SIZE (8ull << 30)
+#define MEMTAP_SHM_LIVE_OFFSET (1ull << 30)
 #define MEMTAP_SHM_RING_OFFSET 4096u
 #define MEMTAP_SHM_RING_SIZE (4u << 20) /* a power of two */
 #define MEMTAP_SHM_SOURCE0_OFFSET (MEMTAP_SHM_RING_OFFSET + MEMTAP_SHM_RING_SIZE)
@@ -70,7 +72,25 @@ typedef struct {
      * not come round for MEMTAP_SHM_STALE_NS, or has gone */
     uint64_t collector_beat_ns; /* CLOCK_MONOTONIC of its last round */
     uint32_t collector_gone;    /* 1: nothing more is read from this region */
+    /* the leak scan at exit (preload/leaks/exit_scan.c): the process asks for the blocks
+     * its image still holds; the collector replays the image and answers with the live
+     * table at MEMTAP_SHM_LIVE_OFFSET (memtap_shm_block_t, by address) */
+    _Alignas(64) uint32_t scan_state; /* MEMTAP_SCAN_*: a futex word both sides wake */
+    uint32_t scan_pad;
+    uint64_t live_count; /* entries in the live table (when READY) */
 } memtap_shm_control_t;
+
+enum memtap_scan_state {
+    MEMTAP_SCAN_NONE = 0,
+    MEMTAP_SCAN_ASKED = 1,  /* by the process, its image's records all flushed to the ring */
+    MEMTAP_SCAN_READY = 2,  /* by the collector: the live table is written */
+    MEMTAP_SCAN_FAILED = 3, /* by the collector: no table (out of memory, a broken image) */
+};
+
+typedef struct {
+    uint64_t addr, size;
+} memtap_shm_block_t;
+#define MEMTAP_SHM_LIVE_MAX ((MEMTAP_SHM_SIZE - MEMTAP_SHM_LIVE_OFFSET) / sizeof(memtap_shm_block_t))
 
 #define MEMTAP_SHM_STALE_NS (5 * 1000000000ull)
 

@@ -56,7 +56,11 @@ enum memtap_record_type {
     MEMTAP_REC_MUNMAP = 0x07,     /* a range of anonymous mapping is unmapped */
     MEMTAP_REC_ALLOC = 0x10,      /* 0x10..0x1f: allocation, low nibble = memtap_alloc_kind */
     MEMTAP_REC_FREE_UNITS = 0x22, /* 0x22..0x25: FREE, delta in 16-byte units from the
-                                     (type - 0x22)-th last free; 0x26..0x2f unused */
+                                     (type - 0x22)-th last free */
+    /* source 0, between EXIT and TRAILER only: the leak scan of the blocks still live */
+    MEMTAP_REC_LEAK_SCAN = 0x26,    /* live blocks scanned, their address hash, scan ms */
+    MEMTAP_REC_LEAK_CLASSES = 0x27, /* first, n, then 2 bits a block (MEMTAP_CLASS_*);
+                                       0x28..0x2f unused */
     MEMTAP_REC_ALLOC_SAME = 0x30, /* 0x30..0x3f: retired (version 3), never reuse */
     MEMTAP_REC_FREE_REF = 0x40,   /* 0x40..0x7f: FREE of an address seen D records ago */
     MEMTAP_REC_ALLOC_MODEL = 0x80, /* 0x80..0xff: ALLOC, flags and address in the type byte */
@@ -92,6 +96,21 @@ enum memtap_record_type {
  * watermark. */
 #define MEMTAP_WATERMARK_CLOSED UINT64_MAX /* the source has no more records in this image */
 #define MEMTAP_MAX_CHUNK (256u << 10)      /* bytes of records in one chunk */
+
+/* Leak classes of LEAK_CLASSES, 2 bits a block, low bits first, blocks in address order. */
+enum memtap_leak_class_code {
+    MEMTAP_CLASS_REACHABLE = 0,
+    MEMTAP_CLASS_POSSIBLE = 1, /* only pointers into its interior */
+    MEMTAP_CLASS_INDIRECT = 2, /* reached only from lost blocks */
+    MEMTAP_CLASS_DEFINITE = 3, /* nothing points to it */
+};
+#define MEMTAP_LEAK_CLASSES_MAX 16384u /* blocks in one LEAK_CLASSES record */
+
+/* The LEAK_SCAN record's hash of the live blocks' addresses, in address order, so a reader
+ * knows its replay holds the blocks the classes are of. */
+static inline uint64_t memtap_leak_hash(uint64_t h, uint64_t addr) {
+    return (h ^ addr) * 0x100000001b3ull;
+}
 
 /* Allocator kinds, each reported on its own. Values are part of the format. */
 enum memtap_alloc_kind {
@@ -145,5 +164,9 @@ static inline uint64_t memtap_py_frame(uint64_t code, uint32_t line, int entry) 
 #define MEMTAP_ENV_FORCE "MEMTAP_FORCE"         /* "1": replace existing files */
 #define MEMTAP_ENV_PYTHON_ONLY "MEMTAP_PYTHON_ONLY" /* "1": no native frames under Python */
 #define MEMTAP_ENV_NO_CHILDREN "MEMTAP_NO_CHILDREN" /* "1": forked children are not tracked */
+/* collector mode (include/memtap/collector.h names the collector's socket) */
+#define MEMTAP_ENV_ROOT "MEMTAP_ROOT" /* pid of the process memtap run started */
+#define MEMTAP_ENV_EXEC "MEMTAP_EXEC" /* pid of the image that exec'd us (AFTER_EXEC) */
+#define MEMTAP_ENV_LEAK_SCAN "MEMTAP_LEAK_SCAN" /* "0": no leak scan at exit */
 
 #endif

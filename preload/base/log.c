@@ -11,7 +11,7 @@ static size_t append(char *buf, size_t len, size_t cap, const char *s) {
     return len;
 }
 
-void memtap_log(const char *what, const char *detail, int err) {
+static void say(const char *what, const char *detail, int err, const char *tail) {
     int saved = errno;
     char buf[512];
     size_t n = append(buf, 0, sizeof buf, "memtap: ");
@@ -27,10 +27,16 @@ void memtap_log(const char *what, const char *detail, int err) {
         n = append(buf, n, sizeof buf, ": ");
         n = append(buf, n, sizeof buf, msg);
     }
-    n = append(buf, n, sizeof buf, "; tracking is off, the program goes on\n");
+    n = append(buf, n, sizeof buf, tail);
     if (n > 0 && buf[n - 1] != '\n')
         buf[n - 1] = '\n';
     ssize_t w = write(2, buf, n);
     (void)w;
     errno = saved;
 }
+
+void memtap_log(const char *what, const char *detail, int err) {
+    say(what, detail, err, "; tracking is off, the program goes on\n");
+}
+
+void memtap_note(const char *what, const char *detail, int err) { say(what, detail, err, "\n"); }

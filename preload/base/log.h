@@ -7,4 +7,8 @@
  * err 0 for none. Safe inside malloc and after fork; preserves errno. */
 void memtap_log(const char *what, const char *detail, int err);
 
+/* The same line without "tracking is off": for a failure that costs only part of the
+ * capture. */
+void memtap_note(const char *what, const char *detail, int err);
+
 #endif

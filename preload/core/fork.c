@@ -11,6 +11,7 @@
 #include "core/modules.h"
 #include "memtap/format.h"
 #include "output/capture_file.h"
+#include "output/shm.h"
 #include "output/stream.h"
 #include "output/tbuf.h"
 #include "stack/callstack.h"
@@ -35,7 +36,7 @@ static void atfork_prepare(void) {
 static void atfork_parent(void) {
     if (!fork_in_hook) {
         memtap_stream_unlock_sink();
-        memtap_unlock(&memtap_stream_lock);
+        memtap_stream_unlock();
         memtap_callstack_unlock();
         memtap_modules_unlock();
         memtap_gate_open();
@@ -49,9 +50,20 @@ static void atfork_child(void) {
     memtap_callstack_after_fork();
     memtap_gate_reset();
     memtap_stream_after_fork();
+    int collected = memtap_shm != NULL;
+    if (collected)
+        memtap_shm_forget(); /* the parent's region: we get one of our own */
     if (fork_in_hook || !memtap_capture_children())
         memtap_state = MEMTAP_STATE_OFF;
-    if (memtap_state == MEMTAP_STATE_ACTIVE) {
+    if (memtap_state == MEMTAP_STATE_ACTIVE && collected) {
+        /* The parent's image and stacks are not ours: an image of our own, collected too. */
+        memtap_callstack_end_image();
+        if (memtap_output_connect() < 0 || memtap_stream_init() < 0 ||
+            memtap_begin_image(-1, MEMTAP_HDR_FORK_CHILD) < 0)
+            memtap_state = MEMTAP_STATE_OFF;
+        else
+            memtap_modules_write(0);
+    } else if (memtap_state == MEMTAP_STATE_ACTIVE) {
         /* The parent's image and stacks are not ours: start a capture of our own. */
         memtap_callstack_end_image();
         int fd = memtap_capture_open_child();

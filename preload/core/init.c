@@ -17,6 +17,7 @@
 #include "hooks/real.h"
 #include "memtap/format.h"
 #include "output/capture_file.h"
+#include "output/shm.h"
 #include "output/stream.h"
 #include "python/python.h"
 #include "stack/callstack.h"
@@ -34,14 +35,22 @@ __attribute__((constructor(101))) static void memtap_init(void) {
     const char *py_only = getenv(MEMTAP_ENV_PYTHON_ONLY);
     memtap_callstack_configure(depth && atoi(depth) > 0 ? atoi(depth) : MEMTAP_DEFAULT_DEPTH,
                                py_only && !strcmp(py_only, "1"));
-    uint32_t flags;
-    int fd = memtap_capture_open(&flags);
-    if (fd >= 0 && memtap_stream_init() < 0) {
-        memtap_log("cannot map the record buffers", NULL, errno);
-        close(fd);
-        fd = -1;
+    uint32_t flags = 0;
+    int fd = -1, collected = memtap_capture_collected(&flags);
+    if (collected < 0 || (collected && memtap_output_connect() < 0)) {
+        memtap_guard = 0; /* untracked: --no-children, or the collector is out of reach */
+        return;
     }
-    if (fd < 0 || memtap_begin_image(fd, flags) < 0) {
+    if (!collected)
+        fd = memtap_capture_open(&flags);
+    if ((collected || fd >= 0) && memtap_stream_init() < 0) {
+        memtap_log("cannot map the record buffers", NULL, errno);
+        if (fd >= 0)
+            close(fd);
+        memtap_guard = 0;
+        return;
+    }
+    if ((!collected && fd < 0) || memtap_begin_image(fd, flags) < 0) {
         memtap_guard = 0;
         return;
     }

@@ -12,9 +12,11 @@
 #include "core/threads.h"
 #include "core/track.h"
 #include "memtap/format.h"
+#include "leaks/exit_scan.h"
 #include "output/capture_file.h"
 #include "output/pacing.h"
 #include "output/record.h"
+#include "output/shm.h"
 #include "output/stream.h"
 #include "output/tbuf.h"
 #include "stack/callstack.h"
@@ -24,6 +26,10 @@ __thread volatile int memtap_guard __attribute__((tls_model("initial-exec")));
 __attribute__((aligned(64))) int memtap_state;
 pid_t memtap_capture_pid;
 uint32_t memtap_image_seq = 1;
+
+int memtap_output_connect(void) {
+    return memtap_shm_connect(memtap_tbuf_slot_size(), memtap_tbuf_slot_data_offset());
+}
 
 void memtap_disable(const char *what, int err) {
     if (__atomic_exchange_n(&memtap_state, MEMTAP_STATE_OFF, __ATOMIC_ACQ_REL) !=
@@ -73,7 +79,10 @@ void memtap_end_image(uint8_t last_type) {
         memtap_stream.frees += frees;
         memtap_enc_time(&memtap_stream, memtap_pace_elapsed_ms(), rss);
         memtap_enc_u64(&memtap_stream, last_type, memtap_pace_elapsed_ms());
-        memtap_enc_trailer(&memtap_stream);
+        if (last_type == MEMTAP_REC_EXIT) /* the image's last blocks are its leaks */
+            memtap_leak_scan_at_exit();
+        if (memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0)
+            memtap_enc_trailer(&memtap_stream);
     }
     memtap_stream_end(); /* the trie stays: other threads may be reading it */
 }
@@ -89,12 +98,13 @@ void memtap_finish(void) {
     memtap_lock(&memtap_stream_lock);
     if (memtap_tracking()) {
         memtap_end_image(MEMTAP_REC_EXIT);
-        close(memtap_stream_fd());
+        if (!memtap_shm) /* collector mode: the region stays mapped until the process ends */
+            close(memtap_stream_fd());
         memtap_state = MEMTAP_STATE_OFF;
         /* threads waiting to record go on untracked (one may be joined by a destructor) */
         __atomic_store_n(&memtap_image_closing, 0, __ATOMIC_SEQ_CST);
     }
-    memtap_unlock(&memtap_stream_lock);
+    memtap_stream_unlock();
     memtap_guard--;
 }
 
@@ -104,5 +114,5 @@ void memtap_track_main_done(void) {
         memtap_enc_u64(&memtap_stream, MEMTAP_REC_MAIN_DONE, memtap_pace_elapsed_ms());
         memtap_pace_after_record();
     }
-    memtap_unlock(&memtap_stream_lock);
+    memtap_stream_unlock();
 }

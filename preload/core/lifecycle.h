@@ -39,6 +39,10 @@ extern pid_t memtap_capture_pid;
  * the trie lock and the record lock held (or in a fork child), in memtap_begin_image. */
 extern uint32_t memtap_image_seq;
 
+/* Collector mode: makes this process's shared region and hands it to memtap run's collector
+ * (output/shm.h). Returns 0, or -1 after saying why on stderr. */
+int memtap_output_connect(void);
+
 /* Says what failed on stderr (once: the first caller), and switches tracking off for good;
  * the program goes on. Safe inside malloc and from a signal handler. */
 void memtap_disable(const char *what, int err);

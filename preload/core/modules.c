@@ -114,7 +114,7 @@ void memtap_modules_write(int take_record_lock) {
     else if (memtap_tracking())
         memtap_stream_append(modules_scratch.buf, modules_scratch.len);
     if (take_record_lock)
-        memtap_unlock(&memtap_stream_lock);
+        memtap_stream_unlock();
     pthread_mutex_unlock(&modules_lock);
 }
 

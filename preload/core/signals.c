@@ -22,7 +22,7 @@ static void on_fatal_signal(int sig, siginfo_t *info, void *ctx) {
         if (memtap_tracking())
             memtap_stream_flush(0);
         memtap_state = MEMTAP_STATE_OFF;
-        memtap_unlock(&memtap_stream_lock);
+        memtap_stream_unlock();
     }
     struct sigaction dfl = {0};
     dfl.sa_handler = SIG_DFL;

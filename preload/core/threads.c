@@ -54,7 +54,7 @@ __attribute__((noinline)) memtap_tbuf_t *memtap_thread_buffer_register(memtap_tb
         memtap_pace_after_record();
         registered = 1;
     }
-    memtap_unlock(&memtap_stream_lock);
+    memtap_stream_unlock();
     return registered ? b : NULL;
 }
 
@@ -65,5 +65,5 @@ void memtap_track_thread_name(const char *name) {
     if (memtap_tracking() && b && b->image == memtap_image_seq &&
         memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX + 64) == 0)
         memtap_enc_thread_name(&memtap_stream, b->index, name);
-    memtap_unlock(&memtap_stream_lock);
+    memtap_stream_unlock();
 }

@@ -249,7 +249,10 @@ EXPORT int pthread_setname_np(pthread_t thread, const char *name) {
 
 /* exec: the capture descriptor is handed to the new image (see core/exec.h). */
 static int exec_hook(const char *file, char *const argv[], char *const envp[], int search) {
-    if (!have_real() || memtap_guard)
+    /* a vfork child runs on its parent's memory, thread-local guard included: it must change
+     * nothing (a guard raised here would stay raised in the parent once the exec succeeds,
+     * and the parent would record nothing more, its end included) */
+    if (!have_real() || memtap_guard || getpid() != memtap_capture_pid)
         return search ? memtap_real.execvpe(file, argv, envp)
                       : memtap_real.execve(file, argv, envp);
     memtap_guard = 1;

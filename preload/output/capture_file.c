@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "memtap/collector.h"
 #include "memtap/format.h"
 
 static int sys_open(const char *path, int flags, mode_t mode) { return open(path, flags, mode); }
@@ -112,3 +113,24 @@ int memtap_capture_open(uint32_t *flags) {
     return fd;
 }
 
+
+/* A pid from the environment, or -1. */
+static long env_pid(const char *name) {
+    const char *v = getenv(name);
+    char *end;
+    long pid = v && *v ? strtol(v, &end, 10) : -1;
+    return v && *v && !*end ? pid : -1;
+}
+
+int memtap_capture_collected(uint32_t *flags) {
+    const char *name = getenv(MEMTAP_ENV_COLLECTOR);
+    if (!name || !*name)
+        return 0;
+    const char *out = getenv(MEMTAP_ENV_OUTPUT);
+    snprintf(output_base, sizeof output_base, "%s", out && *out ? out : "memtap run's capture");
+    long pid = (long)getpid();
+    if (!memtap_capture_children() && env_pid(MEMTAP_ENV_ROOT) != pid)
+        return -1; /* --no-children: only the program memtap run started, through its execs */
+    *flags = env_pid(MEMTAP_ENV_EXEC) == pid ? MEMTAP_HDR_AFTER_EXEC : 0;
+    return 1;
+}

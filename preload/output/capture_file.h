@@ -19,6 +19,12 @@ extern memtap_capture_sys_t memtap_capture_sys;
  * Returns the fd, or -1 after saying why on stderr; *flags gets the header flags. */
 int memtap_capture_open(uint32_t *flags);
 
+/* Collector mode (memtap run's collector is named in the environment): returns 1 when this
+ * process hands its records to it (*flags: the header flags), -1 when it must not be tracked
+ * (--no-children and not the program memtap run started), 0 when there is no collector
+ * (bare LD_PRELOAD use: memtap_capture_open). */
+int memtap_capture_collected(uint32_t *flags);
+
 /* Creates <output>.<pid> for a fork child. Returns the fd, or -1 after saying why. */
 int memtap_capture_open_child(void);
 

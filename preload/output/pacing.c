@@ -60,7 +60,7 @@ __attribute__((noinline, cold)) void memtap_pace_due(void) {
     memtap_lock(&memtap_stream_lock);
     if (memtap_tracking())
         memtap_pace_after_record();
-    memtap_unlock(&memtap_stream_lock);
+    memtap_stream_unlock();
 }
 
 void memtap_idle(void) {
@@ -80,7 +80,7 @@ void memtap_idle(void) {
             __atomic_store_n(&last_idle_flush, now, __ATOMIC_RELAXED);
             flush_now(now);
         }
-        memtap_unlock(&memtap_stream_lock);
+        memtap_stream_unlock();
     }
     memtap_guard--;
     errno = saved;

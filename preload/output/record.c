@@ -91,8 +91,11 @@ void memtap_enc_reset(memtap_enc_t *e) {
     e->last_addr = e->last_frame = 0;
     e->allocations = e->frees = e->nodes = 0;
     e->last_node = 0;
-    if (e->model && madvise(e->model, sizeof *e->model, MADV_DONTNEED) != 0)
-        memset(e->model, 0, sizeof *e->model); /* not in a private anonymous mapping */
+    /* MADV_REMOVE for a slot of the shared region (collector mode: DONTNEED would keep the
+     * old contents there), DONTNEED for a private mapping, memset anywhere else */
+    if (e->model && madvise(e->model, sizeof *e->model, MADV_REMOVE) != 0 &&
+        madvise(e->model, sizeof *e->model, MADV_DONTNEED) != 0)
+        memset(e->model, 0, sizeof *e->model);
 }
 
 int memtap_enc_header(memtap_enc_t *e, const memtap_header_info_t *h) {

@@ -198,7 +198,7 @@ void *memtap_shm_slot_alloc(void) {
         memcpy(&free_slots, (uint8_t *)slot + sizeof(memtap_shm_slot_t), sizeof free_slots);
     } else {
         uint64_t size = memtap_shm->slot_size, used = memtap_shm->slots_used;
-        if ((used + 1) * size <= MEMTAP_SHM_SIZE - MEMTAP_SHM_SLOTS_OFFSET) {
+        if ((used + 1) * size <= MEMTAP_SHM_LIVE_OFFSET - MEMTAP_SHM_SLOTS_OFFSET) {
             slot = region + MEMTAP_SHM_SLOTS_OFFSET + used * size;
             __atomic_store_n(&memtap_shm->slots_used, (uint32_t)(used + 1), __ATOMIC_RELEASE);
         }

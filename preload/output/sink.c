@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "memtap/container.h"
+
 static const LZ4F_preferences_t prefs = {
     .frameInfo = {.blockSizeID = LZ4F_max64KB,
                   .blockMode = LZ4F_blockLinked,
@@ -45,7 +47,8 @@ static int lz4_result(memtap_sink_t *s, size_t r) {
     return write_all(s, s->out, r);
 }
 
-int memtap_sink_open(memtap_sink_t *s, int fd, memtap_write_fn write_fn) {
+int memtap_sink_open(memtap_sink_t *s, int fd, memtap_write_fn write_fn, uint64_t stream,
+                     uint64_t pid) {
     struct stat st;
     s->fd = fd;
     s->write = write_fn ? write_fn : write;
@@ -65,6 +68,12 @@ int memtap_sink_open(memtap_sink_t *s, int fd, memtap_write_fn write_fn) {
         }
         s->out = p;
     }
+    /* the piece header: this LZ4 frame is the whole of one image's stream */
+    uint8_t head[MEMTAP_PIECE_MAX_HEADER];
+    size_t n = memtap_piece_header(head, stream,
+                                   MEMTAP_PIECE_FIRST | MEMTAP_PIECE_LAST | MEMTAP_PIECE_ROOT, pid, 0);
+    if (write_all(s, head, n) < 0)
+        return -1;
     if (LZ4F_isError(LZ4F_createCompressionContext(&s->cctx, LZ4F_VERSION)))
         return fail(s, ENOMEM);
     return lz4_result(s, LZ4F_compressBegin(s->cctx, s->out, s->out_cap, &prefs));

@@ -24,8 +24,11 @@ typedef struct {
     int error; /* sticky errno of the first failure, 0 while healthy */
 } memtap_sink_t;
 
-/* Takes over fd and writes an LZ4 frame header. Returns 0, or -1 with sink->error set. */
-int memtap_sink_open(memtap_sink_t *s, int fd, memtap_write_fn write_fn);
+/* Takes over fd and writes a piece header (include/memtap/container.h: stream `stream` of
+ * process pid, the whole stream in this one piece) and an LZ4 frame header. Returns 0, or -1
+ * with sink->error set. */
+int memtap_sink_open(memtap_sink_t *s, int fd, memtap_write_fn write_fn, uint64_t stream,
+                     uint64_t pid);
 
 /* Compresses len (<= MEMTAP_SINK_CHUNK) bytes and writes whatever blocks are complete. */
 int memtap_sink_put(memtap_sink_t *s, const void *data, size_t len);

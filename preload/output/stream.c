@@ -9,6 +9,7 @@
 #include "memtap/format.h"
 #include "memtap/varint.h"
 #include "core/lifecycle.h"
+#include "output/shm.h"
 
 /* Each on a cache line of its own: the record lock and source 0's encoder are written by
  * whichever thread records a stack node; nothing that others only read may share them. */
@@ -22,9 +23,19 @@ static LINE memtap_lock_t sink_lock = MEMTAP_LOCK_INIT;
 static uint8_t *staging; /* CHUNKs on their way to the compressor; sink lock */
 static size_t staged;
 static memtap_sink_t sink;
+static uint64_t file_images; /* pieces in the file so far (bare mode: a stream id each) */
+static uint64_t source0_base; /* collector mode: source 0's bytes of this image in CHUNKs */
 memtap_write_fn memtap_stream_write;
 
+/* Collector mode: records go to the shared region's ring (output/shm.h), not to a file. */
+static int collecting(void) { return memtap_shm != NULL; }
+
 int memtap_stream_init(void) {
+    if (collecting()) { /* source 0's buffer in the region, where the collector can read it */
+        memtap_stream.buf = memtap_shm_source0();
+        memtap_stream.cap = MEMTAP_SHM_SOURCE0_SIZE;
+        return 0;
+    }
     uint8_t *p[2];
     for (int i = 0; i < 2; i++) {
         p[i] = mmap(NULL, MEMTAP_SINK_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -40,7 +51,12 @@ int memtap_stream_init(void) {
 
 int memtap_stream_fd(void) { return sink.fd; }
 
-static void write_failed(void) { memtap_disable("cannot write the capture", sink.error); }
+static void write_failed(void) {
+    if (collecting())
+        memtap_disable("memtap run's collector stopped reading", 0);
+    else
+        memtap_disable("cannot write the capture", sink.error);
+}
 
 /* Bytes to the compressor, through the staging buffer. Sink lock held. */
 static int stage(const uint8_t *p, size_t n) {
@@ -63,6 +79,8 @@ static int stage(const uint8_t *p, size_t n) {
 static int put_chunk(uint32_t source, uint64_t watermark, const uint8_t *p, size_t n) {
     uint8_t header[MEMTAP_CHUNK_HEADER_MAX];
     size_t len = memtap_enc_chunk_header(header, source, watermark, n);
+    if (collecting()) /* one item: the collector never sees half a chunk */
+        return memtap_shm_put(MEMTAP_ITEM_CHUNK, header, len, p, n);
     return stage(header, len) < 0 || stage(p, n) < 0 ? -1 : 0;
 }
 
@@ -74,17 +92,34 @@ static int flush_source0(int final) {
         return 0;
     source0_watermark = watermark;
     int rc = put_chunk(0, watermark, memtap_stream.buf, memtap_stream.len);
+    if (collecting()) {
+        source0_base += memtap_stream.len;
+        memtap_shm_source0_publish(source0_base, 0);
+    }
     memtap_stream.len = 0;
     return rc;
+}
+
+void memtap_stream_publish(void) {
+    if (collecting())
+        memtap_shm_source0_publish(source0_base, memtap_stream.len);
 }
 
 int memtap_stream_open(int fd, const memtap_header_info_t *h, int *err) {
     memtap_sink_release(&sink);
     memtap_enc_reset(&memtap_stream);
-    source0_key = source0_watermark = 0;
+    source0_key = source0_watermark = source0_base = 0;
     staged = 0;
     memtap_tbuf_reset_totals();
-    if (memtap_sink_open(&sink, fd, memtap_stream_write) < 0) {
+    if (collecting()) {
+        memtap_shm_begin_image(memtap_image_seq + 1); /* the number memtap_begin_image gives */
+        memtap_enc_header(&memtap_stream, h);
+        int rc = memtap_shm_put(MEMTAP_ITEM_IMAGE, memtap_stream.buf, memtap_stream.len, NULL, 0);
+        memtap_stream.len = 0;
+        *err = rc < 0 ? EPIPE : 0;
+        return rc;
+    }
+    if (memtap_sink_open(&sink, fd, memtap_stream_write, ++file_images, h->pid) < 0) {
         *err = sink.error;
         return -1;
     }
@@ -142,12 +177,14 @@ int memtap_stream_flush(int wait) {
     int rc = flush_source0(0);
     if (memtap_tbuf_flush_all(0, put_chunk) < 0)
         rc = -1;
-    if (rc == 0 && staged) {
-        rc = memtap_sink_put(&sink, staging, staged);
-        staged = 0;
+    if (!collecting()) {
+        if (rc == 0 && staged) {
+            rc = memtap_sink_put(&sink, staging, staged);
+            staged = 0;
+        }
+        if (rc == 0)
+            rc = memtap_sink_flush(&sink);
     }
-    if (rc == 0)
-        rc = memtap_sink_flush(&sink);
     memtap_unlock(&sink_lock);
     if (rc < 0)
         write_failed();
@@ -167,7 +204,7 @@ int memtap_stream_flush_own(memtap_tbuf_t *b) {
     int rc = 0;
     if (memtap_trylock(&memtap_stream_lock) == 0) {
         rc = flush_source0(0);
-        memtap_unlock(&memtap_stream_lock);
+        memtap_stream_unlock();
     }
     if (rc == 0 && b->image)
         rc = memtap_tbuf_flush(b, 1, 0, put_chunk);
@@ -204,6 +241,12 @@ void memtap_stream_close_threads(uint64_t *allocations, uint64_t *frees) {
 int memtap_stream_end(void) {
     memtap_lock(&sink_lock);
     int rc = flush_source0(1);
+    if (collecting()) { /* the closing chunk of source 0 ends the image for the collector */
+        memtap_unlock(&sink_lock);
+        if (rc < 0)
+            write_failed();
+        return rc;
+    }
     if (rc == 0 && staged)
         rc = memtap_sink_put(&sink, staging, staged);
     staged = 0;
@@ -223,6 +266,12 @@ void memtap_stream_after_fork(void) {
     memtap_lock_reset(&memtap_stream_lock);
     memtap_lock_reset(&sink_lock);
     memtap_tbuf_after_fork();
+    if (collecting()) { /* the parent's region: never written here (memtap_shm_forget) */
+        memtap_stream.buf = NULL;
+        memtap_stream.len = memtap_stream.cap = 0;
+        return;
+    }
     memtap_sink_release(&sink);
     close(sink.fd); /* the parent's file; its output buffer mapping is reused */
+    file_images = 0;  /* the child's own file */
 }

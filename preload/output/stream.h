@@ -21,14 +21,25 @@ extern memtap_enc_t memtap_stream; /* the encoder of source 0's records; lock he
  * write). Only tests set it, to make a disk fill up. */
 extern memtap_write_fn memtap_stream_write;
 
-/* Maps the buffers. Returns 0, or -1 (errno set). Called once, at init. */
+/* Maps the buffers (collector mode: points source 0's buffer into the shared region; called
+ * again in a fork child once it has a region of its own). Returns 0, or -1 (errno set). */
 int memtap_stream_init(void);
 
 /* Starts a new LZ4 frame on fd whose content starts with the header h. Record lock held
  * (or a single thread). Returns 0, or -1 with *err set. */
 int memtap_stream_open(int fd, const memtap_header_info_t *h, int *err);
 
-/* The capture's file descriptor. */
+/* Collector mode: tells the collector how much of source 0's buffer is whole records (so a
+ * crash loses none of them). Record lock held; called as it is let go. */
+void memtap_stream_publish(void);
+
+/* Releases the record lock, publishing source 0's records first (memtap_stream_publish). */
+static inline void memtap_stream_unlock(void) {
+    memtap_stream_publish();
+    memtap_unlock(&memtap_stream_lock);
+}
+
+/* The capture's file descriptor (-1 in collector mode). */
 int memtap_stream_fd(void);
 
 /* Makes room for n more bytes (n <= 4 KiB) of source 0's records and gives the next one

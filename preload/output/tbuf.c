@@ -3,10 +3,12 @@
 
 #include <sched.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 
 #include "memtap/format.h"
+#include "output/shm.h"
 
 __attribute__((aligned(64))) uint64_t memtap_order;
 __attribute__((aligned(64))) int memtap_image_closing;
@@ -19,10 +21,20 @@ memtap_tbuf_t *memtap_tbuf_mine(void) {
     memtap_tbuf_t *b = tls_tbuf;
     if (__builtin_expect(b != NULL, 1))
         return b;
-    void *p = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return NULL;
-    b = p; /* zeroed: image 0, not registered */
+    /* collector mode: a slot of the shared region, so the collector can take what this
+     * thread recorded if the process dies; a region out of slots falls back to a mapping of
+     * our own (its records reach the capture, only a crash would lose the unflushed ones) */
+    void *p = memtap_shm ? memtap_shm_slot_alloc() : NULL;
+    if (p) {
+        memset(p, 0, offsetof(memtap_tbuf_t, data)); /* a reused slot */
+        b = p;
+        b->in_region = 1;
+    } else {
+        p = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return NULL;
+        b = p; /* zeroed: image 0, not registered */
+    }
     b->enc.buf = b->data;
     b->enc.cap = MEMTAP_TBUF_SIZE;
     b->enc.model = &b->model;
@@ -34,9 +46,14 @@ memtap_tbuf_t *memtap_tbuf_peek(void) { return tls_tbuf; }
 void memtap_tbuf_release_mine(void) {
     memtap_tbuf_t *b = tls_tbuf;
     tls_tbuf = NULL;
-    if (b)
+    if (b && b->in_region)
+        memtap_shm_slot_free(b);
+    else if (b)
         munmap(b, sizeof *b);
 }
+
+uint32_t memtap_tbuf_slot_size(void) { return (uint32_t)((sizeof(memtap_tbuf_t) + 4095) & ~4095ul); }
+uint32_t memtap_tbuf_slot_data_offset(void) { return (uint32_t)offsetof(memtap_tbuf_t, data); }
 
 void memtap_tbuf_register(memtap_tbuf_t *b, uint32_t index, uint32_t image) {
     if (b->image)
@@ -45,7 +62,10 @@ void memtap_tbuf_register(memtap_tbuf_t *b, uint32_t index, uint32_t image) {
     b->key = 0;
     b->index = index;
     b->image = image;
-    b->committed = 0;
+    b->shm.committed = 0;
+    b->shm.base = 0;
+    b->shm.source = index;
+    __atomic_store_n(&b->shm.image, image, __ATOMIC_RELEASE);
     b->key_published = 0;
     b->tail = 0;
     b->tail_allocations = b->tail_frees = 0;
@@ -67,7 +87,8 @@ void memtap_tbuf_unregister(memtap_tbuf_t *b) {
     if (b->next)
         b->next->prev = b->prev;
     b->next = b->prev = NULL;
-    __atomic_store_n(&b->image, 0, __ATOMIC_RELAXED); /* read by its owner */
+    __atomic_store_n(&b->shm.image, 0, __ATOMIC_RELEASE); /* nothing left for the collector */
+    __atomic_store_n(&b->image, 0, __ATOMIC_RELAXED);     /* read by its owner */
 }
 
 int memtap_tbuf_flush(memtap_tbuf_t *b, int own, int final, memtap_chunk_put_fn put) {
@@ -75,7 +96,7 @@ int memtap_tbuf_flush(memtap_tbuf_t *b, int own, int final, memtap_chunk_put_fn 
     uint64_t now = __atomic_load_n(&memtap_order, __ATOMIC_SEQ_CST);
     uint64_t key = __atomic_load_n(&b->key_published, __ATOMIC_SEQ_CST);
     int busy = __atomic_load_n(&b->busy, __ATOMIC_SEQ_CST);
-    uint64_t committed = __atomic_load_n(&b->committed, __ATOMIC_SEQ_CST);
+    uint64_t committed = __atomic_load_n(&b->shm.committed, __ATOMIC_SEQ_CST);
     uint32_t end = (uint32_t)committed;
     uint16_t allocations = (uint16_t)(committed >> 32), frees = (uint16_t)(committed >> 48);
     /* busy: a record may be under way with any key from the last committed one on */
@@ -94,7 +115,10 @@ int memtap_tbuf_flush(memtap_tbuf_t *b, int own, int final, memtap_chunk_put_fn 
     if (own) { /* nothing is under way: start over at the front */
         b->enc.len = 0;
         b->tail = 0;
-        __atomic_store_n(&b->committed, committed & ~0xffffffffull, __ATOMIC_RELEASE);
+        /* the position first, then base: a collector taking the buffer of a process that
+         * died in between takes nothing twice (reader/collect/region.c) */
+        __atomic_store_n(&b->shm.committed, committed & ~0xffffffffull, __ATOMIC_RELEASE);
+        __atomic_store_n(&b->shm.base, b->shm.base + end, __ATOMIC_RELEASE);
     }
     return rc;
 }
@@ -149,13 +173,19 @@ void memtap_tbuf_totals(uint64_t *allocations, uint64_t *frees) {
 void memtap_tbuf_reset_totals(void) { total_allocations = total_frees = 0; }
 
 void memtap_tbuf_after_fork(void) {
+    /* a buffer in the shared region is still the parent's (the mapping is shared): never
+     * written here; it goes with the region (memtap_shm_forget) */
     for (memtap_tbuf_t *b = registered, *next; b; b = next) {
         next = b->next;
+        if (b->in_region)
+            continue;
         b->image = 0;
         if (b != tls_tbuf)
             munmap(b, sizeof *b); /* its thread does not exist here */
     }
     registered = NULL;
-    if (tls_tbuf)
+    if (tls_tbuf && tls_tbuf->in_region)
+        tls_tbuf = NULL; /* the next record maps a buffer of our own */
+    else if (tls_tbuf)
         tls_tbuf->image = 0;
 }

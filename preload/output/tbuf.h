@@ -12,19 +12,25 @@
 
 #include <stdint.h>
 
+#include "memtap/collector.h"
 #include "output/record.h"
 
 #define MEMTAP_TBUF_SIZE (64 * 1024)
 
 typedef struct memtap_tbuf {
+    /* what the collector reads of a dead process's buffer (include/memtap/collector.h): the
+     * image and source it records in, base, and the published position (`committed`);
+     * in collector mode the whole buffer lives in a slot of the shared region */
+    memtap_shm_slot_t shm;
     /* the owner's: its encoder writes at data + enc.len; delta state and counts per thread */
     memtap_enc_t enc;
     uint64_t key;        /* the order key after the last record encoded */
     uint32_t index; /* the thread's index in the image (its CHUNK source) */
     uint32_t image; /* the image (memtap_image_seq) it is registered in (0: none) */
-    /* published by the owner, read by flushers */
-    _Alignas(64) uint64_t committed; /* position | allocations << 32 | frees << 48 (mod 2^16) */
-    uint64_t key_published;          /* key after the last committed record */
+    int in_region;  /* 1: a slot of the shared region (collector mode), else its own mapping */
+    /* published by the owner, read by flushers (committed is shm.committed: position |
+     * allocations << 32 | frees << 48, mod 2^16) */
+    _Alignas(64) uint64_t key_published; /* key after the last committed record */
     int busy;
     /* the flushers' (sink lock held) */
     _Alignas(64) uint32_t tail; /* bytes already written to the file */
@@ -44,6 +50,11 @@ extern int memtap_image_closing;
 
 /* The calling thread's buffer (mapped on first use), or NULL when memory ran out. */
 memtap_tbuf_t *memtap_tbuf_mine(void);
+
+/* Collector mode: the size of a thread slot of the shared region, and where in it the
+ * records start (memtap_shm_connect's arguments). */
+uint32_t memtap_tbuf_slot_size(void);
+uint32_t memtap_tbuf_slot_data_offset(void);
 
 /* The calling thread's buffer if it has one. */
 memtap_tbuf_t *memtap_tbuf_peek(void);
@@ -79,7 +90,7 @@ static inline void memtap_tbuf_stamp(memtap_enc_t *e, uint64_t *known, uint64_t 
 static inline void memtap_tbuf_commit(memtap_tbuf_t *b) {
     uint64_t packed = (uint64_t)b->enc.len | (b->enc.allocations & 0xffff) << 32 |
                       (b->enc.frees & 0xffff) << 48;
-    __atomic_store_n(&b->committed, packed, __ATOMIC_RELEASE);
+    __atomic_store_n(&b->shm.committed, packed, __ATOMIC_RELEASE);
     __atomic_store_n(&b->key_published, b->key, __ATOMIC_RELEASE);
     __atomic_store_n(&b->busy, 0, __ATOMIC_RELEASE);
 }

@@ -55,7 +55,7 @@ static int emit_node(uint32_t id, uint32_t parent, uint64_t frame) {
     } else if (ok) {
         memtap_enc_node(&memtap_stream, id, parent, frame);
     }
-    memtap_unlock(&memtap_stream_lock);
+    memtap_stream_unlock();
     return ok ? 0 : -1;
 }
 

@@ -1,8 +1,6 @@
-/* memtap run: runs a program with libmemtap.so preloaded and the capture file open, waits
- * for it, and returns its exit status. The capture is opened here (exclusively, never
- * through a symlink) and handed to the program as MEMTAP_FD, so the program's first image
- * and every image it execs append to the same file. */
-#include <dirent.h>
+/* memtap run: runs a program with libmemtap.so preloaded, collects what it and every process
+ * it starts record (reader/collect), writes the one capture, and returns the program's exit
+ * status. The capture is created here: exclusively, never through a symlink, mode 0600. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -16,6 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/program.h"
+#include "collect/collector.h"
+#include "memtap/collector.h"
 #include "memtap/format.h"
 #include "report/output.h"
 #include "report/report.h"
@@ -28,13 +29,14 @@ static const char usage[] =
     "The program's output and exit status are its own; memtap speaks on stderr only.\n"
     "\n"
     "  -o, --output FILE  capture path (default: $MEMTAP_OUTPUT, else\n"
-    "                     memtap-PROGRAM.PID.memtap); forked children write FILE.PID\n"
+    "                     memtap-PROGRAM.PID.memtap); it holds every process the\n"
+    "                     program starts (memtap summary lists them)\n"
     "  -f, --force        replace FILE if it exists (a symlink is never followed)\n"
     "  --max-depth N      frames kept per stack (default 128, at most 1024)\n"
     "  --python-only      Python programs: no native frames for allocations made while\n"
     "                     Python code runs (faster; C extension frames are not shown)\n"
     "  --no-children      track PROGRAM only (through its execs), not the processes it\n"
-    "                     forks: no FILE.PID captures (e.g. from pyenv's python3 shim)\n"
+    "                     starts\n"
     "  -h, --help         this text\n";
 
 /* Where libmemtap.so is: $MEMTAP_LIBRARY, beside this binary (build tree), or in
@@ -64,104 +66,34 @@ static int find_library(char *out, size_t cap) {
     return -1;
 }
 
-/* Finds PROGRAM the way execvp will. Returns 0 when it exists and is executable. */
-static int find_program(const char *prog, char *out, size_t cap) {
-    if (strchr(prog, '/')) {
-        snprintf(out, cap, "%s", prog);
-        return access(prog, X_OK);
-    }
-    const char *path = getenv("PATH");
-    if (!path)
-        path = "/usr/local/bin:/usr/bin:/bin";
-    while (*path) {
-        const char *colon = strchr(path, ':');
-        size_t len = colon ? (size_t)(colon - path) : strlen(path);
-        struct stat st;
-        if ((size_t)snprintf(out, cap, "%.*s/%s", (int)(len ? len : 1), len ? path : ".", prog) <
-                cap &&
-            stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0)
-            return 0;
-        path += len + (colon ? 1 : 0);
-    }
-    return -1;
-}
-
-/* Says how many forked children wrote captures of their own, PATH.<pid>. */
-static void report_children(const char *path, time_t since) {
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    const char *base = slash ? slash + 1 : path;
-    if (slash)
-        *slash = '\0';
-    DIR *d = opendir(slash ? (dir[0] ? dir : "/") : ".");
-    if (!d)
-        return;
-    size_t n = 0, len = strlen(base);
-    char first[NAME_MAX + 1] = "";
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        const char *s = e->d_name;
-        struct stat st;
-        if (strncmp(s, base, len) || s[len] != '.' || !s[len + 1] ||
-            strspn(s + len + 1, "0123456789") != strlen(s + len + 1) ||
-            fstatat(dirfd(d), s, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_mtime < since)
-            continue; /* not a child capture of this run */
-        if (!n++)
-            snprintf(first, sizeof first, "%s", s);
-    }
-    closedir(d);
-    if (n == 1)
-        fprintf(stderr, "memtap: a forked child wrote its own capture: %s%s%s\n", slash ? dir : "",
-                slash ? "/" : "", first);
-    else if (n > 1)
-        fprintf(stderr, "memtap: %zu forked children wrote captures of their own: %s.<pid>\n", n,
-                path);
-}
-
 static pid_t child;
 static void forward(int sig) {
     if (child > 0)
         kill(child, sig);
 }
 
-/* In the child: opens the capture, exports what the library needs, and execs. Any
- * problem with the capture is said once and the program runs untracked. */
-static void exec_child(char **argv, const char *lib, const char *output, int force, int depth,
-                       int status_fd) {
-    char abs[PATH_MAX], cwd[PATH_MAX];
-    if (output[0] == '/' || !getcwd(cwd, sizeof cwd) ||
-        (size_t)snprintf(abs, sizeof abs, "%s/%s", cwd, output) >= sizeof abs)
-        snprintf(abs, sizeof abs, "%s", output);
-
-    int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
-    int fd = open(abs, flags, 0644);
-    char tracked = 'T';
-    if (fd < 0) {
-        fprintf(stderr, "memtap: cannot create capture %s: %s; running %s untracked\n", output,
-                strerror(errno), argv[0]);
-        tracked = 'U';
-    } else {
-        int high = fcntl(fd, F_DUPFD, 200); /* keep low descriptor numbers for the program */
-        if (high >= 0) {
-            close(fd);
-            fd = high;
-        }
-        struct stat st;
-        fstat(fd, &st);
-        char v[128], d[16], pre[PATH_MAX * 2];
-        snprintf(v, sizeof v, "%d:%ld:%llu:%llu", fd, (long)getpid(), (unsigned long long)st.st_dev,
-                 (unsigned long long)st.st_ino);
-        setenv(MEMTAP_ENV_FD, v, 1);
+/* In the child: waits for the parent's word ('T': the capture is open and the collector
+ * listens; 'U': run untracked), exports what the library needs, and execs. */
+static void exec_child(char **argv, const char *lib, const char *abs, const char *collector,
+                       int depth, int go_fd) {
+    char go = 'U';
+    if (read(go_fd, &go, 1) != 1)
+        go = 'U';
+    close(go_fd);
+    if (go == 'T') {
+        char d[16], pid[24], pre[PATH_MAX * 2];
+        setenv(MEMTAP_ENV_COLLECTOR, collector, 1);
         setenv(MEMTAP_ENV_OUTPUT, abs, 1);
+        snprintf(pid, sizeof pid, "%ld", (long)getpid());
+        setenv(MEMTAP_ENV_ROOT, pid, 1);
+        unsetenv(MEMTAP_ENV_FD);
+        unsetenv(MEMTAP_ENV_EXEC);
         snprintf(d, sizeof d, "%d", depth);
         setenv(MEMTAP_ENV_MAX_DEPTH, d, 1);
         const char *old = getenv("LD_PRELOAD");
         snprintf(pre, sizeof pre, "%s%s%s", lib, old && *old ? ":" : "", old ? old : "");
         setenv("LD_PRELOAD", pre, 1);
     }
-    if (write(status_fd, &tracked, 1) != 1)
-        _exit(126);
     execvp(argv[0], argv);
     fprintf(stderr, "memtap: cannot run %s: %s\n", argv[0], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
@@ -243,7 +175,7 @@ static int parse_options(int argc, char **argv, run_opts_t *o) {
  * else the exit status. */
 static int check_prerequisites(const run_opts_t *o, char *lib, size_t cap) {
     char found[PATH_MAX];
-    if (find_program(o->prog_argv[0], found, sizeof found) != 0) {
+    if (memtap_find_program(o->prog_argv[0], found, sizeof found) != 0) {
         fprintf(stderr, "memtap: %s: %s\n", o->prog_argv[0],
                 strchr(o->prog_argv[0], '/') ? strerror(errno) : "command not found");
         return 127;
@@ -269,21 +201,34 @@ static int check_prerequisites(const run_opts_t *o, char *lib, size_t cap) {
 /* How the program ran: where its capture is and whether it was tracked. */
 typedef struct {
     char path[PATH_MAX];
-    char tracked; /* 'T': the capture was opened for it; 'U': it ran untracked */
+    char tracked; /* 'T': the capture was opened and collected; 'U': it ran untracked */
     int status;   /* from waitpid */
-    time_t started;
+    memtap_collector_stats_t stats;
 } run_result_t;
 
-/* Forks the program (exec_child), waits for it while forwarding SIGTERM and SIGHUP, and
- * fills res. Returns -1 when it ran, else the exit status (it could not be started). */
-static int spawn_and_wait(const run_opts_t *o, const char *lib, run_result_t *res) {
-    int status_pipe[2];
-    if (pipe2(status_pipe, O_CLOEXEC) != 0) {
-        fprintf(stderr, "memtap: cannot create a pipe: %s\n", strerror(errno));
+/* Creates the capture for the collector: exclusive (unless forced), never through a
+ * symlink, readable by its owner only (it holds command lines and memory layout). */
+static int create_capture(const char *path, int force) {
+    int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
+    int fd = open(path, flags, 0600);
+    if (fd >= 0 && force)
+        fchmod(fd, 0600);
+    return fd;
+}
+
+/* Forks the program (exec_child), opens the capture, and collects until the program and
+ * every process it started have ended, forwarding SIGTERM and SIGHUP meanwhile. Fills res.
+ * Returns -1 when it ran, else the exit status (it could not be started). */
+static int spawn_and_collect(const run_opts_t *o, const char *lib, run_result_t *res) {
+    memtap_collector_t *c = NULL;
+    char name[64];
+    int go[2];
+    if (memtap_collector_open(&c, name, sizeof name) != 0 || pipe2(go, O_CLOEXEC) != 0) {
+        fprintf(stderr, "memtap: cannot start the collector: %s\n", strerror(errno));
+        memtap_collector_close(c);
         return MEMTAP_EXIT_BAD_INPUT;
     }
     fflush(NULL);
-    res->started = time(NULL);
     child = fork();
     if (child < 0) {
         fprintf(stderr, "memtap: cannot fork: %s\n", strerror(errno));
@@ -296,47 +241,68 @@ static int spawn_and_wait(const run_opts_t *o, const char *lib, run_result_t *re
         snprintf(res->path, sizeof res->path, "memtap-%s.%ld.memtap",
                  base ? base + 1 : o->prog_argv[0], (long)(child ? child : getpid()));
     }
+    char abs[PATH_MAX], cwd[PATH_MAX];
+    if (res->path[0] == '/' || !getcwd(cwd, sizeof cwd) ||
+        (size_t)snprintf(abs, sizeof abs, "%s/%s", cwd, res->path) >= sizeof abs)
+        snprintf(abs, sizeof abs, "%s", res->path);
     if (child == 0) {
-        close(status_pipe[0]);
-        exec_child(o->prog_argv, lib, res->path, o->force, o->depth, status_pipe[1]);
+        close(go[1]);
+        exec_child(o->prog_argv, lib, abs, name, o->depth, go[0]);
     }
-    close(status_pipe[1]);
-    res->tracked = 'U';
-    if (read(status_pipe[0], &res->tracked, 1) != 1)
-        res->tracked = 'U';
-    close(status_pipe[0]);
-
+    close(go[0]);
+    int fd = create_capture(abs, o->force);
+    res->tracked = fd >= 0 ? 'T' : 'U';
+    if (fd < 0)
+        fprintf(stderr, "memtap: cannot create capture %s: %s; running %s untracked\n",
+                res->path, strerror(errno), o->prog_argv[0]);
     /* The terminal sends ^C and ^\ to the program too: let it decide, and report after. */
     signal(SIGINT, SIG_IGN);
     signal(SIGQUIT, SIG_IGN);
     signal(SIGTERM, forward);
     signal(SIGHUP, forward);
-    while (waitpid(child, &res->status, 0) < 0 && errno == EINTR)
-        ;
+    if (write(go[1], &res->tracked, 1) != 1)
+        res->tracked = 'U';
+    close(go[1]);
+    if (res->tracked == 'T') {
+        res->status = memtap_collector_run(c, fd, child);
+        memtap_collector_stats(c, &res->stats);
+    } else {
+        while (waitpid(child, &res->status, 0) < 0 && errno == EINTR)
+            ;
+    }
+    memtap_collector_close(c);
     return -1;
 }
 
-/* Says on stderr where the capture is (and which children wrote their own), or why the
- * program left none; removes the empty file of a program the library never ran in. */
+/* Says on stderr where the capture is, or why the program left none (and removes the
+ * capture of a run the library never ran in). */
 static void final_message(const char *prog, const run_result_t *res) {
-    struct stat st;
-    if (res->tracked == 'T' && stat(res->path, &st) == 0 && S_ISREG(st.st_mode) &&
-        st.st_size == 0) {
-        /* nothing was written: the library never ran in the program */
+    const memtap_collector_stats_t *st = &res->stats;
+    if (res->tracked != 'T')
+        return;
+    if (!st->processes) {
         unlink(res->path);
-        fprintf(stderr,
-                "memtap: %s wrote no capture: it is statically linked or cleared LD_PRELOAD, "
-                "so libmemtap.so could not be loaded into it\n",
-                prog);
-    } else if (res->tracked == 'T' && stat(res->path, &st) == 0 && S_ISREG(st.st_mode)) {
-        char sz[64];
-        fprintf(stderr, "memtap: capture written to %s (%s)%s\n", res->path,
-                memtap_fmt_size((uint64_t)st.st_size, sz, sizeof sz),
-                WIFSIGNALED(res->status) ? ", incomplete: the program was killed" : "");
-        report_children(res->path, res->started);
-        fprintf(stderr, "memtap: read it with: memtap summary %s   (or: memtap leaks %s)\n",
-                res->path, res->path);
+        char why[256];
+        if (memtap_untrackable_reason(prog, why, sizeof why))
+            fprintf(stderr, "memtap: %s ran untracked: %s; no capture written\n", prog, why);
+        else
+            fprintf(stderr, "memtap: %s ran untracked: libmemtap.so was never loaded into it "
+                            "(it cleared LD_PRELOAD?); no capture written\n", prog);
+        return;
     }
+    char sz[64], procs[64] = "";
+    if (st->processes > 1)
+        snprintf(procs, sizeof procs, ", %u processes", st->processes);
+    fprintf(stderr, "memtap: capture written to %s (%s%s)%s\n", res->path,
+            memtap_fmt_size(st->file_bytes, sz, sizeof sz), procs,
+            WIFSIGNALED(res->status) ? ", incomplete: the program was killed" : "");
+    if (st->write_error)
+        fprintf(stderr, "memtap: writing %s failed: %s; the capture stops there\n", res->path,
+                strerror(st->write_error));
+    if (!st->root_seen)
+        fprintf(stderr, "memtap: %s itself was not tracked, only processes it started\n", prog);
+    fprintf(stderr, "memtap: read it with: memtap summary %s   (or: memtap leaks %s)\n",
+            res->path, res->path);
 }
 
 int memtap_cmd_run(int argc, char **argv) {
@@ -348,8 +314,12 @@ int memtap_cmd_run(int argc, char **argv) {
     rc = check_prerequisites(&o, lib, sizeof lib);
     if (rc >= 0)
         return rc;
+    char why[256];
+    if (memtap_untrackable_reason(o.prog_argv[0], why, sizeof why))
+        fprintf(stderr, "memtap: note: %s: %s\n", o.prog_argv[0], why);
     run_result_t res;
-    rc = spawn_and_wait(&o, lib, &res);
+    memset(&res, 0, sizeof res);
+    rc = spawn_and_collect(&o, lib, &res);
     if (rc >= 0)
         return rc;
     final_message(o.prog_argv[0], &res);

@@ -61,11 +61,11 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int memtap_collector_open(memtap_collector_t **out, int capture_fd, char *name, size_t cap) {
+int memtap_collector_open(memtap_collector_t **out, char *name, size_t cap) {
     memtap_collector_t *c = calloc(1, sizeof *c);
     if (!c)
         return -1;
-    memtap_piece_file_init(&c->file, capture_fd, NULL);
+    memtap_piece_file_init(&c->file, -1, NULL);
     c->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     unsigned rnd = 0;
@@ -115,6 +115,7 @@ static proc_t *add_proc(memtap_collector_t *c, pid_t pid) {
         c->cap_procs = n;
     }
     p = &c->procs[c->nprocs++];
+    c->processes++;
     p->pid = pid;
     p->ended = 0;
     p->status = 0;
@@ -163,7 +164,6 @@ static void take_hello(memtap_collector_t *c, int conn) {
         if (memtap_region_map(r, fd, cred.pid, cred.pid == c->root) == 0 && add_proc(c, cred.pid) &&
             add_region(c, r) == 0) {
             answer = 1;
-            c->processes++;
             c->root_seen |= cred.pid == c->root;
         } else {
             if (r->base)
@@ -253,7 +253,7 @@ static long drain_all(memtap_collector_t *c) {
         if (n > 0)
             moved += n;
         __atomic_store_n(&r->ctl->collector_beat_ns, now, __ATOMIC_RELEASE);
-        if (r->stream_open && r->stream.len && now - r->stream.since_ns >= PIECE_EVERY_NS)
+        if (r->stream_open && r->stream.len && now >= r->stream.since_ns + PIECE_EVERY_NS)
             memtap_piece_flush(&c->file, &r->stream, 0, 0, 0);
     }
     return moved;
@@ -281,7 +281,8 @@ static void say_waiting(const memtap_collector_t *c) {
             live, live == 1 ? "" : "es", pids, live > shown ? ", ..." : "");
 }
 
-int memtap_collector_run(memtap_collector_t *c, pid_t root) {
+int memtap_collector_run(memtap_collector_t *c, int capture_fd, pid_t root) {
+    c->file.fd = capture_fd;
     c->root = root;
     struct sigaction sa = {0}, old[3];
     sa.sa_handler = on_stop;
@@ -369,6 +370,7 @@ void memtap_collector_close(memtap_collector_t *c) {
     free(c->procs);
     memtap_piece_file_free(&c->file);
     close(c->listen_fd);
-    close(c->file.fd);
+    if (c->file.fd >= 0)
+        close(c->file.fd);
     free(c);
 }

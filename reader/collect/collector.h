@@ -10,17 +10,17 @@
 
 typedef struct memtap_collector memtap_collector_t;
 
-/* Creates the collector's socket, writing its name (for MEMTAP_COLLECTOR) into name.
- * capture_fd: the capture file, created by the caller; the collector owns it from now on.
- * Returns 0, or -1 with errno set. Call before forking the program: the program finds the
- * socket by name. */
-int memtap_collector_open(memtap_collector_t **out, int capture_fd, char *name, size_t cap);
+/* Creates the collector's socket, writing its name (for MEMTAP_COLLECTOR) into name, and
+ * makes the caller the subreaper of the run. Returns 0, or -1 with errno set. Call before
+ * forking the program: the program finds the socket by name. */
+int memtap_collector_open(memtap_collector_t **out, char *name, size_t cap);
 
-/* Collects until the root process (the caller's child `root`) has exited and every tracked
- * process has ended, then writes the last pieces. Returns the root's wait status. SIGINT,
+/* Collects into capture_fd (created by the caller; the collector owns it from now on) until
+ * the root process (the caller's child `root`) has exited and every tracked process has
+ * ended, then writes the last pieces. Returns the root's wait status. SIGINT,
  * SIGTERM and SIGHUP received once the root has exited stop the waiting (the images of
  * processes still running end as detached). */
-int memtap_collector_run(memtap_collector_t *c, pid_t root);
+int memtap_collector_run(memtap_collector_t *c, int capture_fd, pid_t root);
 
 /* What the run left behind, for the closing message. */
 typedef struct {

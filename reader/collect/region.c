@@ -198,7 +198,7 @@ void memtap_region_finish(memtap_region_t *r, memtap_piece_file_t *f, int status
                        __atomic_load_n(&c->source0_len, __ATOMIC_ACQUIRE),
                        MEMTAP_SHM_SOURCE0_SIZE);
         uint64_t slot_size = c->slot_size, data_at = c->slot_data_offset;
-        uint64_t room = MEMTAP_SHM_SIZE - MEMTAP_SHM_SLOTS_OFFSET;
+        uint64_t room = MEMTAP_SHM_LIVE_OFFSET - MEMTAP_SHM_SLOTS_OFFSET;
         uint64_t slots = __atomic_load_n(&c->slots_used, __ATOMIC_ACQUIRE);
         if (slot_size >= sizeof(memtap_shm_slot_t) && data_at >= sizeof(memtap_shm_slot_t) &&
             data_at < slot_size && slots <= room / slot_size) {

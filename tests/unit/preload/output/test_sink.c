@@ -7,7 +7,7 @@ Test(sink, round_trip_through_lz4, .timeout = 10) {
     char path[64];
     int fd = live_temp(path);
     memtap_sink_t s = {0};
-    cr_assert_eq(memtap_sink_open(&s, fd, NULL), 0);
+    cr_assert_eq(memtap_sink_open(&s, fd, NULL, 1, 42), 0);
     static uint8_t data[3 * MEMTAP_SINK_CHUNK];
     for (size_t i = 0; i < sizeof data; i++)
         data[i] = (uint8_t)(i * 7 / 13);
@@ -32,8 +32,8 @@ Test(sink, write_failure_is_sticky, .timeout = 10) {
     char path[64];
     int fd = live_temp(path);
     memtap_sink_t s = {0};
-    live_writes_left = 1; /* the LZ4 frame header goes through, then the disk is full */
-    cr_assert_eq(memtap_sink_open(&s, fd, live_filling_disk), 0);
+    live_writes_left = 2; /* the piece header and the LZ4 frame header go through, then the disk is full */
+    cr_assert_eq(memtap_sink_open(&s, fd, live_filling_disk, 1, 42), 0);
     uint8_t data[1000] = {1};
     cr_assert_eq(memtap_sink_put(&s, data, sizeof data), -1);
     cr_assert_eq(s.error, ENOSPC);
@@ -49,7 +49,7 @@ Test(sink, refuses_a_descriptor_that_changed_file, .timeout = 10) {
     char a[64], b[64];
     int fd = live_temp(a);
     memtap_sink_t s = {0};
-    cr_assert_eq(memtap_sink_open(&s, fd, NULL), 0);
+    cr_assert_eq(memtap_sink_open(&s, fd, NULL, 1, 42), 0);
     /* the program closes our descriptor and opens another file under the same number */
     int other = live_temp(b);
     cr_assert_eq(dup2(other, fd), fd);

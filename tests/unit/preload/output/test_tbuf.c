@@ -61,7 +61,7 @@ Test(tbuf, register_starts_a_buffer_afresh, .timeout = 10) {
     cr_assert_gt(b->enc.len, 0);
     memtap_tbuf_register(b, 4, 8); /* a new image: what was not written is dropped */
     cr_assert_eq(b->enc.len, 0);
-    cr_assert_eq(b->committed, 0);
+    cr_assert_eq(b->shm.committed, 0);
     cr_assert_eq(b->index, 4);
     cr_assert_eq(b->image, 8);
     memtap_order = 3;
@@ -122,8 +122,8 @@ Test(tbuf, the_owner_flushing_starts_over_at_the_front, .timeout = 10) {
     cr_assert_eq(calls[0].watermark, 10, "own: the counter, busy or not");
     cr_assert_eq(b->enc.len, 0);
     cr_assert_eq(b->tail, 0);
-    cr_assert_eq((uint32_t)b->committed, 0, "position back to 0");
-    cr_assert_eq(b->committed >> 32, 1 | 1 << 16, "the counts stay (one alloc, one free)");
+    cr_assert_eq((uint32_t)b->shm.committed, 0, "position back to 0");
+    cr_assert_eq(b->shm.committed >> 32, 1 | 1 << 16, "the counts stay (one alloc, one free)");
     record_alloc(b, 0x2000);
     size_t len = b->enc.len;
     cr_assert_eq(memtap_tbuf_flush(b, 1, 0, put), 0);
