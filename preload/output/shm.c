@@ -178,7 +178,7 @@ static void ring_write(uint64_t at, const void *p, size_t n) {
 
 int memtap_shm_put(uint8_t kind, const void *a, size_t na, const void *b, size_t nb) {
     uint64_t n = na + nb, head = memtap_shm->ring_head;
-    if (n > MEMTAP_ITEM_MAX)
+    if (n > MEMTAP_ITEM_MAX || __atomic_load_n(&memtap_shm->collector_gone, __ATOMIC_RELAXED))
         return -1;
     if (wait_for_room(head, MEMTAP_ITEM_HEADER_LEN + n) < 0)
         return -1;

@@ -52,7 +52,9 @@ int memtap_stream_init(void) {
 int memtap_stream_fd(void) { return sink.fd; }
 
 static void write_failed(void) {
-    if (collecting())
+    if (collecting() && __atomic_load_n(&memtap_shm->collector_gone, __ATOMIC_ACQUIRE))
+        memtap_state = MEMTAP_STATE_OFF; /* memtap run said why, once for every process */
+    else if (collecting())
         memtap_disable("memtap run's collector stopped reading", 0);
     else
         memtap_disable("cannot write the capture", sink.error);
@@ -145,7 +147,10 @@ int memtap_stream_reserve(size_t n) {
         return -1;
     if (!memtap_tracking())
         return -1;
-    memtap_tbuf_stamp(&memtap_stream, &source0_key, memtap_tbuf_read_key());
+    /* never back: after memtap_stream_stamp_last the key is already past the counter */
+    uint64_t key = memtap_tbuf_read_key();
+    if (key > source0_key)
+        memtap_tbuf_stamp(&memtap_stream, &source0_key, key);
     return 0;
 }
 

@@ -264,7 +264,7 @@ static int spawn_and_collect(const run_opts_t *o, const char *lib, run_result_t 
         res->tracked = 'U';
     close(go[1]);
     if (res->tracked == 'T') {
-        res->status = memtap_collector_run(c, fd, child);
+        res->status = memtap_collector_run(c, fd, abs, child);
         memtap_collector_stats(c, &res->stats);
     } else {
         while (waitpid(child, &res->status, 0) < 0 && errno == EINTR)
@@ -290,15 +290,14 @@ static void final_message(const char *prog, const run_result_t *res) {
                             "(it cleared LD_PRELOAD?); no capture written\n", prog);
         return;
     }
+    if (st->write_error)
+        return; /* said when it happened (reader/collect) */
     char sz[64], procs[64] = "";
     if (st->processes > 1)
         snprintf(procs, sizeof procs, ", %u processes", st->processes);
     fprintf(stderr, "memtap: capture written to %s (%s%s)%s\n", res->path,
             memtap_fmt_size(st->file_bytes, sz, sizeof sz), procs,
             WIFSIGNALED(res->status) ? ", incomplete: the program was killed" : "");
-    if (st->write_error)
-        fprintf(stderr, "memtap: writing %s failed: %s; the capture stops there\n", res->path,
-                strerror(st->write_error));
     if (!st->root_seen)
         fprintf(stderr, "memtap: %s itself was not tracked, only processes it started\n", prog);
     fprintf(stderr, "memtap: read it with: memtap summary %s   (or: memtap leaks %s)\n",
@@ -314,9 +313,6 @@ int memtap_cmd_run(int argc, char **argv) {
     rc = check_prerequisites(&o, lib, sizeof lib);
     if (rc >= 0)
         return rc;
-    char why[256];
-    if (memtap_untrackable_reason(o.prog_argv[0], why, sizeof why))
-        fprintf(stderr, "memtap: note: %s: %s\n", o.prog_argv[0], why);
     run_result_t res;
     memset(&res, 0, sizeof res);
     rc = spawn_and_collect(&o, lib, &res);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "collect/live.h"
 #include "collect/pieces.h"
 #include "collect/region.h"
 #include "memtap/collector.h"
@@ -44,7 +46,9 @@ struct memtap_collector {
     proc_t *procs;
     size_t nprocs, cap_procs;
     pid_t root;
+    const char *path; /* the capture, read back for the leak scans' live tables */
     int root_exited, root_status;
+    int said_write_error;
     unsigned processes, images_killed;
     int root_seen;
 };
@@ -165,6 +169,8 @@ static void take_hello(memtap_collector_t *c, int conn) {
             add_region(c, r) == 0) {
             answer = 1;
             c->root_seen |= cred.pid == c->root;
+            if (c->said_write_error) /* it starts, and stops at once, quietly */
+                __atomic_store_n(&r->ctl->collector_gone, 1, __ATOMIC_RELEASE);
         } else {
             if (r->base)
                 memtap_region_free(r);
@@ -242,6 +248,50 @@ static int proc_alive(const proc_t *p) {
     return kill(p->pid, 0) == 0 || errno != ESRCH;
 }
 
+/* A process at its exit asks for the blocks its image still holds (preload/leaks): what it
+ * recorded is in its ring (it flushed before asking); once that is written to the file, the
+ * image is replayed from there and the table goes into its region. The loop waits meanwhile
+ * (the replay reads at hundreds of MB a second). */
+static void answer_scan(memtap_collector_t *c, memtap_region_t *r) {
+    memtap_shm_control_t *ctl = r->ctl;
+    if (__atomic_load_n(&ctl->scan_state, __ATOMIC_ACQUIRE) != MEMTAP_SCAN_ASKED)
+        return;
+    uint32_t answer = MEMTAP_SCAN_FAILED;
+    char err[200] = "";
+    if (c->file.error) { /* said already: the capture is not written any more */
+        __atomic_store_n(&ctl->scan_state, answer, __ATOMIC_RELEASE);
+        syscall(SYS_futex, &ctl->scan_state, FUTEX_WAKE, 1, NULL, NULL, 0);
+        return;
+    }
+    if (memtap_region_drain(r, &c->file) >= 0 && r->stream_open && !c->file.error &&
+        memtap_piece_flush(&c->file, &r->stream, 0, 0, 0) == 0) {
+        memtap_shm_block_t *table = (memtap_shm_block_t *)(r->base + MEMTAP_SHM_LIVE_OFFSET);
+        long n = memtap_collect_live(c->path, r->pid, table, MEMTAP_SHM_LIVE_MAX, err, sizeof err);
+        if (n >= 0) {
+            ctl->live_count = (uint64_t)n;
+            answer = MEMTAP_SCAN_READY;
+        }
+    }
+    if (answer != MEMTAP_SCAN_READY && !c->file.error)
+        fprintf(stderr, "memtap: process %ld: no leak classes: %s\n", (long)r->pid,
+                err[0] ? err : "its records could not be read back");
+    __atomic_store_n(&ctl->scan_state, answer, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &ctl->scan_state, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* The capture cannot be written (a full disk): said once, and every process stops
+ * tracking (quietly: this line speaks for them all); the program goes on. */
+static void stop_on_write_error(memtap_collector_t *c) {
+    if (!c->file.error || c->said_write_error)
+        return;
+    c->said_write_error = 1;
+    fprintf(stderr, "memtap: cannot write the capture %s: %s; tracking is off, the program goes on\n",
+            c->path, strerror(c->file.error));
+    for (size_t i = 0; i < c->nregions; i++)
+        if (c->regions[i])
+            __atomic_store_n(&c->regions[i]->ctl->collector_gone, 1, __ATOMIC_RELEASE);
+}
+
 static long drain_all(memtap_collector_t *c) {
     long moved = 0;
     uint64_t now = now_ns();
@@ -252,10 +302,12 @@ static long drain_all(memtap_collector_t *c) {
         long n = memtap_region_drain(r, &c->file);
         if (n > 0)
             moved += n;
+        answer_scan(c, r);
         __atomic_store_n(&r->ctl->collector_beat_ns, now, __ATOMIC_RELEASE);
         if (r->stream_open && r->stream.len && now >= r->stream.since_ns + PIECE_EVERY_NS)
             memtap_piece_flush(&c->file, &r->stream, 0, 0, 0);
     }
+    stop_on_write_error(c);
     return moved;
 }
 
@@ -281,8 +333,9 @@ static void say_waiting(const memtap_collector_t *c) {
             live, live == 1 ? "" : "es", pids, live > shown ? ", ..." : "");
 }
 
-int memtap_collector_run(memtap_collector_t *c, int capture_fd, pid_t root) {
+int memtap_collector_run(memtap_collector_t *c, int capture_fd, const char *path, pid_t root) {
     c->file.fd = capture_fd;
+    c->path = path;
     c->root = root;
     struct sigaction sa = {0}, old[3];
     sa.sa_handler = on_stop;

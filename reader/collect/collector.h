@@ -15,12 +15,13 @@ typedef struct memtap_collector memtap_collector_t;
  * forking the program: the program finds the socket by name. */
 int memtap_collector_open(memtap_collector_t **out, char *name, size_t cap);
 
-/* Collects into capture_fd (created by the caller; the collector owns it from now on) until
+/* Collects into capture_fd (created by the caller at path; the collector owns it from now
+ * on, and reads it back to answer the leak scans of exiting processes) until
  * the root process (the caller's child `root`) has exited and every tracked process has
  * ended, then writes the last pieces. Returns the root's wait status. SIGINT,
  * SIGTERM and SIGHUP received once the root has exited stop the waiting (the images of
  * processes still running end as detached). */
-int memtap_collector_run(memtap_collector_t *c, int capture_fd, pid_t root);
+int memtap_collector_run(memtap_collector_t *c, int capture_fd, const char *path, pid_t root);
 
 /* What the run left behind, for the closing message. */
 typedef struct {

@@ -94,6 +94,9 @@ static int keep_strings(memtap_batch_t *b, memtap_event_t *e) {
     case MEMTAP_EV_THREAD_NAME:
         KEEP(b, e->u.thread.name, e->u.thread.name_len);
         break;
+    case MEMTAP_EV_LEAK_CLASSES:
+        KEEP(b, e->u.leak_classes.bits, (size_t)(e->u.leak_classes.n + 3) / 4);
+        break;
     case MEMTAP_EV_PY_CODE:
         KEEP(b, e->u.py_code.qualname, e->u.py_code.qualname_len);
         KEEP(b, e->u.py_code.filename, e->u.py_code.filename_len);

@@ -449,16 +449,34 @@ static int link_stream(ix_t *x, uint32_t si, const memtap_event_t *h) {
     return MEMTAP_OK;
 }
 
-/* Each stream's header, then its place among the processes. */
+/* For qsort: streams by id, the order the collector saw their images start (a stream's
+ * first piece may come late in the file: it is written once it has gathered enough). */
+static const memtap_stream_t *sort_streams;
+static int by_stream_id(const void *a, const void *b) {
+    uint64_t x = sort_streams[*(const uint32_t *)a].id, y = sort_streams[*(const uint32_t *)b].id;
+    return (x > y) - (x < y);
+}
+
+/* Each stream's header, then its place among the processes, in the order of stream ids. */
 static int build_processes(ix_t *x) {
     memtap_container_t *c = x->c;
-    for (uint32_t i = 0; i < c->streams.n; i++) {
+    uint32_t *order = malloc((c->streams.n ? c->streams.n : 1) * sizeof *order);
+    if (!order)
+        return fail(c, MEMTAP_ERR_NOMEM, 0, "out of memory");
+    for (uint32_t i = 0; i < c->streams.n; i++)
+        order[i] = i;
+    sort_streams = c->streams.v;
+    qsort(order, c->streams.n, sizeof *order, by_stream_id);
+    for (uint32_t k = 0; k < c->streams.n; k++) {
+        uint32_t i = order[k];
         memtap_stream_t *s = &c->streams.v[i];
         memtap_event_t ev;
         int have;
         int rc = read_header(x, s, &ev, &have);
-        if (rc != MEMTAP_OK)
+        if (rc != MEMTAP_OK) {
+            free(order);
             return rc;
+        }
         if (have) {
             s->has_header = 1;
             s->header_flags = ev.u.header.flags;
@@ -467,9 +485,12 @@ static int build_processes(ix_t *x) {
             s->start_unix_ns = ev.u.header.start_unix_ns;
         }
         rc = link_stream(x, i, s->has_header ? &ev : NULL);
-        if (rc != MEMTAP_OK)
+        if (rc != MEMTAP_OK) {
+            free(order);
             return rc;
+        }
     }
+    free(order);
     c->root = MEMTAP_NONE;
     for (uint32_t i = 0; i < c->processes.n; i++) {
         memtap_process_t *p = &c->processes.v[i];

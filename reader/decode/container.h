@@ -63,7 +63,7 @@ typedef struct memtap_container {
     uint64_t file_size;
     MEMTAP_VEC(memtap_piece_t) pieces;
     MEMTAP_VEC(memtap_stream_t) streams;
-    MEMTAP_VEC(memtap_process_t) processes; /* in the order their first pieces come */
+    MEMTAP_VEC(memtap_process_t) processes; /* in the order of their first streams' ids */
     uint32_t root; /* the root process (the first with ROOT), MEMTAP_NONE: none */
     int cut;       /* the file ends inside a piece or its header (memtap run was killed) */
     uint64_t end;  /* file offset where the last whole piece ends */

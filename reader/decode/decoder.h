@@ -31,6 +31,8 @@ typedef enum {
     MEMTAP_EV_TRAILER,
     MEMTAP_EV_PY_CODE,
     MEMTAP_EV_MAIN_DONE,
+    MEMTAP_EV_LEAK_SCAN,    /* the leak scan at exit: the blocks it classified */
+    MEMTAP_EV_LEAK_CLASSES, /* classes of blocks first .. first + n - 1, by address */
     MEMTAP_EV_END, /* no more events: see complete */
 } memtap_ev_type_t;
 
@@ -90,6 +92,13 @@ typedef struct {
         struct {
             uint64_t allocations, frees, nodes;
         } trailer;
+        struct {
+            uint64_t blocks, hash, ms; /* LEAK_SCAN (memtap_leak_hash of their addresses) */
+        } leak_scan;
+        struct {
+            uint64_t first, n;
+            const uint8_t *bits; /* (n + 3) / 4 bytes, 2 bits a block (MEMTAP_CLASS_*) */
+        } leak_classes;
         struct {
             int complete; /* 0: an image was cut (killed, or the file ends inside it) */
         } end;

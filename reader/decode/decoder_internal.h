@@ -39,6 +39,8 @@ struct memtap_decoder {
     uint64_t last_frame; /* source 0's delta state: the last NODE's instruction pointer */
     uint32_t nodes, threads;
     uint64_t allocations, frees;
+    int exited;                    /* the image's EXIT was read */
+    uint64_t leak_blocks, leak_classified; /* its LEAK_SCAN's blocks, classes read so far */
     memtap_merge_t merge;   /* the sources' records waiting to be put in order */
     int merge_closed;       /* the image's chunks are all read */
     uint32_t merged_thread; /* thread of the last record released (0: none yet) */

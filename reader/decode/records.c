@@ -159,6 +159,40 @@ static void parse_thread(memtap_decoder_t *d, cursor_t *c, uint8_t type, memtap_
     }
 }
 
+/* LEAK_SCAN and LEAK_CLASSES: only between the image's EXIT and its trailer, the classes
+ * in order and within the scan's blocks. */
+static void parse_leaks(memtap_decoder_t *d, cursor_t *c, uint8_t type, memtap_event_t *ev) {
+    if (!d->exited)
+        return dec_bad(c, "leak classes before the image's exit");
+    if (type == MEMTAP_REC_LEAK_SCAN) {
+        ev->type = MEMTAP_EV_LEAK_SCAN;
+        ev->u.leak_scan.blocks = dec_get_varint(c, "leak scan");
+        ev->u.leak_scan.hash = dec_get_varint(c, "leak scan");
+        ev->u.leak_scan.ms = dec_get_varint(c, "leak scan");
+        if (!c->status && d->leak_blocks != UINT64_MAX)
+            dec_bad(c, "a second leak scan");
+        return;
+    }
+    ev->type = MEMTAP_EV_LEAK_CLASSES;
+    uint64_t first = dec_get_varint(c, "leak classes"), n = dec_get_varint(c, "leak classes");
+    if (c->status)
+        return;
+    if (d->leak_blocks == UINT64_MAX)
+        return dec_bad(c, "leak classes without a leak scan");
+    if (first != d->leak_classified || n == 0 || n > MEMTAP_LEAK_CLASSES_MAX ||
+        n > d->leak_blocks - first)
+        return dec_bad(c, "leak classes out of order");
+    size_t len = (size_t)(n + 3) / 4;
+    if ((size_t)(c->end - c->p) < len) {
+        c->status = PARSE_MORE;
+        return;
+    }
+    ev->u.leak_classes.first = first;
+    ev->u.leak_classes.n = n;
+    ev->u.leak_classes.bits = c->p;
+    c->p += len;
+}
+
 void dec_parse_process_record(memtap_decoder_t *d, cursor_t *c, memtap_event_t *ev) {
     uint8_t type = *c->p++;
     switch (type) {
@@ -188,6 +222,9 @@ void dec_parse_process_record(memtap_decoder_t *d, cursor_t *c, memtap_event_t *
                                              : MEMTAP_EV_MAIN_DONE;
         ev->u.time.ms = dec_get_varint(c, "time");
         return;
+    case MEMTAP_REC_LEAK_SCAN:
+    case MEMTAP_REC_LEAK_CLASSES:
+        return parse_leaks(d, c, type, ev);
     case MEMTAP_REC_TRAILER:
         ev->type = MEMTAP_EV_TRAILER;
         ev->u.trailer.allocations = dec_get_varint(c, "trailer");
@@ -210,6 +247,18 @@ int dec_commit(memtap_decoder_t *d, memtap_event_t *ev) {
         d->last_frame = 0;
         d->nodes = d->threads = 0;
         d->allocations = d->frees = 0;
+        d->exited = 0;
+        d->leak_blocks = UINT64_MAX;
+        d->leak_classified = 0;
+        break;
+    case MEMTAP_EV_EXIT:
+        d->exited = 1;
+        break;
+    case MEMTAP_EV_LEAK_SCAN:
+        d->leak_blocks = ev->u.leak_scan.blocks;
+        break;
+    case MEMTAP_EV_LEAK_CLASSES:
+        d->leak_classified += ev->u.leak_classes.n;
         break;
     case MEMTAP_EV_ALLOC:
         d->allocations++;

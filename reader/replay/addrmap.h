@@ -20,7 +20,8 @@ typedef struct {
     uint32_t site;
     /* the three share one word, so a block stays 24 bytes */
     uint32_t thread : 24; /* the allocating thread: index into the replay's threads */
-    uint32_t kind : 7;
+    uint32_t kind : 4;
+    uint32_t leak_class : 3; /* MEMTAP_CLASS_* + 1 from the leak scan at exit, 0: none */
     uint32_t used : 1;
 } memtap_block_t;
 

@@ -88,6 +88,8 @@ int memtap_replay_init(memtap_replay_t *r) {
 }
 
 void memtap_replay_free(memtap_replay_t *r) {
+    free(r->leak_order);
+    free(r->leak_staged);
     for (size_t i = 0; i < r->images.n; i++) {
         free(r->images.v[i].exe);
         free(r->images.v[i].cmdline);
@@ -384,7 +386,7 @@ on_alloc(memtap_replay_t *r, uint64_t addr, uint64_t size, uint32_t local, unsig
     if (kind == MEMTAP_KIND_MMAP) {
         if (VEC_RESERVE(r->regions, 1) < 0)
             return -1;
-        r->regions.v[r->regions.n++] = (memtap_region_t){addr, size, site, thread};
+        r->regions.v[r->regions.n++] = (memtap_region_t){addr, size, site, thread, 0};
     } else {
         int existed;
         memtap_block_t *b = memtap_addrmap_upsert(&r->live, addr, &existed);
@@ -395,7 +397,8 @@ on_alloc(memtap_replay_t *r, uint64_t addr, uint64_t size, uint32_t local, unsig
         b->size = size;
         b->site = site;
         b->thread = thread & MEMTAP_NO_THREAD;
-        b->kind = kind & 0x7fu;
+        b->kind = kind & 0xfu;
+        b->leak_class = 0;
     }
     site_live_only(r, site, (int64_t)size, 1);
     if (r->tl && memtap_timeline_alloc(r, site, thread, size, kind) < 0)
@@ -454,7 +457,7 @@ static int on_munmap(memtap_replay_t *r, uint64_t addr, uint64_t len) {
             if (VEC_RESERVE(r->regions, 1) < 0)
                 return -1;
             g = &r->regions.v[i];
-            r->regions.v[r->regions.n++] = (memtap_region_t){cut_hi, gend - cut_hi, site, thread};
+            r->regions.v[r->regions.n++] = (memtap_region_t){cut_hi, gend - cut_hi, site, thread, 0};
             g->len = cut_lo - g->addr;
             site_live(r, site, thread, 0, 1);
         } else if (cut_lo > g->addr) {
@@ -524,6 +527,11 @@ static int apply(memtap_replay_t *r, const memtap_event_t *ev) {
         return on_py_code(r, ev);
     case MEMTAP_EV_MAIN_DONE:
         on_main_done(r, ev->u.time.ms);
+        return 0;
+    case MEMTAP_EV_LEAK_SCAN:
+        return memtap_replay_leak_scan(r, ev);
+    case MEMTAP_EV_LEAK_CLASSES:
+        memtap_replay_leak_classes(r, ev);
         return 0;
     case MEMTAP_EV_END:
         r->complete = ev->u.end.complete;

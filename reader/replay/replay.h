@@ -89,7 +89,15 @@ typedef struct {
     uint64_t addr, len;
     uint32_t site;
     uint32_t thread; /* the thread that mapped it (see memtap_block_t) */
+    uint8_t leak_class; /* as memtap_block_t's */
 } memtap_region_t;
+
+/* What the leak scan at exit said of the process's last image (leak_classes.c). */
+enum {
+    MEMTAP_LEAK_SCAN_NONE = 0,     /* no scan in the capture: classes unknown */
+    MEMTAP_LEAK_SCAN_DONE = 1,     /* every block live at the end has its class */
+    MEMTAP_LEAK_SCAN_MISMATCH = 2, /* the scan's blocks are not the replay's: ignored */
+};
 
 typedef struct {
     uint64_t count, bytes, frees;
@@ -121,6 +129,13 @@ typedef struct {
     MEMTAP_VEC(memtap_py_code_t) py_codes;
     memtap_py_code_index_t py_code_index;
     memtap_addrmap_t live;
+    /* the leak scan at exit: its state, its time, and while its classes are read, the live
+     * blocks in address order (each a block of `live` or a region: leak_classes.c) */
+    int leak_scan;
+    uint64_t leak_scan_ms;
+    void *leak_order;     /* (addr, where) of each, by address */
+    uint8_t *leak_staged; /* their classes until the last LEAK_CLASSES */
+    uint64_t leak_n;
     /* the ids the capture gives since its last header (each LZ4 frame numbers its own):
      * local node id -> global node, thread index -> thread */
     MEMTAP_VEC(uint32_t) local_nodes;
@@ -146,6 +161,11 @@ int memtap_replay_event(memtap_replay_t *r, const memtap_event_t *ev);
 /* Applies a batch's events in order, as memtap_replay_event would. Returns 0, or -1 when
  * out of memory. */
 int memtap_replay_batch(memtap_replay_t *r, const memtap_batch_t *b);
+
+/* LEAK_SCAN: the blocks live now, in address order, must be the scan's (count and address
+ * hash); then LEAK_CLASSES give each its class. Returns 0, or -1 when out of memory. */
+int memtap_replay_leak_scan(memtap_replay_t *r, const memtap_event_t *ev);
+void memtap_replay_leak_classes(memtap_replay_t *r, const memtap_event_t *ev);
 
 /* After the last event: computes what leaked (blocks live at the end). The timeline, if
  * any, is finished by memtap_timeline_finish, which may fail. */

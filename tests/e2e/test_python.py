@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from memtap_e2e import PY_SRC, innermost_python, py_eval, py_line_of, sites_at
+from memtap_e2e import PY_SRC, children_of, innermost_python, py_eval, py_line_of, sites_at
 
 HOLD = os.path.join(PY_SRC, "hold.py")
 COUNT, SIZE = 50, 123_457  # hold.py's
@@ -47,6 +47,13 @@ def test_python_through_python3_on_path(memtap_run, report):
     assert p.returncode == 0 and p.stdout == "hold done 50\n", p.stderr
     site = held_at_fill(report, out)
     assert site["blocks"] == 100, (python, site["blocks"])
+    # one capture: the shim's helpers are processes of it, and the root report is the
+    # script's (followed through the shim's execs)
+    assert not children_of(out), children_of(out)
+    s = report("summary", out)
+    assert "hold.py" in s["command"], s["command"]
+    if os.path.basename(os.path.dirname(python)) == "shims":
+        assert len(s["processes"]) > 1, s["processes"]
 
 
 def test_python_held_bytearrays_exact(python, memtap_run, report):

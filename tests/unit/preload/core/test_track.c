@@ -125,7 +125,7 @@ Test(track, nothing_is_recorded_while_tracking_is_off, .timeout = 10) {
 
 Test(track, a_failed_write_turns_tracking_off_with_one_line, .timeout = 10) {
     memtap_stream_write = live_filling_disk;
-    live_writes_left = 1; /* the LZ4 frame's header, then the disk is full */
+    live_writes_left = 2; /* the piece header and the LZ4 frame's header, then the disk is full */
     live_begin(path, 0);
     live_catch_stderr();
     int calls = 0;
