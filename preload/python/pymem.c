@@ -5,6 +5,7 @@
 
 #include "stack/fastunwind.h"
 #include "memtap/format.h"
+#include "python/pycode.h"
 #include "python/python_api.h"
 #include "hooks/real.h"
 #include "core/lifecycle.h"
@@ -78,6 +79,8 @@ static void wrap_free(void *ctx, void *p) {
         memtap_real.free(p);
         return;
     }
+    if (p && d->kind == MEMTAP_KIND_PYMEM_OBJ)
+        memtap_pycode_forget(p); /* a code object's address may hold another one next */
     if (!p || !memtap_should_track()) {
         d->old.free(d->old.ctx, p);
         return;
