@@ -21,7 +21,9 @@ static void *map(size_t bytes) {
     return p == MAP_FAILED ? NULL : p;
 }
 
-static uint64_t mix(const void *p) { return ((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull; }
+static uint64_t mix(const void *p) {
+    return ((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull;
+}
 
 /* --- entries by id: 1..n, chunks never move, strings in a bump arena ------------------ */
 
@@ -122,9 +124,11 @@ typedef struct {
 
 static slot_t *slots;
 static size_t slot_count, slots_used, slots_live; /* used counts tombstones too */
-static uint8_t filter[1u << FILTER_BITS]; /* interned code objects per bucket; 255 sticks */
+static uint8_t filter[1u << FILTER_BITS];         /* interned code objects per bucket; 255 sticks */
 
-static size_t bucket(const void *p) { return (size_t)(mix(p) >> (64 - FILTER_BITS)); }
+static size_t bucket(const void *p) {
+    return (size_t)(mix(p) >> (64 - FILTER_BITS));
+}
 
 /* The slot holding code, or the empty one where it would go (code lock held). */
 static slot_t *find(uintptr_t code, slot_t **free_slot) {
@@ -229,12 +233,20 @@ void memtap_pycode_forget(const void *p) {
     memtap_unlock(&code_lock);
 }
 
-uint32_t memtap_pycode_epoch(void) { return __atomic_load_n(&epoch, __ATOMIC_ACQUIRE); }
+uint32_t memtap_pycode_epoch(void) {
+    return __atomic_load_n(&epoch, __ATOMIC_ACQUIRE);
+}
 
 /* Around fork: the child gets the lock free, with the table as the forking thread saw it. */
-static void fork_prepare(void) { memtap_lock(&code_lock); }
-static void fork_parent(void) { memtap_unlock(&code_lock); }
-static void fork_child(void) { memtap_lock_reset(&code_lock); }
+static void fork_prepare(void) {
+    memtap_lock(&code_lock);
+}
+static void fork_parent(void) {
+    memtap_unlock(&code_lock);
+}
+static void fork_child(void) {
+    memtap_lock_reset(&code_lock);
+}
 
 void memtap_pycode_init(const memtap_py_layout_t *l) {
     if (layout)

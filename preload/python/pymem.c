@@ -3,13 +3,13 @@
 
 #include <errno.h>
 
-#include "stack/fastunwind.h"
+#include "core/lifecycle.h"
+#include "core/track.h"
+#include "hooks/real.h"
 #include "memtap/format.h"
 #include "python/pycode.h"
 #include "python/python_api.h"
-#include "hooks/real.h"
-#include "core/lifecycle.h"
-#include "core/track.h"
+#include "stack/fastunwind.h"
 
 typedef struct {
     py_mem_allocator_t old;
@@ -116,7 +116,9 @@ void memtap_pymem_before_start(void) {
     py.PyObject_SetArenaAllocator(&a);
 }
 
-void memtap_pymem_note_hook_entry(void *p) { hook_entry = p; }
+void memtap_pymem_note_hook_entry(void *p) {
+    hook_entry = p;
+}
 
 void memtap_pymem_install(void) {
     static const unsigned kinds[3] = {MEMTAP_KIND_PYMEM_RAW, MEMTAP_KIND_PYMEM_MEM,

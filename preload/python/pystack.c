@@ -68,8 +68,7 @@ void memtap_pystack_stop_others(void) {
 static pythread_t *thread_state(void) {
     pythread_t *t = tls_thread;
     if (!t) {
-        void *p = mmap(NULL, sizeof *t, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
+        void *p = mmap(NULL, sizeof *t, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED)
             return NULL;
         tls_thread = t = p;
@@ -123,14 +122,17 @@ static __attribute__((noinline)) uint64_t frame_value(pythread_t *t, const memta
                          : (int32_t)((intptr_t)instr - (intptr_t)(code + l->co_code));
     int line = py.PyCode_Addr2Line((py_object_t *)code, offset);
     uint32_t line_max = (1u << MEMTAP_PY_LINE_BITS) - 1;
-    return memtap_py_frame(id, line <= 0 ? 0 : (uint32_t)line < line_max ? (uint32_t)line : line_max, 0);
+    return memtap_py_frame(id,
+                           line <= 0                   ? 0
+                           : (uint32_t)line < line_max ? (uint32_t)line
+                                                       : line_max,
+                           0);
 }
 
 /* The walk from frame f outwards: each Python frame's value from the thread's cache of
  * (code, instruction) pairs, its entry bit from the frame. Inlined once per version below,
  * so that the layout's offsets are constants. */
-static inline __attribute__((always_inline)) int walk(pythread_t *t,
-                                                      const memtap_py_layout_t *l,
+static inline __attribute__((always_inline)) int walk(pythread_t *t, const memtap_py_layout_t *l,
                                                       const char *f, uint64_t *out, int room) {
     const void *code_type = py.code_type;
     int n = 0;

@@ -10,11 +10,11 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "core/lifecycle.h"
+#include "hooks/real.h"
 #include "python/pymem.h"
 #include "python/pystack.h"
 #include "python/python_api.h"
-#include "hooks/real.h"
-#include "core/lifecycle.h"
 
 enum { PY_WAITING, PY_INSTALLED, PY_MAIN_STARTED, PY_FINALIZED };
 static int phase = PY_WAITING;
@@ -55,7 +55,9 @@ static void install(void) {
         memtap_log("no Python frames for this interpreter (its layout is unknown)", version, 0);
 }
 
-static void main_starts(void) { call_with_callable("atexit", "register", &main_done_def); }
+static void main_starts(void) {
+    call_with_callable("atexit", "register", &main_done_def);
+}
 
 static int audit_hook(const char *event, py_object_t *args, void *data) {
     (void)args;
@@ -92,7 +94,9 @@ static void *noting_malloc(void *ctx, size_t size) {
 }
 
 /* 3.9 or newer: the versions whose frames memtap reads; older ones are native programs. */
-static int recent_enough(const char *v) { return !strncmp(v, "3.", 2) && strtol(v + 2, NULL, 10) >= 9; }
+static int recent_enough(const char *v) {
+    return !strncmp(v, "3.", 2) && strtol(v + 2, NULL, 10) >= 9;
+}
 
 void memtap_python_prepare(void) {
     if (!memtap_py_resolve() || !recent_enough(py.Py_GetVersion()))

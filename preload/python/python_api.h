@@ -9,7 +9,7 @@
 #include <sys/types.h>
 
 typedef struct py_object py_object_t; /* PyObject, PyCodeObject: opaque (pylayout.h has the
-                                        * few offsets memtap reads) */
+                                       * few offsets memtap reads) */
 
 /* PyMemAllocatorEx and PyObjectArenaAllocator (unchanged since 3.5). */
 typedef struct {
@@ -58,8 +58,8 @@ typedef struct {
     py_object_t *(*PyImport_ImportModule)(const char *name);
     py_object_t *(*PyCFunction_NewEx)(py_method_def_t *def, py_object_t *self, py_object_t *module);
     void (*PyErr_Clear)(void);
-    py_object_t *none;      /* _Py_NoneStruct */
-    const void *code_type;  /* PyCode_Type: a code object's ob_type */
+    py_object_t *none;     /* _Py_NoneStruct */
+    const void *code_type; /* PyCode_Type: a code object's ob_type */
 } py_api_t;
 
 extern py_api_t py; /* python_api.c */

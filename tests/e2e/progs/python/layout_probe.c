@@ -36,8 +36,11 @@ static void state_bits(memtap_py_layout_t *l) {
 }
 
 static memtap_py_layout_t from_headers(void) {
-    memtap_py_layout_t l = {.minor = PY_MINOR_VERSION, .cframe_current = -1, .fr_owner = -1,
-                            .fr_is_entry = -1, .owner_cstack = -1};
+    memtap_py_layout_t l = {.minor = PY_MINOR_VERSION,
+                            .cframe_current = -1,
+                            .fr_owner = -1,
+                            .fr_is_entry = -1,
+                            .owner_cstack = -1};
 #if PY_VERSION_HEX < 0x030B0000
     l.style = MEMTAP_PYF_OBJECTS;
     l.ts_frame = offsetof(PyThreadState, frame);
@@ -85,12 +88,13 @@ static memtap_py_layout_t from_headers(void) {
     return l;
 }
 
-#define FIELDS(X)                                                                             \
-    X(style) X(ts_frame) X(cframe_current) X(fr_code) X(fr_previous) X(fr_instr) X(fr_owner)    \
-        X(fr_is_entry) X(owner_cstack) X(lasti_bytes) X(co_firstlineno) X(co_filename)         \
-            X(co_name) X(co_qualname) X(co_code) X(co_flags) X(co_shim_flag) X(str_length) X(str_state)                   \
-                X(str_ascii_size) X(str_compact_size) X(str_utf8) X(str_utf8_length)           \
-                    X(str_kind_shift) X(str_compact_bit) X(str_ascii_bit)
+#define FIELDS(X)                                                                                  \
+    X(style)                                                                                       \
+    X(ts_frame) X(cframe_current) X(fr_code) X(fr_previous) X(fr_instr) X(fr_owner) X(fr_is_entry) \
+        X(owner_cstack) X(lasti_bytes) X(co_firstlineno) X(co_filename) X(co_name) X(co_qualname)  \
+            X(co_code) X(co_flags) X(co_shim_flag) X(str_length) X(str_state) X(str_ascii_size)    \
+                X(str_compact_size) X(str_utf8) X(str_utf8_length) X(str_kind_shift)               \
+                    X(str_compact_bit) X(str_ascii_bit)
 
 int main(int argc, char **argv) {
     memtap_py_layout_t h = from_headers();
@@ -106,11 +110,11 @@ int main(int argc, char **argv) {
         if (t->minor != h.minor)
             continue;
         int bad = 0, n = 0;
-#define CHECK(f)                                                                              \
-    n++;                                                                                      \
-    if (t->f != h.f) {                                                                        \
-        printf("3.%d %s: memtap has %d, the headers %d\n", h.minor, #f, (int)t->f, (int)h.f); \
-        bad = 1;                                                                              \
+#define CHECK(f)                                                                                   \
+    n++;                                                                                           \
+    if (t->f != h.f) {                                                                             \
+        printf("3.%d %s: memtap has %d, the headers %d\n", h.minor, #f, (int)t->f, (int)h.f);      \
+        bad = 1;                                                                                   \
     }
         FIELDS(CHECK)
         if (!bad)
