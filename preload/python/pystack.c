@@ -121,6 +121,8 @@ static __attribute__((noinline)) uint64_t frame_value(pythread_t *t, const memta
                          ? (int32_t)(intptr_t)instr * l->lasti_bytes
                          : (int32_t)((intptr_t)instr - (intptr_t)(code + l->co_code));
     int line = py.PyCode_Addr2Line((py_object_t *)code, offset);
+    if (line <= 0) /* an instruction of no line (a function's prologue): its first line */
+        memcpy(&line, code + l->co_firstlineno, sizeof line);
     uint32_t line_max = (1u << MEMTAP_PY_LINE_BITS) - 1;
     return memtap_py_frame(id,
                            line <= 0                   ? 0
