@@ -1,9 +1,11 @@
 /* The calling thread's Python frames, read at an allocation: its thread state (the one
- * CPython binds to the thread, PyGILState_GetThisThreadState), the chain of frames from it,
- * each frame's code object and instruction. Only the thread itself changes its chain, and
- * its frames keep their code objects alive, so the walk needs neither the GIL nor a lock.
- * A frame's value (code id and line) is looked up per thread by its (code, instruction) pair;
- * only a pair not seen before costs a code id lookup and a PyCode_Addr2Line. */
+ * CPython binds to the thread, PyGILState_GetThisThreadState; from 3.12 on the binding
+ * follows the thread state the thread last ran, a sub-interpreter's too), the chain of
+ * frames from it, each frame's code object and instruction. Only the thread itself changes
+ * its chain, and its frames keep their code objects alive, so the walk needs neither the GIL
+ * nor a lock. A frame's value (code id and line) is looked up per thread by its (code,
+ * instruction) pair; only a pair not seen before costs a code id lookup and a
+ * PyCode_Addr2Line. */
 #include "python/pystack.h"
 
 #include <stdlib.h>

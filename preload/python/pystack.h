@@ -23,14 +23,16 @@ int memtap_pystack_start(const char *version);
  * frames. */
 void memtap_pystack_stop_others(void);
 
-/* How many Python frames the calling thread runs now (0: not in Python). Walks its frame
- * chain and keeps the walk for the memtap_pystack_frames call that must follow on the same
- * thread. Safe inside an allocator hook (guard raised), with or without the GIL. */
+/* Whether the calling thread runs Python now: 0 when not, else nonzero (1; not a count,
+ * the frames are read by memtap_pystack_frames). Finds the thread's innermost frame and
+ * keeps it for the memtap_pystack_frames call that must follow on the same thread. Safe
+ * inside an allocator hook (guard raised), with or without the GIL. */
 int memtap_pystack_depth(void);
 
-/* Writes the calling thread's Python frames, innermost first, into out[0..room): returns
- * how many. Uses the walk memtap_pystack_depth just made (or walks). Safe inside an
- * allocator hook (guard raised): calls no Python API that allocates or needs the GIL. */
+/* Writes the calling thread's Python frames, innermost first, into out[0..room) and
+ * returns how many: read from the innermost frame memtap_pystack_depth just found (0 when
+ * it was not called just before). Safe inside an allocator hook (guard raised): calls no
+ * Python API that allocates or needs the GIL. */
 int memtap_pystack_frames(uint64_t *out, int room);
 
 /* Name, file and first line of an interned code object (NULL when id is unknown). Safe
