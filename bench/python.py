@@ -110,7 +110,7 @@ def run_workload(python, name):
         m = statistics.median(v)
         line = f"{setup:34} {m:12.2f}s {m / base:6.2f}x"
         if setup in size and not setup.startswith("memray"):
-            line += f" {size[setup]:8.2f}"
+            line += f" {size[setup]:8.3f}"
             if ht and setup.startswith("memtap"):
                 line += f" {size[setup] / ht:7.2f}x"
         if setup in targets:
