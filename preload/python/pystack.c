@@ -17,9 +17,14 @@
 #include "python/python_api.h"
 
 #define CODE_CACHE 256
-#define FRAME_CACHE_BITS 11
-#define FRAME_CACHE (1u << FRAME_CACHE_BITS)
+#define FRAME_SET_BITS 11                    /* sets of two (code, instruction) pairs */
 #define MAX_STEPS (4 * MEMTAP_PY_MAX_FRAMES) /* frames looked at, C-stack ones included */
+
+typedef struct {
+    const char *code;
+    uintptr_t instr; /* instruction pointer (3.11+), f_lasti (3.9, 3.10) */
+    uint64_t value;  /* memtap_py_frame(id, line, 0) */
+} cached_t;
 
 typedef struct {
     uint32_t epoch; /* memtap_pycode_epoch() when the caches were filled */
@@ -27,11 +32,9 @@ typedef struct {
         const char *code;
         uint32_t id;
     } codes[CODE_CACHE];
-    struct {
-        const char *code;
-        uintptr_t instr; /* instruction pointer (3.11+), f_lasti (3.9, 3.10) */
-        uint64_t value;  /* memtap_py_frame(id, line, 0) */
-    } frames[FRAME_CACHE];
+    /* two ways a set, the last used first: two hot frames whose pairs fall in one set do
+     * not evict each other (each eviction costs a PyCode_Addr2Line) */
+    cached_t frames[1u << FRAME_SET_BITS][2];
 } pythread_t;
 
 static const memtap_py_layout_t *layout; /* NULL: frames are not read */
@@ -133,6 +136,25 @@ static __attribute__((noinline)) uint64_t frame_value(pythread_t *t, const memta
                            0);
 }
 
+/* The cache's value of (code, instr) when the set's second way holds it, or the frame
+ * named anew; either way the pair is now first in its set. 0 when out of memory. */
+static __attribute__((noinline)) uint64_t cache_miss(pythread_t *t, const memtap_py_layout_t *l,
+                                                     cached_t *set, const char *code,
+                                                     uintptr_t instr) {
+    cached_t first = set[0];
+    if (set[1].code == code && set[1].instr == instr) {
+        set[0] = set[1];
+        set[1] = first;
+        return set[0].value;
+    }
+    uint64_t v = frame_value(t, l, code, instr);
+    if (v) {
+        set[1] = first;
+        set[0] = (cached_t){code, instr, v};
+    }
+    return v;
+}
+
 /* The walk from frame f outwards: each Python frame's value from the thread's cache of
  * (code, instruction) pairs, its entry bit from the frame. Inlined once per version below,
  * so that the layout's offsets are constants. */
@@ -164,18 +186,13 @@ static inline __attribute__((always_inline)) int walk(pythread_t *t, const memta
             instr = (uintptr_t)ptr_at(f, l->fr_instr);
             entry = l->fr_is_entry >= 0 && f[l->fr_is_entry] ? MEMTAP_PY_ENTRY_BIT : 0;
         }
-        size_t i = (size_t)((instr ^ (uintptr_t)code << 9) * 0x9e3779b97f4a7c15ull >>
-                            (64 - FRAME_CACHE_BITS));
-        if (t->frames[i].instr != instr || t->frames[i].code != code) {
-            uint64_t v = frame_value(t, l, code, instr);
-            if (!v) {
-                f = up;
-                continue;
-            }
-            t->frames[i].code = code, t->frames[i].instr = instr, t->frames[i].value = v;
-        }
-        if (t->frames[i].value != SKIP)
-            out[n++] = t->frames[i].value | entry;
+        cached_t *set = t->frames[(instr ^ (uintptr_t)code << 9) * 0x9e3779b97f4a7c15ull >>
+                                  (64 - FRAME_SET_BITS)];
+        uint64_t v = set[0].instr == instr && set[0].code == code
+                         ? set[0].value
+                         : cache_miss(t, l, set, code, instr);
+        if (v && v != SKIP)
+            out[n++] = v | entry;
         f = up;
     }
     return n;
