@@ -3,12 +3,13 @@
 
 #include <errno.h>
 
-#include "stack/fastunwind.h"
-#include "memtap/format.h"
-#include "python/python_api.h"
-#include "hooks/real.h"
 #include "core/lifecycle.h"
 #include "core/track.h"
+#include "hooks/real.h"
+#include "memtap/format.h"
+#include "python/pycode.h"
+#include "python/python_api.h"
+#include "stack/fastunwind.h"
 
 typedef struct {
     py_mem_allocator_t old;
@@ -78,6 +79,8 @@ static void wrap_free(void *ctx, void *p) {
         memtap_real.free(p);
         return;
     }
+    if (p && d->kind == MEMTAP_KIND_PYMEM_OBJ)
+        memtap_pycode_forget(p); /* a code object's address may hold another one next */
     if (!p || !memtap_should_track()) {
         d->old.free(d->old.ctx, p);
         return;
@@ -113,7 +116,9 @@ void memtap_pymem_before_start(void) {
     py.PyObject_SetArenaAllocator(&a);
 }
 
-void memtap_pymem_note_hook_entry(void *p) { hook_entry = p; }
+void memtap_pymem_note_hook_entry(void *p) {
+    hook_entry = p;
+}
 
 void memtap_pymem_install(void) {
     static const unsigned kinds[3] = {MEMTAP_KIND_PYMEM_RAW, MEMTAP_KIND_PYMEM_MEM,

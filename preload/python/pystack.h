@@ -1,38 +1,42 @@
-/* Python stacks: a shadow stack per thread kept by a C profile function, code objects
- * interned once each (qualified name, file, first line), and the Python frames of the
- * current thread as tagged stack entries for the stack trie. */
+/* Python stacks: at an allocation, the calling thread's Python frames read from the
+ * interpreter's own frame chain (pylayout.h says where each version keeps it), as tagged
+ * stack entries for the stack trie. Nothing runs when Python calls a function: the frames
+ * cost something only when memory is allocated. Code objects are named by pycode.c. */
 #ifndef MEMTAP_PRELOAD_PYSTACK_H
 #define MEMTAP_PRELOAD_PYSTACK_H
 
 #include <stdint.h>
 
 #include "memtap/format.h"
-#include "python/python_api.h"
 
 /* Python frames an allocation stack may carry (the innermost ones are kept). */
 #define MEMTAP_PY_MAX_FRAMES 256
 
-/* Prepares code interning (a code-extra slot). Returns 0, or -1. GIL held. */
-int memtap_pystack_init(void);
+/* Starts reading the frames of every thread of the interpreter whose Py_GetVersion() this
+ * is. Returns 0, or -1 when memtap does not know where this version keeps its frames (no
+ * Python frames then). Once, GIL held, after the PyMem wrappers are in place (they report
+ * the frees of code objects). */
+int memtap_pystack_start(const char *version);
 
-/* The C profile function: CALL pushes, RETURN pops. */
-int memtap_pystack_profile(py_object_t *obj, py_object_t *frame, int what, py_object_t *arg);
+/* The interpreter is being torn down: thread states are freed, also those of threads that
+ * still run C code. From now on only the calling thread (the one finalizing) reads its
+ * frames. */
+void memtap_pystack_stop_others(void);
 
-/* The calling thread's shadow stack starts (again) to follow its frames, or stops being
- * trusted (another profile function replaced ours). */
-void memtap_pystack_follow(void);
-void memtap_pystack_forget(void);
-/* Every thread's shadow stack stops being trusted (profile set for all threads). */
-void memtap_pystack_forget_all(void);
-
-/* Writes the calling thread's Python frames, innermost first, into out[0..room): returns
- * how many. Safe inside an allocator hook: calls no Python API that allocates. */
-int memtap_pystack_frames(uint64_t *out, int room);
-
-/* How many Python frames the calling thread's shadow stack holds now (0: not in Python). */
+/* Whether the calling thread runs Python now: 0 when not, else nonzero (1; not a count,
+ * the frames are read by memtap_pystack_frames). Finds the thread's innermost frame and
+ * keeps it for the memtap_pystack_frames call that must follow on the same thread. Safe
+ * inside an allocator hook (guard raised), with or without the GIL. */
 int memtap_pystack_depth(void);
 
-/* Name, file and first line of an interned code object (NULL when id is unknown). */
+/* Writes the calling thread's Python frames, innermost first, into out[0..room) and
+ * returns how many: read from the innermost frame memtap_pystack_depth just found (0 when
+ * it was not called just before). Safe inside an allocator hook (guard raised): calls no
+ * Python API that allocates or needs the GIL. */
+int memtap_pystack_frames(uint64_t *out, int room);
+
+/* Name, file and first line of an interned code object (NULL when id is unknown). Safe
+ * anywhere, no lock. */
 typedef struct {
     const char *qualname, *filename;
     uint32_t qualname_len, filename_len, firstline;
@@ -40,7 +44,7 @@ typedef struct {
 } memtap_py_code_t;
 memtap_py_code_t *memtap_pystack_code(uint64_t id);
 
-/* Thread exit: releases the shadow stack. */
+/* Thread exit: releases the thread's frame caches. */
 void memtap_pystack_thread_exit(void);
 
 #endif

@@ -1,18 +1,20 @@
 /* Finding CPython and hooking into it without touching the program: an audit hook
  * (PySys_AddAuditHook works before the interpreter starts) sees the first event after
  * Py_Initialize, typically the import of site, with the GIL held on the main thread. There
- * memtap installs its PyMem wrappers and its C profile function. When the main module starts
- * (cpython.run_* events) it asks threading to give new threads the profile function too, and
- * registers an atexit callback that marks the end of the program's main part. */
+ * memtap installs its PyMem wrappers and starts reading Python frames at allocations
+ * (pystack.c). When the main module starts (cpython.run_* events) it registers an atexit
+ * callback that marks the end of the program's main part. */
 #include "python/python.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
+#include "core/lifecycle.h"
+#include "hooks/real.h"
 #include "python/pymem.h"
 #include "python/pystack.h"
 #include "python/python_api.h"
-#include "hooks/real.h"
-#include "core/lifecycle.h"
 
 enum { PY_WAITING, PY_INSTALLED, PY_MAIN_STARTED, PY_FINALIZED };
 static int phase = PY_WAITING;
@@ -21,19 +23,6 @@ static __thread int in_hook __attribute__((tls_model("initial-exec")));
 static py_object_t *none_ref(void) {
     py.Py_IncRef(py.none);
     return py.none;
-}
-
-/* Threads started by threading call this once (threading.setprofile): it puts the C
- * profile function in place of itself. The frames already running on the thread are
- * threading's bootstrap: they are not followed. */
-static py_object_t *thread_hook(py_object_t *self, py_object_t *args) {
-    (void)self;
-    (void)args;
-    memtap_guard++;
-    py.PyEval_SetProfile(memtap_pystack_profile, NULL);
-    memtap_pystack_follow();
-    memtap_guard--;
-    return none_ref();
 }
 
 static py_object_t *main_done(py_object_t *self, py_object_t *args) {
@@ -45,7 +34,6 @@ static py_object_t *main_done(py_object_t *self, py_object_t *args) {
     return none_ref();
 }
 
-static py_method_def_t thread_hook_def = {"memtap_thread_hook", thread_hook, PY_METH_VARARGS, NULL};
 static py_method_def_t main_done_def = {"memtap_main_done", main_done, PY_METH_VARARGS, NULL};
 
 /* module.function(callable), ignoring failure (the program goes on without it) */
@@ -62,14 +50,12 @@ static void call_with_callable(const char *module, const char *function, py_meth
 
 static void install(void) {
     memtap_pymem_install();
-    if (memtap_pystack_init() == 0) {
-        py.PyEval_SetProfile(memtap_pystack_profile, NULL);
-        memtap_pystack_follow();
-    }
+    const char *version = py.Py_GetVersion();
+    if (memtap_pystack_start(version) < 0)
+        memtap_log("no Python frames for this interpreter (its layout is unknown)", version, 0);
 }
 
 static void main_starts(void) {
-    call_with_callable("threading", "setprofile", &thread_hook_def);
     call_with_callable("atexit", "register", &main_done_def);
 }
 
@@ -87,12 +73,9 @@ static int audit_hook(const char *event, py_object_t *args, void *data) {
     if (phase == PY_INSTALLED && !strncmp(event, "cpython.run_", 12)) {
         main_starts();
         phase = PY_MAIN_STARTED;
-    } else if (!strcmp(event, "sys.setprofile")) {
-        memtap_pystack_forget(); /* someone else's profile function: our frames go stale */
-    } else if (!strcmp(event, "sys._setprofileallthreads")) {
-        memtap_pystack_forget_all();
     } else if (!strcmp(event, "cpython._PySys_ClearAuditHooks")) {
         phase = PY_FINALIZED; /* the interpreter is nearly gone: no more API calls */
+        memtap_pystack_stop_others();
     }
     memtap_guard--;
     in_hook = 0;
@@ -110,8 +93,13 @@ static void *noting_malloc(void *ctx, size_t size) {
     return p;
 }
 
+/* 3.9 or newer: the versions whose frames memtap reads; older ones are native programs. */
+static int recent_enough(const char *v) {
+    return !strncmp(v, "3.", 2) && strtol(v + 2, NULL, 10) >= 9;
+}
+
 void memtap_python_prepare(void) {
-    if (!memtap_py_resolve())
+    if (!memtap_py_resolve() || !recent_enough(py.Py_GetVersion()))
         return;
     memtap_pymem_before_start();
     py.PyMem_GetAllocator(PY_MEM_DOMAIN_RAW, &raw_before);

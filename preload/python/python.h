@@ -1,5 +1,5 @@
 /* Python support: finds CPython in the program, and once the interpreter is initialised
- * installs the PyMem wrappers (pymem.c) and the profile function that keeps Python stacks
+ * installs the PyMem wrappers (pymem.c) and starts reading Python frames at allocations
  * (pystack.c). Programs without CPython are left alone. */
 #ifndef MEMTAP_PRELOAD_PYTHON_H
 #define MEMTAP_PRELOAD_PYTHON_H

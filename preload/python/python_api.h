@@ -8,7 +8,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-typedef struct py_object py_object_t; /* PyObject, PyCodeObject, PyFrameObject: opaque */
+typedef struct py_object py_object_t; /* PyObject, PyCodeObject: opaque (pylayout.h has the
+                                       * few offsets memtap reads) */
 
 /* PyMemAllocatorEx and PyObjectArenaAllocator (unchanged since 3.5). */
 typedef struct {
@@ -34,12 +35,9 @@ typedef struct {
 } py_method_def_t;
 
 enum { PY_MEM_DOMAIN_RAW = 0, PY_MEM_DOMAIN_MEM = 1, PY_MEM_DOMAIN_OBJ = 2 };
-enum { PY_TRACE_CALL = 0, PY_TRACE_RETURN = 3 };
 enum { PY_METH_VARARGS = 1 };
 
-typedef int (*py_tracefunc_t)(py_object_t *obj, py_object_t *frame, int what, py_object_t *arg);
 typedef int (*py_audit_hook_t)(const char *event, py_object_t *args, void *data);
-typedef void (*py_freefunc_t)(void *);
 
 typedef struct {
     int (*Py_IsInitialized)(void);
@@ -48,30 +46,26 @@ typedef struct {
     void (*PyMem_SetAllocator)(int domain, py_mem_allocator_t *a);
     void (*PyObject_GetArenaAllocator)(py_arena_allocator_t *a);
     void (*PyObject_SetArenaAllocator)(py_arena_allocator_t *a);
-    void (*PyEval_SetProfile)(py_tracefunc_t func, py_object_t *arg);
-    py_object_t *(*PyFrame_GetCode)(py_object_t *frame);
-    int (*PyFrame_GetLasti)(py_object_t *frame);          /* 3.11+; NULL before */
-    int (*PyFrame_GetLineNumber)(py_object_t *frame);
+    const char *(*Py_GetVersion)(void); /* a static buffer: allocates nothing */
+    /* the calling thread's own thread state (NULL: none); reads a thread-specific key,
+     * takes no lock and needs no GIL */
+    void *(*PyGILState_GetThisThreadState)(void);
+    /* reads the code's line table only: no allocation, no GIL needed */
     int (*PyCode_Addr2Line)(py_object_t *code, int byte_offset);
-    ssize_t (*RequestCodeExtraIndex)(py_freefunc_t free_extra);
-    int (*Code_GetExtra)(py_object_t *code, ssize_t index, void **extra);
-    int (*Code_SetExtra)(py_object_t *code, ssize_t index, void *extra);
     void (*Py_DecRef)(py_object_t *o); /* Py_XDECREF: NULL is nothing */
     void (*Py_IncRef)(py_object_t *o);
-    py_object_t *(*PyObject_GetAttrString)(py_object_t *o, const char *name);
     py_object_t *(*PyObject_CallMethod)(py_object_t *o, const char *name, const char *fmt, ...);
-    const char *(*PyUnicode_AsUTF8AndSize)(py_object_t *u, ssize_t *size);
-    long (*PyLong_AsLong)(py_object_t *o);
     py_object_t *(*PyImport_ImportModule)(const char *name);
     py_object_t *(*PyCFunction_NewEx)(py_method_def_t *def, py_object_t *self, py_object_t *module);
     void (*PyErr_Clear)(void);
-    py_object_t *none; /* _Py_NoneStruct */
+    py_object_t *none;     /* _Py_NoneStruct */
+    const void *code_type; /* PyCode_Type: a code object's ob_type */
 } py_api_t;
 
 extern py_api_t py; /* python_api.c */
 
 /* Looks the API up in the loaded program. Returns 1 when every function memtap needs is
- * there (the program embeds CPython 3.8 or newer), else 0. */
+ * there (the program embeds CPython), else 0. */
 int memtap_py_resolve(void);
 
 #endif

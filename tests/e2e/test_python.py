@@ -13,7 +13,8 @@ import shutil
 
 import pytest
 
-from memtap_e2e import PY_SRC, children_of, innermost_python, py_eval, py_line_of, sites_at
+from memtap_e2e import PY_SRC, ROOT, children_of, innermost_python, py_eval, py_line_of, \
+    pyenv_root, sites_at
 
 HOLD = os.path.join(PY_SRC, "hold.py")
 COUNT, SIZE = 50, 123_457  # hold.py's
@@ -226,3 +227,118 @@ def test_python_module_and_shebang(python, memtap_run, report, tmp_path):
     assert p.returncode == 0 and p.stdout == "hold done 50\n", p.stderr
     held = report("leaks", out, "--before-teardown", "--python-only")
     assert len(sites_at(held["held"], "shebang.py", py_line_of("hold.py", "HOLD") + 1, "fill")) == 1
+
+
+# --- Python frames read from the interpreter: no allocation of memtap's making ---------------
+
+CALLS = os.path.join(PY_SRC, "calls.py")
+
+
+@pytest.mark.parametrize("mode", [[], ["--python-only"]], ids=["merged", "python-only"])
+def test_python_calls_allocate_nothing(python, memtap_run, report, mode):
+    """200,000 calls of a function that allocates nothing: no allocation at the calling
+    line (a profile function made CPython 3.11+ create a frame object for each call, and
+    memtap recorded 200,001 of them there), while main's one block is where it should be."""
+    out, p = memtap_run("py-calls", [python, CALLS], *mode)
+    assert p.returncode == 0 and p.stdout == "calls done\n", p.stderr[-500:]
+    top = report("top", out, "--by", "count", "--limit", "0", "--python-only")
+    at_call = sites_at(top["sites"], "calls.py", py_line_of("calls.py", "CALL"), "main")
+    assert sum(s["count"] for s in at_call) == 0, [(s["count"], s["total_bytes"]) for s in at_call]
+    marker = sites_at(top["sites"], "calls.py", py_line_of("calls.py", "MARKER"), "main")
+    assert [s["count"] for s in marker] == [2], marker  # the bytearray and its buffer
+    assert [f["function"] for f in marker[0]["stack"]] == ["main", "<module>"]
+    # start-up and teardown only: some 10,000 allocations, not 200,000 more
+    assert report("summary", out)["allocations"] < 50_000
+
+
+def test_python_code_objects_at_reused_addresses(python, memtap_run, report):
+    """Code objects compiled, run and freed in a loop take each other's addresses: each
+    block is still at its own function and line."""
+    out, p = memtap_run("py-code-reuse", [python, os.path.join(PY_SRC, "code_reuse.py")],
+                        "--python-only")
+    assert p.returncode == 0 and p.stdout == "code reuse done 64\n", p.stderr[-500:]
+    obj = bytearray_size(python)
+    held = report("leaks", out, "--before-teardown", "--python-only")["held"]
+    generated = [s for s in held if s["stack"] and s["stack"][0]["file"] == "generated.py"
+                 and s["stack"][0]["function"] != "<module>"]
+    found = {}
+    for s in generated:
+        f = s["stack"][0]
+        i = int(f["function"][1:])
+        assert (f["function"], f["line"]) == (f"f{i}", i + 2), f
+        assert s["blocks"] == 2 and s["bytes"] == 1000 + i + 1 + obj, (i, s["blocks"], s["bytes"])
+        found[i] = s
+    assert sorted(found) == list(range(64)), sorted(found)
+
+
+def test_python_raw_thread_and_names(python, memtap_run, report):
+    """A thread of _thread.start_new_thread has its Python frames; names that are not
+    ASCII read as written."""
+    out, p = memtap_run("py-raw-thread", [python, os.path.join(PY_SRC, "raw_thread.py")],
+                        "--python-only")
+    assert p.returncode == 0 and p.stdout == "raw thread done\n", p.stderr[-500:]
+    obj = bytearray_size(python)
+    held = report("leaks", out, "--before-teardown", "--python-only")["held"]
+    for tag, function, size, count in [("RAW-THREAD", "worker", 55_555, 5),
+                                       ("LATIN", "grüße", 33_333, 1),
+                                       ("CJK", "Ünïcode.日本" if python_minor(python) >= 11
+                                        else "日本", 44_444, 1)]:
+        found = sites_at(held, "raw_thread.py", py_line_of("raw_thread.py", tag), function)
+        assert len(found) == 1, (tag, [s["stack"][0] for s in held[:5]])
+        assert found[0]["bytes"] == count * (size + 1 + obj), (tag, found[0]["bytes"])
+
+
+def python_minor(python):
+    return int(py_eval(python, "__import__('sys').version_info[1]"))
+
+
+def layout_probe(python, run, tmp_path):
+    """Compiles tests/e2e/progs/python/layout_probe.c against python's headers and runs it:
+    it compares memtap's table of offsets (preload/python/pylayout.h) with the headers."""
+    include = py_eval(python, "__import__('sysconfig').get_paths()['include']")
+    if not os.path.exists(os.path.join(include, "Python.h")):
+        pytest.skip(f"no Python.h in {include} (Debian: apt-get install python3-dev)")
+    if python_minor(python) >= 11 and not os.path.isdir(os.path.join(include, "internal")):
+        pytest.skip(f"no internal headers in {include}")
+    exe = str(tmp_path / "layout_probe")
+    build = run(["cc", "-std=c11", f"-I{include}", f"-I{os.path.join(ROOT, 'preload')}",
+                 os.path.join(PY_SRC, "layout_probe.c"), "-o", exe])
+    assert build.returncode == 0, build.stderr
+    probe = run([exe])
+    assert probe.returncode == 0 and probe.stdout.endswith("values agree\n"), probe.stdout
+    return probe.stdout
+
+
+def test_python_layout_matches_headers(python, run, tmp_path):
+    """Every offset memtap reads in this interpreter's frames, code objects and strings is
+    the one its headers (internal ones included) give."""
+    assert layout_probe(python, run, tmp_path).startswith(f"3.{python_minor(python)}: ")
+
+
+# 3.9 and 3.10 (pyenv's, when installed): frame objects chained by f_back
+OLDER = [(v, os.path.join(pyenv_root(), "versions", p, "bin", "python" + v))
+         for v, p in [("3.9", "3.9.18"), ("3.10", "3.10.13")]]
+
+
+@pytest.fixture(params=OLDER, ids=[v for v, _ in OLDER])
+def older_python(request):
+    version, path = request.param
+    if not os.access(path, os.X_OK):
+        pytest.skip(f"Python {version} is not installed: no interpreter at {path}")
+    return path
+
+
+def test_python_older_versions(older_python, memtap_run, report, run, tmp_path):
+    """3.9 and 3.10: their layout, the held bytearrays exact, no allocation at a call."""
+    layout_probe(older_python, run, tmp_path)
+    out, p = memtap_run("py-old-hold", [older_python, HOLD])
+    assert p.returncode == 0 and p.stdout == "hold done 50\n", p.stderr[-500:]
+    site = held_at_fill(report, out)
+    obj = bytearray_size(older_python)
+    assert (site["blocks"], site["bytes"]) == (2 * COUNT, COUNT * (SIZE + 1 + obj))
+    assert [(f["function"], f["line"]) for f in site["stack"]] == [
+        ("fill", py_line_of("hold.py", "HOLD")), ("<module>", py_line_of("hold.py", "fill(held)"))]
+    out, p = memtap_run("py-old-calls", [older_python, CALLS], "--python-only")
+    assert p.returncode == 0, p.stderr[-500:]
+    top = report("top", out, "--by", "count", "--limit", "0", "--python-only")
+    assert not sites_at(top["sites"], "calls.py", py_line_of("calls.py", "CALL"), "main")
