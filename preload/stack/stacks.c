@@ -8,11 +8,14 @@
 typedef struct {
     uint32_t image; /* memtap_image_seq of the stack cached */
     int depth;      /* frames cached, outermost first */
+    int nodes;      /* how many of them have their node in node[] (the outermost ones) */
+    int whole;      /* the cache holds a whole stack of `depth` frames, whose node is leaf */
+    uint32_t leaf;
     int cap;
     size_t bytes;    /* of the mapping */
     uint64_t *frames;
     uint64_t *hash;  /* hash[i]: prefix_hash of frames[0..i] (the same in every image) */
-    uint32_t *nodes; /* nodes[i]: the node of the path frames[0..i] */
+    uint32_t *node;  /* node[i]: the node of the path frames[0..i], for i < nodes */
 } cache_t;
 
 static __thread cache_t *tls_cache __attribute__((tls_model("initial-exec")));
@@ -43,17 +46,17 @@ static cache_t *thread_cache(int max_depth) {
         return NULL;
     cache_t *old = c;
     c = p;
-    c->image = old ? old->image : 0;
-    c->depth = old ? old->depth : 0;
+    if (old) /* the last stack stays: a caller's `known` frames are read from here */
+        memcpy(c, old, sizeof *c);
     c->cap = max_depth;
     c->bytes = bytes;
     c->frames = (uint64_t *)(c + 1);
     c->hash = c->frames + max_depth;
-    c->nodes = (uint32_t *)(c->hash + max_depth);
-    if (old) { /* the last stack stays: a caller's `known` frames are read from here */
+    c->node = (uint32_t *)(c->hash + max_depth);
+    if (old) {
         memcpy(c->frames, old->frames, (size_t)old->depth * sizeof *c->frames);
         memcpy(c->hash, old->hash, (size_t)old->depth * sizeof *c->hash);
-        memcpy(c->nodes, old->nodes, (size_t)old->depth * sizeof *c->nodes);
+        memcpy(c->node, old->node, (size_t)old->nodes * sizeof *c->node);
     }
     memtap_stack_cache_release();
     tls_cache = c;
@@ -76,12 +79,12 @@ void memtap_stack_cache_release(void) {
 int memtap_stack_lookup(uint32_t image, const uint64_t *frames, int n, int known,
                         uint32_t *leaf) {
     const cache_t *c = tls_cache;
-    if (!c || c->image != image || c->depth != n)
+    if (!c || c->image != image || c->depth != n || !c->whole)
         return 0;
     for (int j = 0; j < n - known; j++) /* innermost frames differ most often: first */
         if (c->frames[n - 1 - j] != frames[j])
             return 0;
-    *leaf = n ? c->nodes[n - 1] : 0;
+    *leaf = c->leaf;
     return 1;
 }
 
@@ -95,47 +98,76 @@ static int common_frames(const cache_t *c, const uint64_t *frames, int n, int kn
     return common;
 }
 
+/* Whether the stack whose frames (outermost first) are at x is the cache's. */
+static inline int same_frames(const uint64_t *x, const uint64_t *y, int n) {
+    uint64_t diff = 0;
+    int j = 0;
+    for (; j + 4 <= n; j += 4)
+        diff |= (x[j] ^ y[j]) | (x[j + 1] ^ y[j + 1]) | (x[j + 2] ^ y[j + 2]) | (x[j + 3] ^ y[j + 3]);
+    for (; j < n; j++)
+        diff |= x[j] ^ y[j];
+    return diff == 0;
+}
+
+/* Whether trie node `node` stands for the path c->frames[0..n): up from it to the part
+ * whose nodes the cache holds (in another image, to the root). Notes the nodes it meets. */
+static int is_path(const memtap_trie_t *trie, cache_t *c, uint32_t image, uint32_t node, int n) {
+    int anchor = c->image == image ? c->nodes : 0;
+    uint32_t top = anchor ? c->node[anchor - 1] : 0, id = node;
+    memtap_trie_node_t *const *chunks = trie->chunks;
+    for (int j = n - 1; j >= anchor; j--) {
+        const memtap_trie_node_t *e = memtap_trie_node_in(chunks, id);
+        if (!e || e->frame != c->frames[j])
+            return 0;
+        c->node[j] = id;
+        id = e->parent;
+    }
+    if (id != top)
+        return 0;
+    c->nodes = n;
+    return 1;
+}
+
 int memtap_stack_find(const memtap_trie_t *trie, uint32_t image, const uint64_t *frames, int n,
                       int known, uint32_t *leaf) {
     cache_t *c = tls_cache;
     if (!c || c->cap < n || known > c->depth || n == 0)
         return 0;
     int common = common_frames(c, frames, n, known);
-    if (common == n && c->image == image) { /* a prefix of the last stack */
-        *leaf = c->nodes[n - 1];
+    c->whole = 0;
+    if (c->image == image && c->nodes > common)
+        c->nodes = common;
+    if (common == n && c->nodes == n) { /* a prefix of the last stack */
+        *leaf = c->leaf = c->node[n - 1];
         c->depth = n;
+        c->whole = 1;
         return 1;
     }
-    /* the frames past the common ones go into the cache as they are hashed; the nodes, as
-     * they are checked; the cache stays good for the common ones whatever happens */
+    /* the frames past the common ones go into the cache as they are hashed; the cache stays
+     * good for the common ones whatever happens */
     uint64_t h = common ? c->hash[common - 1] : HASH_SEED;
     c->depth = common;
     uint64_t *cf = c->frames, *ch = c->hash;
-    uint32_t *cn = c->nodes;
     for (int i = n - 1 - common; i >= 0; i--, common++) {
         cf[common] = frames[i];
         ch[common] = h = prefix_hash(h, frames[i]);
     }
-    uint32_t node = memtap_trie_stack_get(trie, stack_key(h), (uint32_t)n);
-    if (!node)
+    const memtap_trie_stack_t *e = memtap_trie_stack_get(trie, stack_key(h), (uint32_t)n);
+    if (!e)
         return 0;
-    /* the candidate's path from the root must be these frames: up from the leaf to the
-     * common part's node (in another image, to the root) */
-    int anchor = c->image == image ? c->depth : 0;
-    uint32_t top = anchor ? cn[anchor - 1] : 0, id = node;
-    memtap_trie_node_t *const *chunks = trie->chunks;
-    for (int j = n - 1; j >= anchor; j--) {
-        const memtap_trie_node_t *e = memtap_trie_node_in(chunks, id);
-        if (!e || e->frame != cf[j])
+    uint32_t node = __atomic_load_n(&e->leaf, __ATOMIC_RELAXED);
+    if (e->frames) {
+        if (!same_frames(e->frames, cf, n))
             return 0;
-        cn[j] = id;
-        id = e->parent;
-    }
-    if (id != top)
+        if (c->image != image) /* the nodes held are another image's */
+            c->nodes = 0;
+    } else if (!is_path(trie, c, image, node, n)) {
         return 0;
+    }
     c->depth = n;
     c->image = image;
-    *leaf = node;
+    c->whole = 1;
+    *leaf = c->leaf = node;
     return 1;
 }
 
@@ -146,10 +178,13 @@ int memtap_stack_intern(memtap_trie_t *trie, uint32_t image, const uint64_t *fra
         return -1; /* the known frames are not in the cache (or no cache for them): never so
                       when callers keep to memtap_stack_of_call's contract */
     int common = common_frames(c, frames, n, known);
-    int from = c->image == image ? common : 0; /* nodes of another image are not this one's */
-    uint32_t node = from ? c->nodes[from - 1] : 0;
+    /* the trie from the deepest node the cache holds (another image's are not this one's) */
+    int from = c->image != image ? 0 : common < c->nodes ? common : c->nodes;
+    uint32_t node = from ? c->node[from - 1] : 0;
     uint64_t h = common ? c->hash[common - 1] : HASH_SEED;
     c->depth = common;
+    c->nodes = from;
+    c->whole = 0;
     for (int j = from; j < n; j++) { /* j counts from the outermost frame */
         /* the common frames may be unwritten in frames: the cache has them */
         uint64_t frame = j < common ? c->frames[j] : frames[n - 1 - j];
@@ -157,21 +192,23 @@ int memtap_stack_intern(memtap_trie_t *trie, uint32_t image, const uint64_t *fra
         uint32_t parent = node;
         node = memtap_trie_intern(trie, parent, frame, &created);
         if (!node || (created && emit(node, parent, frame) < 0)) {
-            c->depth = 0;
+            c->depth = c->nodes = 0;
             return -1;
         }
         if (j >= common) {
             c->frames[j] = frame;
             c->hash[j] = h = prefix_hash(h, frame);
         }
-        c->nodes[j] = node;
+        c->node[j] = node;
+        c->nodes = j + 1;
     }
-    if (n && memtap_trie_stack_put(trie, stack_key(h), (uint32_t)n, node) < 0) {
-        c->depth = 0;
+    if (n && memtap_trie_stack_put(trie, stack_key(h), (uint32_t)n, node, c->frames) < 0) {
+        c->depth = c->nodes = 0;
         return -1;
     }
     c->depth = n;
     c->image = image;
-    *leaf = node;
+    c->whole = 1;
+    *leaf = c->leaf = node;
     return 0;
 }

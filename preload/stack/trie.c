@@ -65,6 +65,10 @@ void memtap_trie_destroy(memtap_trie_t *t) {
         munmap(t->tables[i].slots, (t->tables[i].mask + 1) * sizeof *t->tables[i].slots);
     t->ntables = 0;
     t->stacks = NULL;
+    for (int i = 0; i < MEMTAP_TRIE_COPY_CHUNKS && t->copies[i]; i++) {
+        munmap(t->copies[i], MEMTAP_TRIE_COPY_BYTES);
+        t->copies[i] = NULL;
+    }
     if (t->chunks) {
         for (size_t i = 0; i < MEMTAP_TRIE_CHUNKS && t->chunks[i]; i++)
             munmap(t->chunks[i], CHUNK_NODES * sizeof **t->chunks);
@@ -80,6 +84,8 @@ void memtap_trie_clear(memtap_trie_t *t) {
     for (size_t i = 0; i <= tab->mask; i++)
         __atomic_store_n(&tab->slots[i].key, 0, __ATOMIC_RELAXED);
     t->stack_count = 0;
+    t->copy_chunk = 0;
+    t->copy_used = 0;
 }
 
 uint32_t memtap_trie_intern(memtap_trie_t *t, uint32_t parent, uint64_t frame, int *created) {
@@ -125,16 +131,37 @@ static int grow_stacks(memtap_trie_t *t) {
     return 0;
 }
 
-int memtap_trie_stack_put(memtap_trie_t *t, uint64_t key, uint32_t depth, uint32_t leaf) {
+/* Room for a copy of n frames, or NULL when the memory for copies is used up. */
+static uint64_t *copy_room(memtap_trie_t *t, uint32_t n) {
+    const size_t words = MEMTAP_TRIE_COPY_BYTES / sizeof(uint64_t);
+    if (n > words || t->copy_chunk == MEMTAP_TRIE_COPY_CHUNKS)
+        return NULL;
+    if (t->copy_used + n > words) {
+        t->copy_used = 0;
+        if (++t->copy_chunk == MEMTAP_TRIE_COPY_CHUNKS)
+            return NULL;
+    }
+    if (!t->copies[t->copy_chunk] &&
+        !(t->copies[t->copy_chunk] = map_zeroed(MEMTAP_TRIE_COPY_BYTES)))
+        return NULL;
+    uint64_t *p = t->copies[t->copy_chunk] + t->copy_used;
+    t->copy_used += n;
+    return p;
+}
+
+int memtap_trie_stack_put(memtap_trie_t *t, uint64_t key, uint32_t depth, uint32_t leaf,
+                          const uint64_t *frames) {
     if (2 * (t->stack_count + 1) > t->stacks->mask + 1 && grow_stacks(t) < 0)
         return -1;
     memtap_trie_stack_t *s = stack_slot(t->stacks, key, depth);
-    if (s->key) { /* a stack of the same key: the newer one stays */
-        __atomic_store_n(&s->leaf, leaf, __ATOMIC_RELEASE);
+    if (s->key)
         return 0;
-    }
+    uint64_t *copy = frames ? copy_room(t, depth) : NULL;
+    if (copy)
+        memcpy(copy, frames, depth * sizeof *copy);
     s->depth = depth;
     s->leaf = leaf;
+    s->frames = copy;
     __atomic_store_n(&s->key, key, __ATOMIC_RELEASE); /* after the rest */
     t->stack_count++;
     return 0;

@@ -25,10 +25,14 @@ typedef struct {
     uint32_t unused;
 } memtap_trie_node_t;
 
-/* A whole stack: a hash of its frames and its depth (key 0: empty slot), and its node. */
+/* A whole stack: a hash of its frames and its depth (key 0: empty slot), its node, and a
+ * copy of its frames, outermost first, when the memory for copies was not used up: a
+ * stack is then checked by comparing its frames with the copy (a few cache lines read in
+ * order), else by walking the node's parents (a load that waits on the one before). */
 typedef struct {
     uint64_t key;
     uint32_t depth, leaf;
+    const uint64_t *frames;
 } memtap_trie_stack_t;
 
 typedef struct {
@@ -39,6 +43,8 @@ typedef struct {
 #define MEMTAP_TRIE_CHUNK_BITS 16 /* nodes by id in chunks of 2^16 */
 #define MEMTAP_TRIE_CHUNKS (1u << (32 - MEMTAP_TRIE_CHUNK_BITS))
 #define MEMTAP_TRIE_RETIRED 40
+#define MEMTAP_TRIE_COPY_BYTES (1u << 20) /* frames of whole stacks, copied in chunks of */
+#define MEMTAP_TRIE_COPY_CHUNKS 64        /* at most (64 MiB) */
 
 typedef MEMTAP_HASHTAB(memtap_trie_slot_t) memtap_trie_index_t;
 
@@ -51,6 +57,9 @@ typedef struct {
      * back only by memtap_trie_destroy (the table structs themselves live here too). */
     memtap_trie_stacks_t tables[MEMTAP_TRIE_RETIRED];
     int ntables;
+    uint64_t *copies[MEMTAP_TRIE_COPY_CHUNKS]; /* mapped chunks, kept when emptied */
+    int copy_chunk;                            /* the one being filled */
+    size_t copy_used;                          /* its words used */
 } memtap_trie_t;
 
 /* Prepares an empty trie. Returns 0, or -1 when memory cannot be mapped. Safe inside malloc. */
@@ -78,23 +87,27 @@ static inline const memtap_trie_node_t *memtap_trie_node_in(memtap_trie_node_t *
     return c ? &c[id & ((1u << MEMTAP_TRIE_CHUNK_BITS) - 1)] : NULL;
 }
 
-/* The node stored for a whole stack (key, depth), or 0. Any thread, no lock; the node is
- * only a candidate, which the caller checks frame by frame (memtap_trie_node). */
-static inline uint32_t memtap_trie_stack_get(const memtap_trie_t *t, uint64_t key,
-                                             uint32_t depth) {
+/* The entry of the whole stack (key, depth), or NULL. Any thread, no lock; its node is only
+ * a candidate, which the caller checks frame by frame. Entries are written once. */
+static inline const memtap_trie_stack_t *memtap_trie_stack_get(const memtap_trie_t *t,
+                                                               uint64_t key, uint32_t depth) {
     const memtap_trie_stacks_t *tab = __atomic_load_n(&t->stacks, __ATOMIC_ACQUIRE);
     for (size_t i = (key >> 32) & tab->mask;; i = (i + 1) & tab->mask) {
         const memtap_trie_stack_t *s = &tab->slots[i];
         uint64_t k = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
         if (k == key && s->depth == depth)
-            return s->leaf;
+            return s;
         if (!k)
-            return 0;
+            return NULL;
     }
 }
 
-/* Stores leaf as the node of the whole stack (key, depth), key not 0. Returns 0, or -1
- * when out of memory (nothing stored). Under the trie's lock; safe inside malloc. */
-int memtap_trie_stack_put(memtap_trie_t *t, uint64_t key, uint32_t depth, uint32_t leaf);
+/* Stores leaf as the node of the whole stack (key, depth), key not 0, with a copy of its
+ * frames (outermost first) while the memory for copies lasts. Another stack of the same
+ * key and depth keeps its entry (found entries are checked: a stack that is not found is
+ * only slower). Returns 0, or -1 when out of memory (nothing stored). Under the trie's
+ * lock; safe inside malloc. */
+int memtap_trie_stack_put(memtap_trie_t *t, uint64_t key, uint32_t depth, uint32_t leaf,
+                          const uint64_t *frames);
 
 #endif
