@@ -68,6 +68,7 @@ typedef struct {
     int n;            /* (kept->v[RSP + lo - 1] is a bound above every stack address) */
     int ended;        /* the kept walk reached the outermost frame */
     int returned_all; /* the last result held every kept frame (it was not cut at max) */
+    unsigned generation; /* memtap_rules_generation the kept rules are from */
     /* The loads still_steps makes, flat: stepping out of kept frame i (i >= 1) loads the
      * slots check_slot[e] for e in [check_first[i], check_first[i + 1]) and finds
      * check_value[e] in each when nothing changed. Checked four at a time without a branch
@@ -386,6 +387,11 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
     last_t *l = max < KEEP_CAP ? last_walk() : NULL;
     if (!l)
         return walk_plain(&g, out, max);
+    unsigned generation = __atomic_load_n(&memtap_rules_generation, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(l->generation != generation, 0)) { /* rules forgotten: walks too */
+        l->n = 0;
+        l->generation = generation;
+    }
 
     int m, ended;
     int nf = walk_fresh(l, &g, out, max, &m, &ended);

@@ -23,6 +23,18 @@
  * computed again next time. */
 _Alignas(64) memtap_rule_slot_t memtap_rules[TABLE_SIZE];
 
+unsigned memtap_rules_generation;
+
+/* A slot whose ip is 0 has a rule of 0: the rule memtap_rule_of finds for a return address
+ * of 0 (the end of a stack). So the rule goes first. */
+void memtap_rule_cache_clear(void) {
+    for (size_t i = 0; i < TABLE_SIZE; i++) {
+        __atomic_store_n(&memtap_rules[i].rule, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&memtap_rules[i].ip, 0, __ATOMIC_RELEASE);
+    }
+    __atomic_fetch_add(&memtap_rules_generation, 1, __ATOMIC_RELEASE);
+}
+
 typedef MEMTAP_HASHTAB(memtap_rule_slot_t) rule_table_t;
 #define HOME(ip) (((ip)*0x9e3779b97f4a7c15ull) >> (64 - MEMTAP_RULE_BITS))
 #define MEMTAP_HT_NAME rules

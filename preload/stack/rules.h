@@ -28,6 +28,13 @@ typedef struct {
 } memtap_rule_slot_t;
 extern memtap_rule_slot_t memtap_rules[1u << MEMTAP_RULE_BITS];
 
+/* Bumped by memtap_rule_cache_clear: walks kept from before it are forgotten. */
+extern unsigned memtap_rules_generation;
+
+/* Forgets every rule (after dlclose: another module may be mapped where one was). Any
+ * thread; walks under way meanwhile may keep rules read before. Safe inside malloc. */
+void memtap_rule_cache_clear(void);
+
 /* The rule at return address ip, from the CFI when no slot has it yet (then kept), or 0
  * when the fast unwinder cannot step out of that frame (libunwind must). Safe inside
  * malloc; may take libgcc's lock on the loader's list (inside the unwind gate). */

@@ -131,7 +131,7 @@ static int is_path(const memtap_trie_t *trie, cache_t *c, uint32_t image, uint32
 int memtap_stack_find(const memtap_trie_t *trie, uint32_t image, const uint64_t *frames, int n,
                       int known, uint32_t *leaf) {
     cache_t *c = tls_cache;
-    if (!c || c->cap < n || known > c->depth || n == 0)
+    if (!c || c->cap < n || known > c->depth || n == 0 || !trie->stacks)
         return 0;
     int common = common_frames(c, frames, n, known);
     c->whole = 0;
@@ -202,10 +202,8 @@ int memtap_stack_intern(memtap_trie_t *trie, uint32_t image, const uint64_t *fra
         c->node[j] = node;
         c->nodes = j + 1;
     }
-    if (n && memtap_trie_stack_put(trie, stack_key(h), (uint32_t)n, node, c->frames) < 0) {
-        c->depth = c->nodes = 0;
-        return -1;
-    }
+    if (n) /* (a table that cannot grow leaves the stack out: it is found in the trie) */
+        memtap_trie_stack_put(trie, stack_key(h), (uint32_t)n, node, c->frames);
     c->depth = n;
     c->image = image;
     c->whole = 1;
