@@ -132,6 +132,23 @@ Test(fastunwind, unchanged_outer_frames_after_cut_walks, .timeout = 30) {
     probe_max = MAX;
 }
 
+/* Depths that jump between 1 and 200 under the same outer frames: a walk keeps few kept
+ * frames and many fresh ones, or the other way round (the two ways a kept walk is put
+ * together), and the outer frames said unchanged are the previous result's. */
+Test(fastunwind, depths_that_jump_match_libunwind, .timeout = 30) {
+    static sample_t walks[2];
+    unsigned r = 777;
+    for (int i = 0; i < 300; i++) {
+        sample_t *now = &walks[i % 2], *before = &walks[(i + 1) % 2];
+        r = r * 1103515245u + 12345u;
+        plain(i % 3 == 0 ? 1 + (int)((r >> 16) % 200) : 1 + (int)((r >> 16) % 8), now);
+        check(now);
+        for (int k = 1; i > 0 && k <= now->same_outer; k++)
+            cr_assert_eq(now->fast[now->nfast - k], before->fast[before->nfast - k],
+                         "walk %d, outer frame %d", i, k);
+    }
+}
+
 /* Twin functions with equal frames: walks through a and b differ only in the return
  * addresses, at the depths where the path turns (turns[]), while every frame sits where it
  * sat and holds the same registers: the innermost frame matches the kept walk's. */
