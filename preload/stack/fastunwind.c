@@ -54,6 +54,9 @@ static int walk_plain(regs_t *g, uint64_t *out, int max) {
 #define KEEP_CAP 1100 /* frames of one walk: MEMTAP_MAX_DEPTH and some */
 #define SPAN (2 * KEEP_CAP + 2)
 #define FRESH_TOP KEEP_CAP /* where a fresh walk puts its innermost frame */
+/* Walks that take fewer than a quarter of their frames from the kept one (where looking
+ * for it costs more than it saves) look for it less */
+#define REUSE_TIMES_8_MIN 2
 
 /* A walk's frames: four arrays of SPAN words in one, so that one pointer reaches a frame's
  * four words (at p, p + RSP, p + RBP, p + RULE). */
@@ -69,6 +72,9 @@ typedef struct {
     int ended;        /* the kept walk reached the outermost frame */
     int returned_all; /* the last result held every kept frame (it was not cut at max) */
     unsigned generation; /* memtap_rules_generation the kept rules are from */
+    /* moving sums (each step keeps 7/8 of the last) of the frames walks took from the kept
+     * walk and of all their frames, and the walks made */
+    unsigned reused, frames, walks;
     /* The loads still_steps makes, flat: stepping out of kept frame i (i >= 1) loads the
      * slots check_slot[e] for e in [check_first[i], check_first[i + 1]) and finds
      * check_value[e] in each when nothing changed. Checked four at a time without a branch
@@ -219,18 +225,19 @@ WALK_PART int program_frame(regs_t *g, uint64_t skip_lo, uint64_t skip_hi) {
 }
 
 /* Fresh frames from g into the spare arrays at FRESH_TOP, FRESH_TOP - 1, ... and into out,
- * until one is a kept frame (*met: its index in the kept arrays; not written), the stack
- * ends (*ended) or out holds max. Returns the frames written, or -1 when libunwind must do
+ * until one is a kept frame (*met: its index in the kept arrays; not written; only when
+ * meet), the stack ends (*ended) or out holds max. Returns the frames written, or -1 when libunwind must do
  * it. */
-WALK_PART int walk_fresh(last_t *l, regs_t *g, uint64_t *out, int max, int *met, int *ended) {
+WALK_PART int walk_fresh(last_t *l, regs_t *g, uint64_t *out, int max, int meet, int *met,
+                         int *ended) {
     const uint64_t *k = &l->kept->v[l->lo + l->n - 1]; /* the innermost kept frame */
     uint64_t *f = &l->spare->v[FRESH_TOP], *o = out, *end = out + max;
     int rc;
     for (;;) {
         /* is g a kept frame? (RSP only grows outwards; the bound stops the search) */
-        while (k[RSP] < g->rsp)
+        while (meet && k[RSP] < g->rsp)
             k--;
-        if (k[RSP] == g->rsp && k[IP] == g->ip &&
+        if (meet && k[RSP] == g->rsp && k[IP] == g->ip &&
             (k[RBP] == g->rbp || !MEMTAP_W_RBP_USED(k[RULE]))) {
             *met = (int)(k - l->kept->v);
             *ended = 0;
@@ -369,6 +376,12 @@ WALK_PART int check_kept(last_t *l, uint64_t **o, int m, int stop, int lazy, int
     return a;
 }
 
+/* A walk that looked for the kept one took `reused` of its n frames from it. */
+static inline void note_reuse(last_t *l, int reused, int n) {
+    l->reused += (unsigned)reused - l->reused / 8;
+    l->frames += (unsigned)n - l->frames / 8;
+}
+
 __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_t skip_lo,
                                                  uint64_t skip_hi, int *same_outer, int lazy) {
     regs_t g;
@@ -393,8 +406,12 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
         l->generation = generation;
     }
 
-    int m, ended;
-    int nf = walk_fresh(l, &g, out, max, &m, &ended);
+    /* Meeting the kept walk costs a compare or two a frame: a thread whose walks take next to
+     * nothing from it (an allocation on a new path each time) looks for it in one walk of 8 */
+    int m, ended, was_kept = l->n;
+    int meet = 8 * l->reused >= REUSE_TIMES_8_MIN * l->frames || (++l->walks & 7) == 0;
+    int nf = meet ? walk_fresh(l, &g, out, max, 1, &m, &ended)
+                  : walk_fresh(l, &g, out, max, 0, &m, &ended);
     if (nf < 0) {
         l->n = 0;
         return -1;
@@ -404,6 +421,8 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
             keep_spare(l, FRESH_TOP + 1 - nf, ended);
         else
             l->n = 0;
+        if (meet && was_kept) /* (with nothing kept, there was nothing to take) */
+            note_reuse(l, 0, nf);
         return nf;
     }
     /* check the kept frames from m outwards, as far as out has room */
@@ -411,8 +430,14 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
     uint64_t *o = out + nf;
     int j = check_kept(l, &o, m, stop, lazy, nf, max);
     int n = (int)(o - out);
-    if (n < max && !(j == l->lo && l->ended))
-        return walk_on(l, out, n, max, nf, m, j);
+    int taken = n - nf;
+    if (n < max && !(j == l->lo && l->ended)) {
+        n = walk_on(l, out, n, max, nf, m, j);
+        if (n > 0)
+            note_reuse(l, taken, n);
+        return n;
+    }
     keep_inner_part(l, nf, m, j, same_outer);
+    note_reuse(l, taken, n);
     return n;
 }

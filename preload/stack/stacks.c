@@ -130,7 +130,9 @@ int memtap_stack_find(const memtap_trie_t *trie, uint32_t image, const uint64_t 
         return 0;
     int common = common_frames(c, frames, n, known);
     c->whole = 0;
-    if (c->image == image && c->nodes > common)
+    if (c->image != image)
+        c->nodes = 0; /* another image's */
+    else if (c->nodes > common)
         c->nodes = common;
     if (common == n && c->nodes == n) { /* a prefix of the last stack */
         *leaf = c->leaf = c->node[n - 1];
@@ -162,8 +164,6 @@ int memtap_stack_find(const memtap_trie_t *trie, uint32_t image, const uint64_t 
     if (e->frames) {
         if (!same_frames(e->frames, cf, n))
             return 0;
-        if (c->image != image) /* the nodes held are another image's */
-            c->nodes = 0;
     } else if (!is_path(trie, c, image, node, n)) {
         return 0;
     }

@@ -259,6 +259,42 @@ Test(fastunwind, lazy_walks_leave_out_only_frames_the_last_walk_ended_with, .tim
               skipped, repeats_skipped);
 }
 
+/* A thread whose walks take little from the kept one (every turn drawn afresh, in a thread of
+ * its own: few frames outside them) looks for it in one walk of 8 only; when its walks
+ * repeat again, it soon looks every time once more and takes every frame from it. Every walk
+ * is libunwind's either way. Frame pointers and a fixed RBP, as in lazy_walk_loop. */
+__attribute__((noinline, optimize("no-omit-frame-pointer"))) static void fresh_then_repeated(
+    int *repeats_taken) {
+    static sample_t s;
+    unsigned long r = 88172645463325252ul;
+    for (int i = 0; i < 400; i++) {
+        int repeat = i >= 200;
+        for (int d = 0; !repeat && d < 41; d++) {
+            r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+            turns[d] = (unsigned char)(r & 1);
+        }
+        path_from_fixed_rbp(&s);
+        check(&s);
+        if (i >= 232)
+            *repeats_taken += s.same_outer >= s.nfast - 1;
+    }
+}
+
+static int repeats_taken;
+static void *fresh_then_repeated_thread(void *arg) {
+    (void)arg;
+    fresh_then_repeated(&repeats_taken);
+    return NULL;
+}
+
+Test(fastunwind, walks_that_repeat_again_take_the_kept_one_again, .timeout = 30) {
+    pthread_t t;
+    pthread_create(&t, NULL, fresh_then_repeated_thread, NULL);
+    pthread_join(t, NULL);
+    cr_assert_eq(repeats_taken, 168, "from the 33rd repeat on, %d of 168 took every frame",
+                 repeats_taken);
+}
+
 /* A frame addressed through RBP (alloca) at two heights, its alloca making up for the
  * difference: the frames inside it sit where they sat, but RBP, and so every frame out
  * of it, moved. A frame whose step needs RBP may match only with the same RBP. */

@@ -241,3 +241,23 @@ Test(stacks, a_whole_stack_entry_with_other_outer_frames_is_refused, .timeout = 
     memtap_trie_destroy(&t);
     memtap_stack_cache_release();
 }
+
+/* The thread's last stack was interned in another image (a fork child, a failed exec): that
+ * stack, or a part of it, asked for in this image is not taken from it. */
+Test(stacks, another_image_stack_is_not_its_node, .timeout = 30) {
+    memtap_trie_t a, b;
+    two_tries(&a, &b);
+    uint64_t s[3] = {0x30, 0x20, 0x10}, prefix[2] = {0x20, 0x10}, other[1] = {0x99};
+    uint32_t leaf;
+    emitted = 0;
+    cr_assert_eq(memtap_stack_intern(&a, 1, s, 3, 0, 8, emit, &leaf), 0);
+    cr_assert_not(memtap_stack_find(&b, 2, s, 3, 0, &leaf), "image 1's node for s");
+    cr_assert_not(memtap_stack_find(&b, 2, prefix, 2, 0, &leaf), "image 1's node for its part");
+    emitted = 0;
+    cr_assert_eq(memtap_stack_intern(&b, 2, other, 1, 0, 8, emit, &leaf), 0);
+    cr_assert_eq(memtap_stack_intern(&b, 2, prefix, 2, 0, 8, emit, &leaf), 0);
+    cr_assert_eq(leaf, 3, "b: 0x99, then 0x10, 0x20");
+    cr_assert_eq(emitted, 3);
+    tries_done(&a, &b);
+    memtap_stack_cache_release();
+}
