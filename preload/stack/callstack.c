@@ -17,7 +17,7 @@
 
 /* The trie and the order of NODE records; a line of its own */
 static __attribute__((aligned(64))) memtap_lock_t trie_lock = MEMTAP_LOCK_INIT;
-static memtap_trie_t trie;
+static memtap_trie_t trie; /* (its lock-free fields have a line of their own: trie.h) */
 static int max_depth = MEMTAP_DEFAULT_DEPTH;
 static int python_only; /* MEMTAP_PYTHON_ONLY: no native unwinding while Python runs */
 

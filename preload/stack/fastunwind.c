@@ -400,7 +400,7 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
     last_t *l = max < KEEP_CAP ? last_walk() : NULL;
     if (!l)
         return walk_plain(&g, out, max);
-    unsigned generation = __atomic_load_n(&memtap_rules_generation, __ATOMIC_ACQUIRE);
+    unsigned generation = __atomic_load_n(&memtap_rules_generation.value, __ATOMIC_ACQUIRE);
     if (__builtin_expect(l->generation != generation, 0)) { /* rules forgotten: walks too */
         l->n = 0;
         l->generation = generation;

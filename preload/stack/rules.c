@@ -23,7 +23,7 @@
  * computed again next time. */
 _Alignas(64) memtap_rule_slot_t memtap_rules[TABLE_SIZE];
 
-unsigned memtap_rules_generation;
+memtap_rules_generation_t memtap_rules_generation;
 
 /* A slot whose ip is 0 has a rule of 0: the rule memtap_rule_of finds for a return address
  * of 0 (the end of a stack). So the rule goes first. */
@@ -32,7 +32,7 @@ void memtap_rule_cache_clear(void) {
         __atomic_store_n(&memtap_rules[i].rule, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&memtap_rules[i].ip, 0, __ATOMIC_RELEASE);
     }
-    __atomic_fetch_add(&memtap_rules_generation, 1, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&memtap_rules_generation.value, 1, __ATOMIC_RELEASE);
 }
 
 typedef MEMTAP_HASHTAB(memtap_rule_slot_t) rule_table_t;

@@ -28,8 +28,13 @@ typedef struct {
 } memtap_rule_slot_t;
 extern memtap_rule_slot_t memtap_rules[1u << MEMTAP_RULE_BITS];
 
-/* Bumped by memtap_rule_cache_clear: walks kept from before it are forgotten. */
-extern unsigned memtap_rules_generation;
+/* Bumped by memtap_rule_cache_clear: walks kept from before it are forgotten. Read at every
+ * walk: a cache line of its own (a lock beside it made it a miss). */
+typedef struct {
+    _Alignas(64) unsigned value;
+    char line[60];
+} memtap_rules_generation_t;
+extern memtap_rules_generation_t memtap_rules_generation;
 
 /* Forgets every rule (after dlclose: another module may be mapped where one was). Any
  * thread; walks under way meanwhile may keep rules read before. Safe inside malloc. */

@@ -49,9 +49,11 @@ typedef struct {
 typedef MEMTAP_HASHTAB(memtap_trie_slot_t) memtap_trie_index_t;
 
 typedef struct {
-    memtap_trie_index_t index; /* (parent, frame) -> id; count: nodes, the last id given */
-    memtap_trie_node_t **chunks;   /* MEMTAP_TRIE_CHUNKS pointers, mapped */
-    memtap_trie_stacks_t *stacks;  /* the current whole-stack table */
+    /* Read without the lock at every allocation whose stack changed: a cache line of their
+     * own, which nothing another thread writes shares (the order counter once did). */
+    _Alignas(64) memtap_trie_node_t **chunks; /* MEMTAP_TRIE_CHUNKS pointers, mapped */
+    memtap_trie_stacks_t *stacks;             /* the current whole-stack table */
+    _Alignas(64) memtap_trie_index_t index; /* (parent, frame) -> id; count: nodes, last id */
     size_t stack_count;
     /* Tables the whole-stack table outgrew: a thread may still read one, so they are given
      * back only by memtap_trie_destroy (the table structs themselves live here too). */

@@ -100,9 +100,9 @@ Test(rules, steps_follow_the_word, .timeout = 30) {
 Test(rules, forgetting_starts_over, .timeout = 30) {
     uint64_t ip = callers[3]();
     uint64_t w = memtap_rule_of(ip);
-    unsigned generation = memtap_rules_generation;
+    unsigned generation = memtap_rules_generation.value;
     memtap_rule_cache_clear();
-    cr_assert_eq(memtap_rules_generation, generation + 1);
+    cr_assert_eq(memtap_rules_generation.value, generation + 1);
     size_t kept = 0;
     for (size_t i = 0; i < sizeof memtap_rules / sizeof memtap_rules[0]; i++)
         kept += memtap_rules[i].ip != 0;
