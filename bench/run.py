@@ -13,7 +13,7 @@ beside its target. heaptrack runs in the first HEAPTRACK_ROUNDS rounds only (its
 size does not change from round to round, and it is the slowest by far).
 
 usage: bench/run.py BUILD_DIR
-env:   ROUNDS=3 HEAPTRACK_ROUNDS=1 THREADS=1,4 WORKLOADS=storm,paths
+env:   ROUNDS=5 HEAPTRACK_ROUNDS=1 THREADS=1,4 WORKLOADS=storm,paths
        STORM_ALLOCATIONS=6000000 PATHS_ALLOCATIONS=3000000 (ALLOCATIONS sets both)
 """
 import glob
@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from measure import measure  # noqa: E402 - needs the path above
 
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
-ROUNDS = int(os.environ.get("ROUNDS", "3"))
+ROUNDS = int(os.environ.get("ROUNDS", "5"))
 HEAPTRACK_ROUNDS = int(os.environ.get("HEAPTRACK_ROUNDS", "1"))
 THREADS = [int(t) for t in os.environ.get("THREADS", "1,4").split(",")]
 WORKLOADS = os.environ.get("WORKLOADS", "storm,paths").split(",")
