@@ -106,7 +106,8 @@ def report(w, runs, sizes, tools):
         summary = json.loads(subprocess.run([MEMTAP, "summary", "--json", capture(w, t)],
                                             capture_output=True, text=True, check=True).stdout)
         calls = summary["allocations"]
-        cpu = {k: statistics.median(c for c, _ in runs[(w, t, k)]) for k in tools if runs[(w, t, k)]}
+        cpu = {k: statistics.median(c for c, _ in runs[(w, t, k)])
+               for k in tools if runs[(w, t, k)]}
         wall = {k: statistics.median(x for _, x in runs[(w, t, k)]) for k in cpu}
         base = cpu["untracked"]
         print(f"\n{w}, {t} thread(s) {'':2} {'cpu (median)':>13} {'ratio':>7} {'wall':>8} "
@@ -147,7 +148,8 @@ def report_reader(w):
             wall = statistics.median(x for _, x in v)
             cpu = statistics.median(c for c, _ in v)
             note = "" if k == "lz4 -dc" else target(READER_TARGET, wall / lz4)
-            print(f"  {k:16} {wall:6.2f} s wall  {wall / lz4:5.1f}x lz4 -dc  {cpu:6.2f} s cpu  {note}")
+            print(f"  {k:16} {wall:6.2f} s wall  {wall / lz4:5.1f}x lz4 -dc  {cpu:6.2f} s cpu  "
+                  + note)
 
 
 def main():

@@ -226,8 +226,8 @@ WALK_PART int program_frame(regs_t *g, uint64_t skip_lo, uint64_t skip_hi) {
 
 /* Fresh frames from g into the spare arrays at FRESH_TOP, FRESH_TOP - 1, ... and into out,
  * until one is a kept frame (*met: its index in the kept arrays; not written; only when
- * meet), the stack ends (*ended) or out holds max. Returns the frames written, or -1 when libunwind must do
- * it. */
+ * meet), the stack ends (*ended) or out holds max. Returns the frames written, or -1 when
+ * libunwind must do it. */
 WALK_PART int walk_fresh(last_t *l, regs_t *g, uint64_t *out, int max, int meet, int *met,
                          int *ended) {
     const uint64_t *k = &l->kept->v[l->lo + l->n - 1]; /* the innermost kept frame */

@@ -17,7 +17,8 @@
 #define MEMTAP_W_OFF(w) ((uint32_t)(w))
 #define MEMTAP_W_RBP_OFF(w) ((uint64_t)(int64_t)(int16_t)((w) >> 32))
 /* whether stepping out of a frame with rule w reads its RBP (w 0, unknown: yes) */
-#define MEMTAP_W_RBP_USED(w) (!MEMTAP_W_FLAG(w, MEMTAP_W_RSP) || !MEMTAP_W_FLAG(w, MEMTAP_W_RBP_SAVED))
+#define MEMTAP_W_RBP_USED(w)                                                                       \
+    (!MEMTAP_W_FLAG(w, MEMTAP_W_RSP) || !MEMTAP_W_FLAG(w, MEMTAP_W_RBP_SAVED))
 
 #define MEMTAP_MAX_FRAME_BYTES (64ull << 20) /* no frame this large: the walk went astray */
 

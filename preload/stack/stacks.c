@@ -12,10 +12,10 @@ typedef struct {
     int whole;      /* the cache holds a whole stack of `depth` frames, whose node is leaf */
     uint32_t leaf;
     int cap;
-    size_t bytes;    /* of the mapping */
+    size_t bytes;   /* of the mapping */
     uint64_t *frames;
-    uint64_t *hash;  /* hash[i]: prefix_hash of frames[0..i] (the same in every image) */
-    uint32_t *node;  /* node[i]: the node of the path frames[0..i], for i < nodes */
+    uint64_t *hash; /* hash[i]: prefix_hash of frames[0..i] (the same in every image) */
+    uint32_t *node; /* node[i]: the node of the path frames[0..i], for i < nodes */
 } cache_t;
 
 static __thread cache_t *tls_cache __attribute__((tls_model("initial-exec")));
@@ -27,7 +27,8 @@ static __thread cache_t *tls_cache __attribute__((tls_model("initial-exec")));
 static inline uint64_t prefix_hash(uint64_t h, uint64_t frame) {
     return ((h << 27 | h >> 37) ^ frame) * 0x9e3779b97f4a7c15ull;
 }
-static inline uint64_t stack_key(uint64_t h) { return h ? h : 1; } /* 0: an empty slot */
+/* The table's key of a stack whose hash is h (0 marks an empty slot). */
+static inline uint64_t stack_key(uint64_t h) { return h ? h : 1; }
 
 uint64_t memtap_stack_key(const uint64_t *frames, int n) {
     uint64_t h = HASH_SEED;
