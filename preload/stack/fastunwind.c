@@ -72,8 +72,10 @@ typedef struct {
     int ended;        /* the kept walk reached the outermost frame */
     int returned_all; /* the last result held every kept frame (it was not cut at max) */
     unsigned generation; /* memtap_rules_generation the kept rules are from */
-    /* moving sums (each step keeps 7/8 of the last) of the frames walks took from the kept
-     * walk and of all their frames, and the walks made */
+    /* Whether walks look for the kept walk (meet); every 8th walk does, and adds to moving
+     * sums (each keeps 7/8 of the last) of the frames it took from the kept walk and of all
+     * its frames, which decide meet; the walks made */
+    int meet;
     unsigned reused, frames, walks;
     /* The loads still_steps makes, flat: stepping out of kept frame i (i >= 1) loads the
      * slots check_slot[e] for e in [check_first[i], check_first[i + 1]) and finds
@@ -103,6 +105,7 @@ static last_t *last_walk(void) {
             return NULL;
         l = p;
         l->spare = &l->bufs[1];
+        l->meet = 1;
         set_kept(l, &l->bufs[0], FRESH_TOP);
         tls_last = l;
     }
@@ -376,10 +379,11 @@ WALK_PART int check_kept(last_t *l, uint64_t **o, int m, int stop, int lazy, int
     return a;
 }
 
-/* A walk that looked for the kept one took `reused` of its n frames from it. */
-static inline void note_reuse(last_t *l, int reused, int n) {
+/* A sampled walk took `reused` of its n frames from the kept one. */
+static void note_reuse(last_t *l, int reused, int n) {
     l->reused += (unsigned)reused - l->reused / 8;
     l->frames += (unsigned)n - l->frames / 8;
+    l->meet = 8 * l->reused >= REUSE_TIMES_8_MIN * l->frames;
 }
 
 __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_t skip_lo,
@@ -408,8 +412,7 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
 
     /* Meeting the kept walk costs a compare or two a frame: a thread whose walks take next to
      * nothing from it (an allocation on a new path each time) looks for it in one walk of 8 */
-    int m, ended, was_kept = l->n;
-    int meet = 8 * l->reused >= REUSE_TIMES_8_MIN * l->frames || (++l->walks & 7) == 0;
+    int m, ended, sample = (++l->walks & 7) == 0 && l->n, meet = l->meet || sample;
     int nf = meet ? walk_fresh(l, &g, out, max, 1, &m, &ended)
                   : walk_fresh(l, &g, out, max, 0, &m, &ended);
     if (nf < 0) {
@@ -421,7 +424,7 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
             keep_spare(l, FRESH_TOP + 1 - nf, ended);
         else
             l->n = 0;
-        if (meet && was_kept) /* (with nothing kept, there was nothing to take) */
+        if (sample) /* (with nothing kept, there was nothing to take: not sampled) */
             note_reuse(l, 0, nf);
         return nf;
     }
@@ -433,11 +436,12 @@ __attribute__((noinline)) int memtap_fast_unwind(uint64_t *out, int max, uint64_
     int taken = n - nf;
     if (n < max && !(j == l->lo && l->ended)) {
         n = walk_on(l, out, n, max, nf, m, j);
-        if (n > 0)
+        if (sample && n > 0)
             note_reuse(l, taken, n);
         return n;
     }
     keep_inner_part(l, nf, m, j, same_outer);
-    note_reuse(l, taken, n);
+    if (sample)
+        note_reuse(l, taken, n);
     return n;
 }
