@@ -71,7 +71,7 @@ def main():
               (f"{size / 1e6:8.1f}MB {size / calls:8.2f}" if size else ""))
     if "heaptrack -r" in cpu:
         print(f"\nmemtap / heaptrack -r cpu: {statistics.median(cpu['memtap']) / statistics.median(cpu['heaptrack -r']):.2f}x "
-              f"(target <= 1); capture size ratio {sizes['memtap'] / sizes['heaptrack -r']:.2f}x (target <= 0.5)")
+              f"(target <= 1); capture size ratio {sizes['memtap'] / sizes['heaptrack -r']:.2f}x (target <= 0.8)")
     shutil.rmtree(TMP, ignore_errors=True)
 
 

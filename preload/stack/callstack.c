@@ -17,7 +17,7 @@
 
 /* The trie and the order of NODE records; a line of its own */
 static __attribute__((aligned(64))) memtap_lock_t trie_lock = MEMTAP_LOCK_INIT;
-static memtap_trie_t trie;
+static memtap_trie_t trie; /* (its lock-free fields have a line of their own: trie.h) */
 static int max_depth = MEMTAP_DEFAULT_DEPTH;
 static int python_only; /* MEMTAP_PYTHON_ONLY: no native unwinding while Python runs */
 
@@ -26,11 +26,27 @@ void memtap_callstack_configure(int depth, int python_frames_only) {
     python_only = python_frames_only;
 }
 
-int memtap_callstack_begin_image(void) { return memtap_trie_init(&trie); }
-void memtap_callstack_end_image(void) { memtap_trie_destroy(&trie); }
+/* A fork child has one thread: the trie's memory may go. After a failed exec other threads
+ * may be reading the trie without its lock (memtap_stack_find): it is emptied in place. */
+static int one_thread;
+
+int memtap_callstack_begin_image(void) { return trie.chunks ? 0 : memtap_trie_init(&trie); }
+
+void memtap_callstack_end_image(void) {
+    if (one_thread)
+        memtap_trie_destroy(&trie);
+    else if (trie.chunks)
+        memtap_trie_clear(&trie);
+    one_thread = 0;
+}
+
 void memtap_callstack_lock(void) { memtap_lock(&trie_lock); }
 void memtap_callstack_unlock(void) { memtap_unlock(&trie_lock); }
-void memtap_callstack_after_fork(void) { memtap_lock_reset(&trie_lock); }
+
+void memtap_callstack_after_fork(void) {
+    memtap_lock_reset(&trie_lock);
+    one_thread = 1;
+}
 
 /* Writes a NODE record; called by the interning below with trie_lock held, so node records
  * appear in id order and before any allocation can name them. */
@@ -68,6 +84,15 @@ uint32_t memtap_callstack_intern(const uint64_t *frames, int n, int known, uint3
     if (memtap_stack_lookup(*image, frames, n, known, &leaf)) {
         tls_cache_is_last_walk = tls_walk_is_native; /* the cache holds frames */
         return leaf;
+    }
+    if (memtap_stack_find(&trie, *image, frames, n, known, &leaf)) {
+        /* found without the lock: good if the image did not end meanwhile (its trie is
+         * emptied then, and the node may be stale) */
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&memtap_image_seq, __ATOMIC_RELAXED) == *image) {
+            tls_cache_is_last_walk = tls_walk_is_native;
+            return leaf;
+        }
     }
     memtap_lock(&trie_lock);
     *image = memtap_image_seq;

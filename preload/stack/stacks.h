@@ -1,7 +1,10 @@
-/* Stack interning with a per-thread cache of the last stack: consecutive allocations of a
- * thread share most of their outer frames, so only the frames that changed since the last
- * allocation are looked up in the trie. The result is exactly what interning every frame
- * would give (tests/unit/preload/stack/test_stacks.c checks it). */
+/* Stack interning with a per-thread cache of the last stack and a shared table of whole
+ * stacks: consecutive allocations of a thread share most of their outer frames, so only the
+ * frames that changed since the last allocation are hashed; the hash of the whole stack
+ * finds its node, which is checked by walking its parents (no lock, one probe); only a
+ * stack never seen is interned frame by frame in the trie, under its lock. The result is
+ * exactly what interning every frame would give (tests/unit/preload/stack/test_stacks.c
+ * checks it). */
 #ifndef MEMTAP_PRELOAD_STACKS_H
 #define MEMTAP_PRELOAD_STACKS_H
 
@@ -26,6 +29,17 @@ int memtap_stack_intern(memtap_trie_t *trie, uint32_t image, const uint64_t *fra
  * thread's own cache: no lock needed. */
 int memtap_stack_lookup(uint32_t image, const uint64_t *frames, int n, int known,
                         uint32_t *leaf);
+
+/* 1 when trie's table of whole stacks has frames[0..n) (checked node by node), which then
+ * becomes the thread's last stack, its node in *leaf; 0 when it has not (then
+ * memtap_stack_intern, under the lock, interns it). Arguments as memtap_stack_intern's.
+ * No lock: another thread may intern meanwhile. A trie emptied meanwhile for a new image
+ * may give a stale node: the caller compares the image number before and after. */
+int memtap_stack_find(const memtap_trie_t *trie, uint32_t image, const uint64_t *frames, int n,
+                      int known, uint32_t *leaf);
+
+/* The key of frames[0..n) in trie.h's table of whole stacks (for tests). */
+uint64_t memtap_stack_key(const uint64_t *frames, int n);
 
 /* Writes frames[n - known, n), the outermost `known` frames of the thread's last stack
  * interned, from the thread's cache. */

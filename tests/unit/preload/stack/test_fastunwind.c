@@ -132,6 +132,23 @@ Test(fastunwind, unchanged_outer_frames_after_cut_walks, .timeout = 30) {
     probe_max = MAX;
 }
 
+/* Depths that jump between 1 and 200 under the same outer frames: a walk keeps few kept
+ * frames and many fresh ones, or the other way round (the two ways a kept walk is put
+ * together), and the outer frames said unchanged are the previous result's. */
+Test(fastunwind, depths_that_jump_match_libunwind, .timeout = 30) {
+    static sample_t walks[2];
+    unsigned r = 777;
+    for (int i = 0; i < 300; i++) {
+        sample_t *now = &walks[i % 2], *before = &walks[(i + 1) % 2];
+        r = r * 1103515245u + 12345u;
+        plain(i % 3 == 0 ? 1 + (int)((r >> 16) % 200) : 1 + (int)((r >> 16) % 8), now);
+        check(now);
+        for (int k = 1; i > 0 && k <= now->same_outer; k++)
+            cr_assert_eq(now->fast[now->nfast - k], before->fast[before->nfast - k],
+                         "walk %d, outer frame %d", i, k);
+    }
+}
+
 /* Twin functions with equal frames: walks through a and b differ only in the return
  * addresses, at the depths where the path turns (turns[]), while every frame sits where it
  * sat and holds the same registers: the innermost frame matches the kept walk's. */
@@ -240,6 +257,42 @@ Test(fastunwind, lazy_walks_leave_out_only_frames_the_last_walk_ended_with, .tim
               repeats_skipped);
     cr_assert(skipped == repeats_skipped, "a changed path left frames out (%d walks, %d repeated)",
               skipped, repeats_skipped);
+}
+
+/* A thread whose walks take little from the kept one (every turn drawn afresh, in a thread of
+ * its own: few frames outside them) looks for it in one walk of 8 only; when its walks
+ * repeat again, it soon looks every time once more and takes every frame from it. Every walk
+ * is libunwind's either way. Frame pointers and a fixed RBP, as in lazy_walk_loop. */
+__attribute__((noinline, optimize("no-omit-frame-pointer"))) static void fresh_then_repeated(
+    int *repeats_taken) {
+    static sample_t s;
+    unsigned long r = 88172645463325252ul;
+    for (int i = 0; i < 400; i++) {
+        int repeat = i >= 200;
+        for (int d = 0; !repeat && d < 41; d++) {
+            r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+            turns[d] = (unsigned char)(r & 1);
+        }
+        path_from_fixed_rbp(&s);
+        check(&s);
+        if (i >= 232)
+            *repeats_taken += s.same_outer >= s.nfast - 1;
+    }
+}
+
+static int repeats_taken;
+static void *fresh_then_repeated_thread(void *arg) {
+    (void)arg;
+    fresh_then_repeated(&repeats_taken);
+    return NULL;
+}
+
+Test(fastunwind, walks_that_repeat_again_take_the_kept_one_again, .timeout = 30) {
+    pthread_t t;
+    pthread_create(&t, NULL, fresh_then_repeated_thread, NULL);
+    pthread_join(t, NULL);
+    cr_assert_eq(repeats_taken, 168, "from the 33rd repeat on, %d of 168 took every frame",
+                 repeats_taken);
 }
 
 /* A frame addressed through RBP (alloca) at two heights, its alloca making up for the

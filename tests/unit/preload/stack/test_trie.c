@@ -49,5 +49,5 @@ Test(trie, grows_and_keeps_every_node, .timeout = 30) {
         cr_assert_not(created);
         parent = i % 7 == 0 ? 0 : ids[i];
     }
-    cr_assert_eq(t.count, N);
+    cr_assert_eq(t.index.count, N);
 }
