@@ -156,7 +156,7 @@ Test(stream, the_end_of_an_image_closes_every_source_and_the_lz4_frame, .timeout
 
 Test(stream, a_failed_write_turns_tracking_off_with_one_line, .timeout = 10) {
     memtap_stream_write = live_filling_disk;
-    live_writes_left = 1; /* the LZ4 frame's header, then the disk is full */
+    live_writes_left = 2; /* the piece header and the LZ4 frame's header, then the disk is full */
     int err = 0;
     cr_assert_eq(memtap_stream_open(open(path, O_WRONLY | O_TRUNC), &header, &err), 0);
     live_catch_stderr();
