@@ -51,6 +51,7 @@ enum memtap_record_type {
     /* top level: the records of one source; in any source: its key moves on */
     MEMTAP_REC_CHUNK = 0x20, /* source, watermark, bytes of the source's records */
     MEMTAP_REC_SKIP = 0x21,  /* the source's order key moves on by N */
+    MEMTAP_REC_SKIP_SHORT = 0x28, /* 0x28..0x2f: the key moves on by type - 0x27 (1 to 8) */
     /* a thread's records (against its model, below) */
     MEMTAP_REC_FREE = 0x06,       /* FREE, address delta from the last free */
     MEMTAP_REC_MUNMAP = 0x07,     /* a range of anonymous mapping is unmapped */
@@ -59,8 +60,7 @@ enum memtap_record_type {
                                      (type - 0x22)-th last free */
     /* source 0, between EXIT and TRAILER only: the leak scan of the blocks still live */
     MEMTAP_REC_LEAK_SCAN = 0x26,    /* live blocks scanned, their address hash, scan ms */
-    MEMTAP_REC_LEAK_CLASSES = 0x27, /* first, n, then 2 bits a block (MEMTAP_CLASS_*);
-                                       0x28..0x2f unused */
+    MEMTAP_REC_LEAK_CLASSES = 0x27, /* first, n, then 2 bits a block (MEMTAP_CLASS_*) */
     MEMTAP_REC_ALLOC_SAME = 0x30, /* 0x30..0x3f: retired (version 3), never reuse */
     MEMTAP_REC_FREE_REF = 0x40,   /* 0x40..0x7f: FREE of an address seen D records ago */
     MEMTAP_REC_ALLOC_MODEL = 0x80, /* 0x80..0xff: ALLOC, flags and address in the type byte */
@@ -94,6 +94,13 @@ enum memtap_record_type {
  * reads the counter after its event. Records are replayed in position order (ties: the
  * lower source first); a source's later chunks hold no record below its last chunk's
  * watermark. */
+#define MEMTAP_SKIP_SHORT_MAX 8u /* SKIP_SHORT's largest step: 0x2f */
+/* The step of a SKIP_SHORT record of type t, or 0 when t is none. */
+static inline unsigned memtap_skip_short(uint8_t t) {
+    return (uint8_t)(t - MEMTAP_REC_SKIP_SHORT) < MEMTAP_SKIP_SHORT_MAX
+               ? (unsigned)(t - MEMTAP_REC_SKIP_SHORT) + 1
+               : 0;
+}
 #define MEMTAP_WATERMARK_CLOSED UINT64_MAX /* the source has no more records in this image */
 #define MEMTAP_MAX_CHUNK (256u << 10)      /* bytes of records in one chunk */
 

@@ -8,7 +8,7 @@
  *   PY_NODE 0f | varint(id - parent) | varint(code id) | varint(line << 1 | entry)
  *   PY_CODE 0d | varint(code id) | varint(first line) | bytes(qualname) | bytes(filename)
  *   CHUNK   20 | varint(source) | varint(watermark) | varint(n) | n bytes of records
- *   SKIP    21 | varint(n)
+ *   SKIP    21 | varint(n)            SKIP_SHORT 27+n (n = 1..8)
  *   ALLOC_SAME 3k | zigzag(addr - last_addr) | varint(size)   node: the last ALLOC's (v3)
  *
  * Version 4 thread records (model: include/memtap/format.h, record.h):
@@ -369,6 +369,10 @@ int memtap_enc_py_code(memtap_enc_t *e, uint64_t id, uint32_t firstline, const c
 }
 
 void memtap_enc_skip(memtap_enc_t *e, uint64_t n) {
+    if (n - 1 < MEMTAP_SKIP_SHORT_MAX) { /* threads interleaving: most steps are small */
+        put_byte(e, (uint8_t)(MEMTAP_REC_SKIP_SHORT - 1 + n));
+        return;
+    }
     put_byte(e, MEMTAP_REC_SKIP);
     put_varint(e, n);
 }

@@ -88,7 +88,8 @@ void memtap_enc_free(memtap_enc_t *e, uint64_t addr);
 void memtap_enc_munmap(memtap_enc_t *e, uint64_t addr, uint64_t len);
 void memtap_enc_time(memtap_enc_t *e, uint64_t ms, uint64_t rss);
 void memtap_enc_trailer(memtap_enc_t *e);
-void memtap_enc_skip(memtap_enc_t *e, uint64_t n); /* v3: the source's key moves on by n */
+/* The source's key moves on by n >= 1: a SKIP_SHORT up to MEMTAP_SKIP_SHORT_MAX, else a SKIP. */
+void memtap_enc_skip(memtap_enc_t *e, uint64_t n);
 void memtap_enc_py_node(memtap_enc_t *e, uint32_t id, uint32_t parent, uint64_t code,
                         uint32_t line, int entry);
 /* Needs 1 + 4 varints + both strings of room; returns 0, or -1 when it does not fit. */

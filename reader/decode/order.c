@@ -170,12 +170,17 @@ static int peek_source(void *ctx, uint32_t id, memtap_msrc_t *s) {
         if (c.p == end)
             return MEMTAP_OK;
         uint64_t at = memtap_merge_offset(s, (size_t)(c.p - s->buf));
-        if (*c.p != MEMTAP_REC_SKIP)
+        uint64_t skip = memtap_skip_short(*c.p);
+        if (skip) {
+            c.p++;
+        } else if (*c.p != MEMTAP_REC_SKIP) {
             return id ? peek_thread(d, s, c.p, key, at) : peek_process(d, s, c.p, key, at);
-        c.p++;
-        uint64_t skip = dec_get_varint(&c, "order key");
-        if (c.status == PARSE_MORE)
-            return MEMTAP_OK;
+        } else {
+            c.p++;
+            skip = dec_get_varint(&c, "order key");
+            if (c.status == PARSE_MORE)
+                return MEMTAP_OK;
+        }
         if (c.status || skip > (UINT64_MAX >> 2) - key)
             return dec_fail(d, MEMTAP_ERR_CORRUPT, at, "order key out of range");
         key += skip;

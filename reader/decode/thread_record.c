@@ -36,7 +36,12 @@ static inline __attribute__((always_inline)) size_t run(memtap_thread_t *tp, con
     while (i < max && p <= last) {
         const uint8_t *q = p;
         uint64_t key = t->key, skip;
-        if (*q == MEMTAP_REC_SKIP) { /* threads interleaving: most records have one */
+        if ((skip = memtap_skip_short(*q)) != 0) { /* threads interleaving: most records */
+            q++;                                     /* have one, most of them short */
+            if (skip > (UINT64_MAX >> 2) - t->key)
+                break;
+            t->key += skip;
+        } else if (*q == MEMTAP_REC_SKIP) {
             q++;
             if (!fast_varint4(&q, &skip) || skip > (UINT64_MAX >> 2) - t->key)
                 break;

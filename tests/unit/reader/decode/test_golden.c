@@ -144,6 +144,33 @@ Test(golden, two_images, .timeout = 10) {
     cr_assert_str_eq(memtap_replay_py_code(&r, 0, 7)->filename, "a.py");
 }
 
+/* Keys stepped by SKIP_SHORT (one byte, 1 to 8) and SKIP alike put two threads' records and
+ * the process's back in the order they were made: thread 2's free of 0x8000 before thread
+ * 1 gets the address again. */
+Test(golden, short_skips, .timeout = 10) {
+    golden_load(&g, "short_skips");
+    static const cb_want_t want[] = {
+        A(MALLOC, 0x7000, 64, 1), A(MALLOC, 0x8000, 32, 1), F(0x7000),
+        F(0x8000),                A(MALLOC, 0x8000, 32, 1), F(0x8000),
+    };
+    static const size_t types[MEMTAP_EV_END] = {
+        [MEMTAP_EV_HEADER] = 1, [MEMTAP_EV_MODULES_RESET] = 1, [MEMTAP_EV_MODULE] = 1,
+        [MEMTAP_EV_THREAD] = 2, [MEMTAP_EV_NODE] = 1,          [MEMTAP_EV_TIME] = 1,
+        [MEMTAP_EV_EXIT] = 1,   [MEMTAP_EV_TRAILER] = 1};
+    cr_assert(expect_events(want, sizeof want / sizeof *want, types));
+
+    cr_assert_eq(cb_replay(g.path, &r, err, sizeof err), MEMTAP_OK, "%s", err);
+    cr_assert(r.complete);
+    cr_assert_eq(r.allocations, 3);
+    cr_assert_eq(r.frees, 3);
+    cr_assert_eq(r.unknown_frees, 0);
+    cr_assert_eq(r.bytes_allocated, 128);
+    cr_assert_eq(r.peak_bytes, 96);
+    cr_assert_eq(r.peak_blocks, 2);
+    cr_assert_eq(r.leaked_bytes, 0);
+    cr_assert_eq(r.leaked_blocks, 0);
+}
+
 Test(golden, a_cut_capture_is_read_as_far_as_it_goes, .timeout = 10) {
     golden_load(&g, "cut");
     static const cb_want_t want[] = {A(MALLOC, 0x1000, 32, 1), A(MALLOC, 0x1010, 32, 1)};

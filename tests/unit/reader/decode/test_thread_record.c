@@ -198,8 +198,8 @@ Test(thread_record, a_repeated_block_costs_two_bytes_a_pair, .timeout = 60) {
         put_alloc(&t.t1, MEMTAP_KIND_MALLOC, 0x5000, 64, 7);
         put_free(&t.t1, 0x5000);
     }
-    /* a SKIP before each free: every record here has a key of its own */
-    size_t skips = 2 * 1000;
+    /* a SKIP_SHORT (one byte) before each free: every record here has a key of its own */
+    size_t skips = 1000;
     cr_assert_eq(t.t1.enc.len - before - skips, 2 * 1000, "%zu bytes", t.t1.enc.len - before - skips);
     finish();
     expect_events_back();
@@ -307,10 +307,10 @@ Test(thread_record, a_size_the_site_did_not_keep_is_corrupt, .timeout = 60) {
     cb_case_expect_corrupt(&t, "size refers to an allocation the thread never made");
 }
 
-/* Types that are no thread records: retired (ALLOC_SAME 0x30..0x3f), unused (0x26..0x2f)
- * or the process's (NODE). */
+/* Types that are no thread records: retired (ALLOC_SAME 0x30..0x3f), unused (0x00) or
+ * the process's (NODE, TRAILER, the leak scan's 0x26 and 0x27). */
 Test(thread_record, types_that_are_not_thread_records, .timeout = 60) {
-    const uint8_t types[] = {0x30, 0x3f, 0x26, 0x2f, MEMTAP_REC_NODE, MEMTAP_REC_TRAILER};
+    const uint8_t types[] = {0x30, 0x3f, 0x00, 0x26, 0x27, MEMTAP_REC_NODE, MEMTAP_REC_TRAILER};
     for (size_t i = 0; i < sizeof types; i++) {
         if (i) {
             teardown();
@@ -322,6 +322,42 @@ Test(thread_record, types_that_are_not_thread_records, .timeout = 60) {
         snprintf(msg, sizeof msg, "record type 0x%02x in the records of a thread", types[i]);
         cb_case_expect_corrupt(&t, msg);
     }
+}
+
+/* Two threads taking turns, each record a key of its own: thread 1's keys move on by 1 to
+ * 9 between its records. A step of 1 to 8 is one byte (SKIP_SHORT 0x28 + step - 1), 9 a
+ * SKIP of two; the keys put the records back in the order they were written. */
+Test(thread_record, interleaved_threads_step_their_keys_in_one_byte, .timeout = 60) {
+    start();
+    put_alloc(&t.t1, MEMTAP_KIND_MALLOC, 0x5000, 64, 7); /* key 1 */
+    for (uint64_t step = 1; step <= 9; step++) {
+        for (uint64_t i = 1; i < step; i++) /* thread 2's records in between */
+            put_alloc(&t.t2, MEMTAP_KIND_MALLOC, 0x9000 + 16 * (order % 64), 32, 3);
+        size_t at = t.t1.enc.len;
+        put_alloc(&t.t1, MEMTAP_KIND_MALLOC, 0x5000, 64, 7); /* the site's size, node, place */
+        if (step <= MEMTAP_SKIP_SHORT_MAX) {
+            cr_assert_eq(t.t1.enc.len - at, 2, "step %lu: %zu bytes", (unsigned long)step,
+                         t.t1.enc.len - at);
+            cr_assert_eq(t.t1.enc.buf[at], MEMTAP_REC_SKIP_SHORT + step - 1);
+        } else {
+            cr_assert_eq(t.t1.enc.len - at, 3);
+            cr_assert_eq(t.t1.enc.buf[at], MEMTAP_REC_SKIP);
+            cr_assert_eq(t.t1.enc.buf[at + 1], step);
+        }
+        if (step == 4)
+            flush(&t.t1, 1);
+    }
+    finish();
+    expect_events_back();
+}
+
+/* A SKIP_SHORT may not take a key to 2^62 either. */
+Test(thread_record, a_short_skip_beyond_the_key_range_is_corrupt, .timeout = 60) {
+    /* key 2^62 - 8 after the SKIP, then 8 more */
+    const uint8_t recs[] = {MEMTAP_REC_SKIP, 0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f,
+                            MEMTAP_REC_SKIP_SHORT + 7, MEMTAP_REC_ALLOC, 2, 16, 1};
+    thread_bytes(recs, sizeof recs, 1);
+    cb_case_expect_corrupt(&t, "order key out of range");
 }
 
 Test(thread_record, a_record_cut_by_the_end_of_its_image_is_corrupt, .timeout = 60) {
