@@ -17,9 +17,53 @@ static int by_addr(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Replays process p of c into r. Returns MEMTAP_OK or an error code. */
+/* The replay's figures are not needed here, only what is live: the heap's blocks go into
+ * heap (an address and a size, two probes an event instead of the replay's site and thread
+ * tables: half the collector's time at exit), everything else (mappings, images, nodes)
+ * through the replay, which keeps the anonymous mappings in r->regions. */
+static int replay_live(memtap_replay_t *r, memtap_addrmap_t *heap, const memtap_batch_t *b) {
+    for (size_t i = 0; i < b->n; i++) {
+        const memtap_bev_t *e = &b->ev[i];
+        if (e->type == MEMTAP_EV_ALLOC && e->kind != MEMTAP_KIND_MMAP) {
+            int existed;
+            memtap_block_t *blk = memtap_addrmap_upsert(heap, e->addr, &existed);
+            if (!blk)
+                return -1;
+            blk->size = e->size;
+            continue;
+        }
+        if (e->type == MEMTAP_EV_FREE) {
+            memtap_block_t gone;
+            memtap_addrmap_take(heap, e->addr, &gone);
+            continue;
+        }
+        memtap_event_t ev = {.type = e->type};
+        if (e->type == MEMTAP_EV_ALLOC) {
+            ev.u.alloc.kind = e->kind;
+            ev.u.alloc.addr = e->addr;
+            ev.u.alloc.size = e->size;
+            ev.u.alloc.node = e->node;
+            ev.u.alloc.thread = e->thread;
+        } else if (e->type == MEMTAP_EV_MUNMAP) {
+            ev.u.free.addr = e->addr;
+            ev.u.free.len = e->size;
+        } else {
+            ev = b->others[e->addr];
+            /* a new image (not the same one after a failed exec) starts with nothing live */
+            if (ev.type == MEMTAP_EV_HEADER && r->images.n > 0 &&
+                !(ev.u.header.flags & MEMTAP_HDR_CONTINUED))
+                memtap_addrmap_clear(heap);
+        }
+        if (memtap_replay_event(r, &ev) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Replays process p of c: its heap blocks into heap, the rest into r. Returns MEMTAP_OK or
+ * an error code. */
 static int replay_process(const memtap_container_t *c, uint32_t p, memtap_replay_t *r,
-                          char *err, size_t err_cap) {
+                          memtap_addrmap_t *heap, char *err, size_t err_cap) {
     memtap_decoder_t *dec = NULL;
     memtap_batch_t *b = memtap_batch_new();
     int rc = b ? memtap_decoder_open_process(&dec, c, p) : MEMTAP_ERR_NOMEM;
@@ -27,7 +71,7 @@ static int replay_process(const memtap_container_t *c, uint32_t p, memtap_replay
         memtap_batch_clear(b);
         memtap_decoder_fill(dec, b);
         rc = b->rc;
-        if (memtap_replay_batch(r, b) < 0)
+        if (replay_live(r, heap, b) < 0)
             rc = MEMTAP_ERR_NOMEM;
         if (b->end)
             break;
@@ -53,15 +97,19 @@ long memtap_collect_live(const char *path, pid_t pid, memtap_shm_block_t *out, s
         if (c->processes.v[i].pid == (uint64_t)pid)
             p = i;
     memtap_replay_t r;
+    memtap_addrmap_t heap;
     long n = -1;
     if (p == MEMTAP_NONE)
         snprintf(err, err_cap, "no process %ld in the capture", (long)pid);
-    else if (memtap_replay_init(&r) < 0)
+    else if (memtap_addrmap_init(&heap) < 0)
         snprintf(err, err_cap, "out of memory");
-    else {
-        if (replay_process(c, p, &r, err, err_cap) == MEMTAP_OK) {
+    else if (memtap_replay_init(&r) < 0) {
+        snprintf(err, err_cap, "out of memory");
+        memtap_addrmap_free(&heap);
+    } else {
+        if (replay_process(c, p, &r, &heap, err, err_cap) == MEMTAP_OK) {
             n = 0;
-            const memtap_addrmap_t *m = &r.live;
+            const memtap_addrmap_t *m = &heap;
             for (size_t i = 0; m->slots && i <= m->mask; i++) {
                 const memtap_block_t *blk = &m->slots[i];
                 if (!blk->used)
@@ -86,6 +134,7 @@ long memtap_collect_live(const char *path, pid_t pid, memtap_shm_block_t *out, s
                 qsort(out, (size_t)n, sizeof *out, by_addr);
         }
         memtap_replay_free(&r);
+        memtap_addrmap_free(&heap);
     }
     memtap_container_free(c);
     return n;

@@ -30,6 +30,8 @@ typedef MEMTAP_HASHTAB(memtap_block_t) memtap_addrmap_t;
 /* Returns 0, or -1 when out of memory. */
 int memtap_addrmap_init(memtap_addrmap_t *m);
 void memtap_addrmap_free(memtap_addrmap_t *m);
+/* Empties m, keeping its memory. */
+void memtap_addrmap_clear(memtap_addrmap_t *m);
 
 static inline size_t memtap_addrmap_hash(uint64_t addr) {
     return (size_t)((addr * 0x9E3779B97F4A7C15ull) >> 20);
