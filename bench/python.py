@@ -54,13 +54,15 @@ def python312():
 def setups(python, work, name):
     """name -> (command maker, files maker): the command of one run, and the files it
     wrote (its capture)."""
-    def memtap(*opts):
-        capture = os.path.join(TMP, f"{name}{''.join(opts).replace('-', '_')}.memtap")
+    def memtap(*opts, scan=True):
+        capture = os.path.join(TMP, f"{name}{''.join(opts).replace('-', '_')}"
+                                    f"{'' if scan else '_noscan'}.memtap")
 
         def cmd():
             if os.path.exists(capture):
                 os.unlink(capture)
-            return [MEMTAP, "run", *opts, "-o", capture, "--"] + work
+            env = [] if scan else ["env", "MEMTAP_LEAK_SCAN=0"]
+            return env + [MEMTAP, "run", *opts, "-o", capture, "--"] + work
         return cmd, lambda: [capture]
 
     def heaptrack(*opts):
@@ -78,7 +80,10 @@ def setups(python, work, name):
                 work[1:]), lambda: [out]
 
     s = {"untracked": (lambda: work, lambda: []), "memtap": memtap(),
-         "memtap --python-only": memtap("--python-only")}
+         "memtap --python-only": memtap("--python-only"),
+         # what the leak scan at exit costs (MEMTAP_LEAK_SCAN=0 turns it off)
+         "memtap, no leak scan": memtap(scan=False),
+         "memtap --python-only, no leak scan": memtap("--python-only", scan=False)}
     if shutil.which("heaptrack"):
         s["heaptrack -r (malloc)"] = heaptrack("-r")
     if subprocess.run([python, "-c", "import memray"], capture_output=True).returncode == 0:

@@ -57,12 +57,16 @@ def heaptrack_base(w, threads):
     return os.path.join(TMP, f"{w}{threads}.heaptrack")
 
 
+NO_SCAN = "memtap no scan"  # MEMTAP_LEAK_SCAN=0: what the leak scan at exit costs
+
+
 def command(tool, w, threads):
-    if tool == "memtap":
-        out = capture(w, threads)
+    if tool in ("memtap", NO_SCAN):
+        out = capture(w, threads) + ("" if tool == "memtap" else ".noscan")
         if os.path.exists(out):
             os.unlink(out)
-        return [MEMTAP, "run", "-o", out, "--"] + program(w, threads)
+        env = ["env", "MEMTAP_LEAK_SCAN=0"] if tool == NO_SCAN else []
+        return env + [MEMTAP, "run", "-o", out, "--"] + program(w, threads)
     if tool == "heaptrack -r":
         for f in glob.glob(heaptrack_base(w, threads) + "*"):
             os.unlink(f)
@@ -73,6 +77,8 @@ def command(tool, w, threads):
 def size_of(tool, w, threads):
     if tool == "memtap":
         return os.path.getsize(capture(w, threads))
+    if tool == NO_SCAN:
+        return os.path.getsize(capture(w, threads) + ".noscan")
     return sum(os.path.getsize(f) for f in glob.glob(heaptrack_base(w, threads) + "*"))
 
 
@@ -120,6 +126,10 @@ def report(w, runs, sizes, tools):
         ratio = cpu["memtap"] / base
         print(f"memtap cpu against untracked: {ratio:.2f}x "
               + (target(CPU_TARGET[t], ratio) if t in CPU_TARGET else ""))
+        if NO_SCAN in cpu:
+            print(f"  of which the leak scan at exit (the collector replays the capture): "
+                  f"{(cpu['memtap'] - cpu[NO_SCAN]) / base:.2f}x; without it "
+                  f"{cpu[NO_SCAN] / base:.2f}x")
         if "heaptrack -r" in cpu:
             size_ratio = sizes[(w, t, "memtap")] / sizes[(w, t, "heaptrack -r")]
             print(f"memtap / heaptrack -r: cpu {cpu['memtap'] / cpu['heaptrack -r']:.2f}x, "
@@ -153,7 +163,7 @@ def report_reader(w):
 
 
 def main():
-    tools = ["untracked", "memtap"] + (["heaptrack -r"] if shutil.which("heaptrack") else [])
+    tools = ["untracked", "memtap", NO_SCAN] + (["heaptrack -r"] if shutil.which("heaptrack") else [])
     print("bench: " + ", ".join(f"{w} ({ALLOCS[w]:,} allocations)" for w in WORKLOADS)
           + f", on {' and '.join(map(str, THREADS))} thread(s), {ROUNDS} rounds in alternation"
           + (f" (heaptrack in the first {HEAPTRACK_ROUNDS})" if "heaptrack -r" in tools else ""))
