@@ -3,7 +3,8 @@
 memtap (native and Python frames merged, the default), under memtap --python-only (Python
 frames and the allocating C function, no native unwinding), under heaptrack -r with
 PYTHONMALLOC=malloc (the only way it sees Python's objects) and, when the interpreter has
-it, under memray (default, and --trace-python-allocators), in alternation:
+it, under memray (default, and --trace-python-allocators), in alternation; both memtap modes
+run a second time with MEMTAP_LEAK_SCAN=0, so the leak scan's share at exit shows:
 
 - churn: bench/pywork.py, dict, list and str churn (about 18 M allocation calls);
 - calls: bench/pycalls.py, 10 M calls of a one-line function (30 M small ints): what a

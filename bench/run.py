@@ -6,7 +6,9 @@ under memtap and under heaptrack (record-only, its cheapest mode), in alternatio
          and stack cache feed on)
   paths  bench/paths.c: every allocation takes a new call path (about 11,000 stacks)
 
-Prints medians of CPU time (user+sys of the whole process tree, compressors included), ratios
+memtap runs twice: as users run it (the leak scan at exit included) and with
+MEMTAP_LEAK_SCAN=0, so the scan's share shows. Prints medians of CPU time (user+sys of the
+whole process tree, compressors and memtap run's collector included), ratios
 to untracked, capture bytes per allocation call, the growth of memtap's added cost per event
 from 1 to 4 threads, and the reader's time beside `lz4 -dc` on every capture: each figure
 beside its target. heaptrack runs in the first HEAPTRACK_ROUNDS rounds only (its capture
