@@ -83,6 +83,11 @@ void memtap_report_warn(const memtap_report_capture_t *cap, const memtap_replay_
 /* "killed by signal 9", "incomplete" or "" for process i of c (a static buffer). */
 const char *memtap_process_state(const memtap_container_t *c, uint32_t i);
 
+/* The processes of c in tree order into order[0..c->processes.n): parents before children,
+ * siblings in the order they started (a parent always starts before its child). Returns 0,
+ * or -1 when out of memory. */
+int memtap_process_order(const memtap_container_t *c, uint32_t *order);
+
 /* What one process's replay says, for the list of processes. */
 typedef struct {
     uint32_t process; /* index in the capture's processes */
