@@ -55,17 +55,22 @@ static void *scratch(size_t bytes) {
     return p == MAP_FAILED ? NULL : p;
 }
 
-/* The roots: the process's writable memory but memtap's own region (leaks.h's rules). */
+/* The roots: the process's writable memory but memtap's own region and frames (leaks.h's
+ * rules; memtap_cfa: memtap_leak_scan_at_exit's). */
 static memtap_range_t *find_roots(const memtap_live_block_t *blocks, size_t n, size_t *nroots,
-                                  size_t *bytes) {
-    memtap_range_t region = {(uint64_t)(uintptr_t)memtap_shm,
-                             (uint64_t)(uintptr_t)memtap_shm + MEMTAP_SHM_SIZE, 0};
+                                  size_t *bytes, uintptr_t memtap_cfa) {
+    volatile uint64_t here = 0;
+    uint64_t sp = (uintptr_t)&here & ~(uint64_t)4095;
+    memtap_range_t region[2] = {
+        {(uint64_t)(uintptr_t)memtap_shm, (uint64_t)(uintptr_t)memtap_shm + MEMTAP_SHM_SIZE, 0},
+        {sp, memtap_cfa > sp ? memtap_cfa : sp, 0},
+    };
     for (size_t cap = 4096; cap <= (1u << 22); cap *= 4) {
         *bytes = cap * sizeof(memtap_range_t);
         memtap_range_t *roots = scratch(*bytes);
         if (!roots)
             return NULL;
-        int got = memtap_leak_roots(roots, cap, &region, 1, blocks, n);
+        int got = memtap_leak_roots(roots, cap, region, 2, blocks, n);
         if (got >= 0) {
             *nroots = (size_t)got;
             return roots;
@@ -103,7 +108,7 @@ static void write_classes(const memtap_live_block_t *blocks, const uint8_t *clas
     }
 }
 
-void memtap_leak_scan_at_exit(void) {
+void memtap_leak_scan_at_exit(uintptr_t memtap_cfa) {
     const char *v = getenv(MEMTAP_ENV_LEAK_SCAN);
     if (!memtap_shm || (v && !strcmp(v, "0")))
         return;
@@ -116,7 +121,7 @@ void memtap_leak_scan_at_exit(void) {
     const memtap_live_block_t *blocks =
         (const memtap_live_block_t *)((uint8_t *)memtap_shm + MEMTAP_SHM_LIVE_OFFSET);
     size_t nroots = 0, roots_bytes = 0;
-    memtap_range_t *roots = find_roots(blocks, n, &nroots, &roots_bytes);
+    memtap_range_t *roots = find_roots(blocks, n, &nroots, &roots_bytes, memtap_cfa);
     uint8_t *classes = roots ? scratch(n) : NULL;
     memtap_leak_stats_t stats;
     int rc = classes ? memtap_leak_classify(blocks, n, roots, nroots, classes, &stats) : -ENOMEM;
