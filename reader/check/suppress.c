@@ -33,17 +33,19 @@ static const char *const runtime_modules[] = {
 /* Functions of libc and ld.so whose allocations are kept for the life of the process (or
  * of a thread) by libc itself: a stack through one of them is not the program's leak. */
 static const char *const runtime_functions[] = {
-    "_IO_file_doallocate", /* stdio buffers: stdout, stderr, any FILE's (freed by fclose) */
-    "setlocale",           /* the locale's data and names */
-    "_nl_*",               /* locale and message catalogues (gettext, iconv) */
-    "__nss_*",             /* the name service's configuration and modules (getpwuid...) */
-    "_dl_allocate_tls*",   /* a thread's TLS block and DTV (pthread_create) */
-    "__tls_get_addr",      /* TLS of a dlopen'd module, allocated on first use */
-    "_dl_*",               /* ld.so: link maps, scopes, dlopen's and dl_init's tables */
-    "dlopen*",             /* likewise, through libc's entry point */
-    "dlerror*",            /* the thread's dlerror message buffer */
-    "tzset",               /* the time zone */
-    "__libc_early_init",   /* libc's own start */
+    /* (libc's own names: with its debug symbols, __GI_ before many of them) */
+    "*_IO_file_doallocate",    /* stdio buffers: stdout's, stderr's, any FILE's until fclose */
+    "*setlocale",              /* the locale's data, names and aliases */
+    "_nl_*", "__GI__nl_*",     /* locale data and message catalogues (gettext, iconv) */
+    "__nss_*", "__GI___nss_*", /* the name service's configuration and modules */
+    "getpw*", "getgr*", "getsp*", "gethostby*", "getserv*", "getproto*", "getnet*",
+    /* the static buffer of each non-reentrant lookup (getXXbyYY.c) */
+    "*tzset*", "__tzfile_read", /* the time zone (localtime, mktime, strftime) */
+    "*_dl_allocate_tls*",      /* a thread's TLS block and DTV (pthread_create) */
+    "allocate_dtv",            /* (inlined into the above with debug symbols) */
+    "*__tls_get_addr*",        /* TLS of a dlopen'd module, allocated on first use */
+    "_dl_*", "__GI__dl_*",     /* ld.so: link maps, scopes, dlopen's and dl_init's tables */
+    "*dlerror*",               /* the thread's dlerror message buffer */
 };
 
 memtap_suppressions_t *memtap_suppressions_new(int defaults) {
