@@ -175,6 +175,8 @@ static int big_enough(const memtap_fsite_t *s, const uint64_t *totals, double mi
     return 0;
 }
 
+size_t memtap_flame_keep_top = 1000;
+
 /* For qsort by one view's value, largest first (ties: older site first). */
 static const memtap_fsite_t *rank_sites;
 static memtap_view_t rank_view;
@@ -185,10 +187,10 @@ static int by_value_desc(const void *a, const void *b) {
     return x != y ? (x < y ? 1 : -1) : (i > j) - (i < j);
 }
 
-/* Marks in keep[] the MEMTAP_FLAME_KEEP_TOP largest sites of each view (a value above 0):
+/* Marks in keep[] the memtap_flame_keep_top largest sites of each view (a value above 0):
  * a capture of many small stacks still shows its largest ones instead of one [other]. */
 static int mark_top(const memtap_fsite_t *in, size_t n, uint8_t *keep) {
-    if (n <= MEMTAP_FLAME_KEEP_TOP) {
+    if (n <= memtap_flame_keep_top) {
         memset(keep, 1, n);
         return 0;
     }
@@ -201,7 +203,7 @@ static int mark_top(const memtap_fsite_t *in, size_t n, uint8_t *keep) {
             idx[i] = (uint32_t)i;
         rank_view = (memtap_view_t)v;
         qsort(idx, n, sizeof *idx, by_value_desc);
-        for (size_t k = 0; k < MEMTAP_FLAME_KEEP_TOP; k++)
+        for (size_t k = 0; k < memtap_flame_keep_top; k++)
             if (memtap_fsite_value(&in[idx[k]], rank_view) > 0)
                 keep[idx[k]] = 1;
     }

@@ -19,8 +19,8 @@
 enum { MEMTAP_FK_NATIVE, MEMTAP_FK_PYTHON, MEMTAP_FK_INTERPRETER, MEMTAP_FK_OTHER };
 
 /* The views: which figure of a site gives a frame's width. */
-/* Each view's largest stacks kept whatever --min-percent says. */
-#define MEMTAP_FLAME_KEEP_TOP 1000u
+/* Each view's largest stacks kept whatever --min-percent says: 1,000 (tests change it). */
+extern size_t memtap_flame_keep_top;
 
 typedef enum {
     MEMTAP_VIEW_PEAK,      /* bytes live at the heap's peak */

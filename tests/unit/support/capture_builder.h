@@ -362,7 +362,7 @@ static inline void cb_expect_batches(const char *path, const cb_want_t *want, si
                 continue;
             memtap_event_t ev = {.type = (memtap_ev_type_t)e->type};
             if (e->type == MEMTAP_EV_ALLOC)
-                ev.u.alloc = (__typeof__(ev.u.alloc)){e->kind, e->addr, e->size, e->node};
+                ev.u.alloc = (__typeof__(ev.u.alloc)){e->kind, e->addr, e->size, e->node, e->thread};
             else
                 ev.u.free = (__typeof__(ev.u.free)){e->addr, e->size};
             cr_assert(i < n, "more batched events than expected");

@@ -136,7 +136,7 @@ Test(records, renaming_an_unknown_thread_is_corrupt, .timeout = 60) {
 /* Retired types (THREAD_SWITCH, ALLOC_SAME) and unused ones are unknown; thread records
  * are out of place among the process's. */
 Test(records, types_that_are_not_process_records, .timeout = 60) {
-    const uint8_t types[] = {0x04, 0x30, 0x3f, 0x26, 0x2f, 0x00, 0x11, 0x06, 0x22, 0x41, 0x80};
+    const uint8_t types[] = {0x04, 0x30, 0x3f, 0x28, 0x2f, 0x00, 0x11, 0x06, 0x22, 0x41, 0x80};
     for (size_t i = 0; i < sizeof types; i++) {
         if (i) {
             teardown();

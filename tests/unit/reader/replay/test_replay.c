@@ -1,5 +1,6 @@
 /* The replay model: totals, leaks, peak and what each stack held at the peak, realloc,
  * partial munmap, exec. Events are fed directly, no file involved. */
+#include <stdio.h>
 #include <criterion/criterion.h>
 #include <string.h>
 

@@ -146,6 +146,7 @@ Test(flame, sites_per_thread_and_the_tree, .timeout = 10) {
 /* Under 30% of every view: the first site (peak 100/350, total 100/351, 1 of 4 calls, none
  * leaked or temporary) goes to [other]; the third stays for its 2 calls of 4. */
 Test(flame, small_sites_merge_into_other_per_thread, .timeout = 10) {
+    memtap_flame_keep_top = 0; /* only --min-percent decides here */
     cr_assert_eq(memtap_flame_build(&f, sym, &r, in, nin, 0, 30), 0);
     cr_assert_eq(f.merged, 1);
     cr_assert_eq(f.sites.n, 3);
@@ -245,6 +246,7 @@ Test(flame, page_data_json, .timeout = 10) {
 /* Sites given by hand: the two small ones of a thread are summed into its [other] site;
  * input sites are summed where their stacks read the same on one thread. */
 Test(flame, other_sums_its_sites, .timeout = 10) {
+    memtap_flame_keep_top = 0; /* only --min-percent decides here */
     uint32_t node = r.sites.v[1].node; /* a real stack */
     memtap_fsite_t hand[] = {
         {.node = node, .thread = 0, .kinds = 1, .peak_bytes = 1000, .total_bytes = 1000, .allocations = 10},

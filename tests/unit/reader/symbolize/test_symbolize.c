@@ -3,6 +3,7 @@
  * (module+offset) for a missing module and for a binary whose build-id is not the recorded
  * one; then every allocation the symbolizer makes failing in turn (test seam): it must
  * still answer each node, with valid strings (the test also runs under ASan). */
+#include <stdio.h>
 #include <criterion/criterion.h>
 #include <elf.h>
 #include <link.h>
