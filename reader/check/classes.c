@@ -72,6 +72,9 @@ memtap_site_leak_t *memtap_site_leaks(const memtap_replay_t *r, memtap_symbolize
             return NULL;
         }
         sl[s].rule = memtap_suppressions_match(sup, view.v, view.n);
+        if (!sl[s].rule)
+            sl[s].lost_rule = memtap_suppressions_match_lost(sup, view.v, view.n);
+        sl[s].python_native = memtap_python_native_block(view.v, view.n);
     }
     memtap_stack_view_free(&view);
     return sl;
@@ -84,7 +87,12 @@ void memtap_site_leaks_total(const memtap_site_leak_t *sl, size_t nsites,
     memset(suppressed, 0, sizeof *suppressed);
     for (size_t s = 1; s < nsites; s++)
         for (unsigned c = 0; c < MEMTAP_LC_COUNT; c++)
-            memtap_amount_add(sl[s].rule ? suppressed : &by_class[c], sl[s].cls[c]);
+            memtap_amount_add(memtap_site_suppressed(&sl[s], c) ? suppressed : &by_class[c],
+                              sl[s].cls[c]);
+}
+
+const char *memtap_site_suppressed(const memtap_site_leak_t *sl, unsigned cls) {
+    return sl->rule ? sl->rule : cls != MEMTAP_LC_REACHABLE ? sl->lost_rule : NULL;
 }
 
 void memtap_warn_no_classes(const memtap_replay_t *r, const char *what, int check) {

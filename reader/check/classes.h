@@ -47,7 +47,12 @@ unsigned memtap_class_mask(const char *list);
 typedef struct {
     memtap_amount_t cls[MEMTAP_LC_COUNT];
     const char *rule; /* the suppression that matched its stack (suppress.h), or NULL */
+    const char *lost_rule; /* memtap_suppressions_match_lost's, or NULL */
+    int python_native;     /* memtap_python_native_block: possibly lost is judged */
 } memtap_site_leak_t;
+
+/* The rule that suppresses class cls of site sl, or NULL. */
+const char *memtap_site_suppressed(const memtap_site_leak_t *sl, unsigned cls);
 
 /* One entry per site of r (r->sites.n, [0] unused): its live blocks by class (regions,
  * the program's anonymous mappings, included), and with sup, its stack (symbolized by

@@ -39,10 +39,10 @@ static void site_name(FILE *f, const memtap_check_leak_t *l) {
 }
 
 /* "definitely lost 100 bytes in 1 block, indirectly lost ..." of the judged classes. */
-static void classes_text(FILE *f, const memtap_verdict_t *v, const memtap_check_leak_t *l) {
+static void classes_text(FILE *f, const memtap_check_leak_t *l) {
     const char *sep = "";
     for (unsigned c = MEMTAP_LC_DEFINITE; c >= MEMTAP_LC_REACHABLE; c--) {
-        if (!l->cls[c].blocks || !(v->opts.classes >> c & 1))
+        if (!l->cls[c].blocks || !(l->judged_classes >> c & 1))
             continue;
         fprintf(f, "%s%s %llu bytes in %llu block%s", sep, memtap_class_name(c),
                 (unsigned long long)l->cls[c].bytes, (unsigned long long)l->cls[c].blocks,
@@ -57,11 +57,11 @@ static void leak_case(FILE *f, const memtap_verdict_t *v, const memtap_check_lea
     site_name(f, l);
     fprintf(f, " [pid %llu]\">\n      <failure type=\"leak\" message=\"",
             (unsigned long long)p->pid);
-    classes_text(f, v, l);
+    classes_text(f, l);
     fputs(" at ", f);
     site_name(f, l);
     fputs("\">", f);
-    classes_text(f, v, l);
+    classes_text(f, l);
     fprintf(f, "\nprocess %llu: ", (unsigned long long)p->pid);
     xml(f, p->command);
     fputc('\n', f);

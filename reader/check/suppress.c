@@ -187,24 +187,63 @@ static int stdlib_frame(const memtap_frame_t *f) {
            !glob("*/dist-packages/*", file);
 }
 
-/* The Python rule: a stack of a Python process (a Python frame, or a frame of the
- * interpreter's modules) every frame of which is the interpreter's, its standard
- * library's or the runtime's. */
-static int interpreter_stack(const memtap_frame_t *frames, size_t n) {
+/* The Python rule (docs/python.md, "Leak check"): what made an allocation is its innermost
+ * Python frame with the native frames below it. PY_INTERPRETER: the interpreter's own memory
+ * (those native frames are the interpreter's or the runtime's, and the Python frame is the
+ * standard library's, or there is none: start-up, finalization); PY_USER: memory the
+ * interpreter allocated for the user's pure Python code; PY_NOT: not the interpreter's (a
+ * native frame of an extension module, of ctypes' libffi, of a program that embeds Python),
+ * or not a Python process. Except: what an extension hands the interpreter to keep (below). */
+enum { PY_NOT, PY_USER, PY_INTERPRETER };
+
+/* The interpreter's functions whose memory it keeps for good whoever calls them: interned
+ * strings (immortal since 3.12, lost when the interned table goes at finalization). */
+static const char *const python_keeps[] = {"PyUnicode_Intern*", "_PyUnicode_Intern*"};
+
+/* Whether an extension's native frame frames[i] hands the interpreter what it keeps: its
+ * module initialisation (PyInit_*: the module's names, methods and types) or an interned
+ * string made by one of the interpreter's frames below it. */
+static int extension_gives_interpreter(const memtap_frame_t *frames, size_t i) {
+    if (i == 0)
+        return 0; /* the extension's own malloc */
+    if (glob("PyInit_*", frames[i].function))
+        return 1;
+    for (size_t k = 0; k < i; k++)
+        if (any_glob(python_keeps, COUNT(python_keeps), frames[k].function))
+            return 1;
+    return 0;
+}
+
+static int python_rule(const memtap_frame_t *frames, size_t n) {
     int python = 0;
     for (size_t i = 0; i < n; i++) {
         const memtap_frame_t *f = &frames[i];
-        if (f->python) {
-            if (!stdlib_frame(f))
-                return 0;
+        if (f->python)
+            return stdlib_frame(f) ? PY_INTERPRETER : PY_USER;
+        if (interpreter_module(f->module))
             python = 1;
-        } else if (interpreter_module(f->module)) {
-            python = 1;
-        } else if (!runtime_frame(f)) {
-            return 0;
-        }
+        else if (!runtime_frame(f))
+            return python && extension_gives_interpreter(frames, i) ? PY_INTERPRETER : PY_NOT;
     }
-    return python;
+    return python ? PY_INTERPRETER : PY_NOT;
+}
+
+int memtap_python_native_block(const memtap_frame_t *frames, size_t n) {
+    if (n == 0 || frames[0].python || interpreter_module(frames[0].module) ||
+        runtime_frame(&frames[0]))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (frames[i].python || interpreter_module(frames[i].module))
+            return 1;
+    return 0;
+}
+
+const char *memtap_suppressions_match_lost(const memtap_suppressions_t *s,
+                                           const memtap_frame_t *frames, size_t n) {
+    return s->defaults && python_rule(frames, n) == PY_USER
+               ? "built-in: the Python interpreter's memory for pure Python code, lost by "
+                 "its finalization"
+               : NULL;
 }
 
 const char *memtap_suppressions_match(const memtap_suppressions_t *s, const memtap_frame_t *frames,
@@ -219,7 +258,7 @@ const char *memtap_suppressions_match(const memtap_suppressions_t *s, const memt
         for (size_t k = 0; k < COUNT(runtime_functions); k++)
             if (!frames[i].python && glob(runtime_functions[k], frames[i].function))
                 return "built-in: a one-time allocation of libc or ld.so";
-    if (interpreter_stack(frames, n))
+    if (python_rule(frames, n) == PY_INTERPRETER)
         return "built-in: the Python interpreter's own memory";
     size_t runtime = 0;
     while (runtime < n && runtime_frame(&frames[runtime]))

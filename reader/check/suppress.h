@@ -32,6 +32,23 @@ int memtap_suppressions_add(memtap_suppressions_t *s, const char *pattern, const
 const char *memtap_suppressions_match(const memtap_suppressions_t *s, const memtap_frame_t *frames,
                                       size_t n);
 
+/* The rule that suppresses the lost classes only (definitely, indirectly, possibly lost and
+ * unknown) of the stack frames[0..n), or NULL: with the built-in rules, memory the Python
+ * interpreter allocated for the user's pure Python code (its innermost Python frame is
+ * the user's, every native frame below it the interpreter's or the runtime's). Pure Python
+ * code cannot lose memory; the interpreter's finalization can (docs/python.md). Its
+ * blocks still reachable at exit (objects a global keeps, under os._exit) stay judged. */
+const char *memtap_suppressions_match_lost(const memtap_suppressions_t *s,
+                                           const memtap_frame_t *frames, size_t n);
+
+/* 1 when frames[0..n) is a block a native library allocated itself (its innermost frame
+ * is neither the interpreter's nor the C runtime's: an extension module's malloc, ctypes'
+ * libffi calling malloc) under the Python interpreter. The check judges such a block when
+ * it is possibly lost too: the interpreter's memory scanned as roots (pymalloc arenas, its
+ * frame stacks) holds stale values that point into blocks long dropped, so valgrind's
+ * "definitely lost" comes out "possibly lost" here (docs/python.md). */
+int memtap_python_native_block(const memtap_frame_t *frames, size_t n);
+
 /* Whether a glob (fnmatch) pattern matches one of frame f's names, as above. */
 int memtap_frame_matches(const char *pattern, const memtap_frame_t *f);
 

@@ -169,17 +169,26 @@ int memtap_verdict_skip(memtap_verdict_t *v, uint64_t pid, uint64_t ppid, const 
     return p && (p->note = strdup(why)) ? 0 : -1;
 }
 
-/* The leaks of sl (r's sites) that count, into v. */
+/* The classes judged at site sl: the options', and possibly lost for a native library's
+ * own block in a Python process (memtap_python_native_block). */
+static unsigned judged_classes(const memtap_verdict_t *v, const memtap_site_leak_t *sl) {
+    return v->opts.classes | (sl->python_native ? 1u << MEMTAP_LC_POSSIBLE : 0);
+}
+
+/* The leaks of sl (r's sites) that count, into v (and the process's judged amount). */
 static int add_leaks(memtap_verdict_t *v, uint32_t process, const memtap_replay_t *r,
                      memtap_symbolizer_t *sym, const memtap_site_leak_t *sl) {
     memtap_stack_view_t view = {0};
     int rc = 0;
     for (size_t s = 1; s < r->sites.n && rc == 0; s++) {
-        memtap_amount_t judged = {0, 0};
-        for (unsigned c = 0; c < MEMTAP_LC_COUNT; c++)
-            if (v->opts.classes >> c & 1)
-                memtap_amount_add(&judged, sl[s].cls[c]);
-        if (sl[s].rule || !judged.blocks)
+        memtap_amount_t judged = {0, 0}, cls[MEMTAP_LC_COUNT];
+        for (unsigned c = 0; c < MEMTAP_LC_COUNT; c++) {
+            cls[c] = memtap_site_suppressed(&sl[s], c) ? (memtap_amount_t){0, 0} : sl[s].cls[c];
+            if (judged_classes(v, &sl[s]) >> c & 1)
+                memtap_amount_add(&judged, cls[c]);
+        }
+        memtap_amount_add(&v->procs.v[process].judged_amount, judged);
+        if (!judged.blocks)
             continue;
         if (VEC_RESERVE(v->leaks, 1) < 0 ||
             memtap_stack_view(sym, r, r->sites.v[s].node, 0, &view) < 0) {
@@ -189,8 +198,9 @@ static int add_leaks(memtap_verdict_t *v, uint32_t process, const memtap_replay_
         memtap_check_leak_t *leak = &v->leaks.v[v->leaks.n++];
         memset(leak, 0, sizeof *leak);
         leak->process = process;
-        memcpy(leak->cls, sl[s].cls, sizeof leak->cls);
+        memcpy(leak->cls, cls, sizeof leak->cls);
         leak->judged = judged;
+        leak->judged_classes = judged_classes(v, &sl[s]);
         rc = keep_frames(leak, &view);
     }
     memtap_stack_view_free(&view);
@@ -221,14 +231,12 @@ int memtap_verdict_add(memtap_verdict_t *v, const memtap_replay_t *r, memtap_sym
         return -1;
     }
     memtap_site_leaks_total(sl, r->sites.n, p->cls, &p->suppressed);
-    for (unsigned c = 0; c < MEMTAP_LC_COUNT; c++) {
+    for (unsigned c = 0; c < MEMTAP_LC_COUNT; c++)
         memtap_amount_add(&v->cls[c], p->cls[c]);
-        if (v->opts.classes >> c & 1)
-            memtap_amount_add(&p->judged_amount, p->cls[c]);
-    }
     memtap_amount_add(&v->suppressed, p->suppressed);
-    memtap_amount_add(&v->judged, p->judged_amount);
-    int rc = add_leaks(v, (uint32_t)(v->procs.n - 1), r, sym, sl);
+    uint32_t process = (uint32_t)(v->procs.n - 1);
+    int rc = add_leaks(v, process, r, sym, sl);
+    memtap_amount_add(&v->judged, v->procs.v[process].judged_amount);
     free(sl);
     return rc;
 }
@@ -245,6 +253,10 @@ static int by_judged(const void *a, const void *b) {
 void memtap_verdict_finish(memtap_verdict_t *v) {
     if (v->leaks.n)
         qsort(v->leaks.v, v->leaks.n, sizeof *v->leaks.v, by_judged);
-    v->passed = v->judged.bytes <= v->opts.max_bytes &&
+    size_t judged = 0;
+    for (size_t i = 0; i < v->procs.n; i++)
+        judged += v->procs.v[i].judged;
+    /* a check that judged no process (all killed) has nothing to pass on */
+    v->passed = judged > 0 && v->judged.bytes <= v->opts.max_bytes &&
                 !(v->opts.max_bytes == 0 && v->judged.blocks > 0);
 }

@@ -74,6 +74,7 @@ typedef struct {
     uint32_t process;                     /* index in the verdict's processes */
     memtap_amount_t cls[MEMTAP_LC_COUNT]; /* every class of the stack */
     memtap_amount_t judged;               /* of the classes the check judges */
+    unsigned judged_classes;              /* those classes (bit c: class c) */
     memtap_check_frame_t *frames;
     size_t nframes;
     size_t where; /* the frame that names the site: the innermost with a source line */
@@ -109,8 +110,8 @@ int memtap_verdict_add(memtap_verdict_t *v, const memtap_replay_t *r, memtap_sym
 int memtap_verdict_skip(memtap_verdict_t *v, uint64_t pid, uint64_t ppid, const char *command,
                         const char *why);
 
-/* Sorts the leaks (most bytes first) and decides: passed when the judged bytes are at most
- * opts.max_bytes. */
+/* Sorts the leaks (most bytes first) and decides: passed when at least one process was
+ * judged and the judged bytes are at most opts.max_bytes. */
 void memtap_verdict_finish(memtap_verdict_t *v);
 
 /* The JSON verdict (verdict_json.c): {"passed", "definitely_lost": {"bytes", "blocks"},

@@ -45,7 +45,7 @@ static json_t *leak_json(const memtap_verdict_t *v, const memtap_check_leak_t *l
     json_object_set_new(o, "blocks", json_integer((json_int_t)l->judged.blocks));
     json_t *classes = json_array();
     for (unsigned c = MEMTAP_LC_DEFINITE; c >= MEMTAP_LC_REACHABLE; c--)
-        if (l->cls[c].blocks && (v->opts.classes >> c & 1))
+        if (l->cls[c].blocks && (l->judged_classes >> c & 1))
             json_array_append_new(classes, json_string(memtap_class_word(c)));
     json_object_set_new(o, "classes", classes);
     set_classes(o, l->cls, (memtap_amount_t){0, 0});

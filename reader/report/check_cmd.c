@@ -19,7 +19,8 @@ static const char usage_head[] =
     "\n"
     "The leak check of memtap run --check on an existing capture: every process of it is\n"
     "judged by the leak scan's classes; exit status 0 when it passes, 23 (or N) when leaks\n"
-    "fail it, 1 for an unreadable capture, 2 for bad usage.\n"
+    "fail it, 1 for an unreadable capture or one where no process could be judged (all\n"
+    "killed), 2 for bad usage.\n"
     "\n";
 
 static const char usage_tail[] =
@@ -46,14 +47,14 @@ static void print_leak(FILE *out, const memtap_verdict_t *v, size_t i) {
     fprintf(out, "\n%s#%zu  ", memtap_red(), i + 1);
     const char *sep = "";
     for (unsigned c = MEMTAP_LC_DEFINITE; c >= MEMTAP_LC_REACHABLE; c--)
-        if (l->cls[c].blocks && (v->opts.classes >> c & 1)) {
+        if (l->cls[c].blocks && (l->judged_classes >> c & 1)) {
             fprintf(out, "%s%s", sep, class_amount(c, l->cls[c], a, sizeof a));
             sep = ", ";
         }
     fprintf(out, "%s", memtap_reset());
     sep = " (also ";
     for (unsigned c = MEMTAP_LC_DEFINITE; c >= MEMTAP_LC_REACHABLE; c--)
-        if (l->cls[c].blocks && !(v->opts.classes >> c & 1)) {
+        if (l->cls[c].blocks && !(l->judged_classes >> c & 1)) {
             fprintf(out, "%s%s", sep, class_amount(c, l->cls[c], a, sizeof a));
             sep = ", ";
         }
@@ -105,7 +106,10 @@ static void print_verdict(FILE *out, const memtap_verdict_t *v, size_t limit) {
                        : v->opts.classes >> MEMTAP_LC_POSSIBLE & 1 ? "definitely, indirectly or possibly lost"
                                                                    : "definitely or indirectly lost";
     memtap_fmt_size(v->judged.bytes, s, sizeof s);
-    if (v->passed)
+    if (!judged)
+        fprintf(out, "%smemtap check: no process could be judged (see above): nothing to pass "
+                     "or fail%s\n", memtap_red(), memtap_reset());
+    else if (v->passed)
         fprintf(out, "memtap check: passed (%s %s: %s, at most %llu bytes allowed)\n", what,
                 v->judged.blocks == 1 ? "block" : "blocks", v->judged.blocks ? s : "none",
                 (unsigned long long)v->opts.max_bytes);
@@ -114,6 +118,13 @@ static void print_verdict(FILE *out, const memtap_verdict_t *v, size_t limit) {
                 memtap_red(), s, memtap_fmt_count(v->judged.blocks, n, sizeof n),
                 v->judged.blocks == 1 ? "" : "s", what, (unsigned long long)v->opts.max_bytes,
                 memtap_reset());
+}
+
+static int has_judged(const memtap_verdict_t *v) {
+    for (size_t i = 0; i < v->procs.n; i++)
+        if (v->procs.v[i].judged)
+            return 1;
+    return 0;
 }
 
 /* Judges process i of cap into v. Returns 0, or -1 when out of memory. */
@@ -199,6 +210,8 @@ int memtap_check_capture(const char *path, const memtap_check_opts_t *o, FILE *o
     } else {
         memtap_verdict_finish(&v);
         *passed = v.passed;
+        if (!has_judged(&v))
+            status = MEMTAP_EXIT_BAD_INPUT; /* docs/ci.md: exit 1, or the program's status */
         if (out)
             print_verdict(out, &v, o->limit >= 0 ? (size_t)o->limit : DEFAULT_LIMIT);
         if (o->json_path && memtap_verdict_json(&v, o->json_path) < 0) {
