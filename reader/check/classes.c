@@ -95,6 +95,27 @@ const char *memtap_site_suppressed(const memtap_site_leak_t *sl, unsigned cls) {
     return sl->rule ? sl->rule : cls != MEMTAP_LC_REACHABLE ? sl->lost_rule : NULL;
 }
 
+void memtap_class_totals(const memtap_replay_t *r, memtap_amount_t out[MEMTAP_LC_COUNT]) {
+    memset(out, 0, MEMTAP_LC_COUNT * sizeof *out);
+    for (size_t i = 0; r->live.slots && i <= r->live.mask; i++) {
+        const memtap_block_t *b = &r->live.slots[i];
+        if (b->used)
+            memtap_amount_add(&out[b->leak_class < MEMTAP_LC_COUNT ? b->leak_class : 0],
+                              (memtap_amount_t){1, b->size});
+    }
+    for (size_t i = 0; i < r->regions.n; i++) {
+        const memtap_region_t *g = &r->regions.v[i];
+        memtap_amount_add(&out[g->leak_class < MEMTAP_LC_COUNT ? g->leak_class : 0],
+                          (memtap_amount_t){1, g->len});
+    }
+}
+
+const char *memtap_leak_scan_word(const memtap_replay_t *r) {
+    return r->leak_scan == MEMTAP_LEAK_SCAN_DONE       ? "done"
+           : r->leak_scan == MEMTAP_LEAK_SCAN_MISMATCH ? "mismatch"
+                                                       : "none";
+}
+
 void memtap_warn_no_classes(const memtap_replay_t *r, const char *what, int check) {
     if (r->leak_scan == MEMTAP_LEAK_SCAN_DONE || r->live_blocks == 0)
         return;

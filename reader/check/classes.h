@@ -66,6 +66,12 @@ void memtap_site_leaks_total(const memtap_site_leak_t *sl, size_t nsites,
                              memtap_amount_t by_class[MEMTAP_LC_COUNT],
                              memtap_amount_t *suppressed);
 
+/* The blocks (and the program's anonymous mappings) r holds at the end, by class. */
+void memtap_class_totals(const memtap_replay_t *r, memtap_amount_t out[MEMTAP_LC_COUNT]);
+
+/* "done", "none" or "mismatch": r's leak scan (replay.h MEMTAP_LEAK_SCAN_*). */
+const char *memtap_leak_scan_word(const memtap_replay_t *r);
+
 /* One line on stderr when r has no classes (why, and how the figures are taken), for
  * the process named by what. Nothing when it has them. */
 void memtap_warn_no_classes(const memtap_replay_t *r, const char *what, int check);

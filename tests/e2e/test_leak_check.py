@@ -372,3 +372,34 @@ def test_python_via_shim_on_path(check_run, reader, run):
     (pid,) = [pr["pid"] for pr in v["processes"] if "ctypes_lose.py" in pr["command"]
               and "python" in pr["command"].split()[0]]
     assert [(l["bytes"], l["blocks"]) for l in v["leaks"] if l["pid"] == pid] == [(54321, 1)]
+
+
+def test_leaks_and_summary_show_classes(memtap_run, report, reader, run, prog):
+    out, _ = memtap_run("classes", [prog("leaky")])
+    text = run([reader, "leaks", out]).stdout
+    assert "#1  400 B in 1 block (40.0%): indirectly lost\n" in text
+    assert "120 B in 5 blocks (12.0%): definitely lost 24 B in 1 block, indirectly lost " \
+        "96 B in 4 blocks\n" in text
+    assert "64 B in 1 block (6.4%): possibly lost\n" in text
+    assert "100 B in 2 blocks (10.0%): still reachable\n" in text
+    filtered = run([reader, "leaks", "--class", "indirect,possible", out]).stdout
+    assert filtered.startswith("Leaked 560 B in 6 blocks from 3 stacks")
+    assert [l for l in filtered.splitlines() if l.startswith("#")] == [
+        "#1  400 B in 1 block (71.4%): indirectly lost",
+        "#2  96 B in 4 blocks (17.1%): indirectly lost",
+        "#3  64 B in 1 block (11.4%): possibly lost"]
+    js = report("leaks", out, "--class", "definite")
+    assert (js["leaked_bytes"], js["leaked_blocks"]) == (340, 5)
+    assert js["leak_scan"] == "done"
+    assert [(l["bytes"], l["blocks"]) for l in js["leaks"]] == [(300, 3), (24, 1), (16, 1)]
+    assert js["leaks"][1]["classes"] == {"definitely_lost": {"bytes": 24, "blocks": 1},
+                                         "indirectly_lost": {"bytes": 96, "blocks": 4}}
+    assert {k: (v["bytes"], v["blocks"]) for k, v in js["leak_classes"].items()} == LEAKY
+    bad = run([reader, "leaks", "--class", "lost", out])
+    assert bad.returncode == 2 and "--class takes" in bad.stderr
+    summary = run([reader, "summary", out]).stdout
+    assert "Leak classes     definitely lost 340 B in 5, indirectly lost 496 B in 5, possibly " \
+        "lost 64 B in 1, still reachable 100 B in 2\n" in summary
+    js = report("summary", out)
+    assert js["leak_scan"] == "done"
+    assert {k: (v["bytes"], v["blocks"]) for k, v in js["leak_classes"].items()} == LEAKY
