@@ -83,11 +83,13 @@ static json_t *classes_json(const memtap_amount_t cls[MEMTAP_LC_COUNT], int all)
     return o;
 }
 
-/* "leak_scan" and "leak_classes" (every class, "unknown" when some blocks have none). */
+/* "leak_scan", "leak_scan_ms" (the scan's wall time) and "leak_classes" (every class, "unknown" when some blocks have none). */
 static void leak_totals(json_t *o, const memtap_replay_t *r) {
     memtap_amount_t cls[MEMTAP_LC_COUNT];
     memtap_class_totals(r, cls);
     json_object_set_new(o, "leak_scan", json_string(memtap_leak_scan_word(r)));
+    json_object_set_new(o, "leak_scan_ms", r->leak_scan == MEMTAP_LEAK_SCAN_NONE
+                                               ? json_null() : u64(r->leak_scan_ms));
     json_object_set_new(o, "leak_classes", classes_json(cls, 1));
 }
 

@@ -77,6 +77,9 @@ static void classes_row(const memtap_replay_t *r) {
                          memtap_fmt_count(cls[c].blocks, b, sizeof b));
         k = w < 0 ? k : k + (size_t)w;
     }
+    if (k < sizeof line)
+        snprintf(line + k, sizeof line - k, " (scan at exit: %llu ms)",
+                 (unsigned long long)r->leak_scan_ms);
     row("Leak classes", line);
 }
 
