@@ -115,15 +115,3 @@ const char *memtap_leak_scan_word(const memtap_replay_t *r) {
            : r->leak_scan == MEMTAP_LEAK_SCAN_MISMATCH ? "mismatch"
                                                        : "none";
 }
-
-void memtap_warn_no_classes(const memtap_replay_t *r, const char *what, int check) {
-    if (r->leak_scan == MEMTAP_LEAK_SCAN_DONE || r->live_blocks == 0)
-        return;
-    const char *why = r->leak_scan == MEMTAP_LEAK_SCAN_MISMATCH
-                          ? "its leak scan does not match the blocks the capture holds"
-                          : "no leak scan at exit (MEMTAP_LEAK_SCAN=0, bare LD_PRELOAD, or "
-                            "the process did not exit)";
-    fprintf(stderr, "memtap: %s has no leak classes: %s; %s\n", what, why,
-            check ? "every block it never freed counts as definitely lost"
-                  : "its blocks are shown with class unknown");
-}

@@ -72,8 +72,4 @@ void memtap_class_totals(const memtap_replay_t *r, memtap_amount_t out[MEMTAP_LC
 /* "done", "none" or "mismatch": r's leak scan (replay.h MEMTAP_LEAK_SCAN_*). */
 const char *memtap_leak_scan_word(const memtap_replay_t *r);
 
-/* One line on stderr when r has no classes (why, and how the figures are taken), for
- * the process named by what. Nothing when it has them. */
-void memtap_warn_no_classes(const memtap_replay_t *r, const char *what, int check);
-
 #endif

@@ -181,8 +181,6 @@ static int sites_cmd(int argc, char **argv, int leaks) {
         memtap_replay_free(&r);
         return MEMTAP_EXIT_BAD_INPUT;
     }
-    if (vc && !o.json)
-        memtap_warn_no_classes(&r, o.path, 0);
     long limit = o.limit >= 0 ? o.limit : (o.json && leaks) ? 0 : leaks ? 20 : 10;
     size_t shown = limit > 0 && (size_t)limit < n ? (size_t)limit : n;
     memtap_symbolizer_t *sym = memtap_symbolizer_new(&r);

@@ -12,7 +12,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from memtap_e2e import PY_SRC, PROGS_SRC, line_of, py_eval, py_line_of
+from memtap_e2e import PY_SRC, PROGS_SRC, line_of, py_line_of
+from test_python import extension  # noqa: F401 (the fixture: ext.c built for `python`)
 
 # tests/e2e/progs/leaky.c, class by class: (bytes, blocks)
 LEAKY = {
@@ -272,22 +273,8 @@ def test_agrees_with_valgrind(check_run, run, prog):
 # Python: clean scripts pass on every interpreter, with and without pymalloc; real leaks
 # (ctypes, a C extension's malloc) fail; a global list fails --check=reachable.
 
-@pytest.fixture
-def lose_ext(python, run, tmp_path):
-    include = py_eval(python, "__import__('sysconfig').get_paths()['include']")
-    suffix = py_eval(python, "__import__('sysconfig').get_config_var('EXT_SUFFIX')")
-    if not os.path.exists(os.path.join(include, "Python.h")):
-        pytest.skip(f"no Python.h in {include}")
-    ext_dir = tmp_path / "ext"
-    ext_dir.mkdir()
-    b = run(["cc", "-O0", "-g", "-shared", "-fPIC", f"-I{include}",
-             os.path.join(PY_SRC, "ext.c"), "-o", str(ext_dir / ("memtap_ext" + suffix))])
-    assert b.returncode == 0, b.stderr
-    return str(ext_dir)
-
-
-def py_env(pymalloc, **extra):
-    env = dict(os.environ, **extra)
+def py_env(pymalloc, base=None):
+    env = dict(base or os.environ)
     env["PYTHONMALLOC"] = "pymalloc" if pymalloc else "malloc"
     return env
 
@@ -303,7 +290,7 @@ def test_python_clean_script_passes(check_run, python, pymalloc):
 
 
 @pytest.mark.parametrize("pymalloc", [True, False], ids=["pymalloc", "malloc"])
-def test_python_real_leaks_fail(check_run, python, lose_ext, pymalloc):
+def test_python_real_leaks_fail(check_run, python, extension, pymalloc):
     _, p, v = check_run("py-ctypes", [python, os.path.join(PY_SRC, "ctypes_lose.py")],
                         "--check", env=py_env(pymalloc))
     assert p.returncode == 23, p.stderr[-3000:]
@@ -312,7 +299,7 @@ def test_python_real_leaks_fail(check_run, python, lose_ext, pymalloc):
     line = py_line_of("ctypes_lose.py", "CTYPES-LOSE")
     assert any(f["function"] == "lose" and f["line"] == line for f in leak["stack"])
     _, p, v = check_run("py-ext", [python, os.path.join(PY_SRC, "ext_lose.py")], "--check",
-                        env=py_env(pymalloc, PYTHONPATH=lose_ext))
+                        env=py_env(pymalloc, extension))
     assert p.returncode == 23, p.stderr[-3000:]
     (leak,) = v["leaks"]
     assert (leak["function"], leak["line"]) == ("ext_lose", py_line_of("ext.c", "EXT-LOSE"))
