@@ -66,6 +66,10 @@ int memtap_begin_image(int fd, uint32_t flags) {
     return 0;
 }
 
+/* The stack pointer of memtap_finish's caller: below it, every frame of the thread that
+ * exits is memtap's own (the leak scan leaves them out), 0 outside memtap_finish. */
+static uintptr_t exit_cfa;
+
 void memtap_end_image(uint8_t last_type) {
     uint64_t rss = memtap_rss_bytes();
     uint64_t allocations, frees;
@@ -80,7 +84,7 @@ void memtap_end_image(uint8_t last_type) {
         memtap_enc_time(&memtap_stream, memtap_pace_elapsed_ms(), rss);
         memtap_enc_u64(&memtap_stream, last_type, memtap_pace_elapsed_ms());
         if (last_type == MEMTAP_REC_EXIT) /* the image's last blocks are its leaks */
-            memtap_leak_scan_at_exit();
+            memtap_leak_scan_at_exit(exit_cfa);
         if (memtap_stream_reserve(MEMTAP_ENC_FIXED_MAX) == 0)
             memtap_enc_trailer(&memtap_stream);
     }
@@ -88,6 +92,7 @@ void memtap_end_image(uint8_t last_type) {
 }
 
 void memtap_finish(void) {
+    exit_cfa = (uintptr_t)__builtin_dwarf_cfa();
     if (getpid() != memtap_capture_pid)
         return;
     /* exit from a signal handler that interrupted this thread inside memtap: the locks may

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "report/output.h"
+#include "report/check_cmd.h"
 #include "report/flame_cmd.h"
 #include "report/report.h"
 
@@ -13,15 +14,17 @@
 static const char usage[] =
     "usage: memtap COMMAND [options] ...\n"
     "\n"
-    "Tracks the allocations of C, C++ programs and reports where memory went.\n"
+    "Tracks the allocations of C, C++ and Python programs and reports where memory went.\n"
     "\n"
     "commands:\n"
     "  run [-o FILE] -- PROGRAM [ARGS]   run PROGRAM under memtap, write a capture\n"
+    "  run --check -- PROGRAM [ARGS]     the same, then fail (exit 23) when it leaked\n"
     "  summary FILE                      totals, peak heap, leaks, per allocator\n"
     "  leaks FILE                        never-freed memory grouped by stack\n"
     "  top [--by peak|total|count] FILE  allocation stacks ranked\n"
     "  flamegraph [-o FILE] FILE         the interactive flamegraph page (one HTML file)\n"
     "  export --format F FILE            folded stacks, speedscope or JSON tree (stdout)\n"
+    "  check FILE                        the leak check of run --check on a capture\n"
     "\n"
     "Every report takes --json, and --pid PID to show one process of the run (default: the\n"
     "program run started). 'memtap COMMAND --help' tells more.\n"
@@ -53,6 +56,7 @@ int main(int argc, char **argv) {
         {"top", memtap_cmd_top},
         {"flamegraph", memtap_cmd_flamegraph},
         {"export", memtap_cmd_export},
+        {"check", memtap_cmd_check},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name))

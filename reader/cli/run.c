@@ -18,12 +18,13 @@
 #include "collect/collector.h"
 #include "memtap/collector.h"
 #include "memtap/format.h"
+#include "report/check_cmd.h"
 #include "report/output.h"
 #include "report/report.h"
 
 static const char usage[] =
     "usage: memtap run [-o FILE] [--force] [--max-depth N] [--python-only] [--no-children]\n"
-    "                  [--] PROGRAM [ARGS...]\n"
+    "                  [--check[=WHAT] [check options]] [--] PROGRAM [ARGS...]\n"
     "\n"
     "Runs PROGRAM with memtap tracking its allocations, and writes a capture file.\n"
     "The program's output and exit status are its own; memtap speaks on stderr only.\n"
@@ -37,7 +38,12 @@ static const char usage[] =
     "                     Python code runs (faster; C extension frames are not shown)\n"
     "  --no-children      track PROGRAM only (through its execs), not the processes it\n"
     "                     starts\n"
-    "  -h, --help         this text\n";
+    "  -h, --help         this text\n"
+    "\n"
+    "The leak check (any of these options turns it on): after the program and every\n"
+    "process it started have ended, the blocks they never freed are judged by the leak\n"
+    "scan's classes; the report goes to stderr. Exit status: the program's own when the\n"
+    "check passes, 23 (or N) when leaks fail it.\n";
 
 /* Where libmemtap.so is: $MEMTAP_LIBRARY, beside this binary (build tree), or in
  * ../lib/memtap/ (installed). */
@@ -105,6 +111,7 @@ typedef struct {
     int force;
     int depth;
     char **prog_argv;
+    memtap_check_opts_t check;
 } run_opts_t;
 
 /* Parses memtap run's options into o (--python-only and --no-children go straight to the
@@ -117,13 +124,22 @@ static int parse_options(int argc, char **argv, run_opts_t *o) {
         {"help", no_argument, NULL, 'h'},
         {"python-only", no_argument, NULL, 'p'},
         {"no-children", no_argument, NULL, 'c'},
+        MEMTAP_CHECK_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
-    *o = (run_opts_t){getenv(MEMTAP_ENV_OUTPUT), 0, MEMTAP_DEFAULT_DEPTH, NULL};
+    memset(o, 0, sizeof *o);
+    o->output = getenv(MEMTAP_ENV_OUTPUT);
+    o->depth = MEMTAP_DEFAULT_DEPTH;
+    memtap_check_opts_init(&o->check);
     int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+:o:fh", longopts, NULL)) != -1) {
+        int k = memtap_check_option(&o->check, c, optarg, "run");
+        if (k < 0)
+            return MEMTAP_EXIT_USAGE;
+        if (k > 0)
+            continue;
         switch (c) {
         case 'o':
             o->output = optarg;
@@ -150,6 +166,7 @@ static int parse_options(int argc, char **argv, run_opts_t *o) {
             break;
         case 'h':
             fputs(usage, stdout);
+            fputs(memtap_check_usage, stdout);
             return MEMTAP_EXIT_OK;
         case ':':
             fprintf(stderr, "memtap run: option '%s' needs a value (see memtap run --help)\n",
@@ -304,6 +321,21 @@ static void final_message(const char *prog, const run_result_t *res) {
             res->path, res->path);
 }
 
+/* memtap run --check: judges the capture; the exit status is the program's when the check
+ * passes, the check's exit code when leaks fail it. When there is nothing to judge (no
+ * capture was written) or the capture cannot be read, the program's status if it failed,
+ * else 1. */
+static int check_after_run(const memtap_check_opts_t *o, const run_result_t *res, int status) {
+    if (res->tracked != 'T' || !res->stats.processes || res->stats.write_error) {
+        fprintf(stderr, "memtap check: no capture to judge: the leak check did not run\n");
+        return status ? status : MEMTAP_EXIT_BAD_INPUT;
+    }
+    int passed;
+    if (memtap_check_capture(res->path, o, stderr, &passed) != MEMTAP_EXIT_OK)
+        return status ? status : MEMTAP_EXIT_BAD_INPUT;
+    return passed ? status : o->exit_code;
+}
+
 int memtap_cmd_run(int argc, char **argv) {
     run_opts_t o;
     int rc = parse_options(argc, argv, &o);
@@ -319,5 +351,6 @@ int memtap_cmd_run(int argc, char **argv) {
     if (rc >= 0)
         return rc;
     final_message(o.prog_argv[0], &res);
-    return WIFEXITED(res.status) ? WEXITSTATUS(res.status) : 128 + WTERMSIG(res.status);
+    int status = WIFEXITED(res.status) ? WEXITSTATUS(res.status) : 128 + WTERMSIG(res.status);
+    return o.check.enabled ? check_after_run(&o.check, &res, status) : status;
 }

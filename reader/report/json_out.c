@@ -70,6 +70,29 @@ static json_t *processes_json(const memtap_container_t *c, const memtap_proc_row
     return a;
 }
 
+/* {"definitely_lost": {"bytes", "blocks"}, ...} of the classes with blocks (all when all). */
+static json_t *classes_json(const memtap_amount_t cls[MEMTAP_LC_COUNT], int all) {
+    json_t *o = json_object();
+    for (unsigned c = MEMTAP_LC_COUNT; c-- > 0;) {
+        if (!cls[c].blocks && (!all || c == MEMTAP_LC_UNKNOWN))
+            continue;
+        json_t *a = json_object();
+        set_u64s(a, FIELDS({"bytes", cls[c].bytes}, {"blocks", cls[c].blocks}));
+        json_object_set_new(o, memtap_class_key(c), a);
+    }
+    return o;
+}
+
+/* "leak_scan", "leak_scan_ms" (the scan's wall time) and "leak_classes" (every class, "unknown" when some blocks have none). */
+static void leak_totals(json_t *o, const memtap_replay_t *r) {
+    memtap_amount_t cls[MEMTAP_LC_COUNT];
+    memtap_class_totals(r, cls);
+    json_object_set_new(o, "leak_scan", json_string(memtap_leak_scan_word(r)));
+    json_object_set_new(o, "leak_scan_ms", r->leak_scan == MEMTAP_LEAK_SCAN_NONE
+                                               ? json_null() : u64(r->leak_scan_ms));
+    json_object_set_new(o, "leak_classes", classes_json(cls, 1));
+}
+
 int memtap_json_summary(FILE *out, const char *path, const memtap_replay_t *r,
                         const memtap_container_t *c, uint32_t process,
                         const memtap_proc_row_t *rows, size_t n) {
@@ -95,6 +118,7 @@ int memtap_json_summary(FILE *out, const char *path, const memtap_replay_t *r,
                        {"peak_bytes", r->peak_bytes}, {"peak_blocks", r->peak_blocks},
                        {"peak_time_ms", r->peak_ms}, {"leaked_bytes", r->leaked_bytes},
                        {"leaked_blocks", r->leaked_blocks}, {"unmatched_frees", r->unknown_frees}));
+    leak_totals(o, r);
     json_object_set_new(o, "main_done", json_boolean(r->main_done));
     if (r->main_done) {
         set_u64s(o, FIELDS({"held_at_main_end_bytes", r->held_bytes},
@@ -155,11 +179,13 @@ static json_t *kinds_json(uint32_t mask) {
 
 int memtap_json_sites(FILE *out, const char *key, const char *path, const memtap_replay_t *r,
                       memtap_symbolizer_t *sym, const memtap_site_t *view, const uint32_t *sites,
-                      size_t n, int python_only) {
+                      size_t n, int python_only, const memtap_amount_t (*cls)[MEMTAP_LC_COUNT]) {
     json_t *o = common(path, r);
     int leaks = key[0] == 'l', held = key[0] == 'h';
     if (leaks)
         set_u64s(o, FIELDS({"leaked_bytes", r->leaked_bytes}, {"leaked_blocks", r->leaked_blocks}));
+    if (leaks && cls)
+        leak_totals(o, r);
     if (held) {
         json_object_set_new(o, "main_done", json_boolean(r->main_done));
         set_u64s(o, FIELDS({"held_bytes", r->held_bytes}, {"held_blocks", r->held_blocks}));
@@ -176,6 +202,8 @@ int memtap_json_sites(FILE *out, const char *key, const char *path, const memtap
                                {"total_bytes", s->total_bytes}, {"count", s->count},
                                {"temporary", s->temporary}, {"leaked_bytes", s->live_bytes},
                                {"leaked_blocks", s->live_blocks}));
+        if (leaks && cls)
+            json_object_set_new(e, "classes", classes_json(cls[sites[i]], 0));
         json_object_set_new(e, "allocators", kinds_json(s->kinds));
         json_object_set_new(e, "stack", stack_json(sym, r, s->node, python_only));
         json_array_append_new(arr, e);

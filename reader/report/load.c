@@ -180,9 +180,7 @@ static void replay_row(const memtap_report_capture_t *cap, uint32_t i, memtap_pr
     memtap_replay_free(&r);
 }
 
-/* The processes of c in tree order into order[0..n): parents before children, siblings in
- * the order they started (a parent always starts before its child). */
-static int tree_order(const memtap_container_t *c, uint32_t *order) {
+int memtap_process_order(const memtap_container_t *c, uint32_t *order) {
     size_t n = c->processes.n;
     uint32_t *first = malloc(n * sizeof *first), *next = malloc(n * sizeof *next);
     uint32_t *last = malloc(n * sizeof *last);
@@ -234,7 +232,7 @@ memtap_proc_row_t *memtap_process_rows(const memtap_report_capture_t *cap, size_
     size_t count = cap->c->processes.n;
     memtap_proc_row_t *rows = calloc(count, sizeof *rows);
     uint32_t *order = malloc(count * sizeof *order);
-    if (!rows || !order || tree_order(cap->c, order) < 0) {
+    if (!rows || !order || memtap_process_order(cap->c, order) < 0) {
         free(rows);
         free(order);
         return NULL;

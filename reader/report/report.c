@@ -11,6 +11,7 @@
 #include "memtap/varint.h"
 #include "common/errors.h"
 #include "report/output.h"
+#include "check/classes.h"
 #include "symbolize/stack_view.h"
 
 int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usage, int allow_by,
@@ -19,7 +20,8 @@ int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usag
         {"json", no_argument, NULL, 'j'},         {"limit", required_argument, NULL, 'n'},
         {"by", required_argument, NULL, 'b'},     {"help", no_argument, NULL, 'h'},
         {"python-only", no_argument, NULL, 'p'},  {"before-teardown", no_argument, NULL, 't'},
-        {"pid", required_argument, NULL, 'P'},    {NULL, 0, NULL, 0},
+        {"pid", required_argument, NULL, 'P'},    {"class", required_argument, NULL, 'C'},
+        {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
     o->limit = -1; /* not given: the command picks its default */
@@ -78,6 +80,15 @@ int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usag
             o->pid = v;
             break;
         }
+        case 'C':
+            if (strcmp(cmd, "leaks") != 0)
+                goto unknown;
+            if (!(o->classes = memtap_class_mask(optarg)) || o->classes & 1) {
+                fprintf(stderr, "memtap %s: --class takes a comma-separated list of definite, "
+                                "indirect, possible, reachable, not '%s'\n", cmd, optarg);
+                return MEMTAP_EXIT_USAGE;
+            }
+            break;
         case 't':
             if (allow_by)
                 goto unknown;
@@ -164,14 +175,23 @@ static uint32_t python_key(const memtap_replay_t *r, py_keys_t *t, uint32_t node
 }
 
 memtap_site_t *memtap_view_sites(const memtap_replay_t *r, int python_only, size_t *n) {
+    return memtap_view_sites_map(r, python_only, n, NULL);
+}
+
+memtap_site_t *memtap_view_sites_map(const memtap_replay_t *r, int python_only, size_t *n,
+                                     uint32_t *map) {
     memtap_site_t *out = malloc(r->sites.n * sizeof *out);
     if (!out)
         return NULL;
     if (!python_only) {
         memcpy(out, r->sites.v, r->sites.n * sizeof *out);
         *n = r->sites.n;
+        for (size_t i = 0; map && i < r->sites.n; i++)
+            map[i] = (uint32_t)i;
         return out;
     }
+    if (map)
+        map[0] = 0;
     py_keys_t keys;
     int no_keys = py_keys_init(&keys, 1024);
     uint32_t *merged = calloc(r->nodes.n + 1, sizeof *merged); /* key -> index in out */
@@ -186,6 +206,8 @@ memtap_site_t *memtap_view_sites(const memtap_replay_t *r, int python_only, size
     for (size_t i = 1; i < r->sites.n; i++) {
         const memtap_site_t *s = &r->sites.v[i];
         uint32_t key = python_key(r, &keys, s->node);
+        if (map)
+            map[i] = key && merged[key] ? merged[key] : (uint32_t)k;
         if (!key || !merged[key]) {
             out[k] = *s;
             out[k].peak_snap = memtap_site_peak_bytes(r, s);

@@ -28,13 +28,14 @@ typedef struct {
     int python_only;     /* --python-only */
     int before_teardown; /* --before-teardown (leaks) */
     long long pid;       /* --pid PID: the process shown; -1 (not given): the root process */
+    unsigned classes;    /* leaks --class: bit c for leak class c (check/classes.h); 0: all */
 } memtap_report_opts_t;
 
 /* Exit statuses. */
 enum { MEMTAP_EXIT_OK = 0, MEMTAP_EXIT_BAD_INPUT = 1, MEMTAP_EXIT_USAGE = 2 };
 
 /* Parses "CMD [--json] [--limit N] [--by ...] [--python-only] [--before-teardown]
- * [--pid PID] FILE" (--by only when allow_by is 1, --before-teardown only when it is 0).
+ * [--class LIST] (leaks only) [--pid PID] FILE" (--by only when allow_by is 1, --before-teardown only when it is 0).
  * Returns -1 to go on, else the exit status to return at once (after --help, or a usage
  * error already printed). */
 int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usage, int allow_by,
@@ -83,6 +84,11 @@ void memtap_report_warn(const memtap_report_capture_t *cap, const memtap_replay_
 /* "killed by signal 9", "incomplete" or "" for process i of c (a static buffer). */
 const char *memtap_process_state(const memtap_container_t *c, uint32_t i);
 
+/* The processes of c in tree order into order[0..c->processes.n): parents before children,
+ * siblings in the order they started (a parent always starts before its child). Returns 0,
+ * or -1 when out of memory. */
+int memtap_process_order(const memtap_container_t *c, uint32_t *order);
+
 /* What one process's replay says, for the list of processes. */
 typedef struct {
     uint32_t process; /* index in the capture's processes */
@@ -105,6 +111,11 @@ void memtap_process_rows_free(memtap_proc_row_t *rows, size_t n);
  * (sites without Python frames stay as they are) with figures summed. *n counts entries
  * including the unused [0]. Returns a malloc'd array, NULL when out of memory. */
 memtap_site_t *memtap_view_sites(const memtap_replay_t *r, int python_only, size_t *n);
+
+/* The same, and with map (r->sites.n entries, may be NULL), the view entry of each of r's
+ * sites. */
+memtap_site_t *memtap_view_sites_map(const memtap_replay_t *r, int python_only, size_t *n,
+                                     uint32_t *map);
 
 /* Sites with a non-zero figure for `by`, largest first (ties: more blocks, older site).
  * Returns a malloc'd array of indexes into sites (NULL when none or out of memory). */

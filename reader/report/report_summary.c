@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check/classes.h"
 #include "common/errors.h"
 #include "report/json_out.h"
 #include "report/output.h"
@@ -13,7 +14,8 @@ static const char usage[] =
     "usage: memtap summary [--json] [--pid PID] FILE\n"
     "\n"
     "Totals of a process: allocations, frees, bytes allocated, peak heap (and when),\n"
-    "leaked bytes and blocks, figures per allocator, threads, duration, completeness.\n"
+    "leaked bytes and blocks and their leak classes (definitely, indirectly, possibly\n"
+    "lost, still reachable), figures per allocator, threads, duration, completeness.\n"
     "Then, when the capture holds several, its processes as a tree: pid, parent,\n"
     "duration, allocations, peak, leaked, command.\n"
     "\n"
@@ -52,6 +54,33 @@ static void print_processes(const memtap_report_capture_t *cap, const memtap_pro
                p->command[0] ? p->command : "(no records)", state[0] ? " (" : "", state,
                state[0] ? ")" : "", row->read ? "" : ": ", row->read ? "" : row->error);
     }
+}
+
+/* The "Leak classes" row: what the scan at exit made of the blocks never freed. */
+static void classes_row(const memtap_replay_t *r) {
+    char line[512], a[64], b[64];
+    if (!r->leaked_blocks && !r->regions.n)
+        return;
+    if (r->leak_scan != MEMTAP_LEAK_SCAN_DONE) {
+        row("Leak classes", r->leak_scan == MEMTAP_LEAK_SCAN_MISMATCH
+                                ? "none: the scan at exit does not match the capture's blocks"
+                                : "none: no leak scan at exit (MEMTAP_LEAK_SCAN=0, or the "
+                                  "process did not exit)");
+        return;
+    }
+    memtap_amount_t cls[MEMTAP_LC_COUNT];
+    memtap_class_totals(r, cls);
+    size_t k = 0;
+    for (unsigned c = MEMTAP_LC_DEFINITE; c >= MEMTAP_LC_REACHABLE && k < sizeof line; c--) {
+        int w = snprintf(line + k, sizeof line - k, "%s%s %s in %s", k ? ", " : "",
+                         memtap_class_name(c), memtap_fmt_size(cls[c].bytes, a, sizeof a),
+                         memtap_fmt_count(cls[c].blocks, b, sizeof b));
+        k = w < 0 ? k : k + (size_t)w;
+    }
+    if (k < sizeof line)
+        snprintf(line + k, sizeof line - k, " (scan at exit: %llu ms)",
+                 (unsigned long long)r->leak_scan_ms);
+    row("Leak classes", line);
 }
 
 /* The summary's text for r, process cap->process. */
@@ -96,6 +125,7 @@ static void print_summary(const memtap_report_capture_t *cap, const memtap_repla
              memtap_fmt_count(r->leaked_blocks, b, sizeof b), memtap_reset(), nleak,
              nleak == 1 ? "" : "s");
     row("Leaked", line);
+    classes_row(r);
     if (r->main_done) {
         snprintf(line, sizeof line, "%s in %s blocks (memtap leaks --before-teardown)",
                  memtap_fmt_size(r->held_bytes, a, sizeof a),

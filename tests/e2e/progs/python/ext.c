@@ -1,9 +1,11 @@
 /* A C extension for the Python tests: leak(n) mallocs n bytes from C and keeps them;
- * call(f) calls a Python function from C. Built by tests/e2e/test_python.py against each
+ * lose(n) mallocs n bytes and drops the pointer (a real leak for the leak check); call(f)
+ * calls a Python function from C. Built by tests/e2e/test_python.py against each
  * interpreter's headers, without optimisation so every C frame stays. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void *volatile kept[64];
 static int nkept;
@@ -17,6 +19,15 @@ static PyObject *ext_leak(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+static PyObject *ext_lose(PyObject *self, PyObject *arg) {
+    (void)self;
+    long n = PyLong_AsLong(arg);
+    char *volatile p = malloc((size_t)n); /* EXT-LOSE */
+    memset(p, 0, (size_t)n);
+    p = NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *ext_call(PyObject *self, PyObject *fn) {
     (void)self;
     PyObject *r = PyObject_CallObject(fn, NULL); /* EXT-CALL */
@@ -25,6 +36,7 @@ static PyObject *ext_call(PyObject *self, PyObject *fn) {
 
 static PyMethodDef methods[] = {
     {"leak", ext_leak, METH_O, "malloc(n) from C, never freed"},
+    {"lose", ext_lose, METH_O, "malloc(n) from C, the pointer dropped"},
     {"call", ext_call, METH_O, "call a Python function from C"},
     {NULL, NULL, 0, NULL},
 };

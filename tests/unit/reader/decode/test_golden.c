@@ -182,6 +182,31 @@ Test(golden, a_cut_capture_is_read_as_far_as_it_goes, .timeout = 10) {
     cr_assert_eq(r.leaked_blocks, 2);
 }
 
+Test(golden, leak_classes, .timeout = 10) {
+    golden_load(&g, "leak_classes");
+    static const cb_want_t want[] = {A(MALLOC, 0x1000, 32, 1), A(MALLOC, 0x1100, 64, 1),
+                                     A(MALLOC, 0x1200, 16, 1)};
+    static const size_t types[MEMTAP_EV_END] = {
+        [MEMTAP_EV_HEADER] = 1,     [MEMTAP_EV_THREAD] = 1,        [MEMTAP_EV_NODE] = 1,
+        [MEMTAP_EV_EXIT] = 1,       [MEMTAP_EV_LEAK_SCAN] = 1,     [MEMTAP_EV_LEAK_CLASSES] = 1,
+        [MEMTAP_EV_TRAILER] = 1};
+    cr_assert(expect_events(want, sizeof want / sizeof *want, types));
+    cr_assert_eq(cb_replay(g.path, &r, err, sizeof err), MEMTAP_OK, "%s", err);
+    cr_assert(r.complete);
+    cr_assert_eq(r.leak_scan, MEMTAP_LEAK_SCAN_DONE, "the hash matches the replay's blocks");
+    cr_assert_eq(r.leak_scan_ms, 5);
+    cr_assert_eq(r.leaked_blocks, 3);
+    /* the replay's classes: the record's code + 1 (0: none) */
+    static const struct { uint64_t addr; unsigned cls; } blocks[] = {
+        {0x1000, MEMTAP_CLASS_DEFINITE + 1}, {0x1100, MEMTAP_CLASS_REACHABLE + 1},
+        {0x1200, MEMTAP_CLASS_POSSIBLE + 1}};
+    for (size_t i = 0; i < 3; i++) {
+        const memtap_block_t *b = memtap_addrmap_get(&r.live, blocks[i].addr);
+        cr_assert_not_null(b);
+        cr_assert_eq(b->leak_class, blocks[i].cls, "block %#lx", (unsigned long)blocks[i].addr);
+    }
+}
+
 /* Each corrupt golden capture fails with exactly its message (the offset in it worked out
  * by hand, @at lines in the file checking the count), event by event and in batches. */
 Test(golden, corrupt_captures_fail_at_their_offset, .timeout = 10) {
@@ -209,6 +234,12 @@ Test(golden, corrupt_captures_fail_at_their_offset, .timeout = 10) {
          "corrupt capture at byte 89: record out of order (below an earlier chunk's watermark)"},
         {"corrupt_no_trailer", MEMTAP_ERR_CORRUPT,
          "corrupt capture at byte 90: image ends without a trailer"},
+        {"corrupt_leak_before_exit", MEMTAP_ERR_CORRUPT,
+         "corrupt capture at byte 98: leak classes before the image's exit (record type 0x26)"},
+        {"corrupt_leak_beyond_scan", MEMTAP_ERR_CORRUPT,
+         "corrupt capture at byte 112: leak classes out of order (record type 0x27)"},
+        {"corrupt_leak_truncated", MEMTAP_ERR_CORRUPT,
+         "corrupt capture at byte 115: record cut short by the end of its image"},
         {"corrupt_version_4", MEMTAP_ERR_VERSION,
          "capture format version 4, this memtap reads version 6"},
     };
@@ -216,7 +247,7 @@ Test(golden, corrupt_captures_fail_at_their_offset, .timeout = 10) {
         golden_load(&g, cases[i].name);
         cr_assert_eq(cb_replay(g.path, &r, err, sizeof err), cases[i].rc, "%s: %s",
                      cases[i].name, err);
-        cr_assert_str_eq(err, cases[i].message, "%s", cases[i].name);
+        cr_assert_str_eq(err, cases[i].message, "%s: %s", cases[i].name, err);
         golden_done(&g);
         memtap_replay_free(&r);
         memset(&r, 0, sizeof r); /* the fixture's teardown frees it again */
