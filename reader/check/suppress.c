@@ -30,6 +30,14 @@ static const char *const runtime_modules[] = {
     "libnss_*.so*", "libcrypt.so*",
 };
 
+/* Shells: bash, dash and the others free nothing at exit by design (valgrind reports their
+ * leaks too). Their processes are the glue of a CI job (`sh -c`, `make`'s recipes, pyenv's
+ * shim: 40 bash processes, 20 KiB "definitely lost" for `python3 -c pass`), never the
+ * program under test. */
+static const char *const shell_modules[] = {
+    "bash", "dash", "sh", "zsh", "ksh", "ksh93", "mksh", "busybox",
+};
+
 /* Functions of libc and ld.so whose allocations are kept for the life of the process (or
  * of a thread) by libc itself: a stack through one of them is not the program's leak. */
 static const char *const runtime_functions[] = {
@@ -260,10 +268,17 @@ const char *memtap_suppressions_match(const memtap_suppressions_t *s, const memt
                 return "built-in: a one-time allocation of libc or ld.so";
     if (python_rule(frames, n) == PY_INTERPRETER)
         return "built-in: the Python interpreter's own memory";
-    size_t runtime = 0;
-    while (runtime < n && runtime_frame(&frames[runtime]))
-        runtime++;
+    size_t runtime = 0, shell = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (runtime_frame(&frames[i]))
+            runtime++;
+        else if (!frames[i].python &&
+                 any_glob(shell_modules, COUNT(shell_modules), base_name(frames[i].module)))
+            shell++;
+    }
     if (runtime == n)
         return "built-in: a stack of the C and C++ runtime only";
+    if (shell && runtime + shell == n)
+        return "built-in: a shell's own memory (shells free nothing at exit)";
     return NULL;
 }

@@ -24,7 +24,7 @@ static const char usage_head[] =
     "\n";
 
 static const char usage_tail[] =
-    "  --json             the JSON verdict on stdout instead of the text report\n"
+    "  --json             the JSON verdict on stdout (the text report goes to stderr)\n"
     "  --limit N          leak sites shown in the text report (default 20; 0: all)\n"
     "  --pid PID          judge that process only (default: every process)\n"
     "  -h, --help         this text\n";

@@ -93,6 +93,29 @@ Test(suppress, defaults_libc_and_runtime_only, .timeout = TIMEOUT) {
     memtap_suppressions_free(off);
 }
 
+/* A shell's own memory (its frames and the runtime's only) is suppressed; a program a
+ * shell runs, or a library a shell loaded that is not the runtime, is judged. */
+Test(suppress, defaults_shells, .timeout = TIMEOUT) {
+    memtap_suppressions_t *on = memtap_suppressions_new(1), *off = memtap_suppressions_new(0);
+    memtap_frame_t bash[] = {native("malloc", NULL, "/lib/libc.so.6"),
+                             native("xmalloc", NULL, "/usr/bin/bash"),
+                             native("main", NULL, "/usr/bin/bash"),
+                             native("__libc_start_main", NULL, "/lib/libc.so.6")};
+    memtap_frame_t dash[] = {native("ckmalloc", NULL, "/bin/dash")};
+    memtap_frame_t plugin[] = {native("load", "/src/p.c", "/usr/lib/libplugin.so"),
+                               native("main", NULL, "/usr/bin/bash")};
+    memtap_frame_t mine[] = {native("make", "/src/m.c", "/home/u/bashful"),
+                             native("main", "/src/m.c", "/home/u/bashful")};
+    cr_assert_str_eq(memtap_suppressions_match(on, bash, N(bash)),
+                     "built-in: a shell's own memory (shells free nothing at exit)");
+    cr_assert_not_null(memtap_suppressions_match(on, dash, N(dash)));
+    cr_assert_null(memtap_suppressions_match(on, plugin, N(plugin)), "not the shell's frames");
+    cr_assert_null(memtap_suppressions_match(on, mine, N(mine)), "a module named like one");
+    cr_assert_null(memtap_suppressions_match(off, bash, N(bash)), "--no-default-suppressions");
+    memtap_suppressions_free(on);
+    memtap_suppressions_free(off);
+}
+
 #define LIBPY "/usr/lib/libpython3.12.so.1.0"
 
 Test(suppress, python_rule, .timeout = TIMEOUT) {
