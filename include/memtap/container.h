@@ -10,7 +10,7 @@
  * "MTAP", varint stream id (from 1, unique in the file), varint flags (below), varint pid,
  * varint status (0, or the signal that ended the process when MEMTAP_PIECE_KILLED), and
  * nothing after them. The rules a stream's pieces follow (FIRST, then LAST; one pid; ROOT on
- * all or none; KILLED only with LAST) are in docs/format.md 1.2; reader/decode/container.c
+ * all or none; KILLED only with LAST) are in docs/format.md 1.2; reader/container/container.c
  * checks them. */
 #ifndef MEMTAP_CONTAINER_H
 #define MEMTAP_CONTAINER_H

@@ -2,7 +2,7 @@
  * and the memtap reader. docs/format.md has the byte tables.
  *
  * When you change anything here, also update: docs/format.md, the encoder
- * (preload/output/record.c, tbuf.c), the decoder (reader/decode/container.c for pieces and
+ * (preload/output/record.c, tbuf.c), the decoder (reader/container/container.c for pieces and
  * streams, include/memtap/container.h, reader/decode/records.c for the header and
  * the process's records, thread_record.h for thread records, order.c and merge.c for chunks
  * and keys), the golden captures (tests/golden/, written by hand from docs/format.md) and the

@@ -15,7 +15,7 @@
 #include "output/stream.h"
 #include "output/tbuf.h"
 #include "stack/callstack.h"
-#include "stack/gate.h"
+#include "unwind/gate.h"
 
 /* fork from a signal handler that interrupted this thread inside memtap: our locks may be
  * held by this very thread, so they are not taken and the child does not track. */

@@ -21,7 +21,7 @@
 #include "output/stream.h"
 #include "python/python.h"
 #include "stack/callstack.h"
-#include "stack/unwind.h"
+#include "unwind/unwind.h"
 
 __attribute__((constructor(101))) static void memtap_init(void) {
     memtap_guard = 1;

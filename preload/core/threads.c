@@ -13,8 +13,8 @@
 #include "output/record.h"
 #include "output/stream.h"
 #include "python/pystack.h"
-#include "stack/fastunwind.h"
-#include "stack/gate.h"
+#include "unwind/fastunwind.h"
+#include "unwind/gate.h"
 #include "stack/stacks.h"
 
 static pthread_key_t thread_exit_key;

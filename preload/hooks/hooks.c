@@ -13,7 +13,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
-#include "stack/fastunwind.h"
+#include "unwind/fastunwind.h"
 #include "memtap/format.h"
 #include "hooks/real.h"
 #include "core/exec.h"

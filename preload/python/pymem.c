@@ -9,7 +9,7 @@
 #include "memtap/format.h"
 #include "python/pycode.h"
 #include "python/python_api.h"
-#include "stack/fastunwind.h"
+#include "unwind/fastunwind.h"
 
 typedef struct {
     py_mem_allocator_t old;

@@ -5,7 +5,7 @@
 
 #include <errno.h>
 
-#include "stack/fastunwind.h"
+#include "unwind/fastunwind.h"
 #include "memtap/format.h"
 #include "python/pystack.h"
 #include "output/record.h"
@@ -13,7 +13,7 @@
 #include "output/stream.h"
 #include "core/lifecycle.h"
 #include "stack/trie.h"
-#include "stack/unwind.h"
+#include "unwind/unwind.h"
 
 /* The trie and the order of NODE records; a line of its own */
 static __attribute__((aligned(64))) memtap_lock_t trie_lock = MEMTAP_LOCK_INIT;

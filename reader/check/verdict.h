@@ -1,7 +1,7 @@
 /* The leak check's verdict: every process of a capture judged in turn (its blocks still
  * live at exit by class, suppressions applied), the totals, the leak sites that count and
  * whether the check passed. What memtap run --check and memtap check print and write
- * (report/check_cmd.c, verdict_json.c, junit.c). May call check/classes, replay, symbolize. */
+ * (cli/check_cmd.c, verdict_json.c, junit.c). May call check/classes, replay, symbolize. */
 #ifndef MEMTAP_READER_CHECK_VERDICT_H
 #define MEMTAP_READER_CHECK_VERDICT_H
 

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "report/output.h"
-#include "report/check_cmd.h"
+#include "cli/check_cmd.h"
 #include "report/flame_cmd.h"
 #include "report/report.h"
 

@@ -18,7 +18,7 @@
 #include "collect/collector.h"
 #include "memtap/collector.h"
 #include "memtap/format.h"
-#include "report/check_cmd.h"
+#include "cli/check_cmd.h"
 #include "report/output.h"
 #include "report/report.h"
 

@@ -12,8 +12,8 @@
 #include <stdint.h>
 
 #include "memtap/format.h"
-#include "decode/container.h"
-#include "decode/source.h"
+#include "container/container.h"
+#include "container/source.h"
 
 typedef enum {
     MEMTAP_EV_HEADER,

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "decode/container.h"
+#include "container/container.h"
 #include "replay/replay.h"
 
 typedef enum {

@@ -19,7 +19,7 @@
 
 #include "common/errors.h"
 #include "decode/batch.h"
-#include "decode/container.h"
+#include "container/container.h"
 #include "decode/decoder.h"
 #include "memtap/container.h"
 #include "replay/replay.h"

@@ -18,7 +18,7 @@
 #include "common/errors.h"
 #include "core/lifecycle.h"
 #include "core/threads.h"
-#include "decode/container.h"
+#include "container/container.h"
 #include "decode/decoder.h"
 #include "hooks/real.h"
 #include "memtap/container.h"

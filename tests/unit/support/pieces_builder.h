@@ -8,7 +8,7 @@
 #include <fcntl.h>
 
 #include "collect/pieces.h"
-#include "decode/container.h"
+#include "container/container.h"
 #include "support/capture_builder.h"
 
 #define PB_MAX_IMAGES 4

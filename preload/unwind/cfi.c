@@ -1,7 +1,7 @@
 /* A small DWARF call-frame interpreter: runs an FDE's instructions up to an address and
  * keeps what the fast unwinder needs (CFA register and offset, where RBP and the return
  * address were saved). */
-#include "stack/cfi.h"
+#include "unwind/cfi.h"
 
 #include <stddef.h>
 #include <string.h>

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "common/errors.h"
-#include "decode/container.h"
+#include "container/container.h"
 
 /* How an image ends (memtap_source_read's *image_end). */
 enum {

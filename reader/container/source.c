@@ -1,6 +1,6 @@
 /* Streaming decompression of one process's images, piece by piece (see source.h). May
  * call: container.h, liblz4's LZ4F API. */
-#include "decode/source.h"
+#include "container/source.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
 #include <sched.h>
 #include <time.h>
 
-#include "stack/gate.h"
+#include "unwind/gate.h"
 
 #define THREADS 4
 static int inside, gate_is_closed, violations, stop;

@@ -1,6 +1,6 @@
 /* libunwind-based backtraces for allocation stacks. */
 #define UNW_LOCAL_ONLY
-#include "stack/unwind.h"
+#include "unwind/unwind.h"
 
 #include <libunwind.h>
 #include <link.h>
@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "stack/fastunwind.h"
-#include "stack/gate.h"
+#include "unwind/fastunwind.h"
+#include "unwind/gate.h"
 #include "memtap/format.h"
 #include "stack/stacks.h"
 

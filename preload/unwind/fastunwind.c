@@ -5,14 +5,14 @@
  * by a DWARF expression, a return address not at CFA-8) makes it give up, and the caller
  * unwinds with libunwind instead. The result is the same list of return addresses
  * unw_backtrace gives (tested). */
-#include "stack/fastunwind.h"
+#include "unwind/fastunwind.h"
 
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#include "stack/rules.h"
+#include "unwind/rules.h"
 
 __thread memtap_entry_regs_t memtap_entry_regs __attribute__((tls_model("initial-exec")));
 

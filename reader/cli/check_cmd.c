@@ -1,7 +1,7 @@
 /* memtap check, and the check memtap run --check makes after the program: each process of
  * the capture replayed in turn (memory follows one process), judged (reader/check), then
  * the report, the JSON verdict and the JUnit file. */
-#include "report/check_cmd.h"
+#include "cli/check_cmd.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -9,7 +9,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include "stack/fastunwind.h"
+#include "unwind/fastunwind.h"
 
 #define MAX 256
 

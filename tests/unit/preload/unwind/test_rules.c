@@ -5,8 +5,8 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "stack/cfi.h"
-#include "stack/rules.h"
+#include "unwind/cfi.h"
+#include "unwind/rules.h"
 
 #define W(flags, rbp_off, off)                                                                  \
     ((uint64_t)(flags) << 48 | (uint64_t)(uint16_t)(int16_t)(rbp_off) << 32 | (uint32_t)(off))

@@ -1,5 +1,5 @@
 /* Fork-safe unwinding: per-thread busy flags (Dekker style) with a rwlock for the rest. */
-#include "stack/gate.h"
+#include "unwind/gate.h"
 
 #include <pthread.h>
 #include <sched.h>

@@ -2,7 +2,7 @@
  * block headers, streams gathered from pieces, each stream's image header read from the
  * start of its first piece, streams linked into processes, processes into a tree. May call:
  * liblz4's LZ4F API, records.c's header parser (decoder_internal.h), include/memtap. */
-#include "decode/container.h"
+#include "container/container.h"
 
 #include <errno.h>
 #include <fcntl.h>

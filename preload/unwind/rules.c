@@ -1,13 +1,13 @@
 /* The rule cache of the fast unwinder: rules read from the DWARF CFI (cfi.c) once per
  * return address, kept in a fixed table that threads fill without a lock. */
-#include "stack/rules.h"
+#include "unwind/rules.h"
 
 #include <stddef.h>
 #include <string.h>
 
 #include "memtap/hashtab.h"
-#include "stack/cfi.h"
-#include "stack/gate.h"
+#include "unwind/cfi.h"
+#include "unwind/gate.h"
 
 #define TABLE_SIZE (1u << MEMTAP_RULE_BITS)
 #define MAX_PROBES 8

@@ -1,4 +1,4 @@
-/* The container (reader/decode/container.c, source.c): pieces found and checked, streams
+/* The container (reader/container/container.c, source.c): pieces found and checked, streams
  * gathered, processes linked (exec chains, forked children, the root), each process read
  * from its own pieces only; killed images, files cut anywhere (incomplete, never corrupt),
  * and each way a container can be corrupt, with its message and file offset. Captures come
