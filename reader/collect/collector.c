@@ -248,6 +248,49 @@ static int proc_alive(const proc_t *p) {
     return kill(p->pid, 0) == 0 || errno != ESRCH;
 }
 
+/* Fills r's live table (its count in r->ctl->live_count) in a child process: the replay
+ * reads back the capture being written, and whatever goes wrong there (a bug, memory
+ * running out) must not take the collector, and so every process's records, with it. The
+ * table is in the shared region, so the child's writes are the collector's. 0 when the
+ * table is filled; -1 with the reason in err. */
+static int live_table_apart(const memtap_collector_t *c, memtap_region_t *r, char *err,
+                            size_t cap) {
+    int pipefd[2];
+    if (pipe(pipefd) < 0) {
+        snprintf(err, cap, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t child = fork();
+    if (child == 0) {
+        close(pipefd[0]);
+        if (getenv("MEMTAP_TEST_SCAN_CRASH")) /* the e2e test of this isolation */
+            raise(SIGSEGV);
+        memtap_shm_block_t *table = (memtap_shm_block_t *)(r->base + MEMTAP_SHM_LIVE_OFFSET);
+        char why[200] = "";
+        long n = memtap_collect_live(c->path, r->pid, table, MEMTAP_SHM_LIVE_MAX, why, sizeof why);
+        if (n >= 0)
+            r->ctl->live_count = (uint64_t)n;
+        else if (write(pipefd[1], why, strlen(why)) < 0)
+            _exit(2);
+        _exit(n >= 0 ? 0 : 1);
+    }
+    close(pipefd[1]);
+    if (child < 0) {
+        close(pipefd[0]);
+        snprintf(err, cap, "fork: %s", strerror(errno));
+        return -1;
+    }
+    ssize_t got = read(pipefd[0], err, cap - 1);
+    err[got > 0 ? got : 0] = 0;
+    close(pipefd[0]);
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFSIGNALED(status))
+        snprintf(err, cap, "reading its records back failed (signal %d)", WTERMSIG(status));
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
 /* A process at its exit asks for the blocks its image still holds (preload/leaks): what it
  * recorded is in its ring (it flushed before asking); once that is written to the file, the
  * image is replayed from there and the table goes into its region. The loop waits meanwhile
@@ -265,12 +308,8 @@ static void answer_scan(memtap_collector_t *c, memtap_region_t *r) {
     }
     if (memtap_region_drain(r, &c->file) >= 0 && r->stream_open && !c->file.error &&
         memtap_piece_flush(&c->file, &r->stream, 0, 0, 0) == 0) {
-        memtap_shm_block_t *table = (memtap_shm_block_t *)(r->base + MEMTAP_SHM_LIVE_OFFSET);
-        long n = memtap_collect_live(c->path, r->pid, table, MEMTAP_SHM_LIVE_MAX, err, sizeof err);
-        if (n >= 0) {
-            ctl->live_count = (uint64_t)n;
+        if (live_table_apart(c, r, err, sizeof err) == 0)
             answer = MEMTAP_SCAN_READY;
-        }
     }
     if (answer != MEMTAP_SCAN_READY && !c->file.error)
         fprintf(stderr, "memtap: process %ld: no leak classes: %s\n", (long)r->pid,

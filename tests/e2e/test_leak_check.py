@@ -436,3 +436,15 @@ def test_leaks_and_summary_show_classes(memtap_run, report, reader, run, prog):
     js = report("summary", out)
     assert js["leak_scan"] == "done" and isinstance(js["leak_scan_ms"], int)
     assert {k: (v["bytes"], v["blocks"]) for k, v in js["leak_classes"].items()} == LEAKY
+
+
+def test_a_crash_reading_back_loses_nothing(memtap_run, report, prog):
+    """The collector replays the capture in a child process for the leak scan: a crash there
+    (forced here) costs the classes of that process only, with one line; the capture is
+    whole and the program's status is kept."""
+    env = dict(os.environ, MEMTAP_TEST_SCAN_CRASH="1")
+    out, p = memtap_run("scan-crash", [prog("exit3")], env=env)
+    assert p.returncode == 3, p.stderr
+    assert "no leak classes: reading its records back failed (signal 11)" in p.stderr
+    s = report("summary", out)
+    assert s["complete"] is True and s["leak_scan"] == "none"
