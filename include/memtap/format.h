@@ -174,6 +174,6 @@ static inline uint64_t memtap_py_frame(uint64_t code, uint32_t line, int entry) 
 /* collector mode (include/memtap/collector.h names the collector's socket) */
 #define MEMTAP_ENV_ROOT "MEMTAP_ROOT" /* pid of the process memtap run started */
 #define MEMTAP_ENV_EXEC "MEMTAP_EXEC" /* pid of the image that exec'd us (AFTER_EXEC) */
-#define MEMTAP_ENV_LEAK_SCAN "MEMTAP_LEAK_SCAN" /* "0": no leak scan at exit */
+#define MEMTAP_ENV_LEAK_SCAN "MEMTAP_LEAK_SCAN" /* "0": no leak scan at exit (memtap run sets it: "1" with --leak-scan or --check) */
 
 #endif

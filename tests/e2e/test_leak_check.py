@@ -302,7 +302,7 @@ def test_agrees_with_valgrind_on_distribution_programs(name, memtap_run, report,
         assert m or "no leaks are possible" in p.stderr, p.stderr[-2000:]
         vg[key] = (int(m.group(1).replace(",", "")), int(m.group(2).replace(",", ""))) \
             if m else (0, 0)
-    out, q = memtap_run("dist-" + name, args)
+    out, q = memtap_run("dist-" + name, args, "--leak-scan")
     assert q.returncode == 0, q.stderr[-2000:]
     classes = report("summary", out)["leak_classes"]
     assert {k: (classes[k]["bytes"], classes[k]["blocks"]) for k in vg} == vg
@@ -408,7 +408,7 @@ def test_python_via_shim_on_path(check_run, reader, run):
 
 
 def test_leaks_and_summary_show_classes(memtap_run, report, reader, run, prog):
-    out, _ = memtap_run("classes", [prog("leaky")])
+    out, _ = memtap_run("classes", [prog("leaky")], "--leak-scan")
     text = run([reader, "leaks", out]).stdout
     assert "#1  400 B in 1 block (40.0%): indirectly lost\n" in text
     assert "120 B in 5 blocks (12.0%): definitely lost 24 B in 1 block, indirectly lost " \
@@ -443,8 +443,19 @@ def test_a_crash_reading_back_loses_nothing(memtap_run, report, prog):
     (forced here) costs the classes of that process only, with one line; the capture is
     whole and the program's status is kept."""
     env = dict(os.environ, MEMTAP_TEST_SCAN_CRASH="1")
-    out, p = memtap_run("scan-crash", [prog("exit3")], env=env)
+    out, p = memtap_run("scan-crash", [prog("exit3")], "--leak-scan", env=env)
     assert p.returncode == 3, p.stderr
     assert "no leak classes: reading its records back failed (signal 11)" in p.stderr
     s = report("summary", out)
     assert s["complete"] is True and s["leak_scan"] == "none"
+
+
+def test_plain_run_has_no_scan(memtap_run, report, prog):
+    """The scan replays every record at exit: a plain `memtap run` does not pay for it,
+    --leak-scan (or --check) does; MEMTAP_LEAK_SCAN in the environment wins."""
+    out, _ = memtap_run("plain", [prog("leaky")])
+    assert report("summary", out)["leak_scan"] == "none"
+    out, _ = memtap_run("asked", [prog("leaky")], "--leak-scan")
+    assert report("summary", out)["leak_scan"] == "done"
+    out, _ = memtap_run("by-env", [prog("leaky")], env=dict(os.environ, MEMTAP_LEAK_SCAN="1"))
+    assert report("summary", out)["leak_scan"] == "done"
