@@ -284,11 +284,9 @@ int memtap_cmd_check(int argc, char **argv) {
             return MEMTAP_EXIT_USAGE;
         }
     }
-    if (optind + 1 != argc) {
-        fprintf(stderr, "memtap check: %s (see memtap check --help)\n",
-                optind == argc ? "which capture? give one FILE" : "give exactly one FILE");
-        return MEMTAP_EXIT_USAGE;
-    }
+    int usage_rc = memtap_one_capture_arg("check", argc, optind);
+    if (usage_rc >= 0)
+        return usage_rc;
     if (json && !o.json_path)
         o.json_path = "-";
     int passed;

@@ -98,11 +98,9 @@ int memtap_flame_parse(int argc, char **argv, const char *cmd, const char *usage
             return usage_error(cmd, "unknown option", argv[optind - 1]);
         }
     }
-    if (optind + 1 != argc) {
-        fprintf(stderr, "memtap %s: %s (see memtap %s --help)\n", cmd,
-                optind == argc ? "which capture? give one FILE" : "give exactly one FILE", cmd);
-        return MEMTAP_EXIT_USAGE;
-    }
+    int rc = memtap_one_capture_arg(cmd, argc, optind);
+    if (rc >= 0)
+        return rc;
     o->path = argv[optind];
     return -1;
 }

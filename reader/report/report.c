@@ -108,11 +108,9 @@ int memtap_report_parse(int argc, char **argv, const char *cmd, const char *usag
             return MEMTAP_EXIT_USAGE;
         }
     }
-    if (optind + 1 != argc) {
-        fprintf(stderr, "memtap %s: %s (see memtap %s --help)\n", cmd,
-                optind == argc ? "which capture? give one FILE" : "give exactly one FILE", cmd);
-        return MEMTAP_EXIT_USAGE;
-    }
+    int rc = memtap_one_capture_arg(cmd, argc, optind);
+    if (rc >= 0)
+        return rc;
     o->path = argv[optind];
     return -1;
 }
@@ -263,4 +261,12 @@ uint32_t *memtap_sites_sorted(const memtap_replay_t *r, const memtap_site_t *sit
     free(rank);
     *n = out ? k : 0;
     return out;
+}
+
+int memtap_one_capture_arg(const char *cmd, int argc, int optind_now) {
+    if (optind_now + 1 == argc)
+        return -1;
+    fprintf(stderr, "memtap %s: %s (see memtap %s --help)\n", cmd,
+            optind_now == argc ? "which capture? give one FILE" : "give exactly one FILE", cmd);
+    return MEMTAP_EXIT_USAGE;
 }

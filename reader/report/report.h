@@ -34,6 +34,11 @@ typedef struct {
 /* Exit statuses. */
 enum { MEMTAP_EXIT_OK = 0, MEMTAP_EXIT_BAD_INPUT = 1, MEMTAP_EXIT_USAGE = 2 };
 
+/* The capture argument after a command's options (argv[optind]): -1 when there is exactly
+ * one, else a line on stderr ("which capture?" or "give exactly one FILE") and the usage
+ * exit status. */
+int memtap_one_capture_arg(const char *cmd, int argc, int optind_now);
+
 /* Parses "CMD [--json] [--limit N] [--by ...] [--python-only] [--before-teardown]
  * [--class LIST] (leaks only) [--pid PID] FILE" (--by only when allow_by is 1, --before-teardown only when it is 0).
  * Returns -1 to go on, else the exit status to return at once (after --help, or a usage
