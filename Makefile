@@ -131,7 +131,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(READER_LIB_OBJ) $(UNIT_PRELOAD_OBJ) \
 demo: all
 	@$(MAKE) --no-print-directory -s -C examples BUILD=$(BUILD)
 	@rm -f $(BUILD)/demo.memtap
-	$(BUILD)/memtap run -o $(BUILD)/demo.memtap -- $(BUILD)/examples/leaky 3
+	$(BUILD)/memtap run --leak-scan -o $(BUILD)/demo.memtap -- $(BUILD)/examples/leaky 3
 	$(BUILD)/memtap summary $(BUILD)/demo.memtap
 	$(BUILD)/memtap leaks $(BUILD)/demo.memtap
 	$(BUILD)/memtap flamegraph --force -o $(BUILD)/demo-flamegraph.html $(BUILD)/demo.memtap
