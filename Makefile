@@ -198,7 +198,7 @@ install: all
 # libFuzzer on the decoder and replay (clang), seeded with captures the e2e tests leave.
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(filter-out reader/decode/pipeline.c,$(wildcard reader/decode/*.c reader/container/*.c)) \
-	$(addprefix reader/,replay/replay.c replay/addrmap.c replay/timeline.c common/errors.c)
+	$(addprefix reader/,replay/replay.c replay/addrmap.c replay/timeline.c replay/leak_classes.c common/errors.c)
 fuzz: | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/fuzz/corpus
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -Iinclude -Ireader -fsanitize=fuzzer,address,undefined \
