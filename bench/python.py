@@ -4,7 +4,7 @@ memtap (native and Python frames merged, the default), under memtap --python-onl
 frames and the allocating C function, no native unwinding), under heaptrack -r with
 PYTHONMALLOC=malloc (the only way it sees Python's objects) and, when the interpreter has
 it, under memray (default, and --trace-python-allocators), in alternation; both memtap modes
-run a second time with MEMTAP_LEAK_SCAN=0, so the leak scan's share at exit shows:
+run a second time with --leak-scan, so the leak scan's share at exit shows:
 
 - churn: bench/pywork.py, dict, list and str churn (about 18 M allocation calls);
 - calls: bench/pycalls.py, 10 M calls of a one-line function (30 M small ints): what a
@@ -55,15 +55,13 @@ def python312():
 def setups(python, work, name):
     """name -> (command maker, files maker): the command of one run, and the files it
     wrote (its capture)."""
-    def memtap(*opts, scan=True):
-        capture = os.path.join(TMP, f"{name}{''.join(opts).replace('-', '_')}"
-                                    f"{'' if scan else '_noscan'}.memtap")
+    def memtap(*opts):
+        capture = os.path.join(TMP, f"{name}{''.join(opts).replace('-', '_')}.memtap")
 
         def cmd():
             if os.path.exists(capture):
                 os.unlink(capture)
-            env = [] if scan else ["env", "MEMTAP_LEAK_SCAN=0"]
-            return env + [MEMTAP, "run", *opts, "-o", capture, "--"] + work
+            return [MEMTAP, "run", *opts, "-o", capture, "--"] + work
         return cmd, lambda: [capture]
 
     def heaptrack(*opts):
@@ -82,9 +80,9 @@ def setups(python, work, name):
 
     s = {"untracked": (lambda: work, lambda: []), "memtap": memtap(),
          "memtap --python-only": memtap("--python-only"),
-         # what the leak scan at exit costs (MEMTAP_LEAK_SCAN=0 turns it off)
-         "memtap, no leak scan": memtap(scan=False),
-         "memtap --python-only, no leak scan": memtap("--python-only", scan=False)}
+         # what the leak scan at exit costs (off in a plain run, on under --check)
+         "memtap --leak-scan": memtap("--leak-scan"),
+         "memtap --python-only --leak-scan": memtap("--python-only", "--leak-scan")}
     if shutil.which("heaptrack"):
         s["heaptrack -r (malloc)"] = heaptrack("-r")
     if subprocess.run([python, "-c", "import memray"], capture_output=True).returncode == 0:

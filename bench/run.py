@@ -6,8 +6,8 @@ under memtap and under heaptrack (record-only, its cheapest mode), in alternatio
          and stack cache feed on)
   paths  bench/paths.c: every allocation takes a new call path (about 11,000 stacks)
 
-memtap runs twice: as users run it (the leak scan at exit included) and with
-MEMTAP_LEAK_SCAN=0, so the scan's share shows. Prints medians of CPU time (user+sys of the
+memtap runs twice: as `memtap run` runs by default, and with --leak-scan (the leak scan
+at exit, on under --check), so the scan's share shows. Prints medians of CPU time (user+sys of the
 whole process tree, compressors and memtap run's collector included), ratios
 to untracked, capture bytes per allocation call, the growth of memtap's added cost per event
 from 1 to 4 threads, and the reader's time beside `lz4 -dc` on every capture: each figure
@@ -59,16 +59,16 @@ def heaptrack_base(w, threads):
     return os.path.join(TMP, f"{w}{threads}.heaptrack")
 
 
-NO_SCAN = "memtap no scan"  # MEMTAP_LEAK_SCAN=0: what the leak scan at exit costs
+SCAN = "memtap --leak-scan"  # what the leak scan at exit costs (off in a plain run)
 
 
 def command(tool, w, threads):
-    if tool in ("memtap", NO_SCAN):
-        out = capture(w, threads) + ("" if tool == "memtap" else ".noscan")
+    if tool in ("memtap", SCAN):
+        out = capture(w, threads) + ("" if tool == "memtap" else ".scan")
         if os.path.exists(out):
             os.unlink(out)
-        env = ["env", "MEMTAP_LEAK_SCAN=0"] if tool == NO_SCAN else []
-        return env + [MEMTAP, "run", "-o", out, "--"] + program(w, threads)
+        return [MEMTAP, "run"] + (["--leak-scan"] if tool == SCAN else []) + \
+            ["-o", out, "--"] + program(w, threads)
     if tool == "heaptrack -r":
         for f in glob.glob(heaptrack_base(w, threads) + "*"):
             os.unlink(f)
@@ -79,8 +79,8 @@ def command(tool, w, threads):
 def size_of(tool, w, threads):
     if tool == "memtap":
         return os.path.getsize(capture(w, threads))
-    if tool == NO_SCAN:
-        return os.path.getsize(capture(w, threads) + ".noscan")
+    if tool == SCAN:
+        return os.path.getsize(capture(w, threads) + ".scan")
     return sum(os.path.getsize(f) for f in glob.glob(heaptrack_base(w, threads) + "*"))
 
 
@@ -122,16 +122,15 @@ def report(w, runs, sizes, tools):
               f"{'ratio':>7} {'capture':>11} {'B/alloc':>8}")
         for k in cpu:
             size = sizes.get((w, t, k))
-            print(f"{k:16} {cpu[k]:12.2f}s {cpu[k] / base:6.2f}x {wall[k]:7.2f}s "
+            print(f"{k:18} {cpu[k]:10.2f}s {cpu[k] / base:6.2f}x {wall[k]:7.2f}s "
                   f"{wall[k] / wall['untracked']:6.2f}x "
                   + (f"{size / 2**20:9.1f}MiB {size / calls:8.2f}" if size else ""))
         ratio = cpu["memtap"] / base
         print(f"memtap cpu against untracked: {ratio:.2f}x "
               + (target(CPU_TARGET[t], ratio) if t in CPU_TARGET else ""))
-        if NO_SCAN in cpu:
-            print(f"  of which the leak scan at exit (the collector replays the capture): "
-                  f"{(cpu['memtap'] - cpu[NO_SCAN]) / base:.2f}x; without it "
-                  f"{cpu[NO_SCAN] / base:.2f}x")
+        if SCAN in cpu:
+            print(f"  with --leak-scan {cpu[SCAN] / base:.2f}x: the scan at exit (the "
+                  f"collector replays the capture) adds {(cpu[SCAN] - cpu['memtap']) / base:.2f}x")
         if "heaptrack -r" in cpu:
             size_ratio = sizes[(w, t, "memtap")] / sizes[(w, t, "heaptrack -r")]
             print(f"memtap / heaptrack -r: cpu {cpu['memtap'] / cpu['heaptrack -r']:.2f}x, "
@@ -165,7 +164,7 @@ def report_reader(w):
 
 
 def main():
-    tools = ["untracked", "memtap", NO_SCAN] + (["heaptrack -r"] if shutil.which("heaptrack") else [])
+    tools = ["untracked", "memtap", SCAN] + (["heaptrack -r"] if shutil.which("heaptrack") else [])
     print("bench: " + ", ".join(f"{w} ({ALLOCS[w]:,} allocations)" for w in WORKLOADS)
           + f", on {' and '.join(map(str, THREADS))} thread(s), {ROUNDS} rounds in alternation"
           + (f" (heaptrack in the first {HEAPTRACK_ROUNDS})" if "heaptrack -r" in tools else ""))

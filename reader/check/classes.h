@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "check/suppress.h"
+#include "memtap/format.h"
 #include "replay/replay.h"
 #include "symbolize/symbolize.h"
 
@@ -15,10 +16,10 @@
  * for a block of a process that has no classes (no scan, or a scan that did not match). */
 enum {
     MEMTAP_LC_UNKNOWN = 0,
-    MEMTAP_LC_REACHABLE = 1,
-    MEMTAP_LC_POSSIBLE = 2,
-    MEMTAP_LC_INDIRECT = 3,
-    MEMTAP_LC_DEFINITE = 4,
+    MEMTAP_LC_REACHABLE = MEMTAP_CLASS_REACHABLE + 1,
+    MEMTAP_LC_POSSIBLE = MEMTAP_CLASS_POSSIBLE + 1,
+    MEMTAP_LC_INDIRECT = MEMTAP_CLASS_INDIRECT + 1,
+    MEMTAP_LC_DEFINITE = MEMTAP_CLASS_DEFINITE + 1,
     MEMTAP_LC_COUNT = 5,
 };
 
