@@ -15,6 +15,7 @@
 #include "python/pystack.h"
 #include "unwind/fastunwind.h"
 #include "unwind/gate.h"
+#include "stack/memo.h"
 #include "stack/stacks.h"
 
 static pthread_key_t thread_exit_key;
@@ -29,6 +30,7 @@ static void on_thread_exit(void *unused) {
     memtap_tbuf_release_mine();
     memtap_stack_cache_release();
     memtap_pystack_thread_exit();
+    memtap_memo_thread_exit();
     memtap_fast_unwind_thread_exit();
     memtap_gate_thread_exit();
     memtap_guard--;

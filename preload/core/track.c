@@ -47,16 +47,20 @@ static inline __attribute__((always_inline)) int may_record(memtap_tbuf_t *b, ui
 /* The thread's buffer with room for `room` bytes, and the node of frames[0..n) valid in the
  * buffer's image. A failed exec starts a new image (new node ids), so a node interned
  * before it is interned again. Returns NULL when tracking is off. */
-static memtap_tbuf_t *buffer_with_stack(const uint64_t *frames, int n, int known, size_t room,
+static memtap_tbuf_t *buffer_with_stack(uint64_t *frames, int *n, int *known, size_t room,
                                         uint32_t *node) {
     for (int attempt = 0;; attempt++) {
         uint32_t img;
-        *node = memtap_callstack_intern(frames, n, known, &img); /* (again in a new image) */
+        *node = memtap_callstack_intern(frames, *n, *known, &img); /* (again in a new image) */
         memtap_tbuf_t *b = memtap_thread_buffer();
         if (!b || room_for(b, room) < 0)
             return NULL;
         if (img == b->image)
             return b;
+        if (*n == MEMTAP_STACK_MEMO) { /* the memo's node is of an image that ended */
+            *n = memtap_stack_of_call(frames, known, 0);
+            continue;
+        }
         if (attempt == 3) { /* execs failing in a storm: keep the block, without its stack */
             *node = 0;
             return b;
@@ -67,11 +71,11 @@ static memtap_tbuf_t *buffer_with_stack(const uint64_t *frames, int n, int known
 void memtap_track_alloc(unsigned kind, void *p, size_t size) {
     uint64_t frames[memtap_callstack_room()];
     int known;
-    int n = memtap_stack_of_call(frames, &known);
+    int n = memtap_stack_of_call(frames, &known, 1);
     uint32_t node;
     memtap_tbuf_t *b;
     for (;;) {
-        if (!(b = buffer_with_stack(frames, n, known, MEMTAP_RECORD_ROOM, &node)))
+        if (!(b = buffer_with_stack(frames, &n, &known, MEMTAP_RECORD_ROOM, &node)))
             return;
         uint32_t img = __atomic_load_n(&b->image, __ATOMIC_RELAXED);
         memtap_tbuf_enter(b);
@@ -124,14 +128,14 @@ void *memtap_track_realloc_with(unsigned kind, void *p, size_t n, size_t size,
                                 memtap_realloc_fn call, void *ctx) {
     uint64_t frames[memtap_callstack_room()];
     int known;
-    int depth = memtap_stack_of_call(frames, &known);
+    int depth = memtap_stack_of_call(frames, &known, 1);
     uint32_t node;
     memtap_tbuf_t *b;
     /* the ticket is taken before the real call: a reuse of the old address by another thread
      * reads a later key, so replay sees this FREE first */
     uint64_t ticket = 0;
     for (;;) {
-        if (!(b = buffer_with_stack(frames, depth, known, 2 * MEMTAP_RECORD_ROOM, &node)))
+        if (!(b = buffer_with_stack(frames, &depth, &known, 2 * MEMTAP_RECORD_ROOM, &node)))
             break;
         uint32_t img = __atomic_load_n(&b->image, __ATOMIC_RELAXED);
         __atomic_store_n(&b->busy, 1, __ATOMIC_RELAXED);

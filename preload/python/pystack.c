@@ -15,6 +15,7 @@
 #include "python/pycode.h"
 #include "python/pylayout.h"
 #include "python/python_api.h"
+#include "stack/memo.h"
 
 #define CODE_CACHE 256
 #define FRAME_SET_BITS 11                    /* sets of two (code, instruction) pairs */
@@ -28,6 +29,7 @@ typedef struct {
 
 typedef struct {
     uint32_t epoch; /* memtap_pycode_epoch() when the caches were filled */
+    int lossy;      /* the last walk left a frame out for want of memory */
     struct {
         const char *code;
         uint32_t id;
@@ -193,10 +195,75 @@ static inline __attribute__((always_inline)) int walk(pythread_t *t, const memta
                          : cache_miss(t, l, set, code, instr);
         if (v && v != SKIP)
             out[n++] = v | entry;
+        else if (!v)
+            t->lossy = 1;
         f = up;
     }
     return n;
 }
+
+/* The raw key of the chain from frame f outwards (pystack.h): per frame its code object and
+ * instruction with the entry bit, or the marker of a frame of the C stack. -1 for a chain
+ * longer than cap / 2 frames or holding a frame without a code object (such an object may
+ * die and its address come back as a code object's: no epoch would tell). */
+static inline __attribute__((always_inline)) int raw_key(const memtap_py_layout_t *l,
+                                                         const char *f, uint64_t *key, int cap,
+                                                         uint64_t *hash) {
+    const void *code_type = py.code_type;
+    uint64_t h = *hash;
+    int n = 0;
+    for (; f; n += 2) {
+        if (n + 2 > cap)
+            return -1;
+        const char *up = ptr_at(f, l->fr_previous);
+        if (l->fr_owner >= 0 && f[l->fr_owner] == l->owner_cstack) {
+            key[n] = 0, key[n + 1] = 1;
+            h = memtap_memo_mix(h, 1);
+            f = up;
+            continue;
+        }
+        const char *code = ptr_at(f, l->fr_code);
+        if (!code || ptr_at(code, 8) != code_type)
+            return -1;
+        uint64_t instr;
+        if (l->style == MEMTAP_PYF_OBJECTS) {
+            int lasti;
+            memcpy(&lasti, f + l->fr_instr, sizeof lasti);
+            instr = (uint64_t)(uint32_t)lasti << 1;
+        } else {
+            instr = (uint64_t)(uintptr_t)ptr_at(f, l->fr_instr) << 1 |
+                    (l->fr_is_entry >= 0 && f[l->fr_is_entry]);
+        }
+        key[n] = (uint64_t)(uintptr_t)code, key[n + 1] = instr;
+        h = memtap_memo_mix(h, (uint64_t)(uintptr_t)code ^ instr << 17);
+        f = up;
+    }
+    *hash = h;
+    return n;
+}
+
+int memtap_pystack_key(uint64_t *key, int cap, uint64_t *hash, uint32_t *epoch) {
+    const char *f = tls_top;
+    if (!f)
+        return -1;
+    *epoch = memtap_pycode_epoch();
+    switch (layout_index) {
+    case 0:
+        return raw_key(&memtap_py_layouts[0], f, key, cap, hash);
+    case 1:
+        return raw_key(&memtap_py_layouts[1], f, key, cap, hash);
+    case 2:
+        return raw_key(&memtap_py_layouts[2], f, key, cap, hash);
+    case 3:
+        return raw_key(&memtap_py_layouts[3], f, key, cap, hash);
+    default:
+        return raw_key(&memtap_py_layouts[4], f, key, cap, hash);
+    }
+}
+
+void memtap_pystack_skip(void) { tls_top = NULL; }
+
+int memtap_pystack_was_whole(void) { return tls_thread && !tls_thread->lossy; }
 
 int memtap_pystack_frames(uint64_t *out, int room) {
     const char *f = tls_top;
@@ -205,6 +272,7 @@ int memtap_pystack_frames(uint64_t *out, int room) {
     if (!t)
         return 0;
     uint32_t epoch = memtap_pycode_epoch();
+    t->lossy = 0;
     if (t->epoch != epoch) { /* a code object was freed: any address may be another's */
         memset(t->codes, 0, sizeof t->codes);
         memset(t->frames, 0, sizeof t->frames);

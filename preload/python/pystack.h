@@ -35,6 +35,21 @@ int memtap_pystack_depth(void);
  * Python API that allocates or needs the GIL. */
 int memtap_pystack_frames(uint64_t *out, int room);
 
+/* The raw key of the calling thread's Python stack, for the memo of stacks (stack/memo.h):
+ * what memtap_pystack_frames would read, as (code object, instruction) words, 2 a frame,
+ * innermost first; *hash (the hash of the words before them) goes on over them, frame by
+ * frame; *epoch gets the code epoch the key is valid in. Returns the words written, or -1
+ * when the stack has no key that fits in cap words (the frames are then read as usual).
+ * Reads the frame memtap_pystack_depth found, without using it up. */
+int memtap_pystack_key(uint64_t *key, int cap, uint64_t *hash, uint32_t *epoch);
+
+/* The frames memtap_pystack_depth found are not wanted (the memo had the stack). */
+void memtap_pystack_skip(void);
+
+/* Whether the last memtap_pystack_frames call gave every frame (none left out for want of
+ * memory): only such a stack may go into the memo. */
+int memtap_pystack_was_whole(void);
+
 /* Name, file and first line of an interned code object (NULL when id is unknown). Safe
  * anywhere, no lock. */
 typedef struct {

@@ -9,6 +9,7 @@
 #include "memtap/format.h"
 #include "python/pystack.h"
 #include "output/record.h"
+#include "stack/memo.h"
 #include "stack/stacks.h"
 #include "output/stream.h"
 #include "core/lifecycle.h"
@@ -78,12 +79,38 @@ static int emit_node(uint32_t id, uint32_t parent, uint64_t frame) {
 static __thread int tls_cache_is_last_walk __attribute__((tls_model("initial-exec")));
 static __thread int tls_walk_is_native __attribute__((tls_model("initial-exec")));
 
+/* The memo of Python stacks (--python-only, stack/memo.h): the key of the walk being
+ * interned (memo_n words; 0: none, it goes into the memo once interned), or the node and
+ * image the memo gave (memtap_stack_of_call returned MEMTAP_STACK_MEMO). */
+typedef struct {
+    int n;
+    uint32_t epoch, leaf, image;
+    uint64_t hash;
+    uint64_t key[MEMTAP_MEMO_KEY_MAX];
+} memo_walk_t;
+static __thread memo_walk_t tls_memo __attribute__((tls_model("initial-exec")));
+
+/* The node of the walk just interned, which goes into the memo when it has a key. */
+static inline uint32_t interned(uint32_t leaf, uint32_t image) {
+    if (__builtin_expect(tls_memo.n, 0)) {
+        if (leaf && memtap_pystack_was_whole())
+            memtap_memo_store(tls_memo.key, tls_memo.n, tls_memo.hash, image, tls_memo.epoch,
+                              leaf);
+        tls_memo.n = 0;
+    }
+    return leaf;
+}
+
 uint32_t memtap_callstack_intern(const uint64_t *frames, int n, int known, uint32_t *image) {
     uint32_t leaf;
+    if (n == MEMTAP_STACK_MEMO) {
+        *image = tls_memo.image;
+        return tls_memo.leaf;
+    }
     *image = __atomic_load_n(&memtap_image_seq, __ATOMIC_ACQUIRE);
     if (memtap_stack_lookup(*image, frames, n, known, &leaf)) {
         tls_cache_is_last_walk = tls_walk_is_native; /* the cache holds frames */
-        return leaf;
+        return interned(leaf, *image);
     }
     if (memtap_stack_find(&trie, *image, frames, n, known, &leaf)) {
         /* found without the lock: good if the image did not end meanwhile (its trie is
@@ -91,7 +118,7 @@ uint32_t memtap_callstack_intern(const uint64_t *frames, int n, int known, uint3
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         if (__atomic_load_n(&memtap_image_seq, __ATOMIC_RELAXED) == *image) {
             tls_cache_is_last_walk = tls_walk_is_native;
-            return leaf;
+            return interned(leaf, *image);
         }
     }
     memtap_lock(&trie_lock);
@@ -105,7 +132,7 @@ uint32_t memtap_callstack_intern(const uint64_t *frames, int n, int known, uint3
         tls_cache_is_last_walk = tls_walk_is_native;
     }
     memtap_unlock(&trie_lock);
-    return leaf;
+    return interned(leaf, *image);
 }
 
 int memtap_callstack_room(void) {
@@ -120,10 +147,32 @@ int memtap_callstack_room(void) {
  * last walk's result as it stands (tls_cache_is_last_walk), the walk's count of unchanged
  * outermost frames spares comparing them again, and copying them: the cache has them. */
 
-int memtap_stack_of_call(uint64_t *frames, int *known) {
+/* With Python frames only, a stack whose key the thread's memo holds: its node, no walk. */
+static int memo_hit(void) {
+    memo_walk_t *m = &tls_memo;
+    m->key[0] = memtap_entry_regs.rsp ? memtap_entry_regs.ip : 0;
+    m->hash = memtap_memo_mix(MEMTAP_MEMO_SEED, m->key[0]);
+    int k = memtap_pystack_key(m->key + 1, MEMTAP_MEMO_KEY_MAX - 1, &m->hash, &m->epoch);
+    if (k < 0)
+        return 0;
+    m->image = __atomic_load_n(&memtap_image_seq, __ATOMIC_ACQUIRE);
+    m->leaf = memtap_memo_find(m->key, k + 1, m->hash, m->image, m->epoch);
+    if (m->leaf) {
+        memtap_pystack_skip();
+        tls_cache_is_last_walk = 0;
+        return 1;
+    }
+    m->n = k + 1; /* interned as usual, then remembered */
+    return 0;
+}
+
+int memtap_stack_of_call(uint64_t *frames, int *known, int use_memo) {
     int n = 0, same_outer = 0, walked = 0;
     *known = 0;
+    tls_memo.n = 0;
     int python_depth = memtap_pystack_depth();
+    if (python_only && python_depth && use_memo && memo_hit())
+        return MEMTAP_STACK_MEMO;
     int lazy = tls_cache_is_last_walk && !python_depth; /* frames[n - same_outer, n) unwritten */
     if (!python_only || !python_depth) {
         n = memtap_unwind(frames, max_depth, &same_outer, lazy); /* gates its locking parts */

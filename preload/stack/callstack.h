@@ -14,8 +14,12 @@ int memtap_callstack_room(void);
 /* Fills frames (innermost first: native frames, then the thread's Python frames) and sets
  * *known to how many outermost frames the thread's last stack shares. Returns how many.
  * frames[n - *known, n) may be left unwritten: memtap_callstack_intern takes them from the
- * thread's stack cache, which holds them. */
-int memtap_stack_of_call(uint64_t *frames, int *known);
+ * thread's stack cache, which holds them. With use_memo, a Python stack the thread's memo
+ * holds (--python-only) writes no frames: MEMTAP_STACK_MEMO is returned, and
+ * memtap_callstack_intern gives its node and image (another image's when one began since:
+ * then walk again without the memo). */
+#define MEMTAP_STACK_MEMO (-1)
+int memtap_stack_of_call(uint64_t *frames, int *known, int use_memo);
 
 /* The node of frames[0..n) in the current image's trie, *image set to that image's
  * number (memtap_image_seq); new nodes are written as records. 0 for the empty stack, or
