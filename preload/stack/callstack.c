@@ -79,7 +79,7 @@ static int emit_node(uint32_t id, uint32_t parent, uint64_t frame) {
 static __thread int tls_cache_is_last_walk __attribute__((tls_model("initial-exec")));
 static __thread int tls_walk_is_native __attribute__((tls_model("initial-exec")));
 
-/* The memo of Python stacks (--python-only, stack/memo.h): the key of the walk being
+/* The memo of stacks with Python frames (stack/memo.h): the key of the walk being
  * interned (memo_n words; 0: none, it goes into the memo once interned), or the node and
  * image the memo gave (memtap_stack_of_call returned MEMTAP_STACK_MEMO). */
 typedef struct {
@@ -147,22 +147,31 @@ int memtap_callstack_room(void) {
  * last walk's result as it stands (tls_cache_is_last_walk), the walk's count of unchanged
  * outermost frames spares comparing them again, and copying them: the cache has them. */
 
-/* With Python frames only, a stack whose key the thread's memo holds: its node, no walk. */
-static int memo_hit(void) {
+/* A stack with Python frames whose key the thread's memo holds: its node, found without
+ * reading the Python frames' values or interning. The key: how many native frames were
+ * walked, those frames (frames[0..n)), then the Python frames' raw key. */
+static int memo_hit(const uint64_t *frames, int n) {
     memo_walk_t *m = &tls_memo;
-    m->key[0] = memtap_entry_regs.rsp ? memtap_entry_regs.ip : 0;
-    m->hash = memtap_memo_mix(MEMTAP_MEMO_SEED, m->key[0]);
-    int k = memtap_pystack_key(m->key + 1, MEMTAP_MEMO_KEY_MAX - 1, &m->hash, &m->epoch);
+    if (n + 1 >= MEMTAP_MEMO_KEY_MAX)
+        return 0;
+    uint64_t h = memtap_memo_mix(MEMTAP_MEMO_SEED, (uint64_t)n);
+    m->key[0] = (uint64_t)n;
+    for (int i = 0; i < n; i++) {
+        m->key[1 + i] = frames[i];
+        h = memtap_memo_mix(h, frames[i]);
+    }
+    m->hash = h;
+    int k = memtap_pystack_key(m->key + 1 + n, MEMTAP_MEMO_KEY_MAX - 1 - n, &m->hash, &m->epoch);
     if (k < 0)
         return 0;
     m->image = __atomic_load_n(&memtap_image_seq, __ATOMIC_ACQUIRE);
-    m->leaf = memtap_memo_find(m->key, k + 1, m->hash, m->image, m->epoch);
+    m->leaf = memtap_memo_find(m->key, 1 + n + k, m->hash, m->image, m->epoch);
     if (m->leaf) {
         memtap_pystack_skip();
         tls_cache_is_last_walk = 0;
         return 1;
     }
-    m->n = k + 1; /* interned as usual, then remembered */
+    m->n = 1 + n + k; /* interned as usual, then remembered */
     return 0;
 }
 
@@ -171,8 +180,6 @@ int memtap_stack_of_call(uint64_t *frames, int *known, int use_memo) {
     *known = 0;
     tls_memo.n = 0;
     int python_depth = memtap_pystack_depth();
-    if (python_only && python_depth && use_memo && memo_hit())
-        return MEMTAP_STACK_MEMO;
     int lazy = tls_cache_is_last_walk && !python_depth; /* frames[n - same_outer, n) unwritten */
     if (!python_only || !python_depth) {
         n = memtap_unwind(frames, max_depth, &same_outer, lazy); /* gates its locking parts */
@@ -180,6 +187,9 @@ int memtap_stack_of_call(uint64_t *frames, int *known, int use_memo) {
     } else if (memtap_entry_regs.rsp) {
         frames[n++] = memtap_entry_regs.ip; /* the C function that allocated, for free */
     }
+    /* (a walk under Python is never lazy: every frame is written) */
+    if (python_depth && use_memo && memo_hit(frames, n))
+        return MEMTAP_STACK_MEMO;
     int python = memtap_pystack_frames(frames + n, MEMTAP_PY_MAX_FRAMES);
     /* Python frames sit at the outer end: then nothing is known */
     if (!python && tls_cache_is_last_walk)

@@ -14,8 +14,9 @@ int memtap_callstack_room(void);
 /* Fills frames (innermost first: native frames, then the thread's Python frames) and sets
  * *known to how many outermost frames the thread's last stack shares. Returns how many.
  * frames[n - *known, n) may be left unwritten: memtap_callstack_intern takes them from the
- * thread's stack cache, which holds them. With use_memo, a Python stack the thread's memo
- * holds (--python-only) writes no frames: MEMTAP_STACK_MEMO is returned, and
+ * thread's stack cache, which holds them. With use_memo, a stack with Python frames whose
+ * native frames and Python frames' key the thread's memo holds writes no Python frames:
+ * MEMTAP_STACK_MEMO is returned, and
  * memtap_callstack_intern gives its node and image (another image's when one began since:
  * then walk again without the memo). */
 #define MEMTAP_STACK_MEMO (-1)

@@ -251,6 +251,37 @@ def test_python_calls_allocate_nothing(python, memtap_run, report, mode):
     assert report("summary", out)["allocations"] < 50_000
 
 
+@pytest.mark.parametrize("mode", [[], ["--python-only"]], ids=["merged", "python-only"])
+def test_python_stacks_told_apart_by_an_outer_frame(python, memtap_run, report, mode):
+    """The same innermost frame (leaf's line, at the same place on the frame stack) under
+    callers that differ by line or function, in turns: every block at its own caller (the
+    thread's memo of stacks keys on every frame, not the innermost ones)."""
+    rounds = 2_000
+    script = os.path.join(PY_SRC, "outer_lines.py")
+    out, p = memtap_run("py-outer-lines", [python, script, str(rounds)], *mode)
+    assert p.returncode == 0 and p.stdout == f"outer lines done {3 * rounds}\n", p.stderr[-500:]
+    obj = bytearray_size(python)
+    held = report("leaks", out, "--before-teardown", "--python-only")["held"]
+    at_leaf = sites_at(held, "outer_lines.py", py_line_of("outer_lines.py", "LEAF"), "leaf")
+    by_caller = {}  # (caller's function and line, <module>'s line) -> [blocks, bytes]
+    for s in at_leaf:
+        key = (s["stack"][1]["function"], s["stack"][1]["line"], s["stack"][2]["line"])
+        by_caller.setdefault(key, [0, 0])
+        by_caller[key][0] += s["blocks"]
+        by_caller[key][1] += s["bytes"]
+    first, second = py_line_of("outer_lines.py", "FIRST"), py_line_of("outer_lines.py", "SECOND")
+    turn1, turn2 = py_line_of("outer_lines.py", "TURN1"), \
+        py_line_of("outer_lines.py", "TURN2")
+    n = rounds // 2  # bytearrays at each (caller line, module line) of caller()
+    expected = {("caller", first, turn1): [2 * n, n * (obj + 101)],
+                ("caller", first, turn2): [2 * n, n * (obj + 101)],
+                ("caller", second, turn1): [2 * n, n * (obj + 201)],
+                ("caller", second, turn2): [2 * n, n * (obj + 201)],
+                ("other", py_line_of("outer_lines.py", "OTHER"),
+                 py_line_of("outer_lines.py", "TURN3")): [2 * rounds, rounds * (obj + 301)]}
+    assert by_caller == expected, by_caller
+
+
 def test_python_code_objects_at_reused_addresses(python, memtap_run, report):
     """Code objects compiled, run and freed in a loop take each other's addresses: each
     block is still at its own function and line."""
