@@ -46,7 +46,6 @@ static void atfork_parent(void) {
 
 static void atfork_child(void) {
     memtap_image_closing = 0;
-    memtap_fence_init(); /* (one thread here: none is inside a record) */
     memtap_modules_after_fork();
     memtap_callstack_after_fork();
     memtap_gate_reset();

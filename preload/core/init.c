@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "base/fence.h"
 #include "base/log.h"
 #include "core/fork.h"
 #include "core/lifecycle.h"
@@ -32,7 +31,6 @@ __attribute__((constructor(101))) static void memtap_init(void) {
         return;
     }
     memtap_unwind_init();
-    memtap_fence_init();
     const char *depth = getenv(MEMTAP_ENV_MAX_DEPTH);
     const char *py_only = getenv(MEMTAP_ENV_PYTHON_ONLY);
     memtap_callstack_configure(depth && atoi(depth) > 0 ? atoi(depth) : MEMTAP_DEFAULT_DEPTH,

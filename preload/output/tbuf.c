@@ -91,14 +91,11 @@ void memtap_tbuf_unregister(memtap_tbuf_t *b) {
     __atomic_store_n(&b->image, 0, __ATOMIC_RELAXED);     /* read by its owner */
 }
 
-/* Flushes b with the counter's value `now`, read before the owner's busy flag is: for
- * another thread's buffer, `fenced` says that every thread passed a full barrier in
- * between (memtap_fence_others), else b counts as busy. */
-static int flush_at(memtap_tbuf_t *b, int own, int final, memtap_chunk_put_fn put, uint64_t now,
-                    int fenced) {
+int memtap_tbuf_flush(memtap_tbuf_t *b, int own, int final, memtap_chunk_put_fn put) {
     /* the order matters: the counter, then busy, then what is committed (tbuf.h) */
+    uint64_t now = __atomic_load_n(&memtap_order, __ATOMIC_SEQ_CST);
     uint64_t key = __atomic_load_n(&b->key_published, __ATOMIC_SEQ_CST);
-    int busy = !fenced || __atomic_load_n(&b->busy, __ATOMIC_SEQ_CST);
+    int busy = __atomic_load_n(&b->busy, __ATOMIC_SEQ_CST);
     uint64_t committed = __atomic_load_n(&b->shm.committed, __ATOMIC_SEQ_CST);
     uint32_t end = (uint32_t)committed;
     uint16_t allocations = (uint16_t)(committed >> 32), frees = (uint16_t)(committed >> 48);
@@ -126,11 +123,6 @@ static int flush_at(memtap_tbuf_t *b, int own, int final, memtap_chunk_put_fn pu
     return rc;
 }
 
-int memtap_tbuf_flush(memtap_tbuf_t *b, int own, int final, memtap_chunk_put_fn put) {
-    uint64_t now = __atomic_load_n(&memtap_order, __ATOMIC_SEQ_CST);
-    return flush_at(b, own, final, put, now, own || memtap_fence_others() == 0);
-}
-
 static uint64_t monotonic_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -142,9 +134,6 @@ void memtap_tbuf_wait_idle(void) {
      * after a second is stopped (a counted 100,000 sleeps of 10 us took 9.7 s: each sleep
      * lasts the timer slack, 50 us or more) */
     uint64_t deadline = 0;
-    /* memtap_image_closing was set: a thread that did not see it has its busy flag up now
-     * (were this to fail, a thread may be seen idle a moment early) */
-    (void)memtap_fence_others();
     for (memtap_tbuf_t *b = registered; b; b = b->next) {
         if (b == tls_tbuf)
             continue; /* the caller: not inside a record (or interrupted in one by a signal) */
@@ -166,13 +155,9 @@ void memtap_tbuf_wait_idle(void) {
 
 int memtap_tbuf_flush_all(int final, memtap_chunk_put_fn put) {
     int rc = 0;
-    uint64_t now = __atomic_load_n(&memtap_order, __ATOMIC_SEQ_CST);
-    /* one fence for all the other threads' busy flags (the caller's own needs none) */
-    int others = registered && (registered != tls_tbuf || registered->next);
-    int fenced = !others || memtap_fence_others() == 0;
     for (memtap_tbuf_t *b = registered, *next; b; b = next) {
         next = b->next;
-        if (flush_at(b, 0, final, put, now, fenced || b == tls_tbuf) < 0)
+        if (memtap_tbuf_flush(b, 0, final, put) < 0)
             rc = -1;
         if (final)
             memtap_tbuf_unregister(b);

@@ -6,14 +6,12 @@
  * key below which the thread will write nothing more. The watermark needs the busy flag: a
  * thread sets it (with a full barrier) before reading the counter and clears it after
  * committing, so a flusher that sees it clear after reading the counter knows the thread's
- * next record reads a later value. The barrier after busy is set is a membarrier on the
- * flusher's side where the kernel has it (base/fence.h). */
+ * next record reads a later value. */
 #ifndef MEMTAP_PRELOAD_TBUF_H
 #define MEMTAP_PRELOAD_TBUF_H
 
 #include <stdint.h>
 
-#include "base/fence.h"
 #include "memtap/collector.h"
 #include "output/record.h"
 
@@ -65,9 +63,10 @@ memtap_tbuf_t *memtap_tbuf_peek(void);
  * caller). */
 void memtap_tbuf_release_mine(void);
 
-/* Owner side, around one record group: enter sets busy, ordered before the loads that
- * follow (a full barrier, or the flusher's membarrier: base/fence.h). */
-static inline void memtap_tbuf_enter(memtap_tbuf_t *b) { memtap_fence_set_flag(&b->busy); }
+/* Owner side, around one record group: enter sets busy with a full barrier. */
+static inline void memtap_tbuf_enter(memtap_tbuf_t *b) {
+    __atomic_exchange_n(&b->busy, 1, __ATOMIC_SEQ_CST);
+}
 
 /* Key of an allocation (read after the real allocation returned, busy set). */
 static inline uint64_t memtap_tbuf_read_key(void) {

@@ -119,11 +119,13 @@ static __attribute__((noinline)) uint64_t frame_value(pythread_t *t, const memta
                                                       const char *code, uintptr_t instr) {
     uint32_t flags;
     memcpy(&flags, code + l->co_flags, sizeof flags);
-    if (flags & l->co_shim_flag)
-        return SKIP;
+    /* a shim's code gets an id too, never shown: its free then moves the epoch, so that a
+     * code object taking its address is not taken for it (by the caches and the memo) */
     uint32_t id = code_id(t, code);
     if (!id)
         return 0;
+    if (flags & l->co_shim_flag)
+        return SKIP;
     int32_t offset = l->style == MEMTAP_PYF_OBJECTS
                          ? (int32_t)(intptr_t)instr * l->lasti_bytes
                          : (int32_t)((intptr_t)instr - (intptr_t)(code + l->co_code));

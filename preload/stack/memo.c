@@ -17,11 +17,23 @@ typedef struct {
 
 typedef struct {
     uint32_t used, generation;
+    uint32_t epoch; /* the code epoch last asked for: any other empties the memo, so that a
+                       slot's epoch cannot come round again (it is 32 bits) */
     slot_t slot[1u << SLOT_BITS];
     uint64_t arena[ARENA_WORDS];
 } memo_t;
 
 static __thread memo_t *tls_memo __attribute__((tls_model("initial-exec")));
+static __thread int tls_exited __attribute__((tls_model("initial-exec"))); /* no new memo */
+
+/* The slots of another code epoch than m's last are empty from now on. */
+static inline void see_epoch(memo_t *m, uint32_t epoch) {
+    if (__builtin_expect(m->epoch != epoch, 0)) {
+        m->epoch = epoch;
+        m->generation++;
+        m->used = 0;
+    }
+}
 
 static inline slot_t *slot_of(memo_t *m, uint64_t h) {
     return &m->slot[h >> (64 - SLOT_BITS)];
@@ -32,6 +44,7 @@ uint32_t memtap_memo_find(const uint64_t *key, int n, uint64_t h, uint32_t image
     memo_t *m = tls_memo;
     if (!m)
         return 0;
+    see_epoch(m, epoch);
     const slot_t *s = slot_of(m, h);
     if (s->hash != h || s->n != (uint32_t)n || s->image != image || s->epoch != epoch ||
         s->generation != m->generation)
@@ -50,12 +63,16 @@ void memtap_memo_store(const uint64_t *key, int n, uint64_t h, uint32_t image, u
                        uint32_t leaf) {
     memo_t *m = tls_memo;
     if (!m) {
+        if (tls_exited) /* a destructor allocating after the thread's exit: no memo to leak */
+            return;
         void *p = mmap(NULL, sizeof *m, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED)
             return;
         tls_memo = m = p;
         m->generation = 1; /* the zeroed slots are of generation 0: empty */
+        m->epoch = epoch;
     }
+    see_epoch(m, epoch);
     if (n <= 0 || n > MEMTAP_MEMO_KEY_MAX || !leaf)
         return;
     if (m->used + (uint32_t)n > ARENA_WORDS) { /* full: every key goes */
@@ -71,6 +88,7 @@ void memtap_memo_store(const uint64_t *key, int n, uint64_t h, uint32_t image, u
 void memtap_memo_thread_exit(void) {
     memo_t *m = tls_memo;
     tls_memo = NULL;
+    tls_exited = 1;
     if (m)
         munmap(m, sizeof *m);
 }

@@ -20,7 +20,8 @@ static inline uint64_t memtap_memo_mix(uint64_t h, uint64_t word) {
 }
 
 /* The node of key[0..n) (whose hash is h) in image `image` with code epoch `epoch`, or 0
- * when the thread has not interned that key there (or holds no memo yet). */
+ * when the thread has not interned that key there (or holds no memo yet). An epoch other
+ * than the last one asked for empties the memo. */
 uint32_t memtap_memo_find(const uint64_t *key, int n, uint64_t h, uint32_t image,
                           uint32_t epoch);
 
@@ -29,7 +30,8 @@ uint32_t memtap_memo_find(const uint64_t *key, int n, uint64_t h, uint32_t image
 void memtap_memo_store(const uint64_t *key, int n, uint64_t h, uint32_t image, uint32_t epoch,
                        uint32_t leaf);
 
-/* Thread exit: unmaps the thread's memo. */
+/* Thread exit: unmaps the thread's memo; the thread maps none again (allocations of later
+ * destructors go without). */
 void memtap_memo_thread_exit(void);
 
 #endif

@@ -174,3 +174,17 @@ def test_user_namespace_can_be_entered(prog, memtap_run, run):
         pytest.skip("unshare -U is not allowed here")
     out, p = memtap_run("unshare", ["unshare", "-U", prog("passthrough"), "6"])
     assert p.returncode == 6 and p.stdout == "arg 1: 6\n", (p.returncode, p.stderr)
+
+
+@pytest.mark.parametrize("threads", ["", "thread"])
+def test_seccomp_sandbox_survives(prog, memtap_run, report, threads):
+    """A program that forbids a syscall it never makes (membarrier, killed by seccomp)
+    must run to its end under memtap: the library may not add syscalls a sandbox denies
+    to the program's paths or its exit."""
+    out, p = memtap_run("sandboxed", [prog("sandboxed"), threads])
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    s = report("summary", out)
+    assert s["complete"] is True
+    leaks = report("leaks", out)["leaks"]
+    kept = site_at(leaks, "sandboxed.c", line_of("sandboxed.c", "SANDBOXED:leak"), "main")
+    assert kept["blocks"] == 1 and kept["bytes"] == 4321, kept
