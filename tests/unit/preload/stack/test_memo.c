@@ -59,7 +59,7 @@ Test(memo, a_slot_holds_the_last_key_stored_there, .timeout = 10) {
     memtap_memo_thread_exit();
 }
 
-Test(memo, a_full_arena_starts_over, .timeout = 30) {
+Test(memo, a_full_arena_starts_over, .timeout = 10) {
     /* keys of 250 words: the arena (32 Ki words) fills after 131 of them */
     static uint64_t keys[200][250];
     for (int k = 0; k < 200; k++) {
