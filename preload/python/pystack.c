@@ -159,37 +159,66 @@ static __attribute__((noinline)) uint64_t cache_miss(pythread_t *t, const memtap
     return v;
 }
 
+/* What the walks read of frame f: FRAME_CSTACK for a frame a run of the interpreter loop
+ * pushed on the C stack (3.12+), FRAME_OTHER for one whose code is not a code object, else
+ * FRAME_CODE with its code object, where it is (*instr) and its entry bit. */
+enum { FRAME_CODE, FRAME_CSTACK, FRAME_OTHER };
+static inline __attribute__((always_inline)) int read_frame(const memtap_py_layout_t *l,
+                                                            const char *f, const char **code,
+                                                            uintptr_t *instr, uint64_t *entry) {
+    if (l->fr_owner >= 0 && f[l->fr_owner] == l->owner_cstack)
+        return FRAME_CSTACK;
+    const char *c = ptr_at(f, l->fr_code);
+    if (!c || ptr_at(c, 8) != py.code_type) /* ob_type: not a code object */
+        return FRAME_OTHER;
+    *code = c;
+    if (l->style == MEMTAP_PYF_OBJECTS) {
+        int lasti;
+        memcpy(&lasti, f + l->fr_instr, sizeof lasti);
+        *instr = (uintptr_t)(intptr_t)lasti;
+        *entry = MEMTAP_PY_ENTRY_BIT; /* every frame is a run of its own */
+    } else {
+        *instr = (uintptr_t)ptr_at(f, l->fr_instr);
+        *entry = l->fr_is_entry >= 0 && f[l->fr_is_entry] ? MEMTAP_PY_ENTRY_BIT : 0;
+    }
+    return FRAME_CODE;
+}
+
+/* fn(layout, ...) for the interpreter's layout: each walk is inlined once per version, so
+ * that the layout's offsets are constants. */
+_Static_assert(MEMTAP_PY_LAYOUTS == 5, "one case per layout");
+#define BY_LAYOUT(fn, ...)                                                                         \
+    switch (layout_index) {                                                                        \
+    case 0:                                                                                        \
+        return fn(&memtap_py_layouts[0], __VA_ARGS__);                                             \
+    case 1:                                                                                        \
+        return fn(&memtap_py_layouts[1], __VA_ARGS__);                                             \
+    case 2:                                                                                        \
+        return fn(&memtap_py_layouts[2], __VA_ARGS__);                                             \
+    case 3:                                                                                        \
+        return fn(&memtap_py_layouts[3], __VA_ARGS__);                                             \
+    default:                                                                                       \
+        return fn(&memtap_py_layouts[4], __VA_ARGS__);                                             \
+    }
+
 /* The walk from frame f outwards: each Python frame's value from the thread's cache of
- * (code, instruction) pairs, its entry bit from the frame. Inlined once per version below,
- * so that the layout's offsets are constants. */
-static inline __attribute__((always_inline)) int walk(pythread_t *t, const memtap_py_layout_t *l,
+ * (code, instruction) pairs, its entry bit from the frame. */
+static inline __attribute__((always_inline)) int walk(const memtap_py_layout_t *l, pythread_t *t,
                                                       const char *f, uint64_t *out, int room) {
-    const void *code_type = py.code_type;
     int n = 0;
     for (int step = 0; f && n < room && step < MAX_STEPS; step++) {
-        const char *up = ptr_at(f, l->fr_previous);
-        if (l->fr_owner >= 0 && f[l->fr_owner] == l->owner_cstack) {
+        const char *up = ptr_at(f, l->fr_previous), *code = NULL;
+        uintptr_t instr = 0;
+        uint64_t entry = 0;
+        int kind = read_frame(l, f, &code, &instr, &entry);
+        f = up;
+        if (kind == FRAME_CSTACK) {
             if (n) /* 3.12+: a run of the loop pushed this frame below its first one */
                 out[n - 1] |= MEMTAP_PY_ENTRY_BIT;
-            f = up;
             continue;
         }
-        const char *code = ptr_at(f, l->fr_code);
-        if (!code || ptr_at(code, 8) != code_type) { /* ob_type: not a code object */
-            f = up;
+        if (kind == FRAME_OTHER)
             continue;
-        }
-        uintptr_t instr;
-        uint64_t entry;
-        if (l->style == MEMTAP_PYF_OBJECTS) {
-            int lasti;
-            memcpy(&lasti, f + l->fr_instr, sizeof lasti);
-            instr = (uintptr_t)(intptr_t)lasti;
-            entry = MEMTAP_PY_ENTRY_BIT; /* every frame is a run of its own */
-        } else {
-            instr = (uintptr_t)ptr_at(f, l->fr_instr);
-            entry = l->fr_is_entry >= 0 && f[l->fr_is_entry] ? MEMTAP_PY_ENTRY_BIT : 0;
-        }
         cached_t *set = t->frames[(instr ^ (uintptr_t)code << 9) * 0x9e3779b97f4a7c15ull >>
                                   (64 - FRAME_SET_BITS)];
         uint64_t v = set[0].instr == instr && set[0].code == code
@@ -199,46 +228,31 @@ static inline __attribute__((always_inline)) int walk(pythread_t *t, const memta
             out[n++] = v | entry;
         else if (!v)
             t->lossy = 1;
-        f = up;
     }
     return n;
 }
 
 /* The raw key of the chain from frame f outwards (pystack.h): per frame its code object and
- * instruction with the entry bit, or the marker of a frame of the C stack. -1 for a chain
+ * its instruction with the entry bit, or (0, 1) for a frame of the C stack. -1 for a chain
  * longer than cap / 2 frames or holding a frame without a code object (such an object may
  * die and its address come back as a code object's: no epoch would tell). */
 static inline __attribute__((always_inline)) int raw_key(const memtap_py_layout_t *l,
                                                          const char *f, uint64_t *key, int cap,
                                                          uint64_t *hash) {
-    const void *code_type = py.code_type;
     uint64_t h = *hash;
     int n = 0;
-    for (; f; n += 2) {
+    for (; f; n += 2, f = ptr_at(f, l->fr_previous)) {
         if (n + 2 > cap)
             return -1;
-        const char *up = ptr_at(f, l->fr_previous);
-        if (l->fr_owner >= 0 && f[l->fr_owner] == l->owner_cstack) {
-            key[n] = 0, key[n + 1] = 1;
-            h = memtap_memo_mix(h, 1);
-            f = up;
-            continue;
-        }
-        const char *code = ptr_at(f, l->fr_code);
-        if (!code || ptr_at(code, 8) != code_type)
+        const char *code = NULL;
+        uintptr_t instr = 0;
+        uint64_t entry = 0;
+        int kind = read_frame(l, f, &code, &instr, &entry);
+        if (kind == FRAME_OTHER)
             return -1;
-        uint64_t instr;
-        if (l->style == MEMTAP_PYF_OBJECTS) {
-            int lasti;
-            memcpy(&lasti, f + l->fr_instr, sizeof lasti);
-            instr = (uint64_t)(uint32_t)lasti << 1;
-        } else {
-            instr = (uint64_t)(uintptr_t)ptr_at(f, l->fr_instr) << 1 |
-                    (l->fr_is_entry >= 0 && f[l->fr_is_entry]);
-        }
-        key[n] = (uint64_t)(uintptr_t)code, key[n + 1] = instr;
-        h = memtap_memo_mix(h, (uint64_t)(uintptr_t)code ^ instr << 17);
-        f = up;
+        key[n] = (uint64_t)(uintptr_t)code; /* NULL for a frame of the C stack */
+        key[n + 1] = kind == FRAME_CSTACK ? 1 : (uint64_t)instr << 1 | (entry != 0);
+        h = memtap_memo_mix(h, key[n] ^ key[n + 1] << 17);
     }
     *hash = h;
     return n;
@@ -249,18 +263,7 @@ int memtap_pystack_key(uint64_t *key, int cap, uint64_t *hash, uint32_t *epoch) 
     if (!f)
         return -1;
     *epoch = memtap_pycode_epoch();
-    switch (layout_index) {
-    case 0:
-        return raw_key(&memtap_py_layouts[0], f, key, cap, hash);
-    case 1:
-        return raw_key(&memtap_py_layouts[1], f, key, cap, hash);
-    case 2:
-        return raw_key(&memtap_py_layouts[2], f, key, cap, hash);
-    case 3:
-        return raw_key(&memtap_py_layouts[3], f, key, cap, hash);
-    default:
-        return raw_key(&memtap_py_layouts[4], f, key, cap, hash);
-    }
+    BY_LAYOUT(raw_key, f, key, cap, hash)
 }
 
 void memtap_pystack_skip(void) { tls_top = NULL; }
@@ -280,19 +283,7 @@ int memtap_pystack_frames(uint64_t *out, int room) {
         memset(t->frames, 0, sizeof t->frames);
         t->epoch = epoch;
     }
-    _Static_assert(MEMTAP_PY_LAYOUTS == 5, "one case per layout");
-    switch (layout_index) {
-    case 0:
-        return walk(t, &memtap_py_layouts[0], f, out, room);
-    case 1:
-        return walk(t, &memtap_py_layouts[1], f, out, room);
-    case 2:
-        return walk(t, &memtap_py_layouts[2], f, out, room);
-    case 3:
-        return walk(t, &memtap_py_layouts[3], f, out, room);
-    default:
-        return walk(t, &memtap_py_layouts[4], f, out, room);
-    }
+    BY_LAYOUT(walk, t, f, out, room)
 }
 
 void memtap_pystack_thread_exit(void) {

@@ -15,10 +15,9 @@ int memtap_callstack_room(void);
  * *known to how many outermost frames the thread's last stack shares. Returns how many.
  * frames[n - *known, n) may be left unwritten: memtap_callstack_intern takes them from the
  * thread's stack cache, which holds them. With use_memo, a stack with Python frames whose
- * native frames and Python frames' key the thread's memo holds writes no Python frames:
- * MEMTAP_STACK_MEMO is returned, and
- * memtap_callstack_intern gives its node and image (another image's when one began since:
- * then walk again without the memo). */
+ * key (its native frames, its Python frame chain) the thread's memo holds writes no Python
+ * frames: MEMTAP_STACK_MEMO is returned, and memtap_callstack_intern gives its node and
+ * image (another image's when one began since: then walk again without the memo). */
 #define MEMTAP_STACK_MEMO (-1)
 int memtap_stack_of_call(uint64_t *frames, int *known, int use_memo);
 

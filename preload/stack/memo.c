@@ -11,14 +11,14 @@
 typedef struct {
     uint64_t hash;
     uint32_t at, n; /* the key: arena[at .. at + n) */
-    uint32_t image, epoch, leaf;
-    uint32_t generation; /* the arena's, when the slot was filled: older slots are empty */
+    uint32_t image, leaf;
+    uint32_t generation; /* the memo's, when the slot was filled: older slots are empty */
 } slot_t;
 
 typedef struct {
     uint32_t used, generation;
-    uint32_t epoch; /* the code epoch last asked for: any other empties the memo, so that a
-                       slot's epoch cannot come round again (it is 32 bits) */
+    uint32_t epoch; /* the code epoch of every slot: another empties the memo (so a 32-bit
+                       epoch coming round finds nothing stale) */
     slot_t slot[1u << SLOT_BITS];
     uint64_t arena[ARENA_WORDS];
 } memo_t;
@@ -46,7 +46,7 @@ uint32_t memtap_memo_find(const uint64_t *key, int n, uint64_t h, uint32_t image
         return 0;
     see_epoch(m, epoch);
     const slot_t *s = slot_of(m, h);
-    if (s->hash != h || s->n != (uint32_t)n || s->image != image || s->epoch != epoch ||
+    if (s->hash != h || s->n != (uint32_t)n || s->image != image ||
         s->generation != m->generation)
         return 0;
     const uint64_t *k = &m->arena[s->at];
@@ -81,7 +81,7 @@ void memtap_memo_store(const uint64_t *key, int n, uint64_t h, uint32_t image, u
     }
     slot_t *s = slot_of(m, h);
     memcpy(&m->arena[m->used], key, (size_t)n * sizeof *key);
-    *s = (slot_t){h, m->used, (uint32_t)n, image, epoch, leaf, m->generation};
+    *s = (slot_t){h, m->used, (uint32_t)n, image, leaf, m->generation};
     m->used += (uint32_t)n;
 }
 
