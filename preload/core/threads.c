@@ -16,6 +16,7 @@
 #include "unwind/fastunwind.h"
 #include "unwind/gate.h"
 #include "stack/memo.h"
+#include "stack/versions.h"
 #include "stack/stacks.h"
 
 static pthread_key_t thread_exit_key;
@@ -31,6 +32,7 @@ static void on_thread_exit(void *unused) {
     memtap_stack_cache_release();
     memtap_pystack_thread_exit();
     memtap_memo_thread_exit();
+    memtap_versions_thread_exit();
     memtap_fast_unwind_thread_exit();
     memtap_gate_thread_exit();
     memtap_guard--;

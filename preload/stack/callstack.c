@@ -14,6 +14,7 @@
 #include "output/stream.h"
 #include "core/lifecycle.h"
 #include "stack/trie.h"
+#include "stack/versions.h"
 #include "unwind/unwind.h"
 
 /* The trie and the order of NODE records; a line of its own */
@@ -148,30 +149,40 @@ int memtap_callstack_room(void) {
  * outermost frames spares comparing them again, and copying them: the cache has them. */
 
 /* A stack with Python frames whose key the thread's memo holds: its node, found without
- * reading the Python frames' values or interning. The key: how many native frames were
- * walked, those frames (frames[0..n)), then the Python frames' raw key. */
-static int memo_hit(const uint64_t *frames, int n) {
+ * reading the Python frames' values or interning. The key: the native frames, as their
+ * version (stack/versions.h; key[0] = VERSIONED | n, key[1] = the version) or listed
+ * (key[0] = n, then frames[0..n)), then the Python frames' raw key. */
+#define VERSIONED (1ull << 63)
+static int memo_hit(const uint64_t *frames, int n, uint64_t version) {
     memo_walk_t *m = &tls_memo;
-    if (n + 1 >= MEMTAP_MEMO_KEY_MAX)
+    int words = version ? 2 : 1 + n; /* the native frames' */
+    if (words >= MEMTAP_MEMO_KEY_MAX)
         return 0;
-    uint64_t h = memtap_memo_mix(MEMTAP_MEMO_SEED, (uint64_t)n);
-    m->key[0] = (uint64_t)n;
-    for (int i = 0; i < n; i++) {
-        m->key[1 + i] = frames[i];
-        h = memtap_memo_mix(h, frames[i]);
+    uint64_t h;
+    if (version) {
+        m->key[0] = VERSIONED | (uint64_t)n;
+        m->key[1] = version;
+        h = memtap_memo_mix(memtap_memo_mix(MEMTAP_MEMO_SEED, m->key[0]), version);
+    } else {
+        m->key[0] = (uint64_t)n;
+        h = memtap_memo_mix(MEMTAP_MEMO_SEED, (uint64_t)n);
+        for (int i = 0; i < n; i++) {
+            m->key[1 + i] = frames[i];
+            h = memtap_memo_mix(h, frames[i]);
+        }
     }
     m->hash = h;
-    int k = memtap_pystack_key(m->key + 1 + n, MEMTAP_MEMO_KEY_MAX - 1 - n, &m->hash, &m->epoch);
+    int k = memtap_pystack_key(m->key + words, MEMTAP_MEMO_KEY_MAX - words, &m->hash, &m->epoch);
     if (k < 0)
         return 0;
     m->image = __atomic_load_n(&memtap_image_seq, __ATOMIC_ACQUIRE);
-    m->leaf = memtap_memo_find(m->key, 1 + n + k, m->hash, m->image, m->epoch);
+    m->leaf = memtap_memo_find(m->key, words + k, m->hash, m->image, m->epoch);
     if (m->leaf) {
         memtap_pystack_skip();
         tls_cache_is_last_walk = 0;
         return 1;
     }
-    m->n = 1 + n + k; /* interned as usual, then remembered */
+    m->n = words + k; /* interned as usual, then remembered */
     return 0;
 }
 
@@ -181,14 +192,18 @@ int memtap_stack_of_call(uint64_t *frames, int *known, int use_memo) {
     tls_memo.n = 0;
     int python_depth = memtap_pystack_depth();
     int lazy = tls_cache_is_last_walk && !python_depth; /* frames[n - same_outer, n) unwritten */
+    uint64_t version = 0;
     if (!python_only || !python_depth) {
         n = memtap_unwind(frames, max_depth, &same_outer, lazy); /* gates its locking parts */
         walked = 1;
+        if (python_depth) /* (a walk under Python is never lazy: every frame is written) */
+            version = memtap_versions_of_walk(frames, n, same_outer);
+        else
+            memtap_versions_forget();
     } else if (memtap_entry_regs.rsp) {
         frames[n++] = memtap_entry_regs.ip; /* the C function that allocated, for free */
     }
-    /* (a walk under Python is never lazy: every frame is written) */
-    if (python_depth && use_memo && memo_hit(frames, n))
+    if (python_depth && use_memo && memo_hit(frames, n, version))
         return MEMTAP_STACK_MEMO;
     int python = memtap_pystack_frames(frames + n, MEMTAP_PY_MAX_FRAMES);
     /* Python frames sit at the outer end: then nothing is known */
