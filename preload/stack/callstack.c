@@ -149,20 +149,22 @@ int memtap_callstack_room(void) {
  * outermost frames spares comparing them again, and copying them: the cache has them. */
 
 /* A stack with Python frames whose key the thread's memo holds: its node, found without
- * reading the Python frames' values or interning. The key: the native frames, as their
- * version (stack/versions.h; key[0] = VERSIONED | n, key[1] = the version) or listed
- * (key[0] = n, then frames[0..n)), then the Python frames' raw key. */
+ * reading the Python frames' values or interning. The key: the native frames in two words
+ * (a walk's: VERSIONED | n, then their version, stack/versions.h; with no walk: ENTRY | n,
+ * then the one frame or 0), or listed (a walk with no version: n, then frames[0..n)); then
+ * the Python frames' raw key. */
 #define VERSIONED (1ull << 63)
-static int memo_hit(const uint64_t *frames, int n, uint64_t version) {
+#define ENTRY (1ull << 62)
+static int memo_hit(const uint64_t *frames, int n, int walked, uint64_t version) {
     memo_walk_t *m = &tls_memo;
-    int words = version ? 2 : 1 + n; /* the native frames' */
+    int words = version || !walked ? 2 : 1 + n; /* the native frames' */
     if (words >= MEMTAP_MEMO_KEY_MAX)
         return 0;
     uint64_t h;
-    if (version) {
-        m->key[0] = VERSIONED | (uint64_t)n;
-        m->key[1] = version;
-        h = memtap_memo_mix(memtap_memo_mix(MEMTAP_MEMO_SEED, m->key[0]), version);
+    if (words == 2) {
+        m->key[0] = (walked ? VERSIONED : ENTRY) | (uint64_t)n;
+        m->key[1] = walked ? version : n ? frames[0] : 0;
+        h = memtap_memo_mix(memtap_memo_mix(MEMTAP_MEMO_SEED, m->key[0]), m->key[1]);
     } else {
         m->key[0] = (uint64_t)n;
         h = memtap_memo_mix(MEMTAP_MEMO_SEED, (uint64_t)n);
@@ -187,29 +189,42 @@ static int memo_hit(const uint64_t *frames, int n, uint64_t version) {
 }
 
 int memtap_stack_of_call(uint64_t *frames, int *known, int use_memo) {
-    int n = 0, same_outer = 0, walked = 0;
+    int n = 0, same_outer = 0, walked = 0, unwritten = 0;
     *known = 0;
     tls_memo.n = 0;
     int python_depth = memtap_pystack_depth();
-    int lazy = tls_cache_is_last_walk && !python_depth; /* frames[n - same_outer, n) unwritten */
+    /* A lazy walk leaves frames[n - same_outer, n) unwritten: without Python, the stack cache
+     * has them (when it holds the last walk); under Python, the unwinder's kept walk has them,
+     * and a memo hit needs them not at all */
+    int lazy = python_depth ? MEMTAP_LAZY_KEPT : tls_cache_is_last_walk ? MEMTAP_LAZY_CACHE : 0;
     uint64_t version = 0;
     if (!python_only || !python_depth) {
         n = memtap_unwind(frames, max_depth, &same_outer, lazy); /* gates its locking parts */
         walked = 1;
-        if (python_depth) /* (a walk under Python is never lazy: every frame is written) */
-            version = memtap_versions_of_walk(frames, n, same_outer);
-        else
+        if (python_depth) {
+            unwritten = same_outer;
+            version = memtap_versions_of_walk(frames, n, same_outer); /* reads the others */
+        } else {
             memtap_versions_forget();
+        }
     } else if (memtap_entry_regs.rsp) {
         frames[n++] = memtap_entry_regs.ip; /* the C function that allocated, for free */
     }
-    if (python_depth && use_memo && memo_hit(frames, n, version))
-        return MEMTAP_STACK_MEMO;
+    if (python_depth && use_memo) {
+        if (walked && !version && unwritten) { /* the key lists the frames */
+            memtap_fast_unwind_fill_outer(frames, n, unwritten);
+            unwritten = 0;
+        }
+        if (memo_hit(frames, n, walked, version))
+            return MEMTAP_STACK_MEMO;
+    }
+    if (unwritten)
+        memtap_fast_unwind_fill_outer(frames, n, unwritten);
     int python = memtap_pystack_frames(frames + n, MEMTAP_PY_MAX_FRAMES);
     /* Python frames sit at the outer end: then nothing is known */
     if (!python && tls_cache_is_last_walk)
         *known = same_outer;
-    else if (lazy && same_outer)
+    else if (lazy == MEMTAP_LAZY_CACHE && same_outer)
         memtap_stack_fill_outer(frames, n, same_outer);
     tls_cache_is_last_walk = 0; /* until this stack is interned */
     /* only a walk's result may stand for the unwinder's last walk (not the one frame above) */

@@ -123,6 +123,14 @@ void memtap_fast_unwind_thread_exit(void) {
         munmap(l, sizeof *l);
 }
 
+void memtap_fast_unwind_fill_outer(uint64_t *out, int n, int count) {
+    /* the walk that left them kept them: kept frames [lo, lo + count), outermost first */
+    const last_t *l = tls_last;
+    const uint64_t *k = &l->kept->v[IP + l->lo];
+    for (int i = 0; i < count; i++)
+        out[n - 1 - i] = k[i];
+}
+
 void memtap_fast_unwind_forget(void) {
     if (tls_last)
         tls_last->n = 0;

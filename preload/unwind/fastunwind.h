@@ -9,7 +9,7 @@
  * Returns how many, or -1 when a frame needs the general unwinder (libunwind). Sets
  * *same_outer to how many of the outermost frames are those the thread's previous walk
  * ended with (0: not known). lazy: those *same_outer frames may be left unwritten (the
- * caller has the previous result). Safe inside malloc: takes no lock of its own and
+ * caller has the previous result, or asks memtap_fast_unwind_fill_outer). Safe inside malloc: takes no lock of its own and
  * allocates nothing. */
 int memtap_fast_unwind(uint64_t *out, int max, uint64_t skip_lo, uint64_t skip_hi,
                        int *same_outer, int lazy);
@@ -32,6 +32,11 @@ static inline void memtap_note_entry(const void *fp) {
     memtap_entry_regs.rsp = (uint64_t)(uintptr_t)(f + 2);
 }
 static inline void memtap_clear_entry(void) { memtap_entry_regs.rsp = 0; }
+
+/* Writes the `count` outermost frames of the thread's last walk, which returned n frames
+ * and left them unwritten (lazy; count is its *same_outer), into out[n - count, n). Only
+ * before the thread's next walk. */
+void memtap_fast_unwind_fill_outer(uint64_t *out, int n, int count);
 
 /* The thread's stack was walked by other means: the next walk compares with nothing. */
 void memtap_fast_unwind_forget(void);

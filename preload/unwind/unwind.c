@@ -51,13 +51,15 @@ void memtap_unwind_init(void) {
 static int with_libunwind(uint64_t *out, int max);
 
 /* MEMTAP_UNWIND=check: a testing aid, far slower. The first differences are described. A
- * lazy walk is completed from the thread's stack cache first, as interning would: what is
- * compared is what the capture gets. */
+ * lazy walk is completed first (from the thread's stack cache or the kept walk), as
+ * interning would: what is compared is what the capture gets. */
 static int checked_unwind(uint64_t *out, int max, int *same_outer, int lazy) {
     static int told;
     int n = memtap_fast_unwind(out, max, self_lo, self_hi, same_outer, lazy);
-    if (n > 0 && lazy && *same_outer)
+    if (n > 0 && lazy == MEMTAP_LAZY_CACHE && *same_outer)
         memtap_stack_fill_outer(out, n, *same_outer);
+    else if (n > 0 && lazy == MEMTAP_LAZY_KEPT && *same_outer)
+        memtap_fast_unwind_fill_outer(out, n, *same_outer);
     uint64_t other[MEMTAP_MAX_DEPTH + MEMTAP_OWN_FRAMES_MAX];
     int m = with_libunwind(other, max < MEMTAP_MAX_DEPTH ? max : MEMTAP_MAX_DEPTH);
     if (n < 0) {

@@ -15,7 +15,10 @@ void memtap_unwind_init(void);
  * outside libmemtap.so. out must have room for max + MEMTAP_OWN_FRAMES_MAX entries.
  * Returns the number of frames (0..max). *same_outer: how many of the outermost frames
  * equal those the thread's previous call returned last (0: not known); with lazy, those
- * may be left unwritten. Safe inside malloc. */
+ * may be left unwritten: the caller takes them from the thread's stack cache
+ * (MEMTAP_LAZY_CACHE) or from memtap_fast_unwind_fill_outer (MEMTAP_LAZY_KEPT). Safe inside
+ * malloc. */
+enum { MEMTAP_LAZY_CACHE = 1, MEMTAP_LAZY_KEPT = 2 };
 int memtap_unwind(uint64_t *out, int max, int *same_outer, int lazy);
 
 #endif

@@ -282,6 +282,34 @@ def test_python_stacks_told_apart_by_an_outer_frame(python, memtap_run, report, 
     assert by_caller == expected, by_caller
 
 
+def test_python_stacks_told_apart_by_a_native_frame(python, extension, memtap_run, report):
+    """The same Python frames under two C callers, in turns: every block at its own C
+    caller (the thread's memo of stacks keys on the native frames too, named by their
+    version: stack/versions.c)."""
+    rounds = 3_000
+    out, p = memtap_run("py-native-callers",
+                        [python, os.path.join(PY_SRC, "native_callers.py"), str(rounds)],
+                        env=extension)
+    assert p.returncode == 0 and p.stdout == f"native callers done {rounds}\n", p.stderr[-500:]
+    obj = bytearray_size(python)
+    held = report("leaks", out, "--before-teardown")["held"]
+    by_caller = {}  # the C caller between back() and <module> -> [blocks, bytes]
+    for s in sites_at(held, "native_callers.py", py_line_of("native_callers.py", "BACK"),
+                      "back"):
+        names = [f["function"] for f in s["stack"]]
+        c = [x for x in ("ext_call", "ext_call_again") if x in names]
+        assert len(c) == 1, names
+        line = s["stack"][names.index(c[0])]["line"]
+        by_caller.setdefault((c[0], line), [0, 0])
+        by_caller[(c[0], line)][0] += s["blocks"]
+        by_caller[(c[0], line)][1] += s["bytes"]
+    n = rounds // 3
+    assert by_caller == {
+        ("ext_call", py_line_of("ext.c", "EXT-CALL")): [4 * n, 2 * n * (obj + 124)],
+        ("ext_call_again", py_line_of("ext.c", "EXT-CALL-AGAIN")): [2 * n, n * (obj + 124)],
+    }, by_caller
+
+
 def test_python_code_objects_at_reused_addresses(python, memtap_run, report):
     """Code objects compiled, run and freed in a loop take each other's addresses: each
     block is still at its own function and line."""

@@ -1,6 +1,6 @@
 /* A C extension for the Python tests: leak(n) mallocs n bytes from C and keeps them;
  * lose(n) mallocs n bytes and drops the pointer (a real leak for the leak check); call(f)
- * calls a Python function from C. Built by tests/e2e/test_python.py against each
+ * and call_again(f) call a Python function from C (two C callers of the same Python code). Built by tests/e2e/test_python.py against each
  * interpreter's headers, without optimisation so every C frame stays. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -34,10 +34,17 @@ static PyObject *ext_call(PyObject *self, PyObject *fn) {
     return r;
 }
 
+static PyObject *ext_call_again(PyObject *self, PyObject *fn) {
+    (void)self;
+    PyObject *r = PyObject_CallObject(fn, NULL); /* EXT-CALL-AGAIN */
+    return r;
+}
+
 static PyMethodDef methods[] = {
     {"leak", ext_leak, METH_O, "malloc(n) from C, never freed"},
     {"lose", ext_lose, METH_O, "malloc(n) from C, the pointer dropped"},
     {"call", ext_call, METH_O, "call a Python function from C"},
+    {"call_again", ext_call_again, METH_O, "the same from another C function"},
     {NULL, NULL, 0, NULL},
 };
 
