@@ -203,7 +203,13 @@ int memtap_stack_of_call(uint64_t *frames, int *known, int use_memo) {
         walked = 1;
         if (python_depth) {
             unwritten = same_outer;
-            version = memtap_versions_of_walk(frames, n, same_outer); /* reads the others */
+            if (unwritten && !memtap_versions_vouched(unwritten)) {
+                /* the unwinder vouches for frames the table has no versions of (after a walk
+                 * without Python, say): they are read */
+                memtap_fast_unwind_fill_outer(frames, n, unwritten);
+                unwritten = 0;
+            }
+            version = memtap_versions_of_walk(frames, n, same_outer);
         } else {
             memtap_versions_forget();
         }

@@ -24,7 +24,9 @@ typedef struct {
 } memo_t;
 
 static __thread memo_t *tls_memo __attribute__((tls_model("initial-exec")));
-static __thread int tls_exited __attribute__((tls_model("initial-exec"))); /* no new memo */
+/* no memo mapped any more: the thread exited (a destructor allocating after it would leak
+ * one), or mapping one failed (not tried at every miss again) */
+static __thread int tls_no_memo __attribute__((tls_model("initial-exec")));
 
 /* The slots of another code epoch than m's last are empty from now on. */
 static inline void see_epoch(memo_t *m, uint32_t epoch) {
@@ -63,11 +65,13 @@ void memtap_memo_store(const uint64_t *key, int n, uint64_t h, uint32_t image, u
                        uint32_t leaf) {
     memo_t *m = tls_memo;
     if (!m) {
-        if (tls_exited) /* a destructor allocating after the thread's exit: no memo to leak */
+        if (tls_no_memo)
             return;
         void *p = mmap(NULL, sizeof *m, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED)
+        if (p == MAP_FAILED) {
+            tls_no_memo = 1;
             return;
+        }
         tls_memo = m = p;
         m->generation = 1; /* the zeroed slots are of generation 0: empty */
         m->epoch = epoch;
@@ -88,7 +92,7 @@ void memtap_memo_store(const uint64_t *key, int n, uint64_t h, uint32_t image, u
 void memtap_memo_thread_exit(void) {
     memo_t *m = tls_memo;
     tls_memo = NULL;
-    tls_exited = 1;
+    tls_no_memo = 1;
     if (m)
         munmap(m, sizeof *m);
 }

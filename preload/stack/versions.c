@@ -23,7 +23,8 @@ typedef struct {
 } versions_t;
 
 static __thread versions_t *tls_versions __attribute__((tls_model("initial-exec")));
-static __thread int tls_exited __attribute__((tls_model("initial-exec"))); /* no new table */
+/* no table mapped any more: the thread exited, or mapping one failed (not tried again) */
+static __thread int tls_no_table __attribute__((tls_model("initial-exec")));
 
 /* The pair's set: two slots, the one used last first. Two ways, because a pair lost costs
  * more than itself: every frame inside it then gets a new version too, and those new pairs
@@ -49,18 +50,20 @@ static inline uint64_t version_of(versions_t *v, uint64_t outside, uint64_t fram
 uint64_t memtap_versions_of_walk(const uint64_t *frames, int n, int same_outer) {
     versions_t *v = tls_versions;
     if (__builtin_expect(!v, 0)) {
-        if (tls_exited)
+        if (tls_no_table)
             return 0;
         void *p = mmap(NULL, sizeof *v, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED)
+        if (p == MAP_FAILED) {
+            tls_no_table = 1;
             return 0;
+        }
         tls_versions = v = p;
     }
     if (n <= 0 || n > MEMTAP_VERSIONS_DEPTH) {
         v->n = 0;
         return 0;
     }
-    if (same_outer > v->n) /* the previous walk was not versioned */
+    if (same_outer > v->n) /* the previous walk was not versioned (the caller wrote them) */
         same_outer = 0;
     uint64_t outside = same_outer ? v->at[same_outer - 1] : 0;
     for (int d = same_outer; d < n; d++) {
@@ -69,6 +72,11 @@ uint64_t memtap_versions_of_walk(const uint64_t *frames, int n, int same_outer) 
     }
     v->n = n;
     return outside;
+}
+
+int memtap_versions_vouched(int same_outer) {
+    const versions_t *v = tls_versions;
+    return v && same_outer <= v->n;
 }
 
 void memtap_versions_forget(void) {
@@ -80,7 +88,7 @@ void memtap_versions_forget(void) {
 void memtap_versions_thread_exit(void) {
     versions_t *v = tls_versions;
     tls_versions = NULL;
-    tls_exited = 1;
+    tls_no_table = 1;
     if (v)
         munmap(v, sizeof *v);
 }

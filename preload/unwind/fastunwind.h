@@ -9,8 +9,8 @@
  * Returns how many, or -1 when a frame needs the general unwinder (libunwind). Sets
  * *same_outer to how many of the outermost frames are those the thread's previous walk
  * ended with (0: not known). lazy: those *same_outer frames may be left unwritten (the
- * caller has the previous result, or asks memtap_fast_unwind_fill_outer). Safe inside malloc: takes no lock of its own and
- * allocates nothing. */
+ * caller has the previous result, or asks memtap_fast_unwind_fill_outer for them). Safe
+ * inside malloc: takes no lock of its own and allocates nothing. */
 int memtap_fast_unwind(uint64_t *out, int max, uint64_t skip_lo, uint64_t skip_hi,
                        int *same_outer, int lazy);
 

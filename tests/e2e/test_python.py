@@ -10,6 +10,7 @@ same Python stack (their figures summed, their allocators joined), which keeps e
 check below exact."""
 import os
 import shutil
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -308,6 +309,25 @@ def test_python_stacks_told_apart_by_a_native_frame(python, extension, memtap_ru
         ("ext_call", py_line_of("ext.c", "EXT-CALL")): [4 * n, 2 * n * (obj + 124)],
         ("ext_call_again", py_line_of("ext.c", "EXT-CALL-AGAIN")): [2 * n, n * (obj + 124)],
     }, by_caller
+
+
+@pytest.mark.skipif(not shutil.which("valgrind"), reason="valgrind is not installed")
+def test_library_reads_no_uninitialised_memory_under_python(python, build, run, tmp_path):
+    """memcheck over a Python program whose thread allocates first without Python frames,
+    then with them (the walk under Python leaves outer frames unwritten, the versions
+    table must not read them: it did, and only memcheck saw it): no error with a frame in
+    libmemtap.so."""
+    xml = tmp_path / "memcheck.xml"
+    env = dict(os.environ, LD_PRELOAD=os.path.join(build, "libmemtap.so"),
+               MEMTAP_OUTPUT=str(tmp_path / "out.memtap"))
+    p = run(["valgrind", "--tool=memcheck", "--error-limit=no", "--xml=yes",
+             f"--xml-file={xml}", python, os.path.join(PY_SRC, "thread_alloc.py")],
+            env=env, timeout=300)
+    assert p.returncode == 0, p.stderr[-1000:]
+    ours = [e for e in ET.parse(xml).getroot().iter("error")
+            if any((o.text or "").endswith("/libmemtap.so") for o in e.iter("obj"))]
+    assert not ours, [(e.findtext("kind"), [f.findtext("fn") for f in e.iter("frame")][:6])
+                      for e in ours[:5]]
 
 
 def test_python_code_objects_at_reused_addresses(python, memtap_run, report):

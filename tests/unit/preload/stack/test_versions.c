@@ -56,6 +56,17 @@ Test(versions, forgetting_makes_the_next_walk_vouch_for_nothing, .timeout = 10) 
     cr_assert_eq(memtap_versions_of_walk(a.f, a.n, 3), va, "nothing vouched for after it");
 }
 
+Test(versions, vouched_only_for_frames_it_has_versions_of, .timeout = 10) {
+    stack_t_ a = {3, {0x800010, 0x800020, 0x800030}};
+    cr_assert(!memtap_versions_vouched(2), "no table yet");
+    memtap_versions_of_walk(a.f, a.n, 0);
+    cr_assert(memtap_versions_vouched(3));
+    cr_assert(!memtap_versions_vouched(4), "deeper than the last walk");
+    memtap_versions_forget();
+    cr_assert(!memtap_versions_vouched(1), "the last walk was not versioned");
+    cr_assert(memtap_versions_vouched(0));
+}
+
 /* Random walks, each vouched for as far as it truly shares its outer frames with the walk
  * before: 15 in 16 of them a few frames on one of 16 fixed stacks (met again and again, with
  * the table's slots taken by the others in between), the others a random walk on from the last
