@@ -24,10 +24,17 @@ void dec_parse_chunk(memtap_decoder_t *d, cursor_t *c) {
     if (source > UINT32_MAX)
         return dec_bad(c, "chunk source out of range");
     const char *why = "out of memory";
+    /* the process's record peeked but not released points into its queue (a path, a name):
+     * when the queue moves to make room, it is parsed again (parsing has no side effect) */
+    const uint8_t *queue = source == 0 && d->merge.nsrc ? d->merge.src[0].buf : NULL;
+    size_t front = source == 0 && d->merge.nsrc ? d->merge.src[0].pos : 0;
     int rc = memtap_merge_add(&d->merge, (uint32_t)source, watermark, p, n,
                               d->win_offset + (uint64_t)(p - d->win), &why);
     if (rc != MEMTAP_OK)
-        dec_bad(c, why);
+        return dec_bad(c, why);
+    memtap_msrc_t *s0 = &d->merge.src[0];
+    if (source == 0 && (s0->buf != queue || s0->pos != front))
+        s0->peeked = s0->has_next = 0;
 }
 
 /* A thread's records decoded ahead of the merge (merge.h): when threads interleave, the

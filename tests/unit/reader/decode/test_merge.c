@@ -133,6 +133,43 @@ Test(merge, node_used_before_its_record_is_corrupt, .timeout = 60) {
     expect_corrupt("stack node not yet defined");
 }
 
+/* A record of the process held back by a thread's watermark has been parsed already, its
+ * strings pointing into the process's queue; more of the process's records then arrive and
+ * the queue moves (to its front, or to a larger block): the record must keep its strings
+ * (the ASan reader once read a freed block here, on a real 41-process capture). */
+Test(merge, a_process_record_held_back_keeps_its_strings_when_its_queue_moves, .timeout = 60) {
+    start();
+    cb_chunk(&t.c, 1, 2 * 3, &t.t1); /* thread one may still send from position 6 */
+    cb_chunk(&t.c, 2, MEMTAP_WATERMARK_CLOSED, &t.t2);
+    cb_key(&t.s0, 5); /* position 10: held back */
+    memtap_segment_t seg = {0x600000, 0x1000, 5};
+    cr_assert_eq(memtap_enc_module(&t.s0.enc, "/nonexistent/held.so", 0x600000, NULL, 0, &seg, 1),
+                 0);
+    cb_chunk(&t.c, 0, 2 * 5, &t.s0);
+    static char long_path[20000]; /* more than the queue's first 4 KiB */
+    memset(long_path, 'x', sizeof long_path - 1);
+    long_path[0] = '/';
+    for (int i = 0; i < 2; i++) { /* the queue moves to its front, then grows */
+        cr_assert_eq(memtap_enc_module(&t.s0.enc, long_path, 0x700000 + 0x1000 * (uint64_t)i,
+                                       NULL, 0, &seg, 1), 0);
+        cb_chunk(&t.c, 0, 2 * 5, &t.s0);
+    }
+    cb_key(&t.t1, 3);
+    memtap_enc_alloc(&t.t1.enc, MEMTAP_KIND_MALLOC, 0x5000, 10, 1); /* position 6 */
+    t.t1.enc.allocations = 0;
+    t.s0.enc.allocations = 1;
+    t.s0.enc.nodes = 1;
+    finish(6, 1);
+    cr_assert_eq(decode(1), MEMTAP_OK, "%s", t.err);
+    int held = 0, long_ones = 0;
+    for (size_t i = 0; i < t.r.modules.n; i++) {
+        held += !strcmp(t.r.modules.v[i].path, "/nonexistent/held.so");
+        long_ones += !strcmp(t.r.modules.v[i].path, long_path);
+    }
+    cr_assert_eq(held, 1, "the held-back record's path");
+    cr_assert_eq(long_ones, 2);
+}
+
 Test(merge, a_record_may_span_two_chunks_of_its_source, .timeout = 60) {
     start();
     memtap_enc_simple(&t.s0.enc, MEMTAP_REC_MODULES_RESET);
