@@ -202,29 +202,26 @@ int memtap_stack_of_call(uint64_t *frames, int *known, int use_memo) {
         n = memtap_unwind(frames, max_depth, &same_outer, lazy); /* gates its locking parts */
         walked = 1;
         if (python_depth) {
-            unwritten = same_outer;
-            if (unwritten && !memtap_versions_vouched(unwritten)) {
-                /* the unwinder vouches for frames the table has no versions of (after a walk
-                 * without Python, say): they are read */
+            /* the outer frames stay unwritten only while a version names them: the table
+             * may have none for frames the unwinder vouches for (after a walk without
+             * Python, say), or give none (a walk too deep) */
+            unwritten = memtap_versions_vouched(same_outer) ? same_outer : 0;
+            if (same_outer > unwritten)
+                memtap_fast_unwind_fill_outer(frames, n, same_outer);
+            version = memtap_versions_of_walk(frames, n, same_outer);
+            if (!version && unwritten) {
                 memtap_fast_unwind_fill_outer(frames, n, unwritten);
                 unwritten = 0;
             }
-            version = memtap_versions_of_walk(frames, n, same_outer);
         } else {
             memtap_versions_forget();
         }
     } else if (memtap_entry_regs.rsp) {
         frames[n++] = memtap_entry_regs.ip; /* the C function that allocated, for free */
     }
-    if (python_depth && use_memo) {
-        if (walked && !version && unwritten) { /* the key lists the frames */
-            memtap_fast_unwind_fill_outer(frames, n, unwritten);
-            unwritten = 0;
-        }
-        if (memo_hit(frames, n, walked, version))
-            return MEMTAP_STACK_MEMO;
-    }
-    if (unwritten)
+    if (python_depth && use_memo && memo_hit(frames, n, walked, version))
+        return MEMTAP_STACK_MEMO; /* (a hit needs no unwritten frame) */
+    if (unwritten) /* a miss: interning needs them */
         memtap_fast_unwind_fill_outer(frames, n, unwritten);
     int python = memtap_pystack_frames(frames + n, MEMTAP_PY_MAX_FRAMES);
     /* Python frames sit at the outer end: then nothing is known */

@@ -2,8 +2,9 @@
  * without reading its frames' values or hashing them into the trie. The key is whatever
  * determines the stack exactly (stacks with Python frames: the native frames walked, by
  * their version (versions.h) or listed, and the raw (code object, instruction) pairs of the
- * thread's frame chain, callstack.c and pystack.c), so a key met again names the same node in the same image, as long as no code
- * object was freed in between (the epoch). Per thread: no lock, no atomics. */
+ * thread's frame chain, callstack.c and pystack.c), so a key met again names the same node
+ * in the same image, as long as no code object was freed in between (the epoch). Per
+ * thread: no lock, no atomics. */
 #ifndef MEMTAP_PRELOAD_MEMO_H
 #define MEMTAP_PRELOAD_MEMO_H
 

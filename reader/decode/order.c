@@ -32,9 +32,8 @@ void dec_parse_chunk(memtap_decoder_t *d, cursor_t *c) {
                               d->win_offset + (uint64_t)(p - d->win), &why);
     if (rc != MEMTAP_OK)
         return dec_bad(c, why);
-    memtap_msrc_t *s0 = &d->merge.src[0];
-    if (source == 0 && (s0->buf != queue || s0->pos != front))
-        s0->peeked = s0->has_next = 0;
+    if (source == 0 && (d->merge.src[0].buf != queue || d->merge.src[0].pos != front))
+        d->merge.src[0].peeked = d->merge.src[0].has_next = 0;
 }
 
 /* A thread's records decoded ahead of the merge (merge.h): when threads interleave, the
